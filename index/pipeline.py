@@ -1,0 +1,238 @@
+"""Incremental, crash-safe ingest: files → chunks → Chroma + BM25.
+
+The store itself is the manifest. Every chunk records its file's content hash and how many chunks that
+version of the file has, so a run can tell, for each file, whether the stored version is current and
+complete. New chunks are written before the old version's chunks are deleted, so a run killed at any
+moment leaves either the old or the new version (or both, cleaned up by the next run), never a hole;
+the BM25 side is rebuilt from the store whenever its fingerprint no longer matches the store's ids.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import Settings
+from index.chunking import Chunker
+from index.embeddings import Embedder
+from index.lexical import CURRENT, LexicalIndex, LexicalIndexError, fingerprint
+from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, parse_file, read_file
+from index.store import VectorStore
+from index.types import Chunk, LoadError
+
+#: Chunks gathered from several files before one call to the embedding model.
+EMBED_GROUP = 512
+
+#: ``progress(files_done, files_total, chunks_embedded)``: called as the run goes.
+Progress = Callable[[int, int, int], None]
+
+
+@dataclass
+class IndexReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        lines = [
+            f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
+            f"unchanged {len(self.unchanged)}, failed {len(self.failed)} "
+            f"({self.chunks_embedded} chunks embedded in {self.seconds:.1f} s)"
+        ]
+        lines += [f"  failed: {source}: {reason}" for source, reason in self.failed]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    root: str  # absolute folder the source path is relative to
+    source: str
+    path: Path
+
+
+@dataclass
+class StoredVersions:
+    """What the store holds of one file: chunk ids per content hash, and how many each version should have."""
+
+    ids: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    expected: dict[str, int] = field(default_factory=dict)
+
+    def complete(self, digest: str) -> bool:
+        return digest in self.expected and len(self.ids[digest]) == self.expected[digest]
+
+    def ids_except(self, digest: str) -> list[str]:
+        return [i for h, ids in self.ids.items() if h != digest for i in ids]
+
+
+def scan(paths: Sequence[Path]) -> tuple[list[SourceFile], set[str], list[tuple[str, str]]]:
+    """Files to index, the roots whose vanished files should be removed, and arguments that failed."""
+    files: list[SourceFile] = []
+    mirrored: set[str] = set()
+    failed: list[tuple[str, str]] = []
+    for given in paths:
+        path = given.resolve()
+        if path.is_dir():
+            root = str(path)
+            mirrored.add(root)
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    file = Path(dirpath) / name
+                    if name.startswith(".") or file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                        continue
+                    files.append(SourceFile(root, file.relative_to(path).as_posix(), file))
+        elif path.is_file():
+            try:
+                check_supported(path)
+            except LoadError as exc:
+                failed.append((str(given), str(exc)))
+                continue
+            files.append(SourceFile(str(path.parent), path.name, path))
+        else:
+            failed.append((str(given), "no such file or folder"))
+    return files, mirrored, failed
+
+
+@contextmanager
+def index_lock(data_dir: Path) -> Iterator[None]:
+    """One writer at a time (a CLI run and an upload from the page, say); released if the process dies."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "index.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def sync_lexical(store: VectorStore, folder: Path, *, force: bool = False) -> LexicalIndex:
+    """The BM25 index, rebuilt from the store when missing, damaged or out of step with it."""
+    if not force:
+        try:
+            lexical = LexicalIndex.load(folder)
+        except LexicalIndexError:
+            lexical = None
+        if lexical is not None and lexical.fingerprint == fingerprint(store.ids()):
+            return lexical
+    ids: list[str] = []
+    texts: list[str] = []
+    for chunk_id, text, _ in store.iter_all(with_text=True):
+        ids.append(chunk_id)
+        texts.append(text or "")
+    lexical = LexicalIndex.build(ids, texts)
+    lexical.save(folder)
+    return lexical
+
+
+class Indexer:
+    """Brings the index in line with a set of files and folders."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+
+    def _stored(self) -> dict[tuple[str, str], StoredVersions]:
+        stored: dict[tuple[str, str], StoredVersions] = defaultdict(StoredVersions)
+        for chunk_id, _, meta in self.store.iter_all(with_text=False):
+            versions = stored[(str(meta.get("root", "")), str(meta["source"]))]
+            digest = str(meta["content_hash"])
+            versions.ids[digest].append(chunk_id)
+            versions.expected[digest] = int(meta["n_chunks"])
+        return stored
+
+    def run(self, paths: Sequence[Path], *, progress: Progress | None = None) -> IndexReport:
+        started = time.perf_counter()
+        with index_lock(self.settings.data_dir):
+            report = self._run(paths, progress or (lambda done, total, chunks: None))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _run(self, paths: Sequence[Path], progress: Progress) -> IndexReport:
+        report = IndexReport()
+        files, mirrored, report.failed = scan(paths)
+        stored = self._stored()
+        pending: list[tuple[SourceFile, str, list[Chunk], list[str]]] = []
+        seen: set[tuple[str, str]] = set()
+        cleaned = False
+
+        for done, file in enumerate(files, start=1):
+            progress(done - 1, len(files), report.chunks_embedded)
+            key = (file.root, file.source)
+            seen.add(key)
+            versions = stored.get(key)
+            try:
+                data = read_file(file.path, self.settings.max_file_bytes)
+                digest = content_hash(data)
+                if versions is not None and versions.complete(digest):
+                    stale = versions.ids_except(digest)
+                    if stale:  # left by a run that died between writing and cleaning up
+                        self.store.delete(stale)
+                        cleaned = True
+                    report.unchanged.append(file.source)
+                    continue
+                loaded = parse_file(
+                    file.path,
+                    data,
+                    file.source,
+                    max_bytes=self.settings.max_file_bytes,
+                    pdf_timeout_s=self.settings.pdf_timeout_s,
+                )
+            except LoadError as exc:
+                report.failed.append((file.source, str(exc)))
+                continue
+            chunks = [c for doc in loaded.documents for c in self.chunker.split(doc, digest)]
+            old_ids = versions.ids_except(digest) if versions is not None else []
+            pending.append((file, "updated" if versions is not None else "added", chunks, old_ids))
+            if sum(len(p[2]) for p in pending) >= EMBED_GROUP:
+                self._flush(pending, report)
+        self._flush(pending, report)
+        progress(len(files), len(files), report.chunks_embedded)
+
+        for root, source in sorted(set(stored) - seen):
+            if root in mirrored:
+                versions = stored[(root, source)]
+                self.store.delete([i for ids in versions.ids.values() for i in ids])
+                report.removed.append(source)
+
+        pointer = self.settings.lexical_dir / CURRENT
+        current = pointer.read_text().strip() if pointer.is_file() else None
+        untouched = not (report.changed or cleaned)
+        stored_ids = (i for versions in stored.values() for ids in versions.ids.values() for i in ids)
+        if not untouched or current != fingerprint(stored_ids):
+            sync_lexical(self.store, self.settings.lexical_dir, force=True)
+        return report
+
+    def _flush(self, pending: list[tuple[SourceFile, str, list[Chunk], list[str]]], report: IndexReport) -> None:
+        """Embed the chunks of the pending files in one call, then write each file: new first, old after."""
+        if not pending:
+            return
+        texts = [c.text for _, _, chunks, _ in pending for c in chunks]
+        vectors = self.embedder.encode(texts)
+        offset = 0
+        for file, kind, chunks, old_ids in pending:
+            file_vectors = vectors[offset : offset + len(chunks)]
+            offset += len(chunks)
+            self.store.upsert(chunks, file_vectors, {file.source: len(chunks)}, file.root)
+            new_ids = {c.id for c in chunks}
+            stale = [i for i in old_ids if i not in new_ids]
+            if stale:
+                self.store.delete(stale)
+            (report.added if kind == "added" else report.updated).append(file.source)
+        report.chunks_embedded += len(texts)
+        pending.clear()

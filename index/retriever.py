@@ -1,0 +1,155 @@
+"""Hybrid retrieval: dense search in Chroma and BM25 over the same chunks, fused by reciprocal rank.
+
+Also a LangChain ``BaseRetriever``, so it plugs into any LangChain chain.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from threading import RLock
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, PrivateAttr
+
+from bot.config import Settings
+from index.embeddings import Embedder
+from index.lexical import LexicalIndex
+from index.pipeline import Indexer, sync_lexical
+from index.store import StoredChunk, VectorStore
+
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved chunk with where it sits in its document and how it ranked."""
+
+    id: str
+    text: str
+    source: str
+    title: str
+    page: int | None
+    start: int
+    end: int
+    score: float  # fused RRF score
+    similarity: float | None  # cosine similarity to the query, when dense search found it
+
+    @classmethod
+    def from_stored(cls, chunk: StoredChunk, score: float, similarity: float | None) -> Passage:
+        meta = chunk.metadata
+        return cls(
+            id=chunk.id,
+            text=chunk.text,
+            source=chunk.source,
+            title=str(meta.get("title", chunk.source)),
+            page=chunk.page,
+            start=int(meta.get("start", 0)),
+            end=int(meta.get("end", 0)),
+            score=score,
+            similarity=similarity,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    passages: list[Passage]
+    best_similarity: float  # highest cosine similarity among dense candidates (-1 when none)
+    covered: bool  # False: below the relevance floor, the documents do not cover the query
+
+
+def _tokens(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def near_duplicate(a: str, b: str, threshold: float) -> bool:
+    ta, tb = _tokens(a), _tokens(b)
+    if not ta or not tb:
+        return False
+    return len(ta & tb) / len(ta | tb) >= threshold
+
+
+class HybridRetriever(BaseRetriever):
+    """Dense + BM25, fused; ``search`` returns typed passages, the LangChain API returns Documents."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    settings: Settings
+    embedder: Embedder
+    store: VectorStore
+    _lexical: LexicalIndex = PrivateAttr()
+    _lock: Any = PrivateAttr(default_factory=RLock)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._lexical = sync_lexical(self.store, self.settings.lexical_dir)
+
+    def refresh(self) -> None:
+        """Pick up what an index run changed (the BM25 side is rebuilt if it is out of step)."""
+        lexical = sync_lexical(self.store, self.settings.lexical_dir)
+        with self._lock:
+            self._lexical = lexical
+
+    def indexer(self) -> Indexer:
+        return Indexer(self.settings, self.embedder, self.store)
+
+    def search(self, query: str, k: int | None = None, *, lexical: bool = True) -> Retrieval:
+        settings = self.settings
+        k = k or settings.k
+        fetch = max(settings.fetch_k, k)
+        vector = self.embedder.encode([query])[0]
+        dense = self.store.query(vector, fetch)
+        with self._lock:
+            lexical_hits = self._lexical.search(query, fetch) if lexical else []
+        scores: dict[str, float] = {}
+        similarity: dict[str, float] = {}
+        chunks: dict[str, StoredChunk] = {}
+        for rank, hit in enumerate(dense):
+            scores[hit.chunk.id] = settings.dense_weight / (settings.rrf_k + rank + 1)
+            similarity[hit.chunk.id] = hit.similarity
+            chunks[hit.chunk.id] = hit.chunk
+        for rank, lex in enumerate(lexical_hits):
+            scores[lex.id] = scores.get(lex.id, 0.0) + settings.lexical_weight / (settings.rrf_k + rank + 1)
+        missing = [i for i in scores if i not in chunks]
+        chunks.update({c.id: c for c in self.store.get(missing)})
+        ranked = sorted((i for i in scores if i in chunks), key=lambda i: scores[i], reverse=True)
+        passages: list[Passage] = []
+        for chunk_id in ranked:
+            text = chunks[chunk_id].text
+            if any(near_duplicate(text, p.text, settings.duplicate_threshold) for p in passages):
+                continue
+            passages.append(Passage.from_stored(chunks[chunk_id], scores[chunk_id], similarity.get(chunk_id)))
+            if len(passages) == k:
+                break
+        best = max((hit.similarity for hit in dense), default=-1.0)
+        return Retrieval(passages, best, covered=bool(passages) and best >= settings.relevance_floor)
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
+        retrieval = self.search(query)
+        if not retrieval.covered:
+            return []
+        return [
+            LCDocument(
+                page_content=p.text,
+                id=p.id,
+                metadata={
+                    "source": p.source,
+                    "title": p.title,
+                    "page": p.page,
+                    "start": p.start,
+                    "end": p.end,
+                    "score": p.score,
+                    "similarity": p.similarity,
+                },
+            )
+            for p in retrieval.passages
+        ]
+
+
+def open_retriever(settings: Settings, embedder: Embedder | None = None) -> HybridRetriever:
+    """Load the embedding model, open the store (checking the model matches) and the BM25 side."""
+    embedder = embedder or Embedder(settings.embedding_model, settings.embed_batch_size)
+    store = VectorStore(settings, embedder.name, embedder.dimension)
+    return HybridRetriever(settings=settings, embedder=embedder, store=store)

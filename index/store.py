@@ -1,0 +1,203 @@
+"""Chroma: an embedded ``PersistentClient`` by default, an ``HttpClient`` when a server URL is set.
+
+Embeddings are always passed in; Chroma's own default embedding function is never used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from bot.config import Settings
+from index.types import Chunk
+
+#: How many records one ``get`` page fetches.
+PAGE = 5000
+
+
+class IndexMismatchError(RuntimeError):
+    """The index was built with another embedding model (or dimension) than the one configured."""
+
+
+class StoreUnavailableError(RuntimeError):
+    """The vector store cannot be reached (a stopped Chroma server, a broken directory)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk as read back from the store."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+    @property
+    def source(self) -> str:
+        return str(self.metadata["source"])
+
+    @property
+    def page(self) -> int | None:
+        return int(self.metadata.get("page") or 0) or None
+
+
+@dataclass(frozen=True, slots=True)
+class DenseHit:
+    chunk: StoredChunk
+    similarity: float  # cosine similarity, 1 = identical direction
+
+
+def _client(settings: Settings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if not url.hostname:
+            raise ValueError(f"DOCBOT_CHROMA_URL {settings.chroma_url!r} is not a URL like http://127.0.0.1:8000")
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as exc:
+            raise StoreUnavailableError(
+                f"cannot reach the Chroma server at {settings.chroma_url}: {exc}. "
+                "Start it (chroma run) or unset DOCBOT_CHROMA_URL."
+            ) from exc
+    settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+    except Exception as exc:
+        raise StoreUnavailableError(
+            f"cannot open the Chroma store in {settings.chroma_dir} ({exc}). If it was made by another Chroma "
+            "version, move it away and run: docbot index --rebuild"
+        ) from exc
+
+
+class VectorStore:
+    """The dense side of the index: chunk vectors, texts and metadata in one Chroma collection."""
+
+    def __init__(self, settings: Settings, model_name: str, dimension: int, *, rebuild: bool = False) -> None:
+        """Open (or create) the collection; ``rebuild`` drops whatever was there first."""
+        self.location = settings.chroma_url or str(settings.chroma_dir)
+        self._settings = settings
+        self._client = _client(settings)
+        self.model_name = model_name
+        self.dimension = dimension
+        if rebuild:
+            self._call("drop the old index", self._drop)
+        self._collection = self._open()
+
+    def _drop(self) -> None:
+        if any(c.name == self._settings.collection for c in self._client.list_collections()):
+            self._client.delete_collection(self._settings.collection)
+
+    def _open(self) -> Any:
+        name = self._settings.collection
+        try:
+            collection = self._client.get_or_create_collection(
+                name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"embedding_model": self.model_name, "dimension": self.dimension},
+            )
+        except Exception as exc:
+            raise StoreUnavailableError(f"Chroma store {self.location} is unavailable: {exc}") from exc
+        meta = collection.metadata or {}
+        if meta.get("embedding_model") != self.model_name or int(meta.get("dimension", 0)) != self.dimension:
+            raise IndexMismatchError(
+                f"the index in {self.location} was built with {meta.get('embedding_model')!r} "
+                f"({meta.get('dimension')} dimensions), but the configured model is {self.model_name!r} "
+                f"({self.dimension}). Run: docbot index --rebuild"
+            )
+        return collection
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, TypeError):
+            raise
+        except Exception as exc:
+            raise StoreUnavailableError(f"the vector store at {self.location} failed to {what}: {exc}") from exc
+
+    def count(self) -> int:
+        return int(self._call("count", self._collection.count))
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray, n_chunks: dict[str, int], root: str) -> None:
+        """Write chunks with their vectors; ``n_chunks`` tells how many chunks each file has in all."""
+        step = max(1, min(self._client.get_max_batch_size(), 4096))
+        for lo in range(0, len(chunks), step):
+            batch = chunks[lo : lo + step]
+            self._call(
+                "write",
+                self._collection.upsert,
+                ids=[c.id for c in batch],
+                embeddings=vectors[lo : lo + step],
+                documents=[c.text for c in batch],
+                metadatas=[{**c.metadata(n_chunks[c.source]), "root": root} for c in batch],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        step = max(1, self._client.get_max_batch_size())
+        for lo in range(0, len(ids), step):
+            self._call("delete", self._collection.delete, ids=list(ids[lo : lo + step]))
+
+    def iter_all(self, with_text: bool) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
+        """Every (id, text or None, metadata), page by page."""
+        include = ["metadatas", "documents"] if with_text else ["metadatas"]
+        offset = 0
+        while True:
+            page = self._call("read", self._collection.get, include=include, limit=PAGE, offset=offset)
+            ids = page["ids"]
+            if not ids:
+                return
+            texts = page["documents"] if with_text else [None] * len(ids)
+            yield from zip(ids, texts, page["metadatas"], strict=True)
+            offset += len(ids)
+
+    def ids(self) -> list[str]:
+        return [record_id for record_id, _, _ in self.iter_all(with_text=False)]
+
+    def get(self, ids: Sequence[str]) -> list[StoredChunk]:
+        """Chunks by id, in the order asked (missing ids are skipped)."""
+        if not ids:
+            return []
+        page = self._call("read", self._collection.get, ids=list(ids), include=["metadatas", "documents"])
+        found = {
+            i: StoredChunk(i, t or "", dict(m or {}))
+            for i, t, m in zip(page["ids"], page["documents"], page["metadatas"], strict=True)
+        }
+        return [found[i] for i in ids if i in found]
+
+    def by_source(self, source: str) -> list[StoredChunk]:
+        page = self._call("read", self._collection.get, where={"source": source}, include=["metadatas", "documents"])
+        chunks = [
+            StoredChunk(i, t or "", dict(m or {}))
+            for i, t, m in zip(page["ids"], page["documents"], page["metadatas"], strict=True)
+        ]
+        return sorted(chunks, key=lambda c: (c.page or 0, int(c.metadata.get("start", 0))))
+
+    def query(self, vector: np.ndarray, n: int) -> list[DenseHit]:
+        total = self.count()
+        if total == 0:
+            return []
+        result = self._call(
+            "search",
+            self._collection.query,
+            query_embeddings=[vector],
+            n_results=min(n, total),
+            include=["metadatas", "documents", "distances"],
+        )
+        return [
+            DenseHit(StoredChunk(i, t or "", dict(m or {})), 1.0 - float(d))
+            for i, t, m, d in zip(
+                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
+            )
+        ]
