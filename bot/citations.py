@@ -1,0 +1,216 @@
+"""Citations: ``[n]`` markers ↔ passages, the supporting sentence's span in the source, and the support check.
+
+The answer types live here too: every front end (CLI, page, API, eval) renders an :class:`Answer`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from index.embeddings import Embedder
+from index.retriever import Passage
+
+MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_SENTENCE_END = re.compile(
+    r"[.!?](?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*[\"')\]]*(?P<gap>\s+)(?=[\"'(\[]?[A-Z0-9])"
+    r"|(?P<para>\n{2,})"
+    r"|(?P<item>\n)(?=\s*(?:[-*•#]|\d+[.)]\s))"
+)
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
+STOPWORDS = frozenset(
+    "a an and are as at be been but by can could did do does for from had has have he her his how i if in into "
+    "is it its of on or our she so than that the their them then there these they this those to was we were "
+    "what when where which who whom why will with would you your about after also any more most not no only "
+    "other over such up".split()
+)
+
+#: A claim counts as supported by a passage sentence above either of these.
+LEXICAL_SUPPORT = 0.6
+SEMANTIC_SUPPORT = 0.62
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words that carry meaning (no stop words), crudely stemmed for overlap checks."""
+    words = []
+    for word in _WORD.findall(text.lower()):
+        if word in STOPWORDS or len(word) < 2:
+            continue
+        for suffix in ("ing", "ed", "es", "s"):
+            if len(word) > len(suffix) + 3 and word.endswith(suffix):
+                word = word[: -len(suffix)]
+                break
+        words.append(word)
+    return words
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``, trimmed of surrounding whitespace."""
+    spans = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        group = match.lastgroup or "gap"
+        spans.append((start, match.start(group)))
+        start = match.end(group)
+    spans.append((start, len(text)))
+    trimmed = []
+    for lo, hi in spans:
+        while lo < hi and text[lo].isspace():
+            lo += 1
+        while hi > lo and text[hi - 1].isspace():
+            hi -= 1
+        if hi > lo:
+            trimmed.append((lo, hi))
+    return trimmed
+
+
+def lexical_overlap(claim: str, evidence: str) -> float:
+    """Share of the claim's content words found in the evidence."""
+    claim_words = set(content_words(claim))
+    if not claim_words:
+        return 0.0
+    return len(claim_words & set(content_words(evidence))) / len(claim_words)
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    number: int
+    chunk_id: str
+    source: str
+    title: str
+    page: int | None
+    passage: str
+    passage_start: int  # the passage's span in the document text
+    passage_end: int
+    quote: str  # the passage sentence that supports the claim
+    quote_start: int  # its span in the document text
+    quote_end: int
+    support: float  # 0..1, how well the quote supports the claim
+    supported: bool
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    refused: bool = False
+    generator: str = "extractive"
+    query: str = ""  # the standalone query actually searched
+    notice: str | None = None  # e.g. "the model failed; answered extractively"
+    unsupported: list[str] = field(default_factory=list)  # sentences the grounding guard dropped or flagged
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def sources_block(self) -> str:
+        """The numbered sources as plain text, for terminals and OpenAI-style clients."""
+        lines = []
+        for c in self.citations:
+            where = f"{c.source}" + (f", page {c.page}" if c.page else "")
+            lines.append(f'[{c.number}] {c.title} ({where}): "{c.quote}"')
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    passage_index: int
+    quote_span: tuple[int, int]  # within the passage text
+    score: float
+
+
+class SupportChecker:
+    """Finds, for a claim, the passage sentence that supports it best: lexical and semantic overlap."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+
+    def best_support(self, claims: list[str], passages: list[Passage], allowed: list[set[int]]) -> list[Support | None]:
+        """For each claim, the best-supporting sentence among the passages it may cite (``allowed``)."""
+        candidates = [(i, span) for i, p in enumerate(passages) for span in sentence_spans(p.text)]
+        if not claims or not candidates:
+            return [None] * len(claims)
+        texts = [passages[i].text[lo:hi] for i, (lo, hi) in candidates]
+        vectors = self._embedder.encode(list(claims) + texts)
+        claim_vectors, sentence_vectors = vectors[: len(claims)], vectors[len(claims) :]
+        similarity = claim_vectors @ sentence_vectors.T
+        results: list[Support | None] = []
+        for row, claim in enumerate(claims):
+            best: Support | None = None
+            for col, (passage_index, span) in enumerate(candidates):
+                if allowed[row] and passage_index not in allowed[row]:
+                    continue
+                score = max(lexical_overlap(claim, texts[col]), float(np.clip(similarity[row, col], 0, 1)))
+                if best is None or score > best.score:
+                    best = Support(passage_index, span, score)
+            results.append(best)
+        return results
+
+
+def is_supported(score: float) -> bool:
+    return score >= min(LEXICAL_SUPPORT, SEMANTIC_SUPPORT)
+
+
+def parse_markers(sentence: str) -> tuple[str, list[int]]:
+    """A sentence without its ``[n]`` markers, and the numbers they held (in order, no repeats)."""
+    numbers: list[int] = []
+    for match in MARKER.finditer(sentence):
+        for part in match.group(1).split(","):
+            n = int(part)
+            if n not in numbers:
+                numbers.append(n)
+    return MARKER.sub("", sentence).strip(), numbers
+
+
+class CitationBook:
+    """Numbers citations 1, 2, ... in order of first use while an answer is written."""
+
+    def __init__(self, passages: list[Passage]) -> None:
+        self.passages = passages
+        self.citations: list[Citation] = []
+        self._by_passage: dict[int, int] = {}
+
+    def cite(self, passage_index: int, quote_span: tuple[int, int], support: float) -> int:
+        if passage_index in self._by_passage:
+            return self._by_passage[passage_index]
+        p = self.passages[passage_index]
+        lo, hi = quote_span
+        number = len(self.citations) + 1
+        self.citations.append(
+            Citation(
+                number=number,
+                chunk_id=p.id,
+                source=p.source,
+                title=p.title,
+                page=p.page,
+                passage=p.text,
+                passage_start=p.start,
+                passage_end=p.end,
+                quote=p.text[lo:hi],
+                quote_start=p.start + lo,
+                quote_end=p.start + hi,
+                support=round(support, 3),
+                supported=is_supported(support),
+            )
+        )
+        self._by_passage[passage_index] = number
+        return number
+
+
+def sentences_of_stream(pieces: Iterable[str]) -> Iterator[str]:
+    """Re-cut a stream of text pieces into whole sentences (the last one when the stream ends)."""
+    buffer = ""
+    for piece in pieces:
+        buffer += piece
+        spans = sentence_spans(buffer)
+        if len(spans) > 1:
+            for lo, hi in spans[:-1]:
+                yield buffer[lo:hi]
+            buffer = buffer[spans[-1][0] :]
+    if buffer.strip():
+        yield buffer.strip()
