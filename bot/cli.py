@@ -158,5 +158,18 @@ def chat(generator: GeneratorOption = None) -> None:
         history.append((question, answer.text))
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default: settings, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings, 7860).")] = None,
+) -> None:
+    """Serve the chat page, the REST API and the embed widget."""
+    from app import serve as serve_app
+
+    settings = _settings()
+    settings = settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
+    serve_app(settings)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,47 @@
+"""Composition root: settings → index → bot → FastAPI app (REST/SSE API, embed) with the Gradio page mounted.
+
+``python app.py`` serves on the configured host and port (default http://127.0.0.1:7860).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from bot.config import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the whole web app; the heavy parts (embedding model, store) load here, not at import."""
+    import gradio as gr
+
+    from bot.api import install_api
+    from bot.chat import Bot
+    from bot.ui import build_ui, ui_auth
+
+    bot = Bot.from_settings(settings)
+    app = FastAPI(
+        title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
+    )
+    install_api(app, bot, settings)
+    blocks = build_ui(bot, settings)
+    return gr.mount_gradio_app(
+        app,
+        blocks,
+        path="/",
+        auth=ui_auth(settings),
+        max_file_size=settings.max_upload_bytes,
+        server_name=settings.host,
+        server_port=settings.port,
+        footer_links=[],
+        ssr_mode=False,
+    )
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+if __name__ == "__main__":
+    serve(Settings())

@@ -1,0 +1,119 @@
+"""Helpers for tests that need the real server on 127.0.0.1 and Debian's Chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def wait_http(url: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+
+
+@contextmanager
+def live_server(
+    workdir: Path, env: dict[str, str] | None = None, docs: Path | None = None, timeout_s: float = 120
+) -> Iterator[LiveServer]:
+    """Index ``docs`` (default: seeds/) into ``workdir/data`` with the real CLI, then run ``docbot serve``."""
+    port = free_port()
+    data_dir = workdir / "data"
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")},
+        "DOCBOT_DATA_DIR": str(data_dir),
+        "DOCBOT_PORT": str(port),
+        "DOCBOT_HOST": "127.0.0.1",
+        **(env or {}),
+    }
+    docbot = str(Path(sys.executable).with_name("docbot"))
+    subprocess.run(
+        [docbot, "index", str(docs or ROOT / "seeds")], cwd=workdir, env=full_env, check=True, capture_output=True
+    )
+    log = workdir / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([docbot, "serve"], cwd=workdir, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/api/health", timeout_s, process)
+        yield LiveServer(url, data_dir, process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        raise RuntimeError(
+            "Debian's chromium is not installed: apt-get install chromium chromium-driver (make test does)"
+        )
+    return path
+
+
+@contextmanager
+def browser() -> Iterator[Any]:
+    """A headless Chromium from Debian, driven by Playwright (never `playwright install`)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
