@@ -5,11 +5,14 @@ Every bad file raises :class:`LoadError` with a one-line reason; nothing here ch
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
 import io
 import re
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 from index.types import Document, LoadedFile, LoadError
@@ -21,16 +24,17 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
 #: A DOCX is a zip: refuse one whose members would inflate past this many times the size limit.
 DOCX_INFLATE_FACTOR = 20
 
-_HTML_DROP = "script, style, nav, noscript, template, svg, iframe, object, head, form, button, select"
+_HTML_DROP = "script, style, nav, noscript, template, svg, iframe, object, head, form, button, select, [hidden]"
 _HTML_BLOCKS = frozenset(
     (
         "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 "
         "header hr li main ol p pre section table td th tr ul"
     ).split()
 )
-_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
-_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
 
 
 def content_hash(data: bytes) -> str:
@@ -43,8 +47,7 @@ def title_from_name(path: Path) -> str:
 
 def normalise_text(text: str) -> str:
     """One newline convention, no control characters, tidy blank lines: offsets refer to this text."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-    text = "".join(ch for ch in text if ch in "\n\t" or ch >= " " or ch == "")
+    text = _CONTROLS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
@@ -66,6 +69,11 @@ def decode_text(data: bytes) -> str:
     if best is None:
         raise LoadError("binary data or an unknown text encoding")
     text = str(best)
+    if best.coherence == 0 and len(text) == len(data):
+        # A short text in some single-byte code page: no language evidence to tell which one, so take
+        # the likeliest, Windows-1252 (as browsers do), when the bytes fit it.
+        with contextlib.suppress(UnicodeDecodeError):
+            text = data.decode("cp1252")
     controls = sum(1 for ch in text[:8192] if ch < " " and ch not in "\n\r\t\f")
     if controls > 0.05 * min(len(text), 8192):
         raise LoadError("binary data, not text (too many control characters)")
@@ -84,9 +92,9 @@ def _load_text(path: Path, data: bytes, source: str) -> list[Document]:
 
 def html_to_text(html: str) -> tuple[str, str | None]:
     """Visible text of an HTML page (block elements become paragraphs) and its title, if any."""
-    from selectolax.parser import HTMLParser
+    from selectolax.lexbor import LexborHTMLParser
 
-    tree = HTMLParser(html)
+    tree = LexborHTMLParser(html)
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node else None
     if not title:
@@ -124,7 +132,6 @@ def _load_html(path: Path, data: bytes, source: str) -> list[Document]:
 
 def _load_pdf(path: Path, data: bytes, source: str, timeout_s: float) -> list[Document]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError, PyPdfError
 
     deadline = time.monotonic() + timeout_s
     try:
@@ -141,31 +148,46 @@ def _load_pdf(path: Path, data: bytes, source: str, timeout_s: float) -> list[Do
                 documents.append(Document(text=text, source=source, title="", page=number))
     except LoadError:
         raise
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-        raise LoadError(f"corrupt or unreadable PDF ({type(exc).__name__}: {exc})") from exc
     except RecursionError as exc:
         raise LoadError("corrupt PDF (nested too deeply)") from exc
-    title = meta_title.strip() or title_from_name(path)
+    except Exception as exc:  # pypdf surfaces damaged files as errors of many kinds (zlib, struct, index ...)
+        raise LoadError(f"corrupt or unreadable PDF ({_one_line(exc)})") from exc
+    title = meta_title.strip()
+    if title.lower() in ("", "untitled"):  # "untitled": what many PDF writers record when given no title
+        title = title_from_name(path)
     return [Document(text=d.text, source=d.source, title=title, page=d.page) for d in documents]
 
 
-def _load_docx(path: Path, data: bytes, source: str, max_bytes: int) -> list[Document]:
+def _one_line(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+
+
+def check_zip(data: bytes, limit: int) -> None:
+    """Refuse a zip bomb before python-docx inflates it, trusting no size the headers declare."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            inflated = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile as exc:
-        raise LoadError("corrupt DOCX (not a zip archive)") from exc
-    if inflated > DOCX_INFLATE_FACTOR * max_bytes:
-        raise LoadError(f"DOCX would inflate to {inflated:,} bytes: refused as a zip bomb")
+            members = archive.infolist()
+            declared = sum(info.file_size for info in members)
+            if declared > limit:
+                raise LoadError(f"DOCX would inflate to {declared:,} bytes: refused as a zip bomb")
+            for info in members:  # inflate in bounded steps: a member holding more than it declares fails its CRC
+                probe = copy.copy(info)
+                probe.file_size += 1
+                with archive.open(probe) as member:
+                    while member.read(1 << 20):
+                        pass
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, zlib.error) as exc:
+        raise LoadError(f"corrupt DOCX ({_one_line(exc)})") from exc
+
+
+def _load_docx(path: Path, data: bytes, source: str, max_bytes: int) -> list[Document]:
+    check_zip(data, DOCX_INFLATE_FACTOR * max_bytes)
     import docx
-    from docx.opc.exceptions import PackageNotFoundError
 
     try:
         document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise LoadError(f"corrupt DOCX ({type(exc).__name__}: {exc})") from exc
-    except Exception as exc:  # python-docx surfaces lxml and zip errors of many kinds
-        raise LoadError(f"corrupt DOCX ({type(exc).__name__})") from exc
+    except Exception as exc:  # python-docx surfaces lxml, zip and package errors of many kinds
+        raise LoadError(f"corrupt DOCX ({_one_line(exc)})") from exc
     paragraphs = [p.text for p in document.paragraphs]
     for table in document.tables:
         for row in table.rows:
@@ -176,7 +198,7 @@ def _load_docx(path: Path, data: bytes, source: str, max_bytes: int) -> list[Doc
             (
                 p.text
                 for p in document.paragraphs
-                if p.style is not None and p.style.name.startswith(("Heading", "Title")) and p.text.strip()
+                if p.style is not None and (p.style.name or "").startswith(("Heading", "Title")) and p.text.strip()
             ),
             "",
         )
