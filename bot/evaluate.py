@@ -1,0 +1,438 @@
+"""Question sets → metrics: run a set against the bot, gate the results, compare two runs.
+
+A run asks every question the way a user would (follow-ups with their history), then searches the
+query the bot actually used once more, ``depth = max(10, k)`` passages deep, to rank where the
+evidence sits. The results are one JSON-ready dict (the ``results.json`` of a run, described in
+docs/eval.md) that the Markdown and HTML reports and ``compare`` read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.chat import Bot
+from bot.citations import Answer
+from bot.config import Settings
+from bot.eval_metrics import (
+    BY_NAME,
+    HIT_KS,
+    METRIC_NAMES,
+    METRICS,
+    NDCG_K,
+    PER_QUESTION,
+    answer_scores,
+    contains_evidence,
+    first_relevant_rank,
+    hit_curve,
+    latency_scores,
+    mean,
+    refusal_scores,
+    retrieval_scores,
+    share,
+    strip_markers,
+)
+from bot.eval_report import render_html, summary_markdown
+from bot.eval_set import QuestionItem
+from bot.llm import build_backend
+from index.embeddings import Embedder
+from index.pipeline import Indexer, IndexReport, Progress
+from index.retriever import HybridRetriever, Passage
+from index.store import VectorStore
+
+RESULTS_FORMAT = "docbot-eval/1"
+#: Latency counts as a regression in ``compare`` only when it grows by more than this share (timings are noisy).
+LATENCY_TOLERANCE = 0.10
+
+
+class EvalError(RuntimeError):
+    """The run cannot go ahead (no documents indexed, unreadable results file, ...)."""
+
+
+# --- gates -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """``--fail-under METRIC=VALUE``: the run fails when the metric is below VALUE or was not measured."""
+
+    metric: str
+    threshold: float
+
+    @classmethod
+    def parse(cls, text: str) -> Gate:
+        name, sep, value = (part.strip() for part in text.partition("="))
+        if not sep or not name or not value:
+            raise ValueError(f"--fail-under {text!r}: expected METRIC=VALUE, e.g. hit@5=0.9")
+        metric = BY_NAME.get(name)
+        gateable = [m.name for m in METRICS if m.higher_is_better]
+        if metric is None:
+            raise ValueError(f"--fail-under {text!r}: unknown metric {name!r}; one of {', '.join(gateable)}")
+        if not metric.higher_is_better:
+            raise ValueError(f"--fail-under {text!r}: lower {name} is better, so a lower bound does not apply")
+        try:
+            threshold = float(value)
+        except ValueError:
+            raise ValueError(f"--fail-under {text!r}: {value!r} is not a number") from None
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"--fail-under {text!r}: {name} lies between 0 and 1")
+        return cls(name, threshold)
+
+    def check(self, metrics: dict[str, float | None]) -> dict[str, Any]:
+        value = metrics.get(self.metric)
+        if value is None:
+            passed, reason = False, "not measured: no question in the set it applies to"
+        else:
+            passed = value >= self.threshold
+            reason = f"{value:.3f} {'>=' if passed else '<'} {self.threshold:g}"
+        return {"metric": self.metric, "threshold": self.threshold, "value": value, "passed": passed, "reason": reason}
+
+
+# --- one question ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievedPassage:
+    rank: int
+    chunk_id: str
+    source: str
+    start: int
+    end: int
+    score: float
+    relevant: bool
+    preview: str
+
+
+@dataclass(frozen=True, slots=True)
+class CitedPassage:
+    number: int
+    source: str
+    title: str
+    page: int | None
+    quote: str
+    quote_start: int
+    quote_end: int
+    passage: str
+    supported: bool
+    support: float
+    contains_evidence: bool
+
+
+@dataclass
+class QuestionResult:
+    id: str
+    question: str
+    history: list[tuple[str, str]]
+    answers: list[str]
+    evidence: str
+    answerable: bool
+    source: str | None
+    query: str
+    answer: str
+    refused: bool
+    generator: str
+    notice: str | None
+    citations: list[CitedPassage]
+    retrieved: list[RetrievedPassage]
+    evidence_rank: int | None
+    scores: dict[str, float | None]
+    timings: dict[str, float]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def scored_retrieval(self) -> bool:
+        return self.answerable and bool(self.evidence)
+
+
+def _retrieved(passages: list[Passage], evidence: str) -> list[RetrievedPassage]:
+    return [
+        RetrievedPassage(
+            rank=rank,
+            chunk_id=p.id,
+            source=p.source,
+            start=p.start,
+            end=p.end,
+            score=round(p.score, 6),
+            relevant=contains_evidence(p.text, evidence),
+            preview=" ".join(p.text.split())[:160],
+        )
+        for rank, p in enumerate(passages, start=1)
+    ]
+
+
+def _cited(answer: Answer, evidence: str) -> list[CitedPassage]:
+    return [
+        CitedPassage(
+            number=c.number,
+            source=c.source,
+            title=c.title,
+            page=c.page,
+            quote=c.quote,
+            quote_start=c.quote_start,
+            quote_end=c.quote_end,
+            passage=c.passage,
+            supported=c.supported,
+            support=c.support,
+            contains_evidence=contains_evidence(c.passage, evidence),
+        )
+        for c in answer.citations
+    ]
+
+
+def _scores(item: QuestionItem, answer: Answer, retrieved: list[RetrievedPassage], cited: list[CitedPassage]) -> dict:
+    scores: dict[str, float | None] = dict.fromkeys(PER_QUESTION)
+    if item.answerable and item.evidence:
+        scores.update(retrieval_scores([p.relevant for p in retrieved]))
+    if item.answerable:
+        scores.update(answer_scores("" if answer.refused else strip_markers(answer.text), item.answers))
+    if item.evidence:
+        scores["citation_precision"] = share([c.contains_evidence for c in cited])
+    scores["citation_support"] = share([c.supported for c in cited])
+    return scores
+
+
+def _problems(result: QuestionResult, k: int) -> list[str]:
+    problems = []
+    rank = result.evidence_rank
+    if result.scored_retrieval and (rank is None or rank > k):
+        where = f"first at rank {rank}" if rank else f"not in the top {len(result.retrieved)}"
+        problems.append(f"evidence not in the {k} passages the answer used ({where})")
+    if result.answerable and result.refused:
+        problems.append("refused an answerable question")
+    elif result.answerable and not result.scores["containment"]:
+        problems.append("the answer contains no reference answer")
+    if not result.answerable and not result.refused:
+        problems.append("answered an unanswerable question")
+    unsupported = sum(not c.supported for c in result.citations)
+    if unsupported:
+        problems.append(f"{unsupported} citation(s) not supported by their quote")
+    return problems
+
+
+def evaluate_question(bot: Bot, item: QuestionItem, k: int, depth: int) -> QuestionResult:
+    """Ask one question as a user would, then rank the passages for the query the bot used."""
+    answer = bot.ask(item.question, item.history, k)
+    retrieved = _retrieved(bot.retriever.search(answer.query, depth).passages, item.evidence)
+    cited = _cited(answer, item.evidence)
+    result = QuestionResult(
+        id=item.id,
+        question=item.question,
+        history=item.history,
+        answers=item.answers,
+        evidence=item.evidence,
+        answerable=item.answerable,
+        source=item.source,
+        query=answer.query,
+        answer=answer.text,
+        refused=answer.refused,
+        generator=answer.generator,
+        notice=answer.notice,
+        citations=cited,
+        retrieved=retrieved,
+        evidence_rank=first_relevant_rank([p.relevant for p in retrieved]),
+        scores=_scores(item, answer, retrieved, cited),
+        timings=answer.timings,
+    )
+    result.problems = _problems(result, k)
+    return result
+
+
+# --- a run -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    questions: Path
+    k: int = 5
+    docs: Path | None = None
+    gates: tuple[Gate, ...] = ()
+
+    @property
+    def depth(self) -> int:
+        return max(NDCG_K, max(HIT_KS), self.k)
+
+
+def summarise(results: list[QuestionResult], depth: int) -> tuple[dict[str, float | None], dict[str, int], list]:
+    """Run metrics, how many questions each is measured over, and the hit@k curve for k = 1..depth."""
+    metrics: dict[str, float | None] = {name: mean([r.scores[name] for r in results]) for name in PER_QUESTION}
+    measured = {name: sum(r.scores[name] is not None for r in results) for name in PER_QUESTION}
+    metrics.update(refusal_scores([r.refused for r in results], [r.answerable for r in results]))
+    measured["refusal_precision"] = sum(r.refused for r in results)
+    measured["refusal_recall"] = sum(not r.answerable for r in results)
+    metrics.update(latency_scores([r.timings for r in results]))
+    measured.update({name: len(results) for name in METRIC_NAMES if name not in measured})
+    relevances = [[p.relevant for p in r.retrieved] for r in results if r.scored_retrieval]
+    return metrics, measured, hit_curve(relevances, depth)
+
+
+def _counts(results: list[QuestionResult]) -> dict[str, int]:
+    return {
+        "questions": len(results),
+        "answerable": sum(r.answerable for r in results),
+        "unanswerable": sum(not r.answerable for r in results),
+        "follow_ups": sum(bool(r.history) for r in results),
+        "with_evidence": sum(r.scored_retrieval for r in results),
+        "failed": sum(bool(r.problems) for r in results),
+    }
+
+
+def evaluate(
+    bot: Bot,
+    items: list[QuestionItem],
+    spec: RunSpec,
+    on_question: Callable[[QuestionResult], None] | None = None,
+) -> dict[str, Any]:
+    """Every question of the set, the run's metrics and gates: the content of ``results.json``."""
+    started = time.perf_counter()
+    results = []
+    for item in items:
+        results.append(evaluate_question(bot, item, spec.k, spec.depth))
+        if on_question is not None:
+            on_question(results[-1])
+    metrics, measured, curve = summarise(results, spec.depth)
+    settings = bot.settings
+    return {
+        "format": RESULTS_FORMAT,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run": {
+            "questions": str(spec.questions),
+            "questions_sha256": hashlib.sha256(spec.questions.read_bytes()).hexdigest(),
+            "docs": None if spec.docs is None else str(spec.docs),
+            "index": "temporary" if spec.docs is not None else str(settings.data_dir),
+            "chunks": bot.retriever.store.count(),
+            "k": spec.k,
+            "depth": spec.depth,
+            "generator": bot.generator_name,
+            "embedding_model": settings.embedding_model,
+            "chunk_size": settings.chunk_size,
+            "chunk_overlap": settings.chunk_overlap,
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+        "counts": _counts(results),
+        "metrics": metrics,
+        "measured": measured,
+        "hit_curve": curve,
+        "gates": [gate.check(metrics) for gate in spec.gates],
+        "questions": [asdict(r) for r in results],
+    }
+
+
+def failed_gates(results: dict[str, Any]) -> list[dict[str, Any]]:
+    return [gate for gate in results["gates"] if not gate["passed"]]
+
+
+@contextmanager
+def temporary_bot(
+    settings: Settings, docs: Path, progress: Progress | None = None
+) -> Iterator[tuple[Bot, IndexReport]]:
+    """A bot over ``docs`` indexed into a temporary folder that is removed afterwards (always a local store)."""
+    if not docs.exists():
+        raise EvalError(f"--docs {docs}: no such file or folder")
+    with tempfile.TemporaryDirectory(prefix="docbot-eval-") as folder:
+        temp = settings.model_copy(update={"data_dir": Path(folder), "chroma_url": None})
+        embedder = Embedder(temp.embedding_model, temp.embed_batch_size)
+        store = VectorStore(temp, embedder.name, embedder.dimension)
+        report = Indexer(temp, embedder, store).run([docs], progress=progress)
+        if store.count() == 0:
+            raise EvalError(f"nothing could be indexed from {docs}: {report.summary()}")
+        retriever = HybridRetriever(settings=temp, embedder=embedder, store=store)
+        yield Bot(temp, retriever, build_backend(temp)), report
+
+
+def write_run(results: dict[str, Any], out: Path) -> list[Path]:
+    """results.json, summary.md and report.html in ``out`` (created if needed)."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "results.json": json.dumps(results, indent=2, ensure_ascii=False) + "\n",
+        "summary.md": summary_markdown(results),
+        "report.html": render_html(results),
+    }
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+    return [out / name for name in files]
+
+
+# --- comparing runs ----------------------------------------------------------------------------
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """A run's results, from its ``--out`` folder or its results.json."""
+    file = path / "results.json" if path.is_dir() else path
+    try:
+        results = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvalError(f"{file}: not a readable results.json ({exc})") from exc
+    if not isinstance(results, dict) or results.get("format") != RESULTS_FORMAT:
+        raise EvalError(f"{file}: not a docbot eval results file (format {RESULTS_FORMAT})")
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDelta:
+    metric: str
+    a: float | None
+    b: float | None
+    higher_is_better: bool
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.a is None or self.b is None else self.b - self.a
+
+    @property
+    def regression(self) -> bool:
+        """Worse in B: any drop of a quality metric, latency up by more than LATENCY_TOLERANCE."""
+        if self.a is None or self.b is None:
+            return False
+        if self.higher_is_better:
+            return self.b < self.a - 1e-9
+        return self.b > self.a * (1 + LATENCY_TOLERANCE)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    a: str
+    b: str
+    deltas: list[MetricDelta]
+    newly_failing: list[str]  # ids that passed in A and fail in B
+    fixed: list[str]  # ids that failed in A and pass in B
+    notes: list[str]  # how the two runs differ besides their results
+
+    @property
+    def regressions(self) -> list[MetricDelta]:
+        return [d for d in self.deltas if d.regression]
+
+
+_SETUP_KEYS = ("questions_sha256", "k", "generator", "embedding_model", "chunk_size", "chunk_overlap", "chunks")
+
+
+def compare_runs(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B")) -> Comparison:
+    deltas = [
+        MetricDelta(m.name, a["metrics"].get(m.name), b["metrics"].get(m.name), m.higher_is_better) for m in METRICS
+    ]
+    failing_a = {q["id"]: bool(q["problems"]) for q in a["questions"]}
+    failing_b = {q["id"]: bool(q["problems"]) for q in b["questions"]}
+    common = [i for i in failing_a if i in failing_b]
+    notes = [
+        f"{key} differs: {a['run'].get(key)} → {b['run'].get(key)}"
+        for key in _SETUP_KEYS
+        if a["run"].get(key) != b["run"].get(key)
+    ]
+    only = len(failing_a) + len(failing_b) - 2 * len(common)
+    if only:
+        notes.append(f"{only} question id(s) are in only one of the runs")
+    return Comparison(
+        a=names[0],
+        b=names[1],
+        deltas=deltas,
+        newly_failing=[i for i in common if failing_b[i] and not failing_a[i]],
+        fixed=[i for i in common if failing_a[i] and not failing_b[i]],
+        notes=notes,
+    )
