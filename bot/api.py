@@ -1,14 +1,153 @@
-"""REST routes (placeholder until the API issue lands: health only)."""
+"""The HTTP side of docbot beside the chat page: REST + SSE under ``/api``, OpenAI-compatible under ``/v1``, the
+embed page and widget, API keys, rate and size limits, CORS and frame-ancestors.
+
+``install_api`` is the one entry point; ``app.py`` calls it before mounting the Gradio page at ``/``.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.api_models import AskRequest, AskResponse, DocumentInfo, DocumentList, Problem
+from bot.api_security import Guard, RateLimiter, checked_origins, install_browser_policy
+from bot.api_streams import Piece, answer_of, failure, start_stream
 from bot.chat import Bot
+from bot.citations import Answer
 from bot.config import Settings
+from bot.embed import install_embed
+from bot.openai_compat import error_response, openai_router
+from index.store import StoreUnavailableError, VectorStore
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text}
+    for status, text in {
+        401: "No API key, or not a valid one (only when DOCBOT_API_KEYS is set).",
+        413: "The body is larger than DOCBOT_MAX_BODY_BYTES.",
+        422: "An empty question, one longer than DOCBOT_MAX_QUESTION_CHARS, or a malformed body.",
+        429: "Over DOCBOT_RATE_LIMIT_PER_MINUTE for this key (or address); see the Retry-After header.",
+        503: "The vector store is unavailable.",
+    }.items()
+}
+
+_STREAM_DOC = {
+    "description": 'Server-sent events: `text` events (`{"text": piece}`) as the answer is written, then one '
+    "`answer` event with the same object as /api/ask; on a late failure an `error` event (`{detail, status}`).",
+    "content": {"text/event-stream": {}},
+}
 
 
 def install_api(app: FastAPI, bot: Bot, settings: Settings) -> None:
-    @app.get("/api/health")
+    origins = checked_origins(settings.embed_origins)
+    guard = Guard(settings.api_keys, RateLimiter(settings.rate_limit_per_minute))
+    install_error_handlers(app, bot.retriever.store.location)
+    app.add_api_route("/api/health", _health(bot), methods=["GET"], tags=["api"], summary="Liveness (no key needed)")
+    app.include_router(rest_router(bot, settings, guard))
+    app.include_router(openai_router(bot, settings, guard))
+    install_embed(app, settings, origins)
+    install_browser_policy(app, origins)
+
+
+def _health(bot: Bot) -> Callable[[], dict[str, object]]:
     def health() -> dict[str, object]:
         return {"status": "ok", "chunks": bot.retriever.store.count(), "generator": bot.generator_name}
+
+    return health
+
+
+def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> APIRouter:
+    router = APIRouter(
+        prefix="/api",
+        tags=["api"],
+        dependencies=[Depends(guard)],
+        max_body_size=settings.max_body_bytes,
+        responses=_ERRORS,
+    )
+
+    @router.post("/ask", summary="Answer a question with cited passages")
+    async def ask(request: AskRequest) -> AskResponse:
+        return AskResponse.of(await answer_of(bot, settings, request.question, request.history, request.k))
+
+    @router.post(
+        "/ask/stream",
+        response_class=EventSourceResponse,
+        summary="The same answer, streamed as server-sent events",
+        responses={200: _STREAM_DOC},
+    )
+    async def ask_stream(request: AskRequest) -> EventSourceResponse:
+        pieces = await start_stream(bot, settings, request.question, request.history, request.k)
+        return EventSourceResponse(answer_events(pieces), sep="\n")
+
+    @router.get("/documents", summary="The indexed documents")
+    def documents() -> DocumentList:
+        return list_documents(bot.retriever.store)
+
+    return router
+
+
+async def answer_events(pieces: AsyncIterator[Piece]) -> AsyncIterator[dict[str, str]]:
+    try:
+        async for piece in pieces:
+            if isinstance(piece, Answer):
+                yield {"event": "answer", "data": AskResponse.of(piece).model_dump_json()}
+            else:
+                yield {"event": "text", "data": json.dumps({"text": piece})}
+    except Exception as exc:
+        status, message = failure(exc)
+        yield {"event": "error", "data": json.dumps({"detail": message, "status": status})}
+
+
+def list_documents(store: VectorStore) -> DocumentList:
+    chunks: Counter[str] = Counter()
+    titles: dict[str, str] = {}
+    pages: dict[str, int] = {}
+    for _, _, meta in store.iter_all(with_text=False):
+        source = str(meta["source"])
+        chunks[source] += 1
+        titles.setdefault(source, str(meta.get("title") or source))
+        pages[source] = max(pages.get(source, 0), int(meta.get("page") or 0))
+    return DocumentList(
+        documents=[
+            DocumentInfo(source=s, title=titles[s], pages=pages[s] or None, chunks=chunks[s]) for s in sorted(chunks)
+        ]
+    )
+
+
+def _is_openai(request: Request) -> bool:
+    return request.url.path.startswith("/v1/")
+
+
+def install_error_handlers(app: FastAPI, store_location: str) -> None:
+    """FastAPI's error bodies under /api, OpenAI's under /v1; a store that is down is a 503 naming it."""
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if _is_openai(request):
+            return error_response(exc.status_code, str(exc.detail), exc.headers)
+        return await http_exception_handler(request, exc)
+
+    async def on_invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if _is_openai(request):
+            first = exc.errors()[0] if exc.errors() else {}
+            where = ".".join(str(part) for part in first.get("loc", ()))
+            return error_response(422, f"{where}: {first.get('msg', 'invalid request')}")
+        return await request_validation_exception_handler(request, exc)
+
+    async def on_store_down(request: Request, exc: Exception) -> Response:
+        if _is_openai(request):
+            return error_response(503, str(exc))
+        return JSONResponse({"detail": str(exc), "store": store_location}, status_code=503)
+
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_request)
+    app.add_exception_handler(StoreUnavailableError, on_store_down)

@@ -1,0 +1,135 @@
+"""Request and response bodies of the HTTP API; FastAPI turns them into the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.citations import Answer, Citation
+
+SEED_QUESTION = "What did coalition forces resume because of the growing ISIS force?"
+
+#: The model name docbot answers to on the OpenAI-compatible endpoint.
+MODEL_ID = "docbot"
+
+
+class Problem(BaseModel):
+    """An error from /api (FastAPI's shape)."""
+
+    detail: str
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(description="What the user asks.", examples=[SEED_QUESTION])
+    history: list[tuple[str, str]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Earlier turns of the conversation as [question, answer] pairs, oldest first.",
+    )
+    k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: the server's setting).")
+
+
+class AskResponse(BaseModel):
+    answer: str = Field(description="The answer text; each sentence ends with its [n] citation markers.")
+    citations: list[Citation] = Field(description="The passages the [n] markers point to, numbered from 1.")
+    refused: bool = Field(description="True when the documents do not cover the question.")
+    timings: dict[str, float] = Field(description="retrieval_ms, generation_ms and total_ms.")
+    generator: str = Field(description="What wrote the answer: extractive, local or openai.")
+    notice: str | None = Field(description="A note for the user, e.g. that the model failed and a fallback answered.")
+    query: str = Field(description="The standalone query that was searched (follow-ups are rewritten).")
+
+    @classmethod
+    def of(cls, answer: Answer) -> AskResponse:
+        return cls(
+            answer=answer.text,
+            citations=answer.citations,
+            refused=answer.refused,
+            timings=answer.timings,
+            generator=answer.generator,
+            notice=answer.notice,
+            query=answer.query,
+        )
+
+
+class DocumentInfo(BaseModel):
+    source: str = Field(description="Path of the file relative to the folder it was indexed from.")
+    title: str
+    pages: int | None = Field(description="Pages, for PDFs.")
+    chunks: int = Field(description="Passages the file was cut into.")
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentInfo]
+
+
+# --- OpenAI-compatible ------------------------------------------------------------------------
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "\n".join(part.text for part in self.content if part.type == "text" and part.text)
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """The OpenAI request; other OpenAI parameters (temperature, max_tokens...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(MODEL_ID, description="Any name is accepted; docbot answers as 'docbot'.")
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description="The last message must be the user's question; earlier user/assistant pairs are the history; "
+        "system messages are ignored.",
+        examples=[[{"role": "user", "content": SEED_QUESTION}]],
+    )
+    stream: bool = Field(False, description="Stream chat.completion.chunk objects as server-sent events.")
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str = Field(description="The answer, then a blank line, 'Sources:' and one numbered line a source.")
+
+
+class ChatChoice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str = MODEL_ID
+    choices: list[ChatChoice]
+    citations: list[Citation] = Field(description="docbot's addition: the numbered sources, structured.")
+    refused: bool = Field(description="docbot's addition: true when the documents do not cover the question.")
+
+
+class ModelCard(BaseModel):
+    id: str = MODEL_ID
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "docbot"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]

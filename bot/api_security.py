@@ -1,0 +1,164 @@
+"""Who may call the API and how often, and what browsers may do with docbot's pages.
+
+- :class:`Guard`: the dependency in front of ``/api`` and ``/v1``: the API key (when keys are configured),
+  compared in constant time, then a per-caller sliding-window rate limit.
+- :func:`install_browser_policy`: CORS for the embed origins only, and ``frame-ancestors`` on every response.
+
+Keys are never stored beyond their SHA-256 digests, logged or echoed: a caller is named by the key's position.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="APIKey",
+    description="One of the keys in DOCBOT_API_KEYS, as `Authorization: Bearer <key>` (needed only when keys are set).",
+)
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+
+#: Callers forgotten after this many idle ones pile up (the rate limiter's memory bound).
+_SWEEP_AT = 10_000
+
+
+def checked_origins(origins: Sequence[str]) -> list[str]:
+    """``scheme://host[:port]`` origins (a trailing ``/`` is dropped); anything else is a settings error."""
+    cleaned = [origin.rstrip("/") for origin in origins]
+    bad = [origin for origin in cleaned if not _ORIGIN.fullmatch(origin)]
+    if bad:
+        raise ValueError(
+            f"DOCBOT_EMBED_ORIGINS must list origins like https://wiki.example.com (scheme, host, optional port, "
+            f"no path); not: {', '.join(bad)}"
+        )
+    return cleaned
+
+
+def frame_ancestors(origins: Sequence[str]) -> str:
+    return "frame-ancestors " + " ".join(["'self'", *origins])
+
+
+class RateLimiter:
+    """A sliding window: at most ``limit`` requests per caller in any ``window`` seconds.
+
+    Used only from the event loop (the guard is an ``async`` dependency), so it needs no lock.
+    """
+
+    def __init__(self, limit: int, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = {}
+
+    def retry_after(self, caller: str) -> int:
+        """Count one request; 0 if it is allowed, else the whole seconds until one would be."""
+        now = self._clock()
+        if len(self._hits) >= _SWEEP_AT:
+            self._forget_idle(now)
+        hits = self._hits.setdefault(caller, deque())
+        while hits and hits[0] <= now - self.window_s:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return max(1, math.ceil(hits[0] + self.window_s - now))
+        hits.append(now)
+        return 0
+
+    def _forget_idle(self, now: float) -> None:
+        for caller in [c for c, hits in self._hits.items() if not hits or hits[-1] <= now - self.window_s]:
+            del self._hits[caller]
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Guard:
+    """Names the caller (``key:N`` or ``ip:ADDRESS`` when no keys are set) and enforces the rate limit."""
+
+    def __init__(self, keys: Sequence[SecretStr], limiter: RateLimiter) -> None:
+        self._digests = [_digest(key.get_secret_value()) for key in keys]
+        self._limiter = limiter
+
+    def caller(self, request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+        if not self._digests:
+            return f"ip:{request.client.host if request.client else 'unknown'}"
+        if credentials is None:
+            raise _unauthorized("an API key is required: send the header Authorization: Bearer <key>")
+        given = _digest(credentials.credentials)
+        match = -1
+        for index, digest in enumerate(self._digests):  # no early exit: the time taken says nothing
+            if hmac.compare_digest(given, digest):
+                match = index
+        if match < 0:
+            raise _unauthorized("the API key is not valid")
+        return f"key:{match}"
+
+    async def __call__(
+        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+    ) -> str:
+        caller = self.caller(request, credentials)
+        wait = self._limiter.retry_after(caller)
+        if wait:
+            raise HTTPException(
+                429,
+                f"rate limit of {self._limiter.limit} requests a minute reached; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        return caller
+
+
+class FrameAncestors:
+    """Adds ``Content-Security-Policy: frame-ancestors ...`` to every HTTP response that has no policy of its own.
+
+    Pure ASGI (no body buffering), so streams, Gradio's assets and websockets pass through untouched.
+    """
+
+    def __init__(self, app: ASGIApp, policy: str) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if "content-security-policy" not in headers:
+                    headers.append("Content-Security-Policy", self.policy)
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)
+
+
+def install_browser_policy(app: FastAPI, origins: Sequence[str]) -> None:
+    """Only ``origins`` (and docbot itself) may frame docbot's pages or call the API from a browser."""
+    app.add_middleware(FrameAncestors, policy=frame_ancestors(origins))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )
