@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, get_args
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from bot.citations import Answer
-from bot.config import Settings
+from bot.config import GeneratorName, Settings
 
 if TYPE_CHECKING:
     from bot.chat import Bot
@@ -169,6 +173,142 @@ def serve(
     settings = _settings()
     settings = settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
     serve_app(settings)
+
+
+# --- eval: docbot eval QUESTIONS.jsonl | eval run | eval compare | eval import-squad ------------------
+
+
+class _EvalGroup(TyperGroup):
+    """``docbot eval QUESTIONS.jsonl ...`` is short for ``docbot eval run QUESTIONS.jsonl ...``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+eval_app = typer.Typer(
+    cls=_EvalGroup,
+    no_args_is_help=True,
+    help="Evaluate question sets: docbot eval QUESTIONS.jsonl [OPTIONS] (same as eval run), "
+    "eval compare RUN_A RUN_B, eval import-squad FILE.json.",
+)
+app.add_typer(eval_app, name="eval")
+
+
+def _enter_temporary_bot(stack: ExitStack, settings: Settings, docs: Path) -> Bot:
+    from tqdm import tqdm
+
+    from bot.evaluate import EvalError, temporary_bot
+    from bot.llm import BackendError
+
+    bar = stack.enter_context(tqdm(desc="indexing", unit="file", file=sys.stderr, disable=None, leave=False))
+
+    def progress(done: int, total: int, chunks: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix(chunks=chunks, refresh=True)
+
+    try:
+        bot, report = stack.enter_context(temporary_bot(settings, docs, progress))
+    except (EvalError, BackendError) as exc:
+        raise _fail(str(exc)) from exc
+    bar.close()
+    typer.echo(f"indexed {docs} into a temporary index: {report.summary()}", err=True)
+    return bot
+
+
+@eval_app.command("run")
+def eval_run(
+    questions: Annotated[Path, typer.Argument(help="The question set: JSON lines, see docs/eval.md.")],
+    docs: Annotated[
+        Path | None, typer.Option(help="Index these documents into a temporary index for the run (default: current).")
+    ] = None,
+    k: Annotated[int, typer.Option(min=1, max=100, help="Passages handed to the answerer.")] = 5,
+    generator: GeneratorOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for results.json, summary.md, report.html (default: eval-runs/SET-TIME)."),
+    ] = None,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-under",
+            metavar="METRIC=VALUE",
+            help="Exit 1 when METRIC is below VALUE or could not be measured (repeatable), e.g. hit@5=0.9.",
+        ),
+    ] = None,
+) -> None:
+    """Ask every question of a set, score the answers, write the reports and print the summary."""
+    from tqdm import tqdm
+
+    from bot.eval_set import QuestionSetError, load_question_set
+    from bot.evaluate import Gate, RunSpec, evaluate, failed_gates, write_run
+
+    try:
+        items = load_question_set(questions)
+    except QuestionSetError as exc:
+        for problem in exc.problems:
+            typer.secho(f"error: {questions}: {problem}", err=True, fg="red")
+        raise typer.Exit(2) from exc
+    try:
+        gates = tuple(Gate.parse(text) for text in fail_under or [])
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
+    if generator and generator not in get_args(GeneratorName):
+        raise _fail(f"--generator {generator!r}: one of {', '.join(get_args(GeneratorName))}", 2)
+    settings = _settings()
+    if generator:
+        settings = settings.model_copy(update={"generator": generator})
+    with ExitStack() as stack:
+        bot = _enter_temporary_bot(stack, settings, docs) if docs else _open_bot(settings, None)
+        with tqdm(total=len(items), desc="evaluating", unit="question", file=sys.stderr, disable=None) as bar:
+            results = evaluate(bot, items, RunSpec(questions, k, docs, gates), lambda _: bar.update())
+    out = out or Path("eval-runs") / f"{questions.stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    written = write_run(results, out)
+    typer.echo(written[1].read_text(encoding="utf-8"), nl=False)
+    typer.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+    failed = failed_gates(results)
+    if failed:
+        raise _fail("gate(s) failed: " + "; ".join(f"{g['metric']}: {g['reason']}" for g in failed))
+
+
+@eval_app.command("compare")
+def eval_compare(
+    run_a: Annotated[Path, typer.Argument(help="The earlier run: its --out folder or results.json.")],
+    run_b: Annotated[Path, typer.Argument(help="The later run.")],
+    fail_on_regression: Annotated[bool, typer.Option(help="Exit 1 when any metric regressed.")] = False,
+) -> None:
+    """Metric deltas of two runs side by side (B − A), regressions marked."""
+    from bot.eval_report import compare_markdown
+    from bot.evaluate import EvalError, compare_runs, load_results
+
+    try:
+        a, b = load_results(run_a), load_results(run_b)
+    except EvalError as exc:
+        raise _fail(str(exc), 2) from exc
+    comparison = compare_runs(a, b, (str(run_a), str(run_b)))
+    typer.echo(compare_markdown(comparison), nl=False)
+    if fail_on_regression and comparison.regressions:
+        raise typer.Exit(1)
+
+
+@eval_app.command("import-squad")
+def eval_import_squad(
+    file: Annotated[Path, typer.Argument(help="A SQuAD v1.1 or v2.0 JSON file.")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: FILE's name + -eval).")] = None,
+    max_articles: Annotated[int | None, typer.Option(min=1, help="Import only the first N articles.")] = None,
+) -> None:
+    """Write the articles to OUT/docs and the questions to OUT/questions.jsonl, ready for docbot eval."""
+    from bot.squad import SquadError, import_squad
+
+    out = out or Path(f"{file.stem}-eval")
+    try:
+        result = import_squad(file, out, max_articles)
+    except SquadError as exc:
+        raise _fail(str(exc), 2) from exc
+    typer.echo(result.summary())
+    typer.echo(f"evaluate with: docbot eval {result.questions} --docs {out / 'docs'}")
 
 
 def main() -> None:

@@ -24,8 +24,11 @@ HIT_KS = (1, 3, 5, 10)
 #: nDCG is computed over this many passages.
 NDCG_K = 10
 LATENCY_PARTS = ("retrieval", "generation", "total")
+#: ``compare`` marks a latency as regressed only when it grows by more than this share (timings are noisy).
+LATENCY_TOLERANCE = 0.10
 PERCENTILES = (50, 95)
 
+_LATENCY_LABEL = {"retrieval": "retrieval", "generation": "answer generation", "total": "whole-turn"}
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation + "‘’“”–—")
 _MARKERS = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
@@ -40,7 +43,7 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
-    *(Metric(f"hit@{k}", f"evidence in the top {k} passages") for k in HIT_KS),
+    *(Metric(f"hit@{k}", f"evidence in the top {k} passage(s)") for k in HIT_KS),
     Metric("mrr", "mean reciprocal rank of the first passage with the evidence"),
     Metric(f"ndcg@{NDCG_K}", f"nDCG of the top {NDCG_K} passages (binary relevance)"),
     Metric("exact_match", "answer equals a reference (normalised)"),
@@ -51,7 +54,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("refusal_precision", "refused questions that were unanswerable", per_question=False),
     Metric("refusal_recall", "unanswerable questions that were refused", per_question=False),
     *(
-        Metric(f"{part}_ms_p{p}", f"{part} latency, {p}th percentile (ms)", False, per_question=False)
+        Metric(f"{part}_ms_p{p}", f"{_LATENCY_LABEL[part]} latency, {p}th percentile (ms)", False, per_question=False)
         for part in LATENCY_PARTS
         for p in PERCENTILES
     ),

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.eval_metrics import METRICS
+from bot.eval_metrics import LATENCY_TOLERANCE, METRICS
 
 if TYPE_CHECKING:
     from bot.evaluate import Comparison
@@ -38,7 +38,7 @@ def _run_line(results: dict[str, Any]) -> str:
     corpus = f"{run['docs']} (temporary index)" if run["docs"] else f"index {run['index']}"
     return (
         f"{counts['questions']} questions ({counts['answerable']} answerable, {counts['unanswerable']} unanswerable, "
-        f"{counts['follow_ups']} follow-ups) · corpus {corpus}, {run['chunks']} chunks · "
+        f"{counts['follow_ups']} with history) · corpus {corpus}, {run['chunks']} chunks · "
         f"generator {run['generator']} · k {run['k']} · ranked {run['depth']} deep · {run['seconds']} s"
     )
 
@@ -66,7 +66,7 @@ def summary_markdown(results: dict[str, Any]) -> str:
         verdict = "passed" if all(g["passed"] for g in results["gates"]) else "FAILED"
         lines += ["", f"## Gates: {verdict}", "", *(_gate_line(g) for g in results["gates"])]
     failing = [q for q in results["questions"] if q["problems"]]
-    lines += ["", f"## Failures: {len(failing)} of {len(results['questions'])} questions", ""]
+    lines += ["", f"## Failures: {len(failing) or 'none'} of {len(results['questions'])} questions", ""]
     lines += [f"- `{q['id']}`: {'; '.join(q['problems'])}" for q in failing[:_FAILURES_LISTED]]
     if len(failing) > _FAILURES_LISTED:
         lines.append(f"- … and {len(failing) - _FAILURES_LISTED} more (see report.html)")
@@ -93,7 +93,11 @@ def compare_markdown(comparison: Comparison) -> str:
         lines.append(
             f"| `{d.metric}` | {fmt(d.a, d.metric)} | {fmt(d.b, d.metric)} | {_signed(d.delta, d.metric)} | {mark} |"
         )
-    lines += ["", f"{len(comparison.regressions)} regression(s): a lower score, or latency up by more than 10 %."]
+    lines += [
+        "",
+        f"{len(comparison.regressions)} regression(s): a lower score, "
+        f"or a latency up by more than {LATENCY_TOLERANCE:.0%}.",
+    ]
     if comparison.newly_failing:
         lines.append(f"Newly failing in B: {', '.join(comparison.newly_failing)}")
     if comparison.fixed:
@@ -151,6 +155,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}code{background:#f3f4f
 .q{border:1px solid #e5e7eb;border-left:6px solid #16a34a;border-radius:6px;padding:.6rem 1rem;margin:1rem 0}
 .q.fail{border-left-color:#dc2626}.badge{font-weight:600;color:#16a34a}.fail .badge{color:#dc2626}
 .problems{color:#b91c1c;margin:.3rem 0}.label{color:#6b7280;font-size:.85em;text-transform:uppercase}
+.meta{color:#6b7280;font-size:.85em}.rel{color:#15803d;font-weight:600}
 blockquote{margin:.3rem 0;padding:.3rem .8rem;background:#f9fafb;border-left:3px solid #d1d5db}
 mark{background:#fde68a}.gate-fail{color:#b91c1c;font-weight:600}.gate-pass{color:#15803d}
 """
@@ -210,11 +215,20 @@ def _citation(c: dict[str, Any], evidence: str) -> str:
     flags = f"support {c['support']:.2f} ({'supported' if c['supported'] else 'NOT supported'})"
     flags += ", contains the evidence" if c["contains_evidence"] else (", no evidence" if evidence else "")
     return (
-        f"<li>[{c['number']}] {_e(c['title'])} <span class=label>{_e(where)} · {_e(flags)}</span>"
-        f"<blockquote>{_e(c['quote'])}</blockquote>"
+        f"<li>[{c['number']}] {_e(c['title'])} <span class=meta>{_e(where)} · {_e(flags)}</span>"
+        f"<blockquote>{highlight(c['quote'], evidence)}</blockquote>"
         f"<details><summary>passage</summary><blockquote>{highlight(c['passage'], evidence)}</blockquote>"
         "</details></li>"
     )
+
+
+def _ranked(q: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<li>{'<span class=rel>evidence</span> ' if p['relevant'] else ''}<span class=meta>{_e(p['source'])}, "
+        f"chars {p['start']}-{p['end']}</span> {_e(p['preview'])}</li>"
+        for p in q["retrieved"]
+    )
+    return f"<details><summary>ranked passages ({len(q['retrieved'])})</summary><ol>{rows}</ol></details>"
 
 
 def _scores_line(q: dict[str, Any]) -> str:
@@ -255,7 +269,8 @@ def _question(q: dict[str, Any]) -> str:
     if q["citations"]:
         items = "".join(_citation(c, q["evidence"]) for c in q["citations"])
         parts.append(f"<div><span class=label>citations</span><ol>{items}</ol></div>")
-    parts.append(f"<div class=label>{_e(_scores_line(q))}</div></div>")
+    parts.append(_ranked(q))
+    parts.append(f"<div class=meta>{_e(_scores_line(q))}</div></div>")
     return "".join(parts)
 
 

@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.eval_metrics import (
     BY_NAME,
     HIT_KS,
+    LATENCY_TOLERANCE,
     METRIC_NAMES,
     METRICS,
     NDCG_K,
@@ -49,8 +50,6 @@ from index.retriever import HybridRetriever, Passage
 from index.store import VectorStore
 
 RESULTS_FORMAT = "docbot-eval/1"
-#: Latency counts as a regression in ``compare`` only when it grows by more than this share (timings are noisy).
-LATENCY_TOLERANCE = 0.10
 
 
 class EvalError(RuntimeError):
@@ -152,6 +151,11 @@ class QuestionResult:
         return self.answerable and bool(self.evidence)
 
 
+def _preview(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _retrieved(passages: list[Passage], evidence: str) -> list[RetrievedPassage]:
     return [
         RetrievedPassage(
@@ -162,7 +166,7 @@ def _retrieved(passages: list[Passage], evidence: str) -> list[RetrievedPassage]
             end=p.end,
             score=round(p.score, 6),
             relevant=contains_evidence(p.text, evidence),
-            preview=" ".join(p.text.split())[:160],
+            preview=_preview(p.text),
         )
         for rank, p in enumerate(passages, start=1)
     ]
@@ -199,7 +203,8 @@ def _scores(item: QuestionItem, answer: Answer, retrieved: list[RetrievedPassage
     return scores
 
 
-def _problems(result: QuestionResult, k: int) -> list[str]:
+def question_problems(result: QuestionResult, k: int) -> list[str]:
+    """What went wrong with one question; a question with none passes."""
     problems = []
     rank = result.evidence_rank
     if result.scored_retrieval and (rank is None or rank > k):
@@ -241,7 +246,7 @@ def evaluate_question(bot: Bot, item: QuestionItem, k: int, depth: int) -> Quest
         scores=_scores(item, answer, retrieved, cited),
         timings=answer.timings,
     )
-    result.problems = _problems(result, k)
+    result.problems = question_problems(result, k)
     return result
 
 
@@ -297,8 +302,22 @@ def evaluate(
         results.append(evaluate_question(bot, item, spec.k, spec.depth))
         if on_question is not None:
             on_question(results[-1])
-    metrics, measured, curve = summarise(results, spec.depth)
     settings = bot.settings
+    setup = {
+        "index": "temporary" if spec.docs is not None else str(settings.data_dir),
+        "chunks": bot.retriever.store.count(),
+        "generator": bot.generator_name,
+        "embedding_model": settings.embedding_model,
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return results_document(results, spec, setup)
+
+
+def results_document(results: list[QuestionResult], spec: RunSpec, setup: dict[str, Any]) -> dict[str, Any]:
+    """The content of ``results.json``: the run (spec and ``setup``), counts, metrics, gates, every question."""
+    metrics, measured, curve = summarise(results, spec.depth)
     return {
         "format": RESULTS_FORMAT,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -306,15 +325,9 @@ def evaluate(
             "questions": str(spec.questions),
             "questions_sha256": hashlib.sha256(spec.questions.read_bytes()).hexdigest(),
             "docs": None if spec.docs is None else str(spec.docs),
-            "index": "temporary" if spec.docs is not None else str(settings.data_dir),
-            "chunks": bot.retriever.store.count(),
             "k": spec.k,
             "depth": spec.depth,
-            "generator": bot.generator_name,
-            "embedding_model": settings.embedding_model,
-            "chunk_size": settings.chunk_size,
-            "chunk_overlap": settings.chunk_overlap,
-            "seconds": round(time.perf_counter() - started, 1),
+            **setup,
         },
         "counts": _counts(results),
         "metrics": metrics,
