@@ -16,7 +16,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     from bot.api import install_api
     from bot.chat import Bot
-    from bot.ui import build_ui, ui_auth
+    from bot.ui import build_ui, page_assets, ui_auth
 
     bot = Bot.from_settings(settings)
     app = FastAPI(
@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
         server_port=settings.port,
         footer_links=[],
         ssr_mode=False,
+        **page_assets(),
     )
 
 

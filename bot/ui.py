@@ -1,0 +1,428 @@
+"""The Gradio chat page: streamed, cited answers beside a sources panel, a documents view, feedback.
+
+Every string from a document or a question reaches the browser escaped (see :mod:`bot.render`); the
+only script on the page is :data:`HEAD`, which makes the ``[n]`` markers jump to their source.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from bot.accounts import is_admin, password_check
+from bot.chat import Bot
+from bot.citations import Answer
+from bot.config import Settings
+from bot.documents import (
+    UploadRefusedError,
+    list_documents,
+    record_indexed,
+    remove_document,
+    save_upload,
+    surrounding_text,
+)
+from bot.examples import example_questions
+from bot.feedback import record_feedback, vote_of
+from bot.render import (
+    Turn,
+    answer_html,
+    chat_messages,
+    documents_html,
+    question_html,
+    removed_html,
+    report_html,
+    sources_html,
+    status_html,
+)
+from index.loaders import SUPPORTED_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+#: How many passages the example questions are drawn from.
+EXAMPLE_PASSAGES = 400
+EMPTY_INDEX_ANSWER = "The index is empty, so there is nothing to answer from yet: add documents in the Documents tab."
+WELCOME = (
+    "<div class='welcome'><b>Ask a question about the documents.</b><br>"
+    "Every answer cites its passages: click a [1] marker to see the source.</div>"
+)
+EMPTY_WELCOME = (
+    "<div class='welcome'><b>The index is empty.</b><br>Add documents in the <b>Documents</b> tab, "
+    "then ask a question here.</div>"
+)
+
+CSS = """
+.gradio-container { max-width: 1280px !important; }
+#docbot-title h1 { margin: 0; font-size: 1.5rem; }
+#docbot-title p { margin: 0.1rem 0 0; color: var(--body-text-color-subdued); }
+.docbot-status { display: flex; flex-wrap: wrap; gap: 0.3rem 1.2rem; font-size: 0.85rem;
+  color: var(--body-text-color-subdued); }
+.docbot-status b { color: var(--body-text-color); font-weight: 600; overflow-wrap: anywhere; }
+.docbot-empty { margin-top: 0.5rem; padding: 0.6rem 0.8rem; border-radius: 8px;
+  background: #fff4e5; color: #5c3b00; border: 1px solid #f5c26b; }
+.welcome { text-align: center; line-height: 1.6; }
+#docbot-chat .q, #docbot-chat .a { white-space: normal; overflow-wrap: anywhere; }
+#docbot-chat .a.refused { font-style: italic; }
+#docbot-chat .a-note { margin-top: 0.4rem; font-size: 0.85em; color: var(--body-text-color-subdued); }
+a.cite { display: inline-block; margin: 0 1px; padding: 0 4px; border-radius: 6px; font-size: 0.85em;
+  font-weight: 600; line-height: 1.4; text-decoration: none !important; cursor: pointer;
+  background: var(--color-accent-soft); color: var(--color-accent) !important; }
+a.cite:hover, a.cite:focus-visible { background: var(--color-accent); color: white !important; }
+.docbot-sources { max-height: 72vh; overflow-y: auto; overflow-wrap: anywhere; padding-right: 2px; }
+.docbot-sources h3 { margin: 0 0 0.4rem; font-size: 1rem; }
+.src-intro, .src-none { color: var(--body-text-color-subdued); font-size: 0.9rem; }
+.src-turn { display: none; }
+.src-turn.shown { display: block; }
+.src-head { margin: 0 0 0.5rem; font-size: 0.85rem; font-weight: 600; }
+.src-by { font-weight: 400; color: var(--body-text-color-subdued); }
+.src-card { border: 1px solid var(--block-border-color); border-radius: 10px; padding: 0.6rem 0.75rem;
+  margin-bottom: 0.6rem; background: var(--block-background-fill); scroll-margin: 0.5rem; outline: none; }
+.src-card.active { border-color: var(--color-accent); box-shadow: 0 0 0 2px var(--color-accent-soft); }
+.src-card.flash { animation: docbot-flash 1.6s ease-out; }
+@keyframes docbot-flash { from { background: var(--color-accent-soft); }
+  to { background: var(--block-background-fill); } }
+.src-title { margin: 0; font-size: 0.95rem; }
+.src-num { display: inline-block; min-width: 1.4em; padding: 0 4px; margin-right: 4px; border-radius: 6px;
+  text-align: center; background: var(--color-accent-soft); color: var(--color-accent); font-size: 0.85em; }
+.src-meta { margin: 0.15rem 0 0.4rem; font-size: 0.8rem; color: var(--body-text-color-subdued); }
+.src-passage { margin: 0; padding: 0 0 0 0.6rem; border-left: 3px solid var(--block-border-color);
+  white-space: pre-wrap; font-size: 0.88rem; line-height: 1.5; }
+mark.src-quote { background: rgba(250, 204, 21, 0.45); color: inherit; padding: 0 1px; border-radius: 2px; }
+.src-context { margin-top: 0.4rem; font-size: 0.85rem; }
+.src-context summary { cursor: pointer; color: var(--color-accent); }
+.ctx-text { margin-top: 0.4rem; max-height: 40vh; overflow-y: auto; white-space: pre-wrap; line-height: 1.5;
+  color: var(--body-text-color-subdued); }
+.ctx-passage { color: var(--body-text-color); background: var(--background-fill-secondary); }
+.doc-table-wrap { overflow-x: auto; }
+.doc-table { width: 100%; border-collapse: collapse; border: none !important; font-size: 0.9rem; }
+.doc-table th, .doc-table td { border-left: none !important; border-right: none !important;
+  text-align: left; padding: 0.35rem 0.5rem; vertical-align: top;
+  border-bottom: 1px solid var(--block-border-color); overflow-wrap: anywhere; }
+.doc-table th, .doc-table .doc-num { overflow-wrap: normal; white-space: nowrap; }
+.hint { margin: 0 0 0.4rem; font-size: 0.85rem; color: var(--body-text-color-subdued); }
+.upload-report { margin: 0.3rem 0; padding-left: 1.2rem; font-size: 0.9rem; }
+.upload-report .bad { color: var(--error-text-color, #b91c1c); }
+@media (max-width: 640px) {
+  .gradio-container { padding: 0 6px !important; }
+  .docbot-sources { max-height: none; }
+  .doc-table th:nth-child(4), .doc-table td:nth-child(4) { display: none; }
+}
+"""
+
+#: Clicking an [n] marker shows that answer's sources and highlights source n (event delegation, so it
+#: works for messages Gradio renders later). Without JavaScript the link still jumps to the source.
+HEAD = """<script>
+(() => {
+  const show = (id) => {
+    const card = document.getElementById(id);
+    if (!card || !card.classList.contains("src-card")) return;
+    const group = card.closest(".src-turn");
+    document.querySelectorAll(".src-turn.shown").forEach((g) => { if (g !== group) g.classList.remove("shown"); });
+    if (group) group.classList.add("shown");
+    document.querySelectorAll(".src-card.active").forEach((c) => c.classList.remove("active", "flash"));
+    card.classList.add("active");
+    void card.offsetWidth;
+    card.classList.add("flash");
+    card.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    card.focus({ preventScroll: true });
+  };
+  document.addEventListener("click", (event) => {
+    const link = event.target instanceof Element ? event.target.closest("a.cite") : null;
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    show((link.getAttribute("href") || "").replace(/^#/, ""));
+  }, true);
+})();
+</script>"""
+
+#: Asks before a document is removed; the handler gets no key when the person cancels.
+CONFIRM_REMOVE_JS = "(key) => (key && window.confirm('Remove this document from the index?')) ? key : null"
+
+
+def ui_auth(settings: Settings) -> Callable[[str, str], bool] | None:
+    """Gradio's login check when ``DOCBOT_USERS`` is set, else None (no login)."""
+    return password_check(settings)
+
+
+def page_assets() -> dict[str, str]:
+    """The page's CSS and head script, for ``gr.mount_gradio_app`` (Gradio 6 takes them there)."""
+    return {"css": CSS, "head": HEAD}
+
+
+class ChatPage:
+    """The page's behaviour: each method is one event handler, free of layout."""
+
+    def __init__(self, bot: Bot, settings: Settings) -> None:
+        self.bot = bot
+        self.settings = settings
+        self._examples: tuple[int, list[str]] | None = None
+
+    @property
+    def store(self) -> Any:
+        return self.bot.retriever.store
+
+    # --- overview: header, examples, documents -------------------------------------------------
+
+    def examples(self, chunks: int) -> list[str]:
+        """Example questions, recomputed only when the index changes size."""
+        if self._examples is None or self._examples[0] != chunks:
+            passages = []
+            for _, text, meta in self.store.iter_all(with_text=True):
+                passages.append((str(meta.get("title", "")), text or ""))
+                if len(passages) >= EXAMPLE_PASSAGES:
+                    break
+            self._examples = (chunks, example_questions(passages))
+        return self._examples[1]
+
+    def overview(self, request: gr.Request) -> tuple[Any, ...]:
+        """Status line, chat examples, documents table, the remove list and whether this user may remove."""
+        documents = list_documents(self.store, self.settings)
+        chunks = sum(d.chunks for d in documents)
+        questions = self.examples(chunks) if chunks else []
+        chatbot = gr.Chatbot(
+            examples=[{"text": q} for q in questions] or None, placeholder=WELCOME if chunks else EMPTY_WELCOME
+        )
+        choices = [(f"{d.title} ({d.source})", d.key) for d in documents]
+        return (
+            status_html(self.bot.generator_name, self.bot.retriever.embedder.name, len(documents), chunks),
+            chatbot,
+            documents_html(documents),
+            gr.Dropdown(choices=choices, value=None),
+            gr.Column(visible=is_admin(self.settings, request.username)),
+        )
+
+    # --- chat ------------------------------------------------------------------------------------
+
+    def _finish(self, answer: Answer) -> Turn:
+        return Turn(answer, [surrounding_text(self.store, c) for c in answer.citations])
+
+    def _refusal(self, question: str, text: str) -> Turn:
+        return Turn(Answer(question=question, text=text, refused=True, generator=self.bot.generator_name))
+
+    def respond(self, question: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer: (textbox, chatbot, sources panel, turns)."""
+        question = (question or "").strip()
+        if not question:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            turns = [*turns, self._refusal(question, f"Please ask in at most {limit} characters.")]
+            yield "", chat_messages(turns), sources_html(turns), turns
+            return
+        if self.store.count() == 0:
+            turns = [*turns, self._refusal(question, EMPTY_INDEX_ANSWER)]
+            yield "", chat_messages(turns), sources_html(turns), turns
+            return
+        earlier = [*chat_messages(turns), {"role": "user", "content": question_html(question)}]
+        pending = '<div class="a streaming">Searching the documents…</div>'
+        yield "", [*earlier, {"role": "assistant", "content": pending}], gr.skip(), turns
+        history = [(t.answer.question, t.answer.text) for t in turns]
+        text = ""
+        try:
+            for piece in self.bot.stream(question, history):
+                if isinstance(piece, Answer):
+                    turns = [*turns, self._finish(piece)]
+                    yield "", chat_messages(turns), sources_html(turns), turns
+                    return
+                text += piece
+                yield "", [*earlier, {"role": "assistant", "content": answer_html(text, len(turns))}], gr.skip(), turns
+        except Exception as exc:  # the page must stay usable whatever a backend or the store does
+            log.exception("answering %r failed", question)
+            turns = [*turns, self._refusal(question, f"Sorry, answering failed: {exc}")]
+            yield "", chat_messages(turns), sources_html(turns), turns
+
+    def feedback(self, turns: list[Turn], like: gr.LikeData, request: gr.Request) -> None:
+        index = like.index if isinstance(like.index, int) else like.index[0]
+        if index % 2 != 1 or index // 2 >= len(turns):
+            return
+        vote = vote_of(like.liked)
+        record_feedback(self.settings.feedback_file, turns[index // 2].answer, vote, request.username)
+        if vote != "cleared":
+            gr.Info("Thank you: your vote is saved.", duration=3)
+
+    # --- documents -------------------------------------------------------------------------------
+
+    def upload(self, files: list[str] | None, progress: gr.Progress) -> str:
+        """Save the chosen files under safe names, index them with visible progress, report what happened."""
+        if not files:
+            return report_html(None, ["choose one or more files first"])
+        saved: list[Path] = []
+        refused: list[str] = []
+        for name in files:
+            try:
+                saved.append(save_upload(Path(name), Path(name).name, self.settings))
+            except UploadRefusedError as exc:
+                refused.append(str(exc))
+        if not saved:
+            return report_html(None, refused)
+
+        def on_progress(done: int, total: int, chunks: int) -> None:
+            progress((done, total), desc=f"Indexing ({chunks} passages embedded)", unit="files")
+
+        progress((0, len(saved)), desc="Indexing", unit="files")
+        report = self.bot.retriever.indexer().run(saved, progress=on_progress)
+        self.bot.retriever.refresh()
+        record_indexed(self.settings, self.settings.uploads_dir, report.added + report.updated)
+        for source, _ in report.failed:  # keep no file the index could not read
+            (self.settings.uploads_dir.resolve() / Path(source).name).unlink(missing_ok=True)
+        return report_html(report, refused)
+
+    def remove(self, key: str | None, request: gr.Request) -> str:
+        if not is_admin(self.settings, request.username):
+            return report_html(None, ["only the administrator can remove documents"])
+        document = next((d for d in list_documents(self.store, self.settings) if d.key == key), None)
+        if document is None:
+            return report_html(None, ["choose a document to remove first"])
+        removed = remove_document(self.store, self.settings, document)
+        self.bot.retriever.refresh()
+        return removed_html(document, removed)
+
+
+def _pick_example(event: gr.SelectData) -> str:
+    value = event.value
+    return str(value.get("text", "")) if isinstance(value, dict) else str(value)
+
+
+def _new_conversation() -> tuple[Any, ...]:
+    return [], [], sources_html([]), ""
+
+
+@dataclass
+class _ChatTab:
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    ask: gr.Button
+    new: gr.Button
+    sources: gr.HTML
+
+
+@dataclass
+class _DocumentsTab:
+    table: gr.HTML
+    files: gr.File
+    add: gr.Button
+    upload_report: gr.HTML
+    admin: gr.Column
+    to_remove: gr.Dropdown
+    remove: gr.Button
+    remove_report: gr.HTML
+
+
+def _chat_tab() -> _ChatTab:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            chatbot = gr.Chatbot(
+                elem_id="docbot-chat",
+                show_label=False,
+                height="62vh",
+                min_height=320,
+                render_markdown=False,
+                sanitize_html=True,
+                latex_delimiters=[],
+                feedback_options=("Like", "Dislike"),
+                group_consecutive_messages=False,
+                buttons=["copy"],
+                placeholder=WELCOME,
+            )
+            with gr.Row(equal_height=True):
+                question = gr.Textbox(
+                    show_label=False,
+                    placeholder="Ask a question about the documents…",
+                    lines=1,
+                    max_lines=6,
+                    scale=5,
+                    min_width=160,
+                    container=False,
+                    elem_id="docbot-question",
+                    autofocus=True,
+                )
+                ask = gr.Button("Ask", variant="primary", scale=0, min_width=72, elem_id="docbot-ask")
+            new = gr.Button("New conversation", size="sm", variant="secondary", elem_id="docbot-new")
+        with gr.Column(scale=2, min_width=260):
+            gr.HTML("<h3>Sources</h3>", js_on_load=None)
+            sources = gr.HTML(sources_html([]), elem_id="docbot-sources", js_on_load=None)
+    return _ChatTab(chatbot, question, ask, new, sources)
+
+
+def _documents_tab(settings: Settings) -> _DocumentsTab:
+    kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+    megabytes = settings.max_upload_bytes / (1024 * 1024)
+    gr.HTML("<h3>Indexed documents</h3>", js_on_load=None)
+    table = gr.HTML(elem_id="docbot-documents", js_on_load=None)
+    gr.HTML(
+        f"<h3>Add documents</h3><p class='hint'>{kinds}; up to {megabytes:g} MB each. "
+        "They can be asked about as soon as they are indexed.</p>",
+        js_on_load=None,
+    )
+    files = gr.File(
+        show_label=False,
+        file_count="multiple",
+        file_types=sorted(SUPPORTED_SUFFIXES),
+        type="filepath",
+        height=140,
+        elem_id="docbot-upload",
+    )
+    add = gr.Button("Add to the index", variant="primary", elem_id="docbot-add")
+    upload_report = gr.HTML(elem_id="docbot-upload-report", js_on_load=None)
+    with gr.Column(visible=False, elem_id="docbot-admin") as admin:
+        gr.HTML("<h3>Remove a document</h3>", js_on_load=None)
+        with gr.Row(equal_height=True):
+            to_remove = gr.Dropdown(show_label=False, choices=[], value=None, scale=4, min_width=200)
+            remove = gr.Button("Remove", variant="stop", scale=0, min_width=100, elem_id="docbot-remove")
+        remove_report = gr.HTML(elem_id="docbot-remove-report", js_on_load=None)
+    return _DocumentsTab(table, files, add, upload_report, admin, to_remove, remove, remove_report)
+
+
+def build_ui(bot: Bot, settings: Settings) -> gr.Blocks:
+    """The page: a Chat tab (conversation beside its sources) and a Documents tab (list, upload, remove)."""
+    page = ChatPage(bot, settings)
+    with gr.Blocks(title="docbot", analytics_enabled=False) as blocks:
+        turns = gr.State([])
+        gr.HTML(
+            "<h1>docbot</h1><p>Answers questions about your documents, citing the passages it used.</p>",
+            elem_id="docbot-title",
+            js_on_load=None,
+        )
+        status = gr.HTML(elem_id="docbot-status-line", js_on_load=None)
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chat = _chat_tab()
+            with gr.Tab("Documents", id="documents"):
+                docs = _documents_tab(settings)
+        overview = [status, chat.chatbot, docs.table, docs.to_remove, docs.admin]
+        blocks.load(page.overview, outputs=overview, show_progress="hidden")
+        _wire_chat(page, chat, turns)
+        _wire_documents(page, docs, overview)
+    return blocks
+
+
+def _wire_chat(page: ChatPage, chat: _ChatTab, turns: gr.State) -> None:
+    outputs = [chat.question, chat.chatbot, chat.sources, turns]
+    options: dict[str, Any] = {"concurrency_limit": 4, "show_progress": "hidden"}
+    chat.question.submit(page.respond, [chat.question, turns], outputs, **options)
+    chat.ask.click(page.respond, [chat.question, turns], outputs, **options)
+    chat.chatbot.example_select(_pick_example, None, chat.question).then(
+        page.respond, [chat.question, turns], outputs, **options
+    )
+    chat.chatbot.like(page.feedback, [turns], None)
+    reset = [turns, chat.chatbot, chat.sources, chat.question]
+    chat.new.click(_new_conversation, None, reset, show_progress="hidden")
+    chat.chatbot.clear(_new_conversation, None, reset, show_progress="hidden")
+
+
+def _wire_documents(page: ChatPage, docs: _DocumentsTab, overview: list[Any]) -> None:
+    def upload(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:  # noqa: B008
+        return None, page.upload(paths, progress)
+
+    docs.add.click(upload, [docs.files], [docs.files, docs.upload_report], concurrency_limit=1).then(
+        page.overview, None, overview, show_progress="hidden"
+    )
+    docs.remove.click(
+        page.remove, [docs.to_remove], [docs.remove_report], js=CONFIRM_REMOVE_JS, concurrency_limit=1
+    ).then(page.overview, None, overview, show_progress="hidden")

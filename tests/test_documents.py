@@ -1,0 +1,142 @@
+"""The page's document helpers: safe upload names, listing, removal, index times, surrounding text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import SEED_DOC
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.config import Settings
+from bot.documents import (
+    INDEX_TIMES,
+    UploadRefusedError,
+    list_documents,
+    load_index_times,
+    record_indexed,
+    remove_document,
+    sanitise_filename,
+    save_upload,
+    stitch,
+    surrounding_text,
+)
+from index.embeddings import Embedder
+from index.loaders import SUPPORTED_SUFFIXES
+from index.pipeline import Indexer
+from index.retriever import HybridRetriever
+from index.store import StoredChunk, VectorStore
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("report.pdf", "report.pdf"),
+        ("Quarterly Report (final).DOCX", "Quarterly_Report_final.docx"),
+        ("../../etc/notes.txt", "notes.txt"),
+        ("..\\..\\windows\\win.ini.md", "win.ini.md"),
+        ("/abs/path/.hidden.md", "hidden.md"),
+        ("a..b...c.html", "a.b.c.html"),
+        ("naïve café.txt", "naïve_café.txt"),
+        ("evil\u202egnp.txt", "evil_gnp.txt"),
+        ("x" * 300 + ".txt", "x" * 96 + ".txt"),
+    ],
+)
+def test_sanitise_filename_keeps_a_safe_basename(given: str, expected: str) -> None:
+    assert sanitise_filename(given) == expected
+
+
+@pytest.mark.parametrize("name", ["run.exe", "archive.tar.gz", "noextension", "", "../..", "....txt", "/.txt"])
+def test_sanitise_filename_refuses_unsafe_or_unsupported(name: str) -> None:
+    with pytest.raises(UploadRefusedError):
+        sanitise_filename(name)
+
+
+@given(st.text(max_size=80), st.sampled_from(sorted(SUPPORTED_SUFFIXES)))
+def test_sanitised_names_never_leave_the_folder(stem: str, suffix: str) -> None:
+    try:
+        name = sanitise_filename(stem + suffix)
+    except UploadRefusedError:
+        return
+    assert "/" not in name and "\\" not in name and ".." not in name
+    assert not name.startswith((".", "-")) and name.endswith(suffix)
+    assert Path(name).name == name and len(name) <= 100
+
+
+def test_save_upload_checks_size_and_lands_in_uploads(settings: Settings, tmp_path: Path) -> None:
+    browser_file = tmp_path / "incoming" / "My Notes.txt"
+    browser_file.parent.mkdir()
+    browser_file.write_text("Some notes.")
+    saved = save_upload(browser_file, "../../My Notes.txt", settings)
+    assert saved == settings.uploads_dir.resolve() / "My_Notes.txt"
+    assert saved.read_text() == "Some notes."
+
+    small = settings.model_copy(update={"max_upload_bytes": 5})
+    with pytest.raises(UploadRefusedError, match="over the upload limit"):
+        save_upload(browser_file, "notes.txt", small)
+    empty = tmp_path / "incoming" / "empty.txt"
+    empty.write_bytes(b"")
+    with pytest.raises(UploadRefusedError, match="empty"):
+        save_upload(empty, "empty.txt", settings)
+
+
+def test_index_times_round_trip(settings: Settings, tmp_path: Path) -> None:
+    assert load_index_times(settings) == {}
+    record_indexed(settings, tmp_path, ["a.txt", "b.md"], when="2025-01-02T03:04:05+00:00")
+    times = load_index_times(settings)
+    assert len(times) == 2 and set(times.values()) == {"2025-01-02T03:04:05+00:00"}
+    (settings.data_dir / INDEX_TIMES).write_text("not json")
+    assert load_index_times(settings) == {}
+
+
+def _chunk(start: int, text: str) -> StoredChunk:
+    return StoredChunk(f"id{start}", text, {"source": "s.txt", "start": start, "end": start + len(text)})
+
+
+def test_stitch_rebuilds_overlapping_chunks_with_exact_offsets() -> None:
+    document = "Alpha beta gamma.\n\nDelta epsilon zeta. Eta theta iota."
+    chunks = [_chunk(0, document[0:17]), _chunk(19, document[19:38]), _chunk(30, document[30:])]
+    begin, text = stitch(reversed(chunks))
+    assert begin == 0 and text == document
+    assert stitch([]) == (0, "")
+
+
+@pytest.mark.slow
+def test_listing_removal_and_surrounding_text_on_a_real_index(
+    settings: Settings, embedder: Embedder, tmp_path: Path
+) -> None:
+    store = VectorStore(settings, embedder.name, embedder.dimension)
+    retriever = HybridRetriever(settings=settings, embedder=embedder, store=store)
+    uploaded = save_upload(SEED_DOC, SEED_DOC.name, settings)
+    other = tmp_path / "other" / "plain.txt"
+    other.parent.mkdir()
+    other.write_text("A short note about the <b>harbour</b> ferry timetable.")
+    Indexer(settings, embedder, store).run([uploaded, other])
+    record_indexed(settings, settings.uploads_dir, [SEED_DOC.name], when="2025-05-06T07:08:09+00:00")
+
+    documents = {d.source: d for d in list_documents(store, settings)}
+    assert set(documents) == {SEED_DOC.name, "plain.txt"}
+    seed = documents[SEED_DOC.name]
+    assert seed.uploaded and seed.chunks > 1 and seed.indexed_at == "2025-05-06T07:08:09+00:00"
+    assert not documents["plain.txt"].uploaded and documents["plain.txt"].indexed_at is None
+
+    retriever.refresh()
+    from bot.chat import Bot
+
+    answer = Bot(settings, retriever, None).ask("Who is the new leader of the Islamic State group?")
+    citation = answer.citations[0]
+    context = surrounding_text(store, citation, window=300)
+    lo, hi = context.passage
+    assert context.text[lo:hi] == citation.passage
+    assert context.text[context.quote[0] : context.quote[1]] == citation.quote
+    assert len(context.text) <= len(citation.passage) + 2 * 300
+
+    removed = remove_document(store, settings, seed)
+    assert removed == seed.chunks
+    assert not uploaded.exists()
+    assert [d.source for d in list_documents(store, settings)] == ["plain.txt"]
+    assert load_index_times(settings) == {}
+    # The answer still shows its passage when the document has gone from the index.
+    gone = surrounding_text(store, citation)
+    assert gone.text == citation.passage
