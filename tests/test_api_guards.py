@@ -1,0 +1,133 @@
+"""The API's guards and helpers on small in-process apps: no model, no server, fast."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from bot.api import install_error_handlers
+from bot.api_models import ChatMessage
+from bot.api_security import FrameAncestors, Guard, RateLimiter, checked_origins, frame_ancestors
+from bot.openai_compat import SOURCES_HEADING, conversation
+from index.store import StoreUnavailableError
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_limiter_is_a_sliding_window_per_caller() -> None:
+    clock = Clock()
+    limiter = RateLimiter(3, window_s=60, clock=clock)
+    allowed = []
+    for _ in range(3):  # at t = 0, 10, 20 s
+        allowed.append(limiter.retry_after("a"))
+        clock.now += 10
+    assert allowed == [0, 0, 0]
+    assert limiter.retry_after("a") == 30  # at 30 s: the first request leaves the window at 60 s
+    assert limiter.retry_after("b") == 0  # another caller has a window of its own
+    clock.now += 30
+    assert limiter.retry_after("a") == 0  # at 60 s the first one has left
+    assert limiter.retry_after("a") == 10  # the refused one did not count; the one at 10 s leaves at 70 s
+
+
+def _app(keys: list[str], limit: int = 100) -> TestClient:
+    app = FastAPI()
+    guard = Guard([SecretStr(k) for k in keys], RateLimiter(limit))
+
+    @app.get("/api/ok", dependencies=[Depends(guard)])
+    def ok() -> dict[str, str]:
+        return {}
+
+    install_error_handlers(app, "http://127.0.0.1:1")
+    return TestClient(app)
+
+
+def test_guard_names_the_caller_by_key_position_never_by_the_key() -> None:
+    guard = Guard([SecretStr("first-secret"), SecretStr("second-secret")], RateLimiter(10))
+    request = Request({"type": "http", "headers": [], "client": ("10.0.0.7", 5000)})
+    assert guard.caller(request, HTTPAuthorizationCredentials(scheme="Bearer", credentials="second-secret")) == "key:1"
+    assert Guard([], RateLimiter(10)).caller(request, None) == "ip:10.0.0.7"
+
+
+def test_guard_refuses_a_missing_or_wrong_key_with_401() -> None:
+    client = _app(["first-secret", "second-secret"])
+    assert client.get("/api/ok", headers={"Authorization": "Bearer first-secret"}).status_code == 200
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic c2Vjb25kLXNlY3JldA=="}):
+        response = client.get("/api/ok", headers=headers)
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+        assert "secret" not in response.text
+
+
+def test_without_keys_callers_are_still_rate_limited() -> None:
+    client = _app([], limit=2)
+    assert [client.get("/api/ok").status_code for _ in range(2)] == [200, 200]
+    over = client.get("/api/ok")
+    assert over.status_code == 429 and 1 <= int(over.headers["retry-after"]) <= 60
+
+
+def test_a_store_that_is_down_is_a_503_naming_it() -> None:
+    app = FastAPI()
+    install_error_handlers(app, "http://127.0.0.1:8000")
+
+    @app.get("/api/down")
+    @app.get("/v1/down")
+    def down() -> None:
+        raise StoreUnavailableError("cannot reach the Chroma server at http://127.0.0.1:8000: connection refused")
+
+    client = TestClient(app)
+    rest = client.get("/api/down")
+    assert rest.status_code == 503 and rest.json()["store"] == "http://127.0.0.1:8000"
+    assert "cannot reach the Chroma server" in rest.json()["detail"]
+    openai_style = client.get("/v1/down")
+    assert openai_style.status_code == 503 and openai_style.json()["error"]["code"] == 503
+
+
+def test_origins_must_be_bare_origins() -> None:
+    assert checked_origins(["https://wiki.example.com/", "http://127.0.0.1:8090"]) == [
+        "https://wiki.example.com",
+        "http://127.0.0.1:8090",
+    ]
+    for bad in ("*", "wiki.example.com", "https://wiki.example.com/page", "https://a.example; script-src *"):
+        with pytest.raises(ValueError, match="DOCBOT_EMBED_ORIGINS"):
+            checked_origins([bad])
+    assert frame_ancestors([]) == "frame-ancestors 'self'"
+
+
+def test_frame_ancestors_is_added_unless_the_response_has_its_own_policy() -> None:
+    app = FastAPI()
+
+    @app.get("/plain")
+    def plain() -> dict[str, str]:
+        return {}
+
+    @app.get("/own")
+    def own() -> Response:
+        return Response(headers={"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'"})
+
+    app.add_middleware(FrameAncestors, policy="frame-ancestors 'self'")
+    client = TestClient(app)
+    assert client.get("/plain").headers.get_list("content-security-policy") == ["frame-ancestors 'self'"]
+    assert client.get("/own").headers.get_list("content-security-policy") == [
+        "default-src 'none'; frame-ancestors 'none'"
+    ]
+
+
+def test_conversation_pairs_turns_and_drops_the_sources_block() -> None:
+    messages = [
+        ChatMessage(role="system", content="Be brief."),
+        ChatMessage(role="user", content="Who?"),
+        ChatMessage(role="assistant", content=f'Coflin. [1]{SOURCES_HEADING}[1] a (a.txt): "Coflin"'),
+        ChatMessage(role="user", content=[{"type": "text", "text": "And when?"}]),
+    ]
+    assert conversation(messages) == ("And when?", [("Who?", "Coflin. [1]")])
+    with pytest.raises(HTTPException) as refused:
+        conversation(messages[:3])
+    assert refused.value.status_code == 422 and refused.value.detail == "the last message must be the user's question"
