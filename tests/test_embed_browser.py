@@ -151,6 +151,18 @@ def test_embed_page_fits_a_narrow_iframe(server: LiveServer, chromium: Any) -> N
     assert page.locator("#send").bounding_box() is not None
 
 
+def test_chat_page_still_loads_under_the_frame_policy(server: LiveServer, chromium: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = chromium.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    response = page.goto(f"{server.url}/")
+    assert response is not None and response.headers["content-security-policy"].startswith("frame-ancestors 'self'")
+    expect(page.locator(".gradio-container")).to_be_visible(timeout=30_000)
+    assert not [line for line in errors if "Content Security Policy" in line]
+
+
 def test_unlisted_origin_cannot_frame_or_call_the_bot(
     server: LiveServer, wikis: tuple[str, str], chromium: Any
 ) -> None:
