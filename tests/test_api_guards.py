@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
 import pytest
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from bot.api import install_error_handlers
+from bot.api import answer_events, install_error_handlers
 from bot.api_models import ChatMessage
 from bot.api_security import FrameAncestors, Guard, RateLimiter, checked_origins, frame_ancestors
-from bot.openai_compat import SOURCES_HEADING, conversation
+from bot.api_streams import Piece
+from bot.openai_compat import SOURCES_HEADING, completion_chunks, conversation
 from index.store import StoreUnavailableError
 
 
@@ -131,3 +136,27 @@ def test_conversation_pairs_turns_and_drops_the_sources_block() -> None:
     with pytest.raises(HTTPException) as refused:
         conversation(messages[:3])
     assert refused.value.status_code == 422 and refused.value.detail == "the last message must be the user's question"
+
+
+async def _pieces_then_store_down() -> AsyncIterator[Piece]:
+    yield "The first sentence. [1]"
+    raise StoreUnavailableError("the vector store at http://127.0.0.1:8000 failed to search: connection refused")
+
+
+def _collect(events: AsyncIterator[dict[str, str]]) -> list[dict[str, str]]:
+    async def run() -> list[dict[str, str]]:
+        return [event async for event in events]
+
+    return asyncio.run(run())
+
+
+def test_a_store_failing_mid_stream_ends_the_stream_with_an_error_event() -> None:
+    events = _collect(answer_events(_pieces_then_store_down()))
+    assert [e["event"] for e in events] == ["text", "error"]
+    assert json.loads(events[1]["data"]) == {
+        "detail": "the vector store at http://127.0.0.1:8000 failed to search: connection refused",
+        "status": 503,
+    }
+    chunks = [e["data"] for e in _collect(completion_chunks(_pieces_then_store_down()))]
+    assert chunks[-1] == "[DONE]"
+    assert json.loads(chunks[-2])["error"]["code"] == 503
