@@ -7,7 +7,6 @@ embed page and widget, API keys, rate and size limits, CORS and frame-ancestors.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot import documents
 from bot.api_models import AskRequest, AskResponse, DocumentInfo, DocumentList, Problem
 from bot.api_security import Guard, RateLimiter, checked_origins, install_browser_policy
 from bot.api_streams import Piece, answer_of, failure, start_stream
@@ -26,7 +26,7 @@ from bot.citations import Answer
 from bot.config import Settings
 from bot.embed import install_embed
 from bot.openai_compat import error_response, openai_router
-from index.store import StoreUnavailableError, VectorStore
+from index.store import StoreUnavailableError
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text}
@@ -87,9 +87,10 @@ def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> APIR
         pieces = await start_stream(bot, settings, request.question, request.history, request.k)
         return EventSourceResponse(answer_events(pieces), sep="\n")
 
-    @router.get("/documents", summary="The indexed documents")
-    def documents() -> DocumentList:
-        return list_documents(bot.retriever.store)
+    @router.get("/documents", summary="The indexed documents, by title")
+    def indexed_documents() -> DocumentList:
+        listed = documents.list_documents(bot.retriever.store, settings)
+        return DocumentList(documents=[DocumentInfo.of(d) for d in listed])
 
     return router
 
@@ -104,22 +105,6 @@ async def answer_events(pieces: AsyncIterator[Piece]) -> AsyncIterator[dict[str,
     except Exception as exc:
         status, message = failure(exc)
         yield {"event": "error", "data": json.dumps({"detail": message, "status": status})}
-
-
-def list_documents(store: VectorStore) -> DocumentList:
-    chunks: Counter[str] = Counter()
-    titles: dict[str, str] = {}
-    pages: dict[str, int] = {}
-    for _, _, meta in store.iter_all(with_text=False):
-        source = str(meta["source"])
-        chunks[source] += 1
-        titles.setdefault(source, str(meta.get("title") or source))
-        pages[source] = max(pages.get(source, 0), int(meta.get("page") or 0))
-    return DocumentList(
-        documents=[
-            DocumentInfo(source=s, title=titles[s], pages=pages[s] or None, chunks=chunks[s]) for s in sorted(chunks)
-        ]
-    )
 
 
 def _is_openai(request: Request) -> bool:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot import documents
 from bot.citations import Answer, Citation
 
 SEED_QUESTION = "What did coalition forces resume because of the growing ISIS force?"
@@ -55,10 +56,25 @@ class AskResponse(BaseModel):
 
 
 class DocumentInfo(BaseModel):
+    key: str = Field(description="An opaque, stable handle for the file.")
     source: str = Field(description="Path of the file relative to the folder it was indexed from.")
     title: str
-    pages: int | None = Field(description="Pages, for PDFs.")
+    pages: int | None = Field(description="PDF pages with text; null for other files.")
     chunks: int = Field(description="Passages the file was cut into.")
+    indexed_at: str | None = Field(description="When it was uploaded through the chat page (ISO time), else null.")
+    uploaded: bool = Field(description="True for files uploaded through the chat page.")
+
+    @classmethod
+    def of(cls, document: documents.DocumentInfo) -> DocumentInfo:
+        return cls(
+            key=document.key,
+            source=document.source,
+            title=document.title,
+            pages=document.pages or None,
+            chunks=document.chunks,
+            indexed_at=document.indexed_at,
+            uploaded=document.uploaded,
+        )
 
 
 class DocumentList(BaseModel):

@@ -25,6 +25,7 @@ LIMIT = 30
 MAX_BODY = 4096
 MAX_QUESTION = 300
 QUESTION = "What did coalition forces resume because of the growing ISIS force?"
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_ask_answers_with_citations(api: httpx.Client) -> None:
     first = body["citations"][0]
     assert first["number"] == 1 and first["source"] == "isis-resurgence-iraq.txt"
     assert "air strikes" in first["quote"] and first["quote"] in first["passage"]
-    document = (Path(__file__).resolve().parent.parent / "seeds" / first["source"]).read_text()
+    document = (SEEDS / first["source"]).read_text()
     assert document[first["quote_start"] : first["quote_end"]] == first["quote"]
 
 
@@ -107,7 +108,8 @@ def test_stream_sends_pieces_then_the_structured_answer(api: httpx.Client) -> No
 def test_documents_and_health(server: LiveServer, api: httpx.Client) -> None:
     documents = api.get("/api/documents").json()["documents"]
     assert [d["source"] for d in documents] == ["isis-resurgence-iraq.txt"]
-    assert documents[0]["chunks"] > 1
+    assert documents[0]["chunks"] > 1 and documents[0]["pages"] is None and documents[0]["uploaded"] is False
+    assert "root" not in documents[0] and str(SEEDS) not in json.dumps(documents)  # no server path leaves
     health = httpx.get(f"{server.url}/api/health")  # no key: a liveness probe needs none
     assert health.status_code == 200 and health.json()["chunks"] == documents[0]["chunks"]
 
