@@ -46,10 +46,13 @@ _ERROR_TYPES = {
 }
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_body(status: int, message: str) -> dict[str, dict[str, str | int]]:
     """An error in OpenAI's shape, which OpenAI clients turn into their own exceptions."""
-    body = {"error": {"message": message, "type": _ERROR_TYPES.get(status, "server_error"), "code": status}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return {"error": {"message": message, "type": _ERROR_TYPES.get(status, "server_error"), "code": status}}
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 
 def conversation(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
@@ -111,8 +114,7 @@ async def completion_chunks(pieces: AsyncIterator[Piece]) -> AsyncIterator[dict[
             citations = [asdict(c) for c in piece.citations]
             yield {"data": chunk({}, "stop", citations=citations, refused=piece.refused)}
     except Exception as exc:
-        status, message = failure(exc)
-        yield {"data": json.dumps({"error": {"message": message, "type": _ERROR_TYPES.get(status), "code": status}})}
+        yield {"data": json.dumps(error_body(*failure(exc)))}
     yield {"data": "[DONE]"}
 
 
