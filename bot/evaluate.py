@@ -191,7 +191,9 @@ def _cited(answer: Answer, evidence: str) -> list[CitedPassage]:
     ]
 
 
-def _scores(item: QuestionItem, answer: Answer, retrieved: list[RetrievedPassage], cited: list[CitedPassage]) -> dict:
+def _scores(
+    item: QuestionItem, answer: Answer, retrieved: list[RetrievedPassage], cited: list[CitedPassage]
+) -> dict[str, float | None]:
     scores: dict[str, float | None] = dict.fromkeys(PER_QUESTION)
     if item.answerable and item.evidence:
         scores.update(retrieval_scores([p.relevant for p in retrieved]))
