@@ -1,0 +1,131 @@
+"""``python -m bench``: corpus → indexing → retrieval → answering figures → JSON + ``docs/benchmarks.md``.
+
+Full run: indexing compared at 1k and 10k chunks, retrieval at 1k, 10k and 100k. ``--quick``: indexing
+at 1k, retrieval at 1k and 10k. ``--sizes`` picks other corpus sizes (the smoke test uses tiny ones).
+Corpora and chunk vectors are kept in ``bench/.cache/`` and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import answering, corpus, indexing, report, retrieval
+from bench.machine import describe
+from bench.vectors import VectorCache, absorb_index
+from bot.config import Settings
+from index.chunking import Chunker
+from index.embeddings import resolve_model
+
+HERE = Path(__file__).resolve().parent
+FULL_SIZES = (1_000, 10_000, 100_000)
+QUICK_SIZES = (1_000, 10_000)
+#: Indexing is compared at sizes up to this (embedding three times over is the slow part).
+FULL_INDEX_LIMIT = 10_000
+QUICK_INDEX_LIMIT = 1_000
+#: Answering is measured on the largest index up to this size.
+ANSWER_SIZE = 10_000
+API_CLIENTS = 8
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1k and 10k chunks only, indexing compared at 1k")
+    parser.add_argument("--sizes", type=int, nargs="+", help="corpus sizes in chunks (default: by mode)")
+    parser.add_argument("--queries", type=int, default=200, help="questions timed per index size")
+    parser.add_argument("--api-requests", type=int, default=160, help="requests sent to /api/ask in all")
+    parser.add_argument("--results", type=Path, default=HERE / "results", help="folder for the JSON results")
+    parser.add_argument("--doc", type=Path, default=HERE.parent / "docs" / "benchmarks.md", help="Markdown page")
+    parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="corpora and chunk vectors, reused")
+    return parser.parse_args(argv)
+
+
+def _log(message: str) -> None:
+    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    mode = "quick" if args.quick else "full"
+    sizes = sorted(set(args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)))
+    index_limit = QUICK_INDEX_LIMIT if args.quick else FULL_INDEX_LIMIT
+    index_sizes = [n for n in sizes if n <= index_limit] or sizes[:1]
+    base = Settings()
+    _, model_name = resolve_model(base.embedding_model)
+    machine = describe()
+    cache = VectorCache(args.cache / "vectors" / model_name.replace("/", "--"))
+    chunker = Chunker(base.chunk_size, base.chunk_overlap)
+    corpora = {n: corpus.build_corpus(args.cache / "corpus" / str(n), n, chunker) for n in sizes}
+    questions = corpus.questions(args.queries)
+
+    indexed: list[dict[str, Any]] = []
+    for n in index_sizes:
+        runs: dict[str, dict[str, Any]] = {}
+        for method in indexing.METHODS:
+            _log(f"indexing {n} chunks: {method}")
+            runs[method] = asdict(indexing.measure(method, corpora[n].folder, work / f"index-{n}"))
+        absorb_index(cache, indexing.worker_settings(work / f"index-{n}"))
+        shutil.rmtree(work / f"index-{n}")
+        indexed.append(
+            {
+                "chunks": corpora[n].chunks,
+                "files": corpora[n].files,
+                "runs": runs,
+                "ratios": report.indexing_ratios(runs),
+            }
+        )
+
+    searched: list[dict[str, Any]] = []
+    for n in sizes:
+        _log(f"retrieval at {n} chunks ({len(cache)} vectors cached)")
+        settings = base.model_copy(update={"data_dir": work / f"retrieval-{n}"})
+        searched.append(asdict(retrieval.measure(corpora[n].folder, settings, cache, questions, corpora[n].chunks)))
+
+    answer_size = max((n for n in sizes if n <= ANSWER_SIZE), default=sizes[0])
+    answer_dir = work / f"retrieval-{answer_size}"
+    answer_settings = base.model_copy(update={"data_dir": answer_dir})
+    _log(f"answering at {answer_size} chunks")
+    per_client = max(1, args.api_requests // API_CLIENTS)
+    answered = {
+        "ask": asdict(answering.measure_answers(answer_settings, questions, corpora[answer_size].chunks)),
+        "api": asdict(
+            answering.measure_api(answer_dir, questions, corpora[answer_size].chunks, API_CLIENTS, per_client)
+        ),
+    }
+    return {
+        "mode": mode,
+        "finished": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "machine": machine,
+        "settings": {
+            "chunk_size": base.chunk_size,
+            "chunk_overlap": base.chunk_overlap,
+            "embed_batch_size": base.embed_batch_size,
+            "embedding_model": model_name,
+        },
+        "corpora": {str(n): asdict(info) | {"folder": str(info.folder)} for n, info in corpora.items()},
+        "indexing": indexed,
+        "retrieval": searched,
+        "answering": answered,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="work-", dir=args.cache) as work:
+        results = run(args, Path(work))
+    path = report.write_json(args.results, results["mode"], results)
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    args.doc.write_text(report.markdown(results))
+    _log(f"wrote {path} and {args.doc} in {results['total_seconds'] / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""End-to-end answering: ``Bot.ask`` latency in-process, and ``/api/ask`` requests/s with concurrent clients.
+
+Both use the default (extractive) generator over an index built by :mod:`bench.retrieval`. The API is the
+real app (``python app.py``) in its own process on a free loopback port; the load is bounded in
+requests, and the server is stopped when done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.machine import load_average
+from bench.retrieval import WARM_UP, Latency
+from bot.chat import Bot
+from bot.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_START_S = 180.0
+
+
+@dataclass
+class AnswerRun:
+    chunks: int
+    generator: str
+    questions: int
+    ask: Latency  # Bot.ask, in-process
+    refused: int  # answers that were "the documents do not cover this"
+
+
+@dataclass
+class ApiRun:
+    chunks: int
+    clients: int
+    requests: int
+    seconds: float
+    requests_per_s: float
+    latency: Latency
+    errors: int
+    load_average: tuple[float, ...] = ()
+
+
+def measure_answers(settings: Settings, questions: list[str], chunks: int) -> AnswerRun:
+    bot = Bot.from_settings(settings)
+    for question in questions[:WARM_UP]:
+        bot.ask(question)
+    seconds: list[float] = []
+    refused = 0
+    for question in questions:
+        started = time.perf_counter()
+        answer = bot.ask(question)
+        seconds.append(time.perf_counter() - started)
+        refused += answer.refused
+    return AnswerRun(chunks, bot.generator_name, len(questions), Latency.of(seconds), refused)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"app.py exited with {server.returncode} before serving:\n{tail}")
+        try:
+            if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"app.py did not answer /api/health within {SERVER_START_S:.0f} s")
+
+
+async def _load(base: str, questions: list[str], clients: int, per_client: int) -> tuple[list[float], int, float]:
+    seconds: list[float] = []
+    errors = 0
+
+    async def client(number: int, http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for i in range(per_client):
+            question = questions[(number * per_client + i) % len(questions)]
+            started = time.perf_counter()
+            response = await http.post(f"{base}/api/ask", json={"question": question})
+            seconds.append(time.perf_counter() - started)
+            errors += response.status_code != 200
+
+    async with httpx.AsyncClient(timeout=120) as http:
+        await http.post(f"{base}/api/ask", json={"question": questions[0]})
+        started = time.perf_counter()
+        await asyncio.gather(*(client(n, http) for n in range(clients)))
+        return seconds, errors, time.perf_counter() - started
+
+
+def measure_api(data_dir: Path, questions: list[str], chunks: int, clients: int, per_client: int) -> ApiRun:
+    """Serve the index in ``data_dir`` with ``python app.py`` and ask it from ``clients`` concurrent clients."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+        "DOCBOT_DATA_DIR": str(data_dir),
+        "DOCBOT_HOST": "127.0.0.1",
+        "DOCBOT_PORT": str(port),
+        "DOCBOT_RATE_LIMIT_PER_MINUTE": str(100 * clients * per_client),
+    }
+    base = f"http://127.0.0.1:{port}"
+    log = data_dir / "server.log"
+    with open(log, "wb") as sink:
+        server = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py")], env=env, cwd=data_dir, stdout=sink, stderr=sink
+        )
+    try:
+        _wait_ready(base, server, log)
+        before = load_average()
+        seconds, errors, wall = asyncio.run(_load(base, questions, clients, per_client))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    return ApiRun(
+        chunks=chunks,
+        clients=clients,
+        requests=len(seconds),
+        seconds=round(wall, 2),
+        requests_per_s=round(len(seconds) / wall, 2),
+        latency=Latency.of(seconds),
+        errors=errors,
+        load_average=(*before, *load_average()),
+    )

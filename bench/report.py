@@ -1,0 +1,199 @@
+"""Results → ``bench/results/*.json`` and the Markdown page ``docs/benchmarks.md``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Hand-written findings (profiles, what was tried), pasted under "Where the time goes".
+ANALYSIS = Path(__file__).with_name("analysis.md")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    label: str
+    at_least: bool
+    bound: float
+
+    def met(self, value: float) -> bool:
+        return value >= self.bound if self.at_least else value <= self.bound
+
+    def describe(self) -> str:
+        return f"{'≥' if self.at_least else '≤'} {self.bound:g}"
+
+
+TARGETS = (
+    Target("docbot_over_raw", "docbot index speed ÷ raw `encode` speed", True, 0.9),
+    Target("langchain_over_docbot", "LangChain recipe time ÷ docbot time", True, 1.3),
+    Target("rerun_fraction", "unchanged re-run time ÷ first run time", False, 0.05),
+)
+
+
+def indexing_ratios(runs: dict[str, dict[str, Any]]) -> dict[str, float]:
+    docbot, raw, langchain = runs["docbot"], runs["raw"], runs["langchain"]
+    return {
+        "docbot_over_raw": round(raw["seconds"] / docbot["seconds"], 3),
+        "langchain_over_docbot": round(langchain["seconds"] / docbot["seconds"], 3),
+        "rerun_fraction": round(docbot["rerun_seconds"] / docbot["seconds"], 4),
+    }
+
+
+def write_json(folder: Path, name: str, payload: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _n(chunks: int) -> str:
+    return f"{chunks // 1000}k" if chunks >= 1000 and chunks % 1000 == 0 else str(chunks)
+
+
+def _machine(machine: dict[str, Any]) -> list[str]:
+    versions = machine["versions"]
+    lines = ["## Machine", ""]
+    lines += _table(
+        ["cores", "memory", "CPU", "load average at start (1, 5, 15 min)"],
+        [[machine["cores"], f"{machine['memory_gib']} GiB", machine["cpu"], machine["load_average_at_start"]]],
+    )
+    lines += _table(list(versions), [[versions[name] or "—" for name in versions]])
+    return lines
+
+
+def _indexing(indexing: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## Indexing",
+        "",
+        "Same corpus, same machine, one fresh process each. Time is the work only: model loading is shown apart. "
+        "`raw` is `SentenceTransformer.encode` (defaults, batch 32) over the exact chunk texts docbot makes; "
+        "`langchain` is `RecursiveCharacterTextSplitter` + `Chroma.from_documents` with `HuggingFaceEmbeddings` "
+        "on the same bundled model. CPU seconds above 2× wall seconds, or load averages above 2, mean the "
+        "machine was shared while measuring.",
+        "",
+    ]
+    for size in indexing:
+        runs = size["runs"]
+        lines += [f"### {_n(size['chunks'])} chunks ({size['files']} files)", ""]
+        lines += _table(
+            [
+                "way",
+                "chunks",
+                "seconds",
+                "chunks/s",
+                "CPU s",
+                "model load s",
+                "peak RSS MiB",
+                "load avg before → after",
+            ],
+            [
+                [
+                    f"`{method}`",
+                    run["chunks"],
+                    f"{run['seconds']:.1f}",
+                    f"{run['chunks'] / run['seconds']:.1f}",
+                    f"{run['cpu_seconds']:.1f}",
+                    f"{run['load_seconds']:.1f}",
+                    f"{run['peak_rss_mib']:.0f}",
+                    f"{run['load_average'][0]} → {run['load_average'][3]}",
+                ]
+                for method, run in runs.items()
+            ],
+        )
+        lines += _table(
+            ["figure", "value", "target", "met"],
+            [
+                [t.label, size["ratios"][t.name], t.describe(), "yes" if t.met(size["ratios"][t.name]) else "**no**"]
+                for t in TARGETS
+            ],
+        )
+        lines += [f"Unchanged re-run: {runs['docbot']['rerun_seconds']:.2f} s.", ""]
+    return lines
+
+
+def _retrieval(retrieval: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## Retrieval latency",
+        "",
+        "`HybridRetriever.search` (dense + BM25, fused) against `search(query, lexical=False)` (dense only), "
+        "each question both ways in turn; every search embeds its question live. The index is built by "
+        "docbot's `Indexer` into a real Chroma store and BM25 files, with chunk vectors reused from "
+        "`bench/.cache/` where present.",
+        "",
+    ]
+    lines += _table(
+        [
+            "chunks",
+            "questions",
+            "hybrid p50 ms",
+            "hybrid p95 ms",
+            "dense p50 ms",
+            "dense p95 ms",
+            "of which question embedding p50 ms",
+            "index build s",
+            "vectors embedded for the build",
+        ],
+        [
+            [
+                _n(r["chunks"]),
+                r["queries"],
+                r["hybrid"]["p50_ms"],
+                r["hybrid"]["p95_ms"],
+                r["dense"]["p50_ms"],
+                r["dense"]["p95_ms"],
+                r["query_embedding"]["p50_ms"],
+                r["build_seconds"],
+                r["vectors_computed"],
+            ]
+            for r in retrieval
+        ],
+    )
+    return lines
+
+
+def _answering(answering: dict[str, Any]) -> list[str]:
+    lines = ["## Answering", ""]
+    ask, api = answering["ask"], answering["api"]
+    lines += [
+        f"`Bot.ask` in-process, generator `{ask['generator']}`, {_n(ask['chunks'])} chunks, {ask['questions']} "
+        f"questions ({ask['refused']} refused as not covered): p50 {ask['ask']['p50_ms']} ms, "
+        f"p95 {ask['ask']['p95_ms']} ms.",
+        "",
+        f"`POST /api/ask` on `python app.py` (loopback), {api['clients']} concurrent clients, {api['requests']} "
+        f"requests in {api['seconds']} s: **{api['requests_per_s']} requests/s**, latency p50 "
+        f"{api['latency']['p50_ms']} ms, p95 {api['latency']['p95_ms']} ms, {api['errors']} errors.",
+        "",
+    ]
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python -m bench{' --quick' if results['mode'] == 'quick' else ''}` "
+        f"({results['mode']} run, {results['finished']}, {results['total_seconds'] / 60:.1f} min); "
+        "figures and JSON in `bench/results/`. Rerun with `make bench` (1k, 10k, 100k chunks) or "
+        "`make bench-quick` (1k, 10k).",
+        "",
+        f"Settings: chunk size {results['settings']['chunk_size']}, overlap {results['settings']['chunk_overlap']}, "
+        f"embedding batch {results['settings']['embed_batch_size']}, model `{results['settings']['embedding_model']}`.",
+        "",
+    ]
+    lines += _machine(results["machine"])
+    lines += _indexing(results["indexing"])
+    lines += _retrieval(results["retrieval"])
+    if results.get("answering"):
+        lines += _answering(results["answering"])
+    if ANALYSIS.is_file():
+        lines += ["## Where the time goes", "", ANALYSIS.read_text().strip(), ""]
+    return "\n".join(lines)

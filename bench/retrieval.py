@@ -1,0 +1,93 @@
+"""Retrieval latency at a given index size: hybrid (dense + BM25) against dense only.
+
+The index is built by docbot's own ``Indexer`` into a real Chroma store and BM25 files; only the
+chunk vectors come from the :class:`~bench.vectors.VectorCache` where it has them. Queries are
+embedded live, as in use, and each query is run both ways in turn so both see the same machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.machine import load_average
+from bench.vectors import CachedEmbedder, VectorCache
+from bot.config import Settings
+from index.embeddings import Embedder
+from index.pipeline import Indexer
+from index.retriever import open_retriever
+from index.store import VectorStore
+
+WARM_UP = 5
+
+
+@dataclass
+class Latency:
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> Latency:
+        ms = sorted(s * 1000 for s in seconds)
+        p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+        return cls(round(statistics.median(ms), 2), round(p95, 2), round(statistics.fmean(ms), 2))
+
+
+@dataclass
+class RetrievalRun:
+    chunks: int
+    queries: int
+    build_seconds: float
+    vectors_computed: int  # chunk vectors the cache did not have and the build had to embed
+    hybrid: Latency
+    dense: Latency
+    query_embedding: Latency  # the part of each search spent embedding the question
+    load_average: tuple[float, ...] = ()
+
+
+def build_index(corpus: Path, settings: Settings, cache: VectorCache) -> tuple[float, int]:
+    """docbot's indexer over ``corpus``, vectors from the cache where it has them; (seconds, vectors computed)."""
+    embedder = CachedEmbedder(settings.embedding_model, settings.embed_batch_size, cache)
+    store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=True)
+    report = Indexer(settings, embedder, store).run([corpus])
+    cache.save()
+    if report.failed:
+        raise RuntimeError(f"the benchmark corpus failed to index: {report.summary()}")
+    return report.seconds, embedder.computed
+
+
+def _clock(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def measure(corpus: Path, settings: Settings, cache: VectorCache, questions: list[str], chunks: int) -> RetrievalRun:
+    before = load_average()
+    build_seconds, computed = build_index(corpus, settings, cache)
+    embedder = Embedder(settings.embedding_model, settings.embed_batch_size)
+    retriever = open_retriever(settings, embedder)
+    for question in questions[:WARM_UP]:
+        retriever.search(question)
+        retriever.search(question, lexical=False)
+    hybrid: list[float] = []
+    dense: list[float] = []
+    embed: list[float] = []
+    for question in questions:
+        hybrid.append(_clock(lambda q=question: retriever.search(q)))
+        dense.append(_clock(lambda q=question: retriever.search(q, lexical=False)))
+        embed.append(_clock(lambda q=question: embedder.encode([q])))
+    return RetrievalRun(
+        chunks=chunks,
+        queries=len(questions),
+        build_seconds=round(build_seconds, 2),
+        vectors_computed=computed,
+        hybrid=Latency.of(hybrid),
+        dense=Latency.of(dense),
+        query_embedding=Latency.of(embed),
+        load_average=(*before, *load_average()),
+    )

@@ -1,0 +1,110 @@
+"""Embeddings computed once and kept under ``bench/.cache``: the 100k-chunk index is built from them.
+
+Keys are hashes of the chunk text, so any corpus that repeats a text reuses its vector. Vectors come
+from docbot's own :class:`~index.embeddings.Embedder`, or are read back from an index it built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from bot.config import Settings
+from index.embeddings import Embedder
+from index.store import PAGE
+
+#: New vectors are written to disk in shards of this many, so an interrupted run keeps its work.
+SHARD = 5000
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+class VectorCache:
+    """text hash → unit vector, persisted as ``shard-*.npz`` files in one folder per model."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._rows: dict[bytes, np.ndarray] = {}
+        self._unsaved: dict[bytes, np.ndarray] = {}
+        folder.mkdir(parents=True, exist_ok=True)
+        for shard in sorted(folder.glob("shard-*.npz")):
+            with np.load(shard) as data:
+                for key, vector in zip(data["keys"], data["vectors"], strict=True):
+                    self._rows[bytes(key)] = vector
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._rows
+
+    def __getitem__(self, key: bytes) -> np.ndarray:
+        return self._rows[key]
+
+    def add(self, pairs: Iterable[tuple[bytes, np.ndarray]]) -> None:
+        for key, vector in pairs:
+            if key not in self._rows:
+                self._rows[key] = vector
+                self._unsaved[key] = vector
+        if len(self._unsaved) >= SHARD:
+            self.save()
+
+    def save(self) -> None:
+        if not self._unsaved:
+            return
+        number = len(list(self.folder.glob("shard-*.npz")))
+        keys = np.frombuffer(b"".join(self._unsaved), dtype=np.uint8).reshape(-1, 16)
+        vectors = np.stack(list(self._unsaved.values())).astype(np.float32)
+        staging = self.folder / f".shard-{number:05d}.tmp.npz"
+        np.savez(staging, keys=keys, vectors=vectors)
+        staging.replace(self.folder / f"shard-{number:05d}.npz")
+        self._unsaved.clear()
+
+
+class CachedEmbedder(Embedder):
+    """docbot's embedder, answering from the cache where it can and remembering what it computes."""
+
+    def __init__(self, model: str, batch_size: int, cache: VectorCache) -> None:
+        super().__init__(model, batch_size)
+        self.cache = cache
+        self.computed = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        keys = [text_key(t) for t in texts]
+        missing = [i for i, key in enumerate(keys) if key not in self.cache]
+        if missing:
+            fresh = super().encode([texts[i] for i in missing])
+            self.cache.add((keys[i], fresh[row]) for row, i in enumerate(missing))
+            self.computed += len(missing)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self.cache[key] for key in keys]).astype(np.float32)
+
+
+def absorb_index(cache: VectorCache, settings: Settings) -> int:
+    """Copy the vectors of an index docbot built (in ``settings.chroma_dir``) into the cache; how many."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(
+        path=str(settings.chroma_dir), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    collection = client.get_collection(settings.collection)
+    copied = offset = 0
+    while True:
+        page = collection.get(include=["documents", "embeddings"], limit=PAGE, offset=offset)
+        if not page["ids"]:
+            break
+        cache.add(
+            (text_key(text or ""), np.asarray(vector, dtype=np.float32))
+            for text, vector in zip(page["documents"], page["embeddings"], strict=True)
+        )
+        copied += len(page["ids"])
+        offset += len(page["ids"])
+    cache.save()
+    return copied
