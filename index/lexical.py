@@ -7,6 +7,7 @@ and a fingerprint that no longer matches the store tells the caller to rebuild.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 CURRENT = "CURRENT"
+#: Held while saving, so that two writers (an index run and a server refreshing) never mix their files.
+LOCK = ".lock"
 
 
 def fingerprint(ids: Iterable[str]) -> str:
@@ -70,6 +73,11 @@ class LexicalIndex:
     def save(self, folder: Path) -> None:
         """Write to ``folder/<fingerprint>/`` then switch ``CURRENT`` to it in one atomic rename."""
         folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / LOCK, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            self._save(folder)
+
+    def _save(self, folder: Path) -> None:
         target = folder / self.fingerprint
         staging = folder / f".{self.fingerprint}.{os.getpid()}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
@@ -88,7 +96,7 @@ class LexicalIndex:
             os.fsync(handle.fileno())
         os.replace(pointer, folder / CURRENT)
         for stale in folder.iterdir():
-            if stale.name not in (CURRENT, self.fingerprint):
+            if stale.name not in (CURRENT, LOCK, self.fingerprint):
                 shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
     @classmethod

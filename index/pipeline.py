@@ -80,7 +80,7 @@ class StoredVersions:
 
 def scan(paths: Sequence[Path]) -> tuple[list[SourceFile], set[str], list[tuple[str, str]]]:
     """Files to index, the roots whose vanished files should be removed, and arguments that failed."""
-    files: list[SourceFile] = []
+    files: dict[tuple[str, str], SourceFile] = {}  # a file named twice (as itself and in its folder) counts once
     mirrored: set[str] = set()
     failed: list[tuple[str, str]] = []
     for given in paths:
@@ -94,17 +94,18 @@ def scan(paths: Sequence[Path]) -> tuple[list[SourceFile], set[str], list[tuple[
                     file = Path(dirpath) / name
                     if name.startswith(".") or file.suffix.lower() not in SUPPORTED_SUFFIXES:
                         continue
-                    files.append(SourceFile(root, file.relative_to(path).as_posix(), file))
+                    source = file.relative_to(path).as_posix()
+                    files.setdefault((root, source), SourceFile(root, source, file))
         elif path.is_file():
             try:
                 check_supported(path)
             except LoadError as exc:
                 failed.append((str(given), str(exc)))
                 continue
-            files.append(SourceFile(str(path.parent), path.name, path))
+            files.setdefault((str(path.parent), path.name), SourceFile(str(path.parent), path.name, path))
         else:
             failed.append((str(given), "no such file or folder"))
-    return files, mirrored, failed
+    return list(files.values()), mirrored, failed
 
 
 @contextmanager
@@ -196,7 +197,7 @@ class Indexer:
             except LoadError as exc:
                 report.failed.append((file.source, str(exc)))
                 continue
-            chunks = [c for doc in loaded.documents for c in self.chunker.split(doc, digest)]
+            chunks = [c for doc in loaded.documents for c in self.chunker.split(doc, digest, root=file.root)]
             old_ids = versions.ids_except(digest) if versions is not None else []
             pending.append((file, "updated" if versions is not None else "added", chunks, old_ids))
             if sum(len(p[2]) for p in pending) >= EMBED_GROUP:
