@@ -94,5 +94,6 @@ def test_index_and_search_through_a_chroma_server(
 @pytest.mark.slow
 def test_a_stopped_server_is_a_clear_error(tmp_path: Path, embedder: Embedder) -> None:
     settings = Settings(data_dir=tmp_path / "data", chroma_url=f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(StoreUnavailableError, match=r"cannot reach the Chroma server at http://127\.0\.0\.1:.*chroma run"):
+    reason = r"cannot reach the Chroma server at http://127\.0\.0\.1:\d+.*Start it \(chroma run\)"
+    with pytest.raises(StoreUnavailableError, match=reason):
         VectorStore(settings, embedder.name, embedder.dimension)

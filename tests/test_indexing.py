@@ -20,7 +20,7 @@ from index.chunking import Chunker
 from index.embeddings import Embedder
 from index.lexical import CURRENT, LexicalIndex, LexicalIndexError
 from index.loaders import load_file
-from index.pipeline import IndexReport, Indexer, sync_lexical
+from index.pipeline import Indexer, IndexReport, sync_lexical
 from index.retriever import open_retriever
 from index.store import IndexMismatchError, VectorStore
 
@@ -263,9 +263,7 @@ def _damage(folder: Path, how: str) -> None:
     "how",
     ["folder deleted", "pointer garbled", "pointer missing", "ids edited", "matrix truncated", "vocabulary garbled"],
 )
-def test_damaged_bm25_is_detected_and_rebuilt(
-    settings: Settings, embedder: Embedder, tmp_path: Path, how: str
-) -> None:
+def test_damaged_bm25_is_detected_and_rebuilt(settings: Settings, embedder: Embedder, tmp_path: Path, how: str) -> None:
     index(settings, embedder, make_corpus(tmp_path / "docs"))
     store = open_store(settings, embedder)
     _damage(settings.lexical_dir, how)
