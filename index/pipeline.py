@@ -79,13 +79,20 @@ class StoredVersions:
 
 
 def scan(paths: Sequence[Path]) -> tuple[list[SourceFile], set[str], list[tuple[str, str]]]:
-    """Files to index, the roots whose vanished files should be removed, and arguments that failed."""
-    files: dict[tuple[str, str], SourceFile] = {}  # a file named twice (as itself and in its folder) counts once
+    """Files to index, the roots whose vanished files should be removed, and arguments that failed.
+
+    A file or folder inside a folder also given is indexed once, as part of that folder.
+    """
+    resolved = [(given, given.resolve()) for given in paths]
+    folders = [path for _, path in resolved if path.is_dir()]
+    files: dict[tuple[str, str], SourceFile] = {}
     mirrored: set[str] = set()
     failed: list[tuple[str, str]] = []
-    for given in paths:
-        path = given.resolve()
+    for given, path in resolved:
+        outer = next((folder for folder in folders if folder != path and path.is_relative_to(folder)), None)
         if path.is_dir():
+            if outer is not None or str(path) in mirrored:
+                continue
             root = str(path)
             mirrored.add(root)
             for dirpath, dirnames, filenames in os.walk(path):
@@ -95,14 +102,16 @@ def scan(paths: Sequence[Path]) -> tuple[list[SourceFile], set[str], list[tuple[
                     if name.startswith(".") or file.suffix.lower() not in SUPPORTED_SUFFIXES:
                         continue
                     source = file.relative_to(path).as_posix()
-                    files.setdefault((root, source), SourceFile(root, source, file))
+                    files[(root, source)] = SourceFile(root, source, file)
         elif path.is_file():
             try:
                 check_supported(path)
             except LoadError as exc:
                 failed.append((str(given), str(exc)))
                 continue
-            files.setdefault((str(path.parent), path.name), SourceFile(str(path.parent), path.name, path))
+            folder = outer or path.parent
+            source = path.relative_to(folder).as_posix()
+            files.setdefault((str(folder), source), SourceFile(str(folder), source, path))
         else:
             failed.append((str(given), "no such file or folder"))
     return list(files.values()), mirrored, failed

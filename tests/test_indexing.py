@@ -220,12 +220,14 @@ def test_same_file_name_in_two_folders(settings: Settings, embedder: Embedder, t
     assert second.unchanged == ["hours.txt", "hours.txt"] and second.chunks_embedded == 0
 
 
-def test_a_file_named_twice_is_indexed_once(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
+def test_files_named_twice_are_indexed_once(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "docs")
-    report = index(settings, embedder, corpus, corpus / "tides.txt", corpus / "guides")
-    assert report.added.count("tides.txt") == 1
-    # guides/ as a root of its own is another view of the same files: kept apart, not merged
-    assert sorted(report.added) == sorted([*TITLES, "lighthouse.md", "ferry.html"])
+    inside = [corpus / "tides.txt", corpus / "reports" / "annual.pdf", corpus / "guides"]
+    report = index(settings, embedder, *inside, corpus, corpus)
+    assert sorted(report.added) == sorted(TITLES)
+    assert {m["root"] for m in stored(open_store(settings, embedder)).values()} == {str(corpus.resolve())}
+    again = index(settings, embedder, corpus / "guides", corpus)
+    assert sorted(again.unchanged) == sorted(TITLES) and not again.changed
 
 
 def test_index_built_with_another_model(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
