@@ -219,6 +219,10 @@ def report_html(report: IndexReport | None, refused: Sequence[str]) -> str:
     return f'<ul class="upload-report">{"".join(items)}</ul>'
 
 
+def notice_html(text: str) -> str:
+    return f'<p class="hint">{_text(text)}</p>'
+
+
 def removed_html(document: DocumentInfo, passages: int) -> str:
     return (
         f'<ul class="upload-report"><li>Removed {_text(document.title)} ({escape(document.source)}, '

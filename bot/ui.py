@@ -33,6 +33,7 @@ from bot.render import (
     answer_html,
     chat_messages,
     documents_html,
+    notice_html,
     question_html,
     removed_html,
     report_html,
@@ -251,7 +252,7 @@ class ChatPage:
     def upload(self, files: list[str] | None, progress: gr.Progress) -> str:
         """Save the chosen files under safe names, index them with visible progress, report what happened."""
         if not files:
-            return report_html(None, ["choose one or more files first"])
+            return notice_html("Choose one or more files first.")
         saved: list[Path] = []
         refused: list[str] = []
         for name in files:
@@ -275,10 +276,10 @@ class ChatPage:
 
     def remove(self, key: str | None, request: gr.Request) -> str:
         if not is_admin(self.settings, request.username):
-            return report_html(None, ["only the administrator can remove documents"])
+            return notice_html("Only the administrator can remove documents.")
         document = next((d for d in list_documents(self.store, self.settings) if d.key == key), None)
         if document is None:
-            return report_html(None, ["choose a document to remove first"])
+            return notice_html("Choose a document to remove first.")
         removed = remove_document(self.store, self.settings, document)
         self.bot.retriever.refresh()
         return removed_html(document, removed)

@@ -21,6 +21,7 @@ from bot.render import (
     answer_html,
     chat_messages,
     documents_html,
+    notice_html,
     question_html,
     removed_html,
     report_html,
@@ -171,6 +172,7 @@ def test_documents_table_and_reports_escape_names() -> None:
     _assert_inert(report_html(report, [f"y{PAYLOAD}.exe: not supported"]))
     assert "You can ask about them now." in report_html(report, [])
     _assert_inert(removed_html(document, 3))
+    _assert_inert(notice_html(PAYLOAD))
 
 
 def test_example_questions_come_from_the_corpus_deterministically() -> None:
