@@ -7,14 +7,14 @@ import sys
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, get_args
+from typing import TYPE_CHECKING, Annotated
 
 import click
 import typer
 from typer.core import TyperGroup
 
 from bot.citations import Answer
-from bot.config import GeneratorName, Settings
+from bot.config import Settings
 
 if TYPE_CHECKING:
     from bot.chat import Bot
@@ -31,9 +31,10 @@ def _root() -> None:
     """docbot: answers questions about your documents, with cited passages."""
 
 
-def _settings() -> Settings:
+def _settings(**overrides: object) -> Settings:
+    """Settings from the environment and docbot.toml, with the command line's options on top (validated)."""
     try:
-        return Settings()
+        return Settings(**{name: value for name, value in overrides.items() if value is not None})
     except Exception as exc:
         typer.secho(f"error: bad settings: {exc}", err=True, fg="red")
         raise typer.Exit(2) from exc
@@ -76,13 +77,11 @@ def index(
         raise typer.Exit(1)
 
 
-def _open_bot(settings: Settings, generator: str | None) -> Bot:
+def _open_bot(settings: Settings) -> Bot:
     from bot.chat import Bot
     from bot.llm import BackendError
     from index.store import IndexMismatchError, StoreUnavailableError
 
-    if generator:
-        settings = settings.model_copy(update={"generator": generator})
     try:
         bot = Bot.from_settings(settings)
     except (IndexMismatchError, StoreUnavailableError, BackendError) as exc:
@@ -116,7 +115,7 @@ def ask(
     generator: GeneratorOption = None,
 ) -> None:
     """Answer one question with cited passages."""
-    bot = _open_bot(_settings(), generator)
+    bot = _open_bot(_settings(generator=generator))
     try:
         if as_json:
             typer.echo(json.dumps(bot.ask(question, k=k).to_dict(), indent=2, ensure_ascii=False))
@@ -139,7 +138,7 @@ def _stream_to_terminal(bot: Bot, question: str, history: list[tuple[str, str]],
 @app.command()
 def chat(generator: GeneratorOption = None) -> None:
     """An interactive conversation in the terminal (follow-up questions use the history)."""
-    bot = _open_bot(_settings(), generator)
+    bot = _open_bot(_settings(generator=generator))
     history: list[tuple[str, str]] = []
     typer.echo(f"docbot ({bot.generator_name}). Ask a question; 'new' starts over, Ctrl-D or 'quit' leaves.")
     while True:
@@ -170,8 +169,7 @@ def serve(
     """Serve the chat page, the REST API and the embed widget."""
     from app import serve as serve_app
 
-    settings = _settings()
-    settings = settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
+    settings = _settings(host=host, port=port)
     serve_app(settings)
 
 
@@ -255,13 +253,9 @@ def eval_run(
         gates = tuple(Gate.parse(text) for text in fail_under or [])
     except ValueError as exc:
         raise _fail(str(exc), 2) from exc
-    if generator and generator not in get_args(GeneratorName):
-        raise _fail(f"--generator {generator!r}: one of {', '.join(get_args(GeneratorName))}", 2)
-    settings = _settings()
-    if generator:
-        settings = settings.model_copy(update={"generator": generator})
+    settings = _settings(generator=generator)
     with ExitStack() as stack:
-        bot = _enter_temporary_bot(stack, settings, docs) if docs else _open_bot(settings, None)
+        bot = _enter_temporary_bot(stack, settings, docs) if docs else _open_bot(settings)
         with tqdm(total=len(items), desc="evaluating", unit="question", file=sys.stderr, disable=None) as bar:
             results = evaluate(bot, items, RunSpec(questions, k, docs, gates), lambda _: bar.update())
     out = out or Path("eval-runs") / f"{questions.stem}-{datetime.now():%Y%m%d-%H%M%S}"
