@@ -41,6 +41,7 @@ from bot.render import (
     status_html,
 )
 from index.loaders import SUPPORTED_SUFFIXES
+from index.store import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class ChatPage:
         self._examples: tuple[int, list[str]] | None = None
 
     @property
-    def store(self) -> Any:
+    def store(self) -> VectorStore:
         return self.bot.retriever.store
 
     # --- overview: header, examples, documents -------------------------------------------------
@@ -235,7 +236,8 @@ class ChatPage:
                 yield "", [*earlier, {"role": "assistant", "content": answer_html(text, len(turns))}], gr.skip(), turns
         except Exception as exc:  # the page must stay usable whatever a backend or the store does
             log.exception("answering %r failed", question)
-            turns = [*turns, self._refusal(question, f"Sorry, answering failed: {exc}")]
+            failure = f"Sorry, answering failed ({type(exc).__name__}); the server log has the details."
+            turns = [*turns, self._refusal(question, failure)]
             yield "", chat_messages(turns), sources_html(turns), turns
 
     def feedback(self, turns: list[Turn], like: gr.LikeData, request: gr.Request) -> None:
@@ -328,7 +330,7 @@ def _chat_tab() -> _ChatTab:
                 latex_delimiters=[],
                 feedback_options=("Like", "Dislike"),
                 group_consecutive_messages=False,
-                buttons=["copy"],
+                buttons=[],  # Gradio's copy button would copy the message's HTML, not its text
                 placeholder=WELCOME,
             )
             with gr.Row(equal_height=True):
@@ -405,7 +407,7 @@ def build_ui(bot: Bot, settings: Settings) -> gr.Blocks:
 
 def _wire_chat(page: ChatPage, chat: _ChatTab, turns: gr.State) -> None:
     outputs = [chat.question, chat.chatbot, chat.sources, turns]
-    options: dict[str, Any] = {"concurrency_limit": 4, "show_progress": "hidden"}
+    options: dict[str, Any] = {"concurrency_limit": 4, "concurrency_id": "answer", "show_progress": "hidden"}
     chat.question.submit(page.respond, [chat.question, turns], outputs, **options)
     chat.ask.click(page.respond, [chat.question, turns], outputs, **options)
     chat.chatbot.example_select(_pick_example, None, chat.question).then(
