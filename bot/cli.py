@@ -64,14 +64,17 @@ def index(
         store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=rebuild)
     except (IndexMismatchError, StoreUnavailableError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
-    with tqdm(desc="indexing", unit="file", file=sys.stderr, disable=None, leave=False) as bar:
+    try:
+        with tqdm(desc="indexing", unit="file", file=sys.stderr, disable=None, leave=False) as bar:
 
-        def progress(done: int, total: int, chunks: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.set_postfix(chunks=chunks, refresh=True)
+            def progress(done: int, total: int, chunks: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.set_postfix(chunks=chunks, refresh=True)
 
-        report = Indexer(settings, embedder, store).run(paths or [Path("seeds")], progress=progress)
+            report = Indexer(settings, embedder, store).run(paths or [Path("seeds")], progress=progress)
+    except RuntimeError as exc:  # the store failed mid-run (a Chroma server gone, say): the message says what to do
+        raise _fail(str(exc)) from exc
     typer.echo(report.summary())
     if strict and report.failed:
         raise typer.Exit(1)
