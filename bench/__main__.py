@@ -26,9 +26,9 @@ from index.embeddings import resolve_model
 HERE = Path(__file__).resolve().parent
 FULL_SIZES = (1_000, 10_000, 100_000)
 QUICK_SIZES = (1_000, 10_000)
-#: Indexing is compared at sizes up to this (embedding three times over is the slow part).
+#: A full run compares indexing at sizes up to this (embedding three times over is the slow part);
+#: a quick run at its smallest size only.
 FULL_INDEX_LIMIT = 10_000
-QUICK_INDEX_LIMIT = 1_000
 #: Answering is measured on the largest index up to this size.
 ANSWER_SIZE = 10_000
 API_CLIENTS = 8
@@ -36,7 +36,9 @@ API_CLIENTS = 8
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1k and 10k chunks only, indexing compared at 1k")
+    parser.add_argument(
+        "--quick", action="store_true", help="1k and 10k chunks, indexing compared at the smallest size only"
+    )
     parser.add_argument("--sizes", type=int, nargs="+", help="corpus sizes in chunks (default: by mode)")
     parser.add_argument("--queries", type=int, default=200, help="questions timed per index size")
     parser.add_argument("--api-requests", type=int, default=160, help="requests sent to /api/ask in all")
@@ -54,8 +56,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     started = time.perf_counter()
     mode = "quick" if args.quick else "full"
     sizes = sorted(set(args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)))
-    index_limit = QUICK_INDEX_LIMIT if args.quick else FULL_INDEX_LIMIT
-    index_sizes = [n for n in sizes if n <= index_limit] or sizes[:1]
+    index_sizes = sizes[:1] if args.quick else [n for n in sizes if n <= FULL_INDEX_LIMIT] or sizes[:1]
     base = Settings()
     _, model_name = resolve_model(base.embedding_model)
     machine = describe()
@@ -88,16 +89,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         searched.append(asdict(retrieval.measure(corpora[n].folder, settings, cache, questions, corpora[n].chunks)))
 
     answer_size = max((n for n in sizes if n <= ANSWER_SIZE), default=sizes[0])
-    answer_dir = work / f"retrieval-{answer_size}"
-    answer_settings = base.model_copy(update={"data_dir": answer_dir})
     _log(f"answering at {answer_size} chunks")
-    per_client = max(1, args.api_requests // API_CLIENTS)
-    answered = {
-        "ask": asdict(answering.measure_answers(answer_settings, questions, corpora[answer_size].chunks)),
-        "api": asdict(
-            answering.measure_api(answer_dir, questions, corpora[answer_size].chunks, API_CLIENTS, per_client)
-        ),
-    }
+    answered = _answering(base, work / f"retrieval-{answer_size}", questions, corpora[answer_size].chunks, args)
     return {
         "mode": mode,
         "finished": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
@@ -114,6 +107,22 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "retrieval": searched,
         "answering": answered,
     }
+
+
+def _answering(
+    base: Settings, data_dir: Path, questions: list[str], chunks: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """``Bot.ask`` and ``/api/ask`` figures; the chat layer is still moving, so a failure is reported, not fatal."""
+    settings = base.model_copy(update={"data_dir": data_dir})
+    per_client = max(1, args.api_requests // API_CLIENTS)
+    try:
+        return {
+            "ask": asdict(answering.measure_answers(settings, questions, chunks)),
+            "api": asdict(answering.measure_api(data_dir, questions, chunks, API_CLIENTS, per_client)),
+        }
+    except Exception as exc:
+        _log(f"answering not measured: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -162,6 +162,8 @@ def _retrieval(retrieval: list[dict[str, Any]]) -> list[str]:
 
 def _answering(answering: dict[str, Any]) -> list[str]:
     lines = ["## Answering", ""]
+    if "error" in answering:
+        return [*lines, f"Not measured in this run: `{answering['error'][:300]}`.", ""]
     ask, api = answering["ask"], answering["api"]
     lines += [
         f"`Bot.ask` in-process, generator `{ask['generator']}`, {_n(ask['chunks'])} chunks, {ask['questions']} "

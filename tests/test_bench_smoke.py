@@ -1,0 +1,64 @@
+"""The benchmark runs end to end on a tiny corpus and writes its JSON and Markdown (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: ``bench`` is not an installed package: it runs from the repository root, as ``make bench`` does.
+WRITE_CORPUS = """
+import sys
+from pathlib import Path
+from bench.corpus import build_corpus
+from index.chunking import Chunker
+print(build_corpus(Path(sys.argv[1]), 120, Chunker(800, 150)).chunks)
+"""
+
+
+def test_corpus_is_reproducible_and_sized_in_chunks(tmp_path: Path) -> None:
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for folder in folders:
+        done = subprocess.run(
+            [sys.executable, "-c", WRITE_CORPUS, str(folder)], cwd=ROOT, check=True, capture_output=True, text=True
+        )
+        assert done.stdout.strip() == "120"
+    names = [sorted(p.relative_to(folder) for p in folder.rglob("doc-*")) for folder in folders]
+    assert names[0] == names[1] and len(names[0]) > 1
+    assert all((folders[0] / name).read_text() == (folders[1] / name).read_text() for name in names[0])
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_results_and_table(tmp_path: Path) -> None:
+    results, doc = tmp_path / "results", tmp_path / "benchmarks.md"
+    command = [sys.executable, "-m", "bench", "--quick", "--sizes", "40", "60", "--queries", "4"]
+    command += ["--api-requests", "8", "--results", str(results), "--doc", str(doc), "--cache", str(tmp_path / "c")]
+    subprocess.run(command, cwd=ROOT, check=True, timeout=900)
+
+    data = json.loads((results / "quick.json").read_text())
+    assert data["mode"] == "quick"
+    assert {"cores", "memory_gib", "versions"} <= set(data["machine"])
+    assert {"python", "torch", "chromadb", "sentence-transformers", "bm25s"} <= set(data["machine"]["versions"])
+    (indexed,) = data["indexing"]
+    assert indexed["chunks"] == 40
+    assert set(indexed["runs"]) == {"raw", "docbot", "langchain"}
+    assert indexed["runs"]["raw"]["chunks"] == indexed["runs"]["docbot"]["chunks"] == 40
+    assert set(indexed["ratios"]) == {"docbot_over_raw", "langchain_over_docbot", "rerun_fraction"}
+    assert [r["chunks"] for r in data["retrieval"]] == [40, 60]
+    for searched in data["retrieval"]:
+        assert searched["queries"] == 4
+        assert searched["hybrid"]["p50_ms"] > 0 and searched["dense"]["p95_ms"] > 0
+    assert data["retrieval"][0]["vectors_computed"] == 0  # reused from the indexing run
+    assert data["answering"]["api"]["requests"] == 8 and data["answering"]["api"]["errors"] == 0
+    assert data["answering"]["ask"]["questions"] == 4
+
+    page = doc.read_text()
+    for heading in ("## Machine", "## Indexing", "## Retrieval latency", "## Answering"):
+        assert heading in page
+    assert "| `docbot` | 40 |" in page
+    assert "requests/s" in page
