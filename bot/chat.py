@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 
 from bot.citations import (
     Answer,
     CitationBook,
+    Support,
     SupportChecker,
     content_words,
-    is_supported,
     parse_markers,
     sentences_of_stream,
 )
 from bot.config import Settings
 from bot.extractive import ExtractiveAnswerer
-from bot.llm import BackendError, ModelBackend, build_backend
-from index.retriever import HybridRetriever, Passage, open_retriever
+from bot.llm import BackendError, ModelBackend, build_backend, is_model_refusal
+from index.retriever import HybridRetriever, Passage, near_duplicate, open_retriever
 
 REFUSAL = "The documents do not cover this question."
 History = Sequence[tuple[str, str]]
@@ -33,6 +33,10 @@ _REFERRING = frozenset(
 )
 _MARKERS = re.compile(r"\[\d+(?:,\s*\d+)*\]")
 _CONTEXT_WORDS = 12
+#: A model's rewrite of a follow-up longer than this is not a question but an answer, or worse.
+_MAX_REWRITE_CHARS = 300
+#: A model sentence sharing this much of its words with an earlier one says nothing new.
+_REPEAT = 0.8
 
 
 def needs_context(question: str, history: History) -> bool:
@@ -59,6 +63,17 @@ def condense_deterministic(question: str, history: History) -> str:
     return f"{question} ({' '.join(extra[:_CONTEXT_WORDS])})" if extra else question
 
 
+def plausible_rewrite(rewrite: str, question: str) -> bool:
+    """A model's standalone version of a follow-up is used only if it is one question keeping most of its words.
+
+    Small models often answer instead of rewriting, or drift to the previous question; either would send
+    retrieval somewhere else.
+    """
+    own = set(content_words(question))
+    kept = own & set(content_words(rewrite))
+    return rewrite.endswith("?") and len(rewrite) <= _MAX_REWRITE_CHARS and 2 * len(kept) >= len(own)
+
+
 class Bot:
     """The answering side of docbot, shared by the CLI, the page, the API and the evaluator."""
 
@@ -78,15 +93,15 @@ class Bot:
         return self.backend.name if self.backend else "extractive"
 
     def condense(self, question: str, history: History) -> str:
-        if not history:
+        """The question as a standalone search query: rewritten by the model if there is one, else by rule."""
+        if not history or not needs_context(question, history):
             return question
-        if self.backend is not None and needs_context(question, history):
+        if self.backend is not None:
             try:
                 rewritten = self.backend.condense(question, list(history))
             except BackendError:
                 rewritten = ""
-            # A small model may wander off: keep its rewrite only if it still asks about the question's words.
-            if rewritten and set(content_words(rewritten)) & set(content_words(question)):
+            if plausible_rewrite(rewritten, question):
                 return rewritten
         return condense_deterministic(question, history)
 
@@ -97,6 +112,7 @@ class Bot:
         raise AssertionError("stream ended without an answer")
 
     def stream(self, question: str, history: History = (), k: int | None = None) -> Iterator[str | Answer]:
+        """Text pieces of the answer as they are checked, then the final :class:`Answer`."""
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
@@ -106,10 +122,7 @@ class Bot:
         retrieved = time.perf_counter()
         answer = Answer(question=question, text="", query=query, generator=self.generator_name)
         if retrieval.covered:
-            if self.backend is not None:
-                yield from self._model_answer(answer, query, retrieval.passages)
-            if not answer.text:
-                yield from self._extractive_answer(answer, query, retrieval.passages)
+            yield from self._answer(answer, query, retrieval.passages)
         if not answer.text:
             answer.refused = True
             answer.text = REFUSAL
@@ -123,12 +136,24 @@ class Bot:
         }
         yield answer
 
+    def _answer(self, answer: Answer, query: str, passages: list[Passage]) -> Iterator[str]:
+        """The model's checked answer; the extractive one when there is no model or nothing usable came of it."""
+        problem = None
+        if self.backend is not None:
+            problem = yield from self._model_answer(answer, query, passages)
+            if answer.text or answer.refused:
+                return
+        yield from self._extractive_answer(answer, query, passages)
+        if problem:
+            outcome = "answered from the passages instead" if answer.text else "the passages hold no answer either"
+            answer.notice = f"The {self.generator_name} model {problem}; {outcome}."
+
     def _extractive_answer(self, answer: Answer, query: str, passages: list[Passage]) -> Iterator[str]:
         book = CitationBook(passages)
         parts = []
         for pick in self.extractive.pick(query, passages):
             lo, hi = pick.span
-            number = book.cite(pick.passage_index, pick.span, 1.0)
+            number = book.cite(Support(pick.passage_index, pick.span, 1.0, 1.0, pick.score))
             part = f"{passages[pick.passage_index].text[lo:hi]} [{number}]"
             parts.append(part)
             yield part if len(parts) == 1 else " " + part
@@ -138,33 +163,55 @@ class Bot:
             answer.text = " ".join(parts)
             answer.citations = book.citations
 
-    def _model_answer(self, answer: Answer, query: str, passages: list[Passage]) -> Iterator[str]:
-        """The model's sentences that the passages support, each re-cited to its best passage."""
+    def _model_answer(self, answer: Answer, query: str, passages: list[Passage]) -> Generator[str, None, str | None]:
+        """The model's sentences that the passages support, each cited to the sentence supporting it.
+
+        Returns why nothing usable came of the model, or ``None`` when it answered or said the passages hold
+        no answer (then ``answer.refused`` is set).
+        """
         assert self.backend is not None
+        evidence = self.checker.evidence(query, passages)
         book = CitationBook(passages)
+        seen: list[str] = []
         parts: list[str] = []
+        refused = False
+        failure = None
         try:
             for sentence in sentences_of_stream(self.backend.answer(query, passages)):
                 claim, numbers = parse_markers(sentence)
                 if not claim:
                     continue
-                cited = {n - 1 for n in numbers if 1 <= n <= len(passages)}
-                support = self.checker.best_support([claim], passages, [cited])[0]
-                if cited and (support is None or not is_supported(support.score)):
-                    support = self.checker.best_support([claim], passages, [set()])[0]
-                if support is None or not is_supported(support.score):
+                if is_model_refusal(claim):
+                    refused = True
+                    continue
+                if any(near_duplicate(claim, earlier, _REPEAT) for earlier in seen):
+                    continue  # small models repeat themselves
+                seen.append(claim)
+                support = evidence.support(claim, {n - 1 for n in numbers})
+                if support is None or not (support.supported and support.on_topic):
                     answer.unsupported.append(claim)
                     continue
-                number = book.cite(support.passage_index, support.quote_span, support.score)
-                part = f"{claim} [{number}]"
-                parts.append(part)
-                yield part if len(parts) == 1 else " " + part
+                parts.append(f"{claim} [{book.cite(support)}]")
+                yield parts[-1] if len(parts) == 1 else " " + parts[-1]
         except BackendError as exc:
-            answer.notice = f"The {self.generator_name} model failed ({exc}); answered from the passages instead."
-            if parts:
-                answer.notice = f"The {self.generator_name} model stopped early ({exc})."
+            failure = str(exc)
         if parts:
             answer.text = " ".join(parts)
             answer.citations = book.citations
-        elif answer.unsupported and answer.notice is None:
-            answer.notice = "The model's answer was not supported by the passages; answered from the passages instead."
+            answer.notice = _partial_notice(self.generator_name, failure, len(answer.unsupported))
+            return None
+        if failure is not None:
+            return f"failed ({failure})"
+        if refused:
+            answer.refused = True
+            return None
+        return "wrote nothing the passages support" if answer.unsupported else "gave an empty reply"
+
+
+def _partial_notice(generator: str, failure: str | None, dropped: int) -> str | None:
+    notes = []
+    if failure is not None:
+        notes.append(f"The {generator} model stopped early ({failure}).")
+    if dropped:
+        notes.append(f"Left out {dropped} sentence(s) of the model's answer that the passages do not support.")
+    return " ".join(notes) or None
