@@ -37,6 +37,12 @@ _CONTEXT_WORDS = 12
 _MAX_REWRITE_CHARS = 300
 #: A model sentence sharing this much of its words with an earlier one says nothing new.
 _REPEAT = 0.8
+#: Filler small models put before a claim ("The answer to this question is: ..."); it is not part of the claim.
+_PREAMBLE = re.compile(
+    r"^(?:the\s+)?answer(?:\s+to\s+(?:this|the|your)\s+question)?\s+is\s*:\s*"
+    r"|^according\s+to\s+(?:the\s+)?(?:passages?|documents?|sources?)(?:\s*\[?\d+\]?)?\s*,\s*",
+    re.IGNORECASE,
+)
 
 
 def needs_context(question: str, history: History) -> bool:
@@ -61,6 +67,12 @@ def condense_deterministic(question: str, history: History) -> str:
         if stem and stem[0] not in own and word not in extra:
             extra.append(word)
     return f"{question} ({' '.join(extra[:_CONTEXT_WORDS])})" if extra else question
+
+
+def strip_preamble(claim: str) -> str:
+    """The claim without filler such as "The answer to this question is:" in front of it."""
+    rest = _PREAMBLE.sub("", claim, count=1)
+    return rest[:1].upper() + rest[1:] if rest != claim else claim
 
 
 def plausible_rewrite(rewrite: str, question: str) -> bool:
@@ -179,6 +191,7 @@ class Bot:
         try:
             for sentence in sentences_of_stream(self.backend.answer(query, passages)):
                 claim, numbers = parse_markers(sentence)
+                claim = strip_preamble(claim)
                 if not claim:
                     continue
                 if is_model_refusal(claim):

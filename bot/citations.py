@@ -6,6 +6,7 @@ The answer types live here too: every front end (CLI, page, API, eval) renders a
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ _SENTENCE_END = re.compile(
     r"|(?P<item>\n)(?=\s*(?:[-*•#]|\d+[.)]\s))"
 )
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
+_stemmers = threading.local()
 STOPWORDS = frozenset(
     "a an and are as at be been but by can could did do does for from had has have he her his how i if in into "
     "is it its of on or our she so than that the their them then there these they this those to was we were "
@@ -42,17 +44,18 @@ RELEVANCE_FLOOR = 0.1
 
 
 def content_words(text: str) -> list[str]:
-    """Lower-cased words that carry meaning (no stop words), crudely stemmed for overlap checks."""
-    words = []
-    for word in _WORD.findall(text.lower()):
-        if word in STOPWORDS or len(word) < 2:
-            continue
-        for suffix in ("ing", "ed", "es", "s"):
-            if len(word) > len(suffix) + 3 and word.endswith(suffix):
-                word = word[: -len(suffix)]
-                break
-        words.append(word)
-    return words
+    """Lower-cased words that carry meaning (no stop words), stemmed (Snowball) for overlap checks."""
+    words = (word.removesuffix("'s") for word in _WORD.findall(text.lower().replace("’", "'")))
+    return _stem([word for word in words if word not in STOPWORDS and len(word) > 1])
+
+
+def _stem(words: list[str]) -> list[str]:
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:  # PyStemmer objects are not thread-safe: one per thread
+        import Stemmer
+
+        stemmer = _stemmers.english = Stemmer.Stemmer("english")
+    return list(stemmer.stemWords(words))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
