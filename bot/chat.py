@@ -75,15 +75,22 @@ def strip_preamble(claim: str) -> str:
     return rest[:1].upper() + rest[1:] if rest != claim else claim
 
 
-def plausible_rewrite(rewrite: str, question: str) -> bool:
-    """A model's standalone version of a follow-up is used only if it is one question keeping most of its words.
+def plausible_rewrite(rewrite: str, question: str, history: History) -> bool:
+    """A model's standalone version of a follow-up is used only if it is one question that keeps most of the
+    question's words and brings in some of the conversation's.
 
-    Small models often answer instead of rewriting, or drift to the previous question; either would send
-    retrieval somewhere else.
+    Small models often answer instead of rewriting, echo the question, or drift to an earlier one; each would
+    send retrieval somewhere else.
     """
     own = set(content_words(question))
-    kept = own & set(content_words(rewrite))
-    return rewrite.endswith("?") and len(rewrite) <= _MAX_REWRITE_CHARS and 2 * len(kept) >= len(own)
+    words = set(content_words(rewrite))
+    earlier = {w for turn in history for w in content_words(" ".join(turn))}
+    return (
+        rewrite.endswith("?")
+        and len(rewrite) <= _MAX_REWRITE_CHARS
+        and 2 * len(own & words) >= len(own)
+        and bool((words - own) & earlier)
+    )
 
 
 class Bot:
@@ -113,7 +120,7 @@ class Bot:
                 rewritten = self.backend.condense(question, list(history))
             except BackendError:
                 rewritten = ""
-            if plausible_rewrite(rewritten, question):
+            if plausible_rewrite(rewritten, question, history):
                 return rewritten
         return condense_deterministic(question, history)
 

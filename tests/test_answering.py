@@ -256,7 +256,8 @@ def test_grounding_guard_on_judged_sentences(seeds: HybridRetriever) -> None:
 def test_model_rewrite_of_a_follow_up_is_used_when_plausible(seeds: HybridRetriever) -> None:
     rewrite = "Who is the new leader of the Islamic State group?"
     bot = model_bot(seeds, rewrite, "The new leader of the group is Abu Ibrahim al-Qurashi. [1]")
-    answer = bot.ask("Who is the new leader of the group?", [("What group is the article about?", "ISIS.")])
+    history = [("What group is the article about?", "The Islamic State.")]
+    answer = bot.ask("Who is the new leader of the group?", history)
     assert answer.query == rewrite
     assert answer.text == "The new leader of the group is Abu Ibrahim al-Qurashi. [1]"
 
@@ -269,8 +270,10 @@ def test_model_answering_instead_of_rewriting_is_not_used(seeds: HybridRetriever
     assert bot.condense("Who is the new leader of the group?", history) == condense_deterministic(
         "Who is the new leader of the group?", history
     )
-    assert not plausible_rewrite("The ISIS fighters killed 12.", "How many of them were killed?")
-    assert plausible_rewrite("Is ISIS rebuilding in Libya?", "And in Libya?")
+    caves = [("What did the warplanes attack?", "Caves in northern Iraq used by ISIS fighters as their base.")]
+    assert not plausible_rewrite("The ISIS fighters killed 12.", "How many of them were killed?", caves)
+    assert not plausible_rewrite("How many of them were killed?", "How many of them were killed?", caves)
+    assert plausible_rewrite("How many ISIS fighters were killed in the caves?", "How many of them were killed?", caves)
 
 
 # --- streaming ------------------------------------------------------------------------------------
