@@ -94,6 +94,9 @@ class VectorStore:
         if rebuild:
             self._call("drop the old index", self._drop)
         self._collection = self._open()
+        # A Chroma server tells its batch limit once and the client keeps it: ask here, where a failure is
+        # reported as this store's, not later from inside a write.
+        self._call("connect", self._client.get_max_batch_size)
 
     def _drop(self) -> None:
         if any(c.name == self._settings.collection for c in self._client.list_collections()):
