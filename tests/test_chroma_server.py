@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,7 @@ from index.retriever import open_retriever
 from index.store import StoreUnavailableError, VectorStore
 
 CHROMA = str(Path(sys.executable).with_name("chroma"))
+DOCBOT = str(Path(sys.executable).with_name("docbot"))
 
 
 def free_port() -> int:
@@ -29,54 +32,63 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class ChromaServer:
+    url: str
+    path: Path
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 @pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """``chroma run`` on a free loopback port, stopped after the test; yields its URL and storage folder."""
+def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
+    """``chroma run`` on a free loopback port, stopped after the test."""
     port, path = free_port(), tmp_path / "server-store"
     log = tmp_path / "chroma.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen(
+        process = subprocess.Popen(
             [CHROMA, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
+    server = ChromaServer(f"http://127.0.0.1:{port}", path, process)
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert server.poll() is None, f"chroma run exited: {log.read_text()[-2000:]}"
+            assert process.poll() is None, f"chroma run exited: {log.read_text()[-2000:]}"
             try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
+                if httpx.get(f"{server.url}/api/v2/heartbeat", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             assert time.monotonic() < deadline, f"chroma run did not answer: {log.read_text()[-2000:]}"
             time.sleep(0.2)
-        yield url, path
+        yield server
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        server.stop()
 
 
 @pytest.mark.slow
 def test_index_and_search_through_a_chroma_server(
-    chroma_server: tuple[str, Path], embedder: Embedder, tmp_path: Path
+    chroma_server: ChromaServer, embedder: Embedder, tmp_path: Path
 ) -> None:
-    url, server_path = chroma_server
-    settings = Settings(data_dir=tmp_path / "data", chroma_url=url)
+    settings = Settings(data_dir=tmp_path / "data", chroma_url=chroma_server.url)
     corpus = make_corpus(tmp_path / "docs")
 
     store = VectorStore(settings, embedder.name, embedder.dimension)
-    assert store.location == url
+    assert store.location == chroma_server.url
     report = Indexer(settings, embedder, store).run([corpus])
     assert sorted(report.added) == sorted(TITLES) and report.failed == []
     assert store.count() == report.chunks_embedded
     assert not settings.chroma_dir.exists(), "wrote a local Chroma store although a server was set"
-    assert (server_path / "chroma.sqlite3").is_file()
+    assert (chroma_server.path / "chroma.sqlite3").is_file()
     assert sorted(LexicalIndex.load(settings.lexical_dir).ids) == sorted(store.ids())
 
     retriever = open_retriever(settings, embedder)
@@ -89,6 +101,33 @@ def test_index_and_search_through_a_chroma_server(
 
     again = Indexer(settings, embedder, store).run([corpus])
     assert again.chunks_embedded == 0 and len(again.unchanged) == len(TITLES)
+
+    # The server goes away: a clear error, not a hang or a half-understood traceback.
+    chroma_server.stop()
+    (corpus / "tides.txt").write_text("Changed while the server was down.")
+    with pytest.raises(StoreUnavailableError, match=f"the vector store at {chroma_server.url} failed to read"):
+        Indexer(settings, embedder, store).run([corpus])
+
+
+@pytest.mark.slow
+def test_cli_reports_a_server_lost_mid_run(chroma_server: ChromaServer, tmp_path: Path) -> None:
+    make_corpus(tmp_path / "docs")
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env.update({"DOCBOT_DATA_DIR": str(data_dir), "DOCBOT_CHROMA_URL": chroma_server.url})
+    run = subprocess.Popen(
+        [DOCBOT, "index", "docs"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 180
+    while not (data_dir / "index.lock").exists():  # the store is open and the run has begun
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.005)
+    chroma_server.stop()
+    stdout, stderr = run.communicate(timeout=180)
+    assert run.returncode == 1, (stdout, stderr)
+    assert stderr.splitlines()[-1].startswith("error: ") or "\nerror: " in stderr, stderr
+    assert f"the vector store at {chroma_server.url} failed to" in " ".join(stderr.split())
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.slow
