@@ -79,6 +79,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "files": corpora[n].files,
                 "runs": runs,
                 "ratios": report.indexing_ratios(runs),
+                "cpu_ratios": report.indexing_ratios(runs, "cpu_seconds"),
             }
         )
 

@@ -33,11 +33,13 @@ TARGETS = (
 )
 
 
-def indexing_ratios(runs: dict[str, dict[str, Any]]) -> dict[str, float]:
-    docbot, raw, langchain = runs["docbot"], runs["raw"], runs["langchain"]
+def indexing_ratios(runs: dict[str, dict[str, Any]], clock: str = "seconds") -> dict[str, float]:
+    """The target figures from wall time (``seconds``) or from CPU time (``cpu_seconds``)."""
+    docbot, langchain = runs["docbot"], runs["langchain"]
+    per_chunk = {name: run[clock] / run["chunks"] for name, run in runs.items()}
     return {
-        "docbot_over_raw": round(raw["seconds"] / docbot["seconds"], 3),
-        "langchain_over_docbot": round(langchain["seconds"] / docbot["seconds"], 3),
+        "docbot_over_raw": round(per_chunk["raw"] / per_chunk["docbot"], 3),
+        "langchain_over_docbot": round(langchain[clock] / docbot[clock], 3),
         "rerun_fraction": round(docbot["rerun_seconds"] / docbot["seconds"], 4),
     }
 
@@ -109,10 +111,11 @@ def _indexing(indexing: list[dict[str, Any]]) -> list[str]:
                 for method, run in runs.items()
             ],
         )
+        wall, cpu = size["ratios"], size["cpu_ratios"]
         lines += _table(
-            ["figure", "value", "target", "met"],
+            ["figure", "from wall time", "from CPU time", "target", "met (wall)"],
             [
-                [t.label, size["ratios"][t.name], t.describe(), "yes" if t.met(size["ratios"][t.name]) else "**no**"]
+                [t.label, wall[t.name], cpu[t.name], t.describe(), "yes" if t.met(wall[t.name]) else "**no**"]
                 for t in TARGETS
             ],
         )
