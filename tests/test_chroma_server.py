@@ -111,7 +111,10 @@ def test_index_and_search_through_a_chroma_server(
 
 @pytest.mark.slow
 def test_cli_reports_a_server_lost_mid_run(chroma_server: ChromaServer, tmp_path: Path) -> None:
-    make_corpus(tmp_path / "docs")
+    corpus = make_corpus(tmp_path / "docs")
+    # enough to embed that the run is still going when the server stops
+    ledger = (f"Ledger entry {i} records a cargo of {i % 7} crates." for i in range(1500))
+    (corpus / "long.txt").write_text(" ".join(ledger))
     data_dir = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
     env.update({"DOCBOT_DATA_DIR": str(data_dir), "DOCBOT_CHROMA_URL": chroma_server.url})
