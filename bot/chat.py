@@ -50,23 +50,28 @@ def needs_context(question: str, history: History) -> bool:
     words = re.findall(r"[a-z']+", question.lower())
     if any(word in _REFERRING for word in words):
         return True
-    earlier = {w for turn in history for w in content_words(" ".join(turn))}
-    definite = {words[i + 1] for i, w in enumerate(words[:-1]) if w == "the"}
-    return bool(definite & earlier) or len(content_words(question)) <= 2
+    earlier = {w for turn in history for w in content_words(_said(turn))}
+    definite = content_words(" ".join(words[i + 1] for i, w in enumerate(words[:-1]) if w == "the"))
+    return bool(earlier.intersection(definite)) or len(content_words(question)) <= 2
 
 
 def condense_deterministic(question: str, history: History) -> str:
     """The question plus the key words of the last exchange, when it is a follow-up."""
     if not history or not needs_context(question, history):
         return question
-    user, assistant = history[-1]
     own = set(content_words(question))
     extra: list[str] = []
-    for word in re.findall(r"[A-Za-z][\w'-]*", f"{user} {_MARKERS.sub('', assistant)}"):
+    for word in re.findall(r"[A-Za-z][\w'-]*", _said(history[-1])):
         stem = content_words(word)
         if stem and stem[0] not in own and word not in extra:
             extra.append(word)
     return f"{question} ({' '.join(extra[:_CONTEXT_WORDS])})" if extra else question
+
+
+def _said(turn: tuple[str, str]) -> str:
+    """What a turn says about the topic: the question, and the answer unless it was a refusal (markers off)."""
+    user, assistant = turn
+    return user if assistant == REFUSAL else f"{user} {_MARKERS.sub('', assistant)}"
 
 
 def strip_preamble(claim: str) -> str:

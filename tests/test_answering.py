@@ -109,6 +109,8 @@ def test_follow_ups_are_made_standalone_without_a_model(seeds: HybridRetriever) 
     assert condense_deterministic("How many ISIS fighters are in Iraq?", [("a", "b")]) == (
         "How many ISIS fighters are in Iraq?"
     )
+    refused = [("What group is the article about?", REFUSAL)]  # a refusal says nothing about the topic
+    assert condense_deterministic("Who is the new leader of the group?", refused).endswith("(article)")
 
 
 def test_citations_are_numbered_per_quoted_sentence(seeds: HybridRetriever, seed_text: str) -> None:
