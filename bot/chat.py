@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 
 from bot.citations import (
+    MARKER,
     Answer,
     CitationBook,
     Support,
@@ -31,7 +32,6 @@ _REFERRING = frozenset(
     "he him his she her hers it its they them their theirs that this those these there then such "
     "former latter same".split()
 )
-_MARKERS = re.compile(r"\[\d+(?:,\s*\d+)*\]")
 _CONTEXT_WORDS = 12
 #: A model's rewrite of a follow-up longer than this is not a question but an answer, or worse.
 _MAX_REWRITE_CHARS = 300
@@ -71,13 +71,24 @@ def condense_deterministic(question: str, history: History) -> str:
 def _said(turn: tuple[str, str]) -> str:
     """What a turn says about the topic: the question, and the answer unless it was a refusal (markers off)."""
     user, assistant = turn
-    return user if assistant == REFUSAL else f"{user} {_MARKERS.sub('', assistant)}"
+    return user if assistant == REFUSAL else f"{user} {MARKER.sub('', assistant)}"
 
 
 def strip_preamble(claim: str) -> str:
     """The claim without filler such as "The answer to this question is:" in front of it."""
     rest = _PREAMBLE.sub("", claim, count=1)
     return rest[:1].upper() + rest[1:] if rest != claim else claim
+
+
+def model_claims(pieces: Iterable[str]) -> Iterator[tuple[str, list[int]]]:
+    """A model's streamed reply as claims with the passage numbers they cite; filler and repeats left out."""
+    seen: list[str] = []
+    for sentence in sentences_of_stream(pieces):
+        claim, numbers = parse_markers(sentence)
+        claim = strip_preamble(claim)
+        if claim and not any(near_duplicate(claim, earlier, _REPEAT) for earlier in seen):  # small models repeat
+            seen.append(claim)
+            yield claim, numbers
 
 
 def plausible_rewrite(rewrite: str, question: str, history: History) -> bool:
@@ -196,22 +207,14 @@ class Bot:
         assert self.backend is not None
         evidence = self.checker.evidence(query, passages)
         book = CitationBook(passages)
-        seen: list[str] = []
         parts: list[str] = []
         refused = False
         failure = None
         try:
-            for sentence in sentences_of_stream(self.backend.answer(query, passages)):
-                claim, numbers = parse_markers(sentence)
-                claim = strip_preamble(claim)
-                if not claim:
-                    continue
+            for claim, numbers in model_claims(self.backend.answer(query, passages)):
                 if is_model_refusal(claim):
                     refused = True
                     continue
-                if any(near_duplicate(claim, earlier, _REPEAT) for earlier in seen):
-                    continue  # small models repeat themselves
-                seen.append(claim)
                 support = evidence.support(claim, {n - 1 for n in numbers})
                 if support is None or not (support.supported and support.on_topic):
                     answer.unsupported.append(claim)

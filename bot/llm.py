@@ -21,6 +21,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
+from bot.citations import MARKER
 from bot.config import Settings
 from index.retriever import Passage
 
@@ -38,7 +39,6 @@ CONDENSE_PROMPT = (
     "Rewrite the user's last question as one standalone question that makes sense without the conversation. "
     "Reply with the question only."
 )
-_MARKERS = re.compile(r"\[\d+(?:,\s*\d+)*\]")
 _LABEL = re.compile(r"^\W*(?:standalone question|rewritten question|question)\s*:\s*", re.IGNORECASE)
 
 
@@ -159,7 +159,7 @@ class ModelBackend:
             HumanMessage(content=f"Conversation:\n{transcript}\n\nLast question: {question}"),
         ]
         lines = [line for line in "".join(self._stream(messages)).splitlines() if line.strip()]
-        return _LABEL.sub("", _MARKERS.sub("", lines[0])).strip() if lines else ""
+        return _LABEL.sub("", MARKER.sub("", lines[0])).strip() if lines else ""
 
     def _stream(self, messages: list[BaseMessage]) -> Iterator[str]:
         deadline = time.monotonic() + self.timeout_s

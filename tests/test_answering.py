@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from answer_fixtures import (
 
 from bot.chat import REFUSAL, Bot, condense_deterministic, plausible_rewrite
 from bot.citations import Answer, CitationBook, Support, SupportChecker, sentence_spans
-from bot.llm import SYSTEM_PROMPT
+from bot.llm import SYSTEM_PROMPT, BackendError, build_backend, bundled_gguf
 from index.embeddings import Embedder
 from index.loaders import load_file
 from index.retriever import HybridRetriever
@@ -330,3 +331,15 @@ def test_model_obeying_an_injected_document_changes_nothing(seeds: HybridRetriev
     assert answer.text == clean.text == f"{SUPPORTED} [1]"
     assert_nothing_injected(answer)
     assert any("TREASURE" in claim for claim in answer.unsupported)
+
+
+def test_generator_is_chosen_in_settings(tmp_path: Path) -> None:
+    settings = clean_settings(tmp_path / "data", llm_max_tokens=50)
+    assert build_backend(settings) is None
+    with pytest.raises(BackendError, match="not found"):
+        build_backend(settings.model_copy(update={"generator": "local", "gguf_path": tmp_path / "missing.gguf"}))
+    local = build_backend(settings.model_copy(update={"generator": "local", "gguf_path": bundled_gguf()}))
+    assert local is not None and local.name == f"local:{bundled_gguf().name}"
+    remote = build_backend(settings.model_copy(update={"generator": "openai", "openai_model": "m"}))
+    assert remote is not None and remote.name == "openai:m" and remote.timeout_s == settings.llm_timeout_s
+    assert remote.model.extra_body == {"max_tokens": 50}  # type: ignore[attr-defined]
