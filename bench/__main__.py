@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import asdict
@@ -45,7 +46,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=HERE / "results", help="folder for the JSON results")
     parser.add_argument("--doc", type=Path, default=HERE.parent / "docs" / "benchmarks.md", help="Markdown page")
     parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="corpora and chunk vectors, reused")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 def _log(message: str) -> None:
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     answered = _answering(base, work / f"retrieval-{answer_size}", questions, corpora[answer_size].chunks, args)
     return {
         "mode": mode,
+        "command": " ".join(["python -m bench", *args.argv]),
         "finished": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "total_seconds": round(time.perf_counter() - started, 1),
         "machine": machine,

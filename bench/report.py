@@ -185,7 +185,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `python -m bench{' --quick' if results['mode'] == 'quick' else ''}` "
+        f"Written by `{results['command']}` "
         f"({results['mode']} run, {results['finished']}, {results['total_seconds'] / 60:.1f} min); "
         "figures and JSON in `bench/results/`. Rerun with `make bench` (1k, 10k, 100k chunks) or "
         "`make bench-quick` (1k, 10k).",
