@@ -129,7 +129,9 @@ class Zygote:
         job = {"cwd": str(workdir), "env": {"DOCBOT_DATA_DIR": str(data_dir), **CHUNKING}, "args": ["docs"]}
         self.process.stdin.write(json.dumps({**job, "log": str(log)}) + "\n")
         self.process.stdin.flush()
-        pid = json.loads(self.process.stdout.readline())["pid"]
+        started = self.process.stdout.readline()
+        assert started, f"the zygote exited ({self.process.wait()}): see the captured stderr"
+        pid = json.loads(started)["pid"]
         trigger = arm()
         status: dict[str, Any] = {}
         waiter = threading.Thread(target=lambda: status.update(json.loads(self.process.stdout.readline())))  # type: ignore[union-attr]
