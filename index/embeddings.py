@@ -40,7 +40,9 @@ class Embedder(Embeddings):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # "Loading weights" on every CLI start is noise
         location, self.name = resolve_model(model)
         self.batch_size = batch_size
         try:
