@@ -171,9 +171,14 @@ def serve(
 ) -> None:
     """Serve the chat page, the REST API and the embed widget."""
     from app import serve as serve_app
+    from bot.llm import BackendError
+    from index.store import IndexMismatchError, StoreUnavailableError
 
     settings = _settings(host=host, port=port)
-    serve_app(settings)
+    try:
+        serve_app(settings)
+    except (IndexMismatchError, StoreUnavailableError, BackendError) as exc:  # raised while starting, before serving
+        raise _fail(str(exc)) from exc
 
 
 # --- eval: docbot eval QUESTIONS.jsonl | eval run | eval compare | eval import-squad ------------------

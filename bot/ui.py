@@ -41,12 +41,16 @@ from bot.render import (
     status_html,
 )
 from index.loaders import SUPPORTED_SUFFIXES
-from index.store import VectorStore
+from index.store import StoreUnavailableError, VectorStore
 
 log = logging.getLogger(__name__)
 
 #: How many passages the example questions are drawn from.
 EXAMPLE_PASSAGES = 400
+STORE_DOWN_ANSWER = (
+    "The document store is unavailable right now, so nothing can be searched. Please ask again in a moment: "
+    "answers resume as soon as it is back."
+)
 EMPTY_INDEX_ANSWER = "The index is empty, so there is nothing to answer from yet: add documents in the Documents tab."
 WELCOME = (
     "<div class='welcome'><b>Ask a question about the documents.</b><br>"
@@ -217,16 +221,16 @@ class ChatPage:
             turns = [*turns, self._refusal(question, f"Please ask in at most {limit} characters.")]
             yield "", chat_messages(turns), sources_html(turns), turns
             return
-        if self.store.count() == 0:
-            turns = [*turns, self._refusal(question, EMPTY_INDEX_ANSWER)]
-            yield "", chat_messages(turns), sources_html(turns), turns
-            return
-        earlier = [*chat_messages(turns), {"role": "user", "content": question_html(question)}]
-        pending = '<div class="a streaming">Searching the documents…</div>'
-        yield "", [*earlier, {"role": "assistant", "content": pending}], gr.skip(), turns
         history = [(t.answer.question, t.answer.text) for t in turns]
         text = ""
         try:
+            if self.store.count() == 0:
+                turns = [*turns, self._refusal(question, EMPTY_INDEX_ANSWER)]
+                yield "", chat_messages(turns), sources_html(turns), turns
+                return
+            earlier = [*chat_messages(turns), {"role": "user", "content": question_html(question)}]
+            pending = '<div class="a streaming">Searching the documents…</div>'
+            yield "", [*earlier, {"role": "assistant", "content": pending}], gr.skip(), turns
             for piece in self.bot.stream(question, history):
                 if isinstance(piece, Answer):
                     turns = [*turns, self._finish(piece)]
@@ -236,8 +240,7 @@ class ChatPage:
                 yield "", [*earlier, {"role": "assistant", "content": answer_html(text, len(turns))}], gr.skip(), turns
         except Exception as exc:  # the page must stay usable whatever a backend or the store does
             log.exception("answering %r failed", question)
-            failure = f"Sorry, answering failed ({type(exc).__name__}); the server log has the details."
-            turns = [*turns, self._refusal(question, failure)]
+            turns = [*turns, self._refusal(question, failure_message(exc))]
             yield "", chat_messages(turns), sources_html(turns), turns
 
     def feedback(self, turns: list[Turn], like: gr.LikeData, request: gr.Request) -> None:
@@ -285,6 +288,13 @@ class ChatPage:
         removed = remove_document(self.store, self.settings, document)
         self.bot.retriever.refresh()
         return removed_html(document, removed)
+
+
+def failure_message(exc: Exception) -> str:
+    """What the page says when answering fails (no server path or internal detail reaches the browser)."""
+    if isinstance(exc, StoreUnavailableError):
+        return STORE_DOWN_ANSWER
+    return f"Sorry, answering failed ({type(exc).__name__}); the server log has the details."
 
 
 def _pick_example(event: gr.SelectData) -> str:

@@ -30,6 +30,14 @@ def fingerprint(ids: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+def _current(folder: Path) -> str | None:
+    """The fingerprint ``CURRENT`` names, if it can be read."""
+    try:
+        return (folder / CURRENT).read_text().strip()
+    except OSError:
+        return None
+
+
 class LexicalIndexError(RuntimeError):
     """The BM25 files are missing or damaged; rebuild them from the store."""
 
@@ -78,8 +86,22 @@ class LexicalIndex:
             self._save(folder)
 
     def _save(self, folder: Path) -> None:
-        target = folder / self.fingerprint
         staging = folder / f".{self.fingerprint}.{os.getpid()}.tmp"
+        pointer = folder / f".{CURRENT}.{os.getpid()}.tmp"
+        try:
+            self._write(folder, staging, pointer)
+        except BaseException:  # a full disk, say: the live index stays, and nothing of this attempt is left
+            shutil.rmtree(staging, ignore_errors=True)
+            pointer.unlink(missing_ok=True)
+            if _current(folder) != self.fingerprint:
+                shutil.rmtree(folder / self.fingerprint, ignore_errors=True)
+            raise
+        for stale in folder.iterdir():
+            if stale.name not in (CURRENT, LOCK, self.fingerprint):
+                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+
+    def _write(self, folder: Path, staging: Path, pointer: Path) -> None:
+        target = folder / self.fingerprint
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         if self._retriever is not None:
@@ -90,14 +112,10 @@ class LexicalIndex:
                 os.fsync(handle.fileno())
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
-        pointer = folder / f".{CURRENT}.{os.getpid()}.tmp"
         pointer.write_text(self.fingerprint)
         with open(pointer, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(pointer, folder / CURRENT)
-        for stale in folder.iterdir():
-            if stale.name not in (CURRENT, LOCK, self.fingerprint):
-                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:

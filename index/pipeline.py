@@ -5,25 +5,32 @@ version of the file has, so a run can tell, for each file, whether the stored ve
 complete. New chunks are written before the old version's chunks are deleted, so a run killed at any
 moment leaves either the old or the new version (or both, cleaned up by the next run), never a hole;
 the BM25 side is rebuilt from the store whenever its fingerprint no longer matches the store's ids.
+
+A run that fails (a full disk, a store gone away) undoes its writes before it reports the failure: the chunks
+it added are deleted and the ones it overwrote get their metadata back. Old versions are deleted only after
+every write and the new BM25 side have succeeded, and disk space is held in reserve for the length of the
+run, so that the undo still fits on a disk the run has filled.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.config import Settings
 from index.chunking import Chunker
 from index.embeddings import Embedder
 from index.lexical import CURRENT, LexicalIndex, LexicalIndexError, fingerprint
 from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, parse_file, read_file
-from index.store import VectorStore
+from index.store import StoreUnavailableError, VectorStore
 from index.types import Chunk, LoadError
 
 #: Chunks gathered from several files before one call to the embedding model.
@@ -31,6 +38,14 @@ EMBED_GROUP = 512
 
 #: ``progress(files_done, files_total, chunks_embedded)``: called as the run goes.
 Progress = Callable[[int, int, int], None]
+
+#: Disk space held in ``data_dir`` during a run and given back if it fails: room to undo a failed write.
+RESERVE_BYTES = 16 * 1024 * 1024
+RESERVE_FILE = ".index-reserve"
+
+
+class IndexRunError(StoreUnavailableError):
+    """An index run failed; the message says why and whether the index is as it was before the run."""
 
 
 @dataclass
@@ -55,6 +70,16 @@ class IndexReport:
         ]
         lines += [f"  failed: {source}: {reason}" for source, reason in self.failed]
         return "\n".join(lines)
+
+
+@dataclass
+class Undo:
+    """What a failing run takes back: the chunk ids it wrote that were not stored before, and the metadata
+    of stored chunks it overwrote (a changed file can keep some chunks with the very same id)."""
+
+    before: set[str]
+    added: set[str] = field(default_factory=set)
+    replaced: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +154,33 @@ def index_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def sync_lexical(store: VectorStore, folder: Path, *, force: bool = False) -> LexicalIndex:
-    """The BM25 index, rebuilt from the store when missing, damaged or out of step with it."""
+@contextmanager
+def reserved_space(folder: Path, size: int) -> Iterator[Callable[[], None]]:
+    """Hold ``size`` bytes of disk in ``folder`` until the run ends or the returned function gives them back."""
+    path = folder / RESERVE_FILE
+    release = functools.partial(path.unlink, missing_ok=True)
+    try:
+        with open(path, "wb") as handle:
+            os.posix_fallocate(handle.fileno(), 0, size)
+    except OSError as exc:
+        release()
+        raise IndexRunError(
+            f"not enough free disk space in {folder} to index safely ({exc.strerror or exc}); "
+            f"free at least {size // 2**20} MB and run docbot index again"
+        ) from exc
+    try:
+        yield release
+    finally:
+        release()
+
+
+def sync_lexical(
+    store: VectorStore, folder: Path, *, force: bool = False, without: Collection[str] = frozenset()
+) -> LexicalIndex:
+    """The BM25 index, rebuilt from the store when missing, damaged or out of step with it.
+
+    ``without``: chunks about to be deleted from the store, left out of a forced rebuild.
+    """
     if not force:
         try:
             lexical = LexicalIndex.load(folder)
@@ -141,8 +191,9 @@ def sync_lexical(store: VectorStore, folder: Path, *, force: bool = False) -> Le
     ids: list[str] = []
     texts: list[str] = []
     for chunk_id, text, _ in store.iter_all(with_text=True):
-        ids.append(chunk_id)
-        texts.append(text or "")
+        if chunk_id not in without:
+            ids.append(chunk_id)
+            texts.append(text or "")
     lexical = LexicalIndex.build(ids, texts)
     lexical.save(folder)
     return lexical
@@ -177,9 +228,34 @@ class Indexer:
         report = IndexReport()
         files, mirrored, report.failed = scan(paths)
         stored = self._stored()
+        undo = Undo(before={i for versions in stored.values() for ids in versions.ids.values() for i in ids})
+        with reserved_space(self.settings.data_dir, RESERVE_BYTES) as release_reserve:
+            try:
+                doomed = self._write(files, mirrored, stored, report, progress, undo)
+                pointer = self.settings.lexical_dir / CURRENT
+                current = pointer.read_text().strip() if pointer.is_file() else None
+                if report.changed or doomed or current != fingerprint(undo.before):
+                    sync_lexical(self.store, self.settings.lexical_dir, force=True, without=set(doomed))
+            except BaseException as exc:
+                release_reserve()
+                self._roll_back(undo, exc)
+                raise
+        self.store.delete(doomed)  # the run has succeeded: old versions go last, a failure here is repaired later
+        return report
+
+    def _write(
+        self,
+        files: list[SourceFile],
+        mirrored: set[str],
+        stored: dict[tuple[str, str], StoredVersions],
+        report: IndexReport,
+        progress: Progress,
+        undo: Undo,
+    ) -> list[str]:
+        """Write every new and changed file; returns the ids to delete once all is written."""
         pending: list[tuple[SourceFile, str, list[Chunk], list[str]]] = []
         seen: set[tuple[str, str]] = set()
-        cleaned = False
+        doomed: list[str] = []
 
         for done, file in enumerate(files, start=1):
             progress(done - 1, len(files), report.chunks_embedded)
@@ -190,10 +266,7 @@ class Indexer:
                 data = read_file(file.path, self.settings.max_file_bytes)
                 digest = content_hash(data)
                 if versions is not None and versions.complete(digest):
-                    stale = versions.ids_except(digest)
-                    if stale:  # left by a run that died between writing and cleaning up
-                        self.store.delete(stale)
-                        cleaned = True
+                    doomed += versions.ids_except(digest)  # left by a run that died between writing and cleaning up
                     report.unchanged.append(file.source)
                     continue
                 loaded = parse_file(
@@ -210,39 +283,49 @@ class Indexer:
             old_ids = versions.ids_except(digest) if versions is not None else []
             pending.append((file, "updated" if versions is not None else "added", chunks, old_ids))
             if sum(len(p[2]) for p in pending) >= EMBED_GROUP:
-                self._flush(pending, report)
-        self._flush(pending, report)
+                doomed += self._flush(pending, report, undo)
+        doomed += self._flush(pending, report, undo)
         progress(len(files), len(files), report.chunks_embedded)
 
         for root, source in sorted(set(stored) - seen):
             if root in mirrored:
-                versions = stored[(root, source)]
-                self.store.delete([i for ids in versions.ids.values() for i in ids])
+                doomed += [i for ids in stored[(root, source)].ids.values() for i in ids]
                 report.removed.append(source)
+        return doomed
 
-        pointer = self.settings.lexical_dir / CURRENT
-        current = pointer.read_text().strip() if pointer.is_file() else None
-        untouched = not (report.changed or cleaned)
-        stored_ids = (i for versions in stored.values() for ids in versions.ids.values() for i in ids)
-        if not untouched or current != fingerprint(stored_ids):
-            sync_lexical(self.store, self.settings.lexical_dir, force=True)
-        return report
+    def _roll_back(self, undo: Undo, cause: BaseException) -> None:
+        """Take back the failed run's writes; raise :class:`IndexRunError` saying how that went."""
+        try:
+            self.store.delete(sorted(undo.added))
+            self.store.set_metadata(undo.replaced)
+        except Exception as exc:
+            raise IndexRunError(
+                f"indexing failed ({cause}) and undoing its writes failed too ({exc}); "
+                "fix the cause and run docbot index again"
+            ) from cause
+        if isinstance(cause, Exception):
+            raise IndexRunError(f"indexing failed ({cause}); the index is as it was before this run") from cause
 
-    def _flush(self, pending: list[tuple[SourceFile, str, list[Chunk], list[str]]], report: IndexReport) -> None:
-        """Embed the chunks of the pending files in one call, then write each file: new first, old after."""
+    def _flush(
+        self, pending: list[tuple[SourceFile, str, list[Chunk], list[str]]], report: IndexReport, undo: Undo
+    ) -> list[str]:
+        """Embed the chunks of the pending files in one call and write them; returns the old ids they replace."""
         if not pending:
-            return
+            return []
         texts = [c.text for _, _, chunks, _ in pending for c in chunks]
         vectors = self.embedder.encode(texts)
         offset = 0
+        replaced: list[str] = []
         for file, kind, chunks, old_ids in pending:
             file_vectors = vectors[offset : offset + len(chunks)]
             offset += len(chunks)
-            self.store.upsert(chunks, file_vectors, {file.source: len(chunks)}, file.root)
             new_ids = {c.id for c in chunks}
-            stale = [i for i in old_ids if i not in new_ids]
-            if stale:
-                self.store.delete(stale)
+            kept = [i for i in new_ids if i in undo.before]
+            undo.replaced.update({c.id: c.metadata for c in self.store.get(kept) if c.id not in undo.replaced})
+            undo.added.update(new_ids - undo.before)  # before the write: a failed write may still land later
+            self.store.upsert(chunks, file_vectors, {file.source: len(chunks)}, file.root)
+            replaced += [i for i in old_ids if i not in new_ids]
             (report.added if kind == "added" else report.updated).append(file.source)
         report.chunks_embedded += len(texts)
         pending.clear()
+        return replaced

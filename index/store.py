@@ -17,6 +17,8 @@ from index.types import Chunk
 
 #: How many records one ``get`` page fetches.
 PAGE = 5000
+#: Chunks written in one call: bounds what a failed write may leave for a rollback to undo (a few MB).
+WRITE_BATCH = 256
 
 
 class IndexMismatchError(RuntimeError):
@@ -130,12 +132,17 @@ class VectorStore:
         except Exception as exc:
             raise StoreUnavailableError(f"the vector store at {self.location} failed to {what}: {exc}") from exc
 
+    def _step(self, cap: int | None) -> int:
+        """Records per call: the client's limit (asking a Chroma server for it is a request too), at most ``cap``."""
+        limit = int(self._call("connect", self._client.get_max_batch_size))
+        return max(1, min(limit, cap or limit))
+
     def count(self) -> int:
         return int(self._call("count", self._collection.count))
 
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray, n_chunks: dict[str, int], root: str) -> None:
         """Write chunks with their vectors; ``n_chunks`` tells how many chunks each file has in all."""
-        step = max(1, min(self._client.get_max_batch_size(), 4096))
+        step = self._step(WRITE_BATCH)
         for lo in range(0, len(chunks), step):
             batch = chunks[lo : lo + step]
             self._call(
@@ -147,8 +154,16 @@ class VectorStore:
                 metadatas=[{**c.metadata(n_chunks[c.source]), "root": root} for c in batch],
             )
 
+    def set_metadata(self, metadata: dict[str, dict[str, Any]]) -> None:
+        """Replace the metadata of stored chunks by id; their vectors and texts stay."""
+        ids = list(metadata)
+        step = self._step(WRITE_BATCH) if ids else 1
+        for lo in range(0, len(ids), step):
+            batch = ids[lo : lo + step]
+            self._call("write", self._collection.update, ids=batch, metadatas=[metadata[i] for i in batch])
+
     def delete(self, ids: Sequence[str]) -> None:
-        step = max(1, self._client.get_max_batch_size())
+        step = self._step(None) if ids else 1
         for lo in range(0, len(ids), step):
             self._call("delete", self._collection.delete, ids=list(ids[lo : lo + step]))
 

@@ -1,0 +1,129 @@
+"""The Chroma server stops in the middle of a conversation, then comes back.
+
+The real ``docbot serve`` runs against a real ``chroma run`` (``DOCBOT_CHROMA_URL``). While the server is down,
+every API route answers a 503 JSON error naming the store and the chat page says so in the conversation; once
+``chroma run`` is started again on the same port and folder, answers resume without restarting docbot.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from live import LiveServer, browser, free_port, live_server, screenshot, wait_http
+from test_ui_browser import ask, bot_messages
+
+from bot.ui import STORE_DOWN_ANSWER
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMA = str(Path(sys.executable).with_name("chroma"))
+QUESTION = "What did coalition forces resume because of the growing ISIS force?"
+FOLLOW_UP = "Where were the caves they attacked?"
+EXPECTED = "air strikes"
+
+
+class ChromaServer:
+    """``chroma run`` on one loopback port and folder, stopped and started again at will."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with open(self.folder / "chroma.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [CHROMA, "run", "--host", "127.0.0.1", "--port", str(self.port), "--path", str(self.folder / "db")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_http(f"{self.url}/api/v2/heartbeat", 60, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
+    server = ChromaServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def docbot(tmp_path: Path, chroma: ChromaServer) -> Iterator[LiveServer]:
+    with live_server(tmp_path, env={"DOCBOT_CHROMA_URL": chroma.url}) as live:
+        assert not (live.data_dir / "chroma").exists(), "indexed into a local store, not the server"
+        yield live
+
+
+def _ask_api(api: httpx.Client) -> dict[str, httpx.Response]:
+    body = {"question": QUESTION, "history": [[QUESTION, "Air strikes. [1]"]]}
+    messages = {"messages": [{"role": "user", "content": QUESTION}]}
+    return {
+        "/api/ask": api.post("/api/ask", json=body),
+        "/api/ask/stream": api.post("/api/ask/stream", json=body),
+        "/v1/chat/completions": api.post("/v1/chat/completions", json=messages),
+    }
+
+
+def _assert_answered(responses: dict[str, httpx.Response]) -> None:
+    for route, response in responses.items():
+        assert response.status_code == 200, (route, response.text)
+        assert EXPECTED in response.text, route
+    events = [line for line in responses["/api/ask/stream"].text.splitlines() if line.startswith("event: ")]
+    assert events[-1] == "event: answer"
+
+
+def _page_answer(page: Any, question: str) -> str:
+    ask(page, question)
+    return str(bot_messages(page).last.inner_text())
+
+
+def test_chroma_server_stopped_mid_conversation_then_back(docbot: LiveServer, chroma: ChromaServer) -> None:
+    with browser() as chromium, httpx.Client(base_url=docbot.url, timeout=60) as api:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto(docbot.url)
+        page.wait_for_selector(".docbot-status")
+        assert EXPECTED in _page_answer(page, QUESTION)
+        _assert_answered(_ask_api(api))
+
+        chroma.stop()
+        for route, response in _ask_api(api).items():
+            assert response.status_code == 503, (route, response.text)
+            assert response.headers["content-type"] == "application/json", route
+            body = response.json()
+            detail = body["error"]["message"] if route.startswith("/v1/") else body["detail"]
+            assert chroma.url in detail, (route, body)
+            if route.startswith("/api/"):
+                assert body["store"] == chroma.url
+        assert _page_answer(page, FOLLOW_UP) == STORE_DOWN_ANSWER
+        screenshot(page, "chroma-down")
+
+        chroma.start()
+        deadline = time.monotonic() + 30
+        while api.post("/api/ask", json={"question": QUESTION}).status_code != 200:
+            assert time.monotonic() < deadline, "answers did not resume after the Chroma server came back"
+            time.sleep(1)
+        _assert_answered(_ask_api(api))
+        assert EXPECTED in _page_answer(page, QUESTION)
+        assert docbot.process.poll() is None  # the same docbot process throughout
