@@ -33,6 +33,8 @@ _REFERRING = frozenset(
     "former latter same".split()
 )
 _CONTEXT_WORDS = 12
+#: An earlier answer this short names the topic ("The Islamic State (ISIS)."); a longer one is a passage.
+_SHORT_ANSWER_WORDS = 12
 #: A model's rewrite of a follow-up longer than this is not a question but an answer, or worse.
 _MAX_REWRITE_CHARS = 300
 #: A model sentence sharing this much of its words with an earlier one says nothing new.
@@ -56,22 +58,27 @@ def needs_context(question: str, history: History) -> bool:
 
 
 def condense_deterministic(question: str, history: History) -> str:
-    """The question plus the key words of the last exchange, when it is a follow-up."""
+    """The question plus the key words of the recent turns, when it is a follow-up.
+
+    Words come from the last two questions, and from an answer only when it is short ("The Islamic
+    State."): a long answer's words would pull the search back to the passage already given.
+    """
     if not history or not needs_context(question, history):
         return question
     own = set(content_words(question))
+    said = [_said(turn, with_answer=len(turn[1].split()) <= _SHORT_ANSWER_WORDS) for turn in reversed(history[-2:])]
     extra: list[str] = []
-    for word in re.findall(r"[A-Za-z][\w'-]*", _said(history[-1])):
+    for word in re.findall(r"[A-Za-z][\w'-]*", " ".join(said)):
         stem = content_words(word)
         if stem and stem[0] not in own and word not in extra:
             extra.append(word)
     return f"{question} ({' '.join(extra[:_CONTEXT_WORDS])})" if extra else question
 
 
-def _said(turn: tuple[str, str]) -> str:
+def _said(turn: tuple[str, str], with_answer: bool = True) -> str:
     """What a turn says about the topic: the question, and the answer unless it was a refusal (markers off)."""
     user, assistant = turn
-    return user if assistant == REFUSAL else f"{user} {MARKER.sub('', assistant)}"
+    return user if assistant == REFUSAL or not with_answer else f"{user} {MARKER.sub('', assistant)}"
 
 
 def strip_preamble(claim: str) -> str:
@@ -157,7 +164,7 @@ class Bot:
         retrieved = time.perf_counter()
         answer = Answer(question=question, text="", query=query, generator=self.generator_name)
         if retrieval.covered:
-            yield from self._answer(answer, query, retrieval.passages)
+            yield from self._answer(answer, query, retrieval.passages, [said for _, said in history])
         if not answer.text:
             answer.refused = True
             answer.text = REFUSAL
@@ -171,22 +178,26 @@ class Bot:
         }
         yield answer
 
-    def _answer(self, answer: Answer, query: str, passages: list[Passage]) -> Iterator[str]:
+    def _answer(
+        self, answer: Answer, query: str, passages: list[Passage], already_said: Sequence[str]
+    ) -> Iterator[str]:
         """The model's checked answer; the extractive one when there is no model or nothing usable came of it."""
         problem = None
         if self.backend is not None:
             problem = yield from self._model_answer(answer, query, passages)
             if answer.text or answer.refused:
                 return
-        yield from self._extractive_answer(answer, query, passages)
+        yield from self._extractive_answer(answer, query, passages, already_said)
         if problem:
             outcome = "answered from the passages instead" if answer.text else "the passages hold no answer either"
             answer.notice = f"The {self.generator_name} model {problem}; {outcome}."
 
-    def _extractive_answer(self, answer: Answer, query: str, passages: list[Passage]) -> Iterator[str]:
+    def _extractive_answer(
+        self, answer: Answer, query: str, passages: list[Passage], already_said: Sequence[str] = ()
+    ) -> Iterator[str]:
         book = CitationBook(passages)
         parts = []
-        for pick in self.extractive.pick(query, passages):
+        for pick in self.extractive.pick(query, passages, already_said):
             lo, hi = pick.span
             number = book.cite(Support(pick.passage_index, pick.span, 1.0, 1.0, pick.score))
             part = f"{passages[pick.passage_index].text[lo:hi]} [{number}]"

@@ -5,6 +5,8 @@ Deterministic, offline and fast: no language model, only the embedding model alr
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +24,33 @@ COMPANION_SHARE = 0.85
 MIN_WORDS = 4
 
 
+#: What a question asks for, and what a sentence holding that kind of answer looks like.
+_ANSWER_TYPES = (
+    (re.compile(r"^\s*how (?:many|much)\b|\bwhat (?:number|percentage|share)\b", re.I), re.compile(r"\d")),
+    (
+        re.compile(r"^\s*when\b|\bwhat (?:year|date|month|day)\b", re.I),
+        re.compile(
+            r"\b(?:1[5-9]|20)\d\d\b|\b(?:January|February|March|April|May|June|July|August|September|"
+            r"October|November|December)\b|\b(?:last|next|this) (?:week|month|year)\b",
+            re.I,
+        ),
+    ),
+    (re.compile(r"^\s*who\b", re.I), re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+")),
+)
+#: Multiplies the score of a sentence that holds the kind of answer asked for (a number for "how many"...);
+#: a factor, not a bonus, so sentences of the same kind keep their ratios (companions stay as they were).
+ANSWER_TYPE_FACTOR = 1.15
+#: Multiplies the score of a sentence the conversation has already given.
+REPEAT_FACTOR = 0.8
+
+
+def answer_type_factor(question: str, sentence: str) -> float:
+    for asks, holds in _ANSWER_TYPES:
+        if asks.search(question):
+            return ANSWER_TYPE_FACTOR if holds.search(sentence) else 1.0
+    return 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class Pick:
     passage_index: int
@@ -34,8 +63,12 @@ class ExtractiveAnswerer:
         self._embedder = embedder
         self._max_sentences = max_sentences
 
-    def pick(self, query: str, passages: list[Passage]) -> list[Pick]:
-        """Best answering sentences, best first; empty when none is good enough."""
+    def pick(self, query: str, passages: list[Passage], already_said: Sequence[str] = ()) -> list[Pick]:
+        """Best answering sentences, best first; empty when none is good enough.
+
+        Sentences found in ``already_said`` (earlier answers of the conversation) are demoted, so a follow-up
+        is not answered with the previous answer unless that is still clearly the best one.
+        """
         candidates = [
             (i, span)
             for i, p in enumerate(passages)
@@ -49,7 +82,13 @@ class ExtractiveAnswerer:
         similarity = np.clip(vectors[1:] @ vectors[0], 0.0, 1.0)
         scored = sorted(
             (
-                Pick(i, span, SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * lexical_overlap(query, text))
+                Pick(
+                    i,
+                    span,
+                    (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * lexical_overlap(query, text))
+                    * answer_type_factor(query, text)
+                    * (REPEAT_FACTOR if any(text in said for said in already_said) else 1.0),
+                )
                 for (i, span), text, sim in zip(candidates, texts, similarity, strict=True)
             ),
             key=lambda pick: pick.score,
