@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 
 from bot.config import Settings
@@ -19,6 +21,9 @@ def create_app(settings: Settings) -> FastAPI:
     from bot.ui import build_ui, page_assets, ui_auth
 
     bot = Bot.from_settings(settings)
+    # Gradio keeps uploaded files in its cache until the page indexes them: in the data directory, unless the
+    # operator chose a place, rather than the system's temporary folder.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir / "gradio").resolve()))
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
@@ -126,7 +126,11 @@ def install_error_handlers(app: FastAPI, store_location: str) -> None:
             first = exc.errors()[0] if exc.errors() else {}
             where = ".".join(str(part) for part in first.get("loc", ()))
             return error_response(422, f"{where}: {first.get('msg', 'invalid request')}")
-        return await request_validation_exception_handler(request, exc)
+        # FastAPI's own body, without the echo of what was sent (bytes that are not UTF-8 made it fail with a 500)
+        problems = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
+        return JSONResponse({"detail": problems}, status_code=422)
 
     async def on_store_down(request: Request, exc: Exception) -> Response:
         if _is_openai(request):

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
 import hashlib
 import io
 import re
-import time
+import threading
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from index.types import Document, LoadedFile, LoadError
@@ -130,22 +132,56 @@ def _load_html(path: Path, data: bytes, source: str) -> list[Document]:
     return [Document(text=normalise_text(text), source=source, title=title or title_from_name(path))]
 
 
+class _OutOfTime(BaseException):
+    """Raised inside the parser when its time is up (a BaseException: no ``except Exception`` in it swallows it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt this thread after ``seconds``, even inside one long call (a single page's text, say).
+
+    A timer raises :class:`_OutOfTime` in this thread (CPython's asynchronous exception: no cost until it fires);
+    one that fires as the block ends is taken back if it has not been raised yet.
+    """
+    thread = ctypes.c_ulong(threading.get_ident())
+    lock = threading.Lock()
+    state = {"running": True, "fired": False}
+
+    def interrupt() -> None:
+        with lock:
+            if state["running"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, ctypes.py_object(_OutOfTime))
+
+    timer = threading.Timer(seconds, interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with lock:
+            state["running"] = False
+            if state["fired"]:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, None)  # NULL: clears one still pending
+
+
 def _load_pdf(path: Path, data: bytes, source: str, timeout_s: float) -> list[Document]:
     from pypdf import PdfReader
 
-    deadline = time.monotonic() + timeout_s
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError("the PDF is password-protected")
-        meta_title = (reader.metadata.title if reader.metadata else None) or ""
-        documents = []
-        for number, page in enumerate(reader.pages, start=1):
-            if time.monotonic() > deadline:
-                raise LoadError(f"the PDF took longer than {timeout_s:g} s to read (raise pdf_timeout_s)")
-            text = normalise_text(page.extract_text() or "")
-            if text:
-                documents.append(Document(text=text, source=source, title="", page=number))
+        with _time_limit(timeout_s):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise LoadError("the PDF is password-protected")
+            meta_title = (reader.metadata.title if reader.metadata else None) or ""
+            documents = []
+            for number, page in enumerate(reader.pages, start=1):
+                text = normalise_text(page.extract_text() or "")
+                if text:
+                    documents.append(Document(text=text, source=source, title="", page=number))
+    except _OutOfTime as exc:
+        raise LoadError(f"the PDF took longer than {timeout_s:g} s to read (raise pdf_timeout_s)") from exc
     except LoadError:
         raise
     except RecursionError as exc:

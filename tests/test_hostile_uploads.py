@@ -1,0 +1,165 @@
+"""Hostile uploads, through the chat page's own path: Gradio's upload route, then the page's upload handler.
+
+Names that climb out of folders, wrong types, oversized and empty files, DOCX zip bombs, PDFs that take too long to
+parse, binary files named .txt: each is refused or skipped with its reason, the rest is indexed, and nothing is
+written outside the data directory (Gradio's upload cache included).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SEEDS
+from test_loaders import lying_zip, zip_bytes
+
+from bot.chat import Bot
+from bot.config import Settings
+from bot.ui import ChatPage
+from index.embeddings import Embedder
+from index.retriever import open_retriever
+
+MAX_UPLOAD = 200_000
+HARBOUR = b"The harbour master of Port Quill rings the fog bell every ninety seconds in thick weather."
+TRAVERSALS = [
+    "../../../../evil.txt",
+    "..\\..\\..\\evil.txt",
+    "/etc/cron.d/evil.txt",
+    "docs/../../../evil.txt",
+    "....//....//evil.txt",
+    "%2e%2e%2f%2e%2e%2fevil.txt",
+    "~/.ssh/evil.txt",
+]
+
+
+def slow_pdf(operators: int = 400_000) -> bytes:
+    """A 21 kB PDF of one page whose text takes pypdf tens of seconds to read (a compressed, repetitive stream)."""
+    content = zlib.compress(b"BT /F1 12 Tf 72 720 Td " + b"(harbour ) Tj 1 0 Td " * operators + b"ET")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+class Progress:
+    """Stands in for ``gr.Progress``: the handler only calls it."""
+
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("uploads") / "data"
+    return Settings(data_dir=data_dir, max_upload_bytes=MAX_UPLOAD, max_file_bytes=1_000_000, pdf_timeout_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def page(settings: Settings, embedder: Embedder) -> ChatPage:
+    retriever = open_retriever(settings, embedder)
+    retriever.indexer().run([SEEDS])
+    retriever.refresh()
+    return ChatPage(Bot(settings, retriever, None), settings)
+
+
+@pytest.fixture(scope="module")
+def gradio(settings: Settings, page: ChatPage) -> Iterator[Any]:
+    """The whole app in-process, as ``docbot serve`` builds it (no operator's GRADIO_TEMP_DIR)."""
+    from fastapi.testclient import TestClient
+
+    from app import create_app
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("GRADIO_TEMP_DIR", raising=False)
+        with TestClient(create_app(settings)) as client:
+            yield client
+
+
+def report_lines(report: str) -> list[str]:
+    return [html.unescape(re.sub(r"<[^>]+>", "", item)) for item in re.findall(r"<li[^>]*>(.*?)</li>", report)]
+
+
+def outside_targets(cwd: Path) -> list[Path]:
+    """Where the traversal names would land if any step honoured them."""
+    roots = [Path("/"), Path("/etc/cron.d"), Path(tempfile.gettempdir()), cwd, Path.home() / ".ssh"]
+    return [root / name for root in roots for name in ("evil.txt", "....evil.txt")]
+
+
+def test_traversal_names_stay_inside_the_data_directory(gradio: Any, page: ChatPage, settings: Settings) -> None:
+    data_dir = settings.data_dir.resolve()
+    cached: list[str] = []
+    for name in TRAVERSALS:
+        response = gradio.post("/gradio_api/upload", files=[("files", (name, HARBOUR, "text/plain"))])
+        assert response.status_code == 200, (name, response.text)
+        (path,) = response.json()
+        assert Path(path).resolve().is_relative_to(data_dir / "gradio"), (name, path)
+        cached.append(path)
+
+    lines = report_lines(page.upload(cached, Progress()))
+    assert any(line.startswith("Added: ") for line in lines), lines
+    saved = sorted(p.name for p in settings.uploads_dir.iterdir())
+    assert saved and all(re.fullmatch(r"[\w.-]+\.txt", name) and ".." not in name for name in saved), saved
+    assert all(p.resolve().parent == settings.uploads_dir.resolve() for p in settings.uploads_dir.iterdir())
+    assert not [target for target in outside_targets(Path.cwd()) if target.exists()]
+    assert "ninety seconds" in page.bot.ask("How often does the harbour master of Port Quill ring the fog bell?").text
+
+
+HOSTILE: dict[str, tuple[bytes | Any, str]] = {
+    "notes.exe": (b"MZ\x90\x00 not a document", "Refused: notes.exe: .exe file type is not supported"),
+    "README": (b"no extension at all", "Refused: README: no file type is not supported"),
+    "empty.txt": (b"", "Refused: empty.txt: the file is empty"),
+    "huge.txt": (b"harbour " * (MAX_UPLOAD // 8 + 1), "Refused: huge.txt: 200,008 bytes is over the upload limit"),
+    "bomb.docx": (
+        lambda: zip_bytes({"word/document.xml": b"\0" * 25_000_000}),
+        "Failed: bomb.docx: DOCX would inflate",
+    ),
+    "liar.docx": (lambda: lying_zip(25_000_000), "Failed: liar.docx: corrupt DOCX"),
+    "slow.pdf": (slow_pdf, "Failed: slow.pdf: the PDF took longer than 1 s to read"),
+    "binary.txt": (bytes(range(256)) * 40, "Failed: binary.txt: binary data, not text"),
+    "<img src=x onerror=alert(1)>.md": (
+        b"# Quay rules\n\nBicycles are walked on the quay.",
+        "Added: img_src_x_onerror_alert_1.md",
+    ),
+}
+
+
+def test_hostile_files_are_refused_or_skipped_with_their_reason(
+    page: ChatPage, settings: Settings, tmp_path: Path
+) -> None:
+    chosen = tmp_path / "chosen"  # where Gradio would have cached them
+    chosen.mkdir()
+    paths = []
+    for name, (content, _) in HOSTILE.items():
+        path = chosen / name
+        path.write_bytes(content() if callable(content) else content)
+        paths.append(str(path))
+    before = {p.name for p in settings.uploads_dir.iterdir()} if settings.uploads_dir.exists() else set()
+
+    lines = report_lines(page.upload(paths, Progress()))
+
+    for name, (_, reason) in HOSTILE.items():
+        assert any(line.startswith(reason) for line in lines), (name, reason, lines)
+    assert all("\n" not in line and len(line) < 300 for line in lines)
+    kept = {p.name for p in settings.uploads_dir.iterdir()} - before
+    assert kept == {"img_src_x_onerror_alert_1.md"}, "a refused or unreadable file was kept"
+    assert page.bot.retriever.search("bicycles walked on the quay").passages[0].source == "img_src_x_onerror_alert_1.md"
