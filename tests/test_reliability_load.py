@@ -1,7 +1,7 @@
 """Load and soak: many conversations at once against the real ``docbot serve`` on 127.0.0.1.
 
 The load comes from ``python -m bench.load`` (run from the repository root, as ``make bench`` runs the benchmarks).
-Default (CI) size: 15 conversations for 15 s, then a 45 s soak after a 10 s warm-up. ``DOCBOT_FULL_RELIABILITY=1``:
+Default (CI) size: 12 conversations for 10 s, then a 30 s soak after a 5 s warm-up. ``DOCBOT_FULL_RELIABILITY=1``:
 50 conversations for 60 s, then a 5-minute soak after a 30 s warm-up. The figures go to test-artifacts/.
 """
 
@@ -20,7 +20,7 @@ from live import ARTIFACTS, ROOT, LiveServer, live_server
 pytestmark = [pytest.mark.load, pytest.mark.slow]
 
 FULL = os.environ.get("DOCBOT_FULL_RELIABILITY") == "1"
-CONVERSATIONS, LOAD_S, WARMUP_S, SOAK_S = (50, 60, 30, 300) if FULL else (15, 15, 10, 45)
+CONVERSATIONS, LOAD_S, WARMUP_S, SOAK_S = (50, 60, 30, 300) if FULL else (12, 10, 5, 30)
 MAX_GROWTH = 0.10
 
 
