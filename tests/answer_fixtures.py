@@ -98,6 +98,5 @@ def fake_backend(*replies: str, sleep: float | None = None, timeout_s: float = 3
     return ModelBackend("fake", FakeListChatModel(responses=list(replies), sleep=sleep, **model), timeout_s)
 
 
-def bot_with(retriever: HybridRetriever, backend: ModelBackend | None = None, **overrides: Any) -> Bot:
-    settings = retriever.settings.model_copy(update=overrides)
-    return Bot(settings, retriever, backend)
+def bot_with(retriever: HybridRetriever, backend: ModelBackend | None = None) -> Bot:
+    return Bot(retriever.settings, retriever, backend)

@@ -17,6 +17,7 @@ from answer_fixtures import (
     INJECTION,
     PIRATE_LINE,
     SEED_DOC,
+    bot_with,
     build_retriever,
     clean_settings,
     eval_items,
@@ -90,7 +91,7 @@ def collect(stream: Any) -> tuple[list[str], Answer]:
 
 @pytest.mark.parametrize("item", eval_items(), ids=lambda item: item["id"])
 def test_extractive_answers_the_seed_dev_set(item: dict[str, Any], seeds: HybridRetriever, seed_text: str) -> None:
-    answer = Bot(seeds.settings, seeds, None).ask(item["question"], [tuple(t) for t in item.get("history", [])])
+    answer = bot_with(seeds).ask(item["question"], [tuple(t) for t in item.get("history", [])])
     assert answer.generator == "extractive" and answer.notice is None
     if not item["answerable"]:
         assert answer.refused and answer.text == REFUSAL and answer.citations == []
@@ -101,7 +102,7 @@ def test_extractive_answers_the_seed_dev_set(item: dict[str, Any], seeds: Hybrid
 
 
 def test_follow_ups_are_made_standalone_without_a_model(seeds: HybridRetriever) -> None:
-    bot = Bot(seeds.settings, seeds, None)
+    bot = bot_with(seeds)
     first = bot.ask("Who is the new leader of the group?", [("What group is the article about?", "The Islamic State.")])
     assert "Abu Ibrahim al-Qurashi" in first.text
     follow_up = bot.ask("When did he publish that message?", [("Who is the new leader of the group?", first.text)])
@@ -131,11 +132,11 @@ def test_citations_are_numbered_per_quoted_sentence(seeds: HybridRetriever, seed
 
 
 def model_bot(retriever: HybridRetriever, *replies: str, **kwargs: Any) -> Bot:
-    return Bot(retriever.settings, retriever, fake_backend(*replies, **kwargs))
+    return bot_with(retriever, fake_backend(*replies, **kwargs))
 
 
 def extractive_text(retriever: HybridRetriever, question: str, k: int | None = None) -> str:
-    return Bot(retriever.settings, retriever, None).ask(question, k=k).text
+    return bot_with(retriever).ask(question, k=k).text
 
 
 def test_supported_sentence_is_kept_and_an_invented_one_dropped(seeds: HybridRetriever, seed_text: str) -> None:
@@ -284,7 +285,7 @@ def test_model_answering_instead_of_rewriting_is_not_used(seeds: HybridRetriever
 
 @pytest.mark.parametrize("reply", [None, f"{SUPPORTED} [1] {INVENTED} [2] Coalition forces resumed air strikes."])
 def test_streamed_pieces_join_to_the_final_text(seeds: HybridRetriever, reply: str | None) -> None:
-    bot = model_bot(seeds, reply) if reply else Bot(seeds.settings, seeds, None)
+    bot = model_bot(seeds, reply) if reply else bot_with(seeds)
     pieces, answer = collect(bot.stream(AIR_STRIKES))
     assert len(pieces) >= 1
     assert "".join(pieces) == answer.text
@@ -292,13 +293,13 @@ def test_streamed_pieces_join_to_the_final_text(seeds: HybridRetriever, reply: s
 
 
 def test_refusal_streams_as_one_piece(seeds: HybridRetriever) -> None:
-    pieces, answer = collect(Bot(seeds.settings, seeds, None).stream("What is the capital of Libya?"))
+    pieces, answer = collect(bot_with(seeds).stream("What is the capital of Libya?"))
     assert pieces == [REFUSAL] and answer.refused
 
 
 def test_empty_question_is_an_error(seeds: HybridRetriever) -> None:
     with pytest.raises(ValueError, match="empty"):
-        Bot(seeds.settings, seeds, None).ask("   ")
+        bot_with(seeds).ask("   ")
 
 
 # --- document text is data ------------------------------------------------------------------------
@@ -316,8 +317,8 @@ def test_injected_document_changes_no_extractive_answer(
 ) -> None:
     everything = injected.store.count()
     assert any("ignore all previous instructions" in p.text for p in injected.search(question, everything).passages)
-    clean = Bot(seeds.settings, seeds, None).ask(question, k=seeds.store.count())
-    answer = Bot(injected.settings, injected, None).ask(question, k=everything)
+    clean = bot_with(seeds).ask(question, k=seeds.store.count())
+    answer = bot_with(injected).ask(question, k=everything)
     assert answer.text == clean.text
     assert [c.quote for c in answer.citations] == [c.quote for c in clean.citations]
     assert_nothing_injected(answer)

@@ -70,9 +70,7 @@ def test_ask_json_prints_the_structured_answer(env: dict[str, str]) -> None:
 
 
 def test_ask_refuses_what_the_documents_do_not_cover(env: dict[str, str]) -> None:
-    done = docbot(env, "ask", "What is the capital of Libya?")
-    assert done.stdout == REFUSAL + "\n"
-    assert json.loads(docbot(env, "ask", "--json", "What is the capital of Libya?").stdout)["refused"]
+    assert docbot(env, "ask", "What is the capital of Libya?").stdout == REFUSAL + "\n"
 
 
 def test_ask_with_an_unreachable_model_notes_the_fallback(env: dict[str, str]) -> None:
