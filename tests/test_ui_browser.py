@@ -175,6 +175,20 @@ def test_conversation_with_cited_sources(page: Any, server: LiveServer) -> None:
     assert page.locator("#docbot-chat button", has_text="What").count() >= 1
 
 
+def choose_file(page: Any, file: Path, attempts: int = 3) -> None:
+    """Pick a file in the upload box; on a loaded machine the box may still be re-rendering after a refusal."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(attempts):
+        page.locator("#docbot-upload input[type=file]").set_input_files([str(file)])
+        try:
+            page.locator("#docbot-upload").get_by_text(file.name).wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+
+
 def test_upload_then_ask_about_it(page: Any, server: LiveServer, tmp_path: Path) -> None:
     upload = tmp_path / "The Quokka Festival.md"
     upload.write_text(UPLOAD_MD)
@@ -183,8 +197,7 @@ def test_upload_then_ask_about_it(page: Any, server: LiveServer, tmp_path: Path)
     open_documents(page)
     page.locator("#docbot-upload input[type=file]").set_input_files([str(program)])
     page.get_by_text("Invalid file type: tool.exe").wait_for()
-    page.locator("#docbot-upload input[type=file]").set_input_files([str(upload)])
-    page.locator("#docbot-upload").get_by_text("The Quokka Festival.md").wait_for()
+    choose_file(page, upload)
     page.locator("#docbot-add").click()
     report = page.locator("#docbot-upload-report .upload-report")
     report.wait_for()
