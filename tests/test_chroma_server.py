@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from live import stop_process
 from test_indexing import TITLES, make_corpus
 
 from bot.config import Settings
@@ -39,12 +40,7 @@ class ChromaServer:
     process: subprocess.Popen[bytes]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 @pytest.fixture

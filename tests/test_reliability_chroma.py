@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from live import LiveServer, browser, free_port, live_server, screenshot, wait_http
+from live import LiveServer, browser, free_port, live_server, screenshot, stop_process, wait_http
 from test_ui_browser import ask, bot_messages
 
 from bot.ui import STORE_DOWN_ANSWER
@@ -51,13 +51,8 @@ class ChromaServer:
         wait_http(f"{self.url}/api/v2/heartbeat", 60, self.process)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
 
 @pytest.fixture
