@@ -116,6 +116,12 @@ def plausible_rewrite(rewrite: str, question: str, history: History) -> bool:
     )
 
 
+def plain_quote(text: str) -> str:
+    """Document text as an answer quotes it, its own ``[n]`` look-alikes turned into ``(n)``: every marker in an
+    answer is then a citation docbot made, never one a document planted to point elsewhere."""
+    return MARKER.sub(lambda marker: marker.group(0).replace("[", "(").replace("]", ")"), text)
+
+
 class Bot:
     """The answering side of docbot, shared by the CLI, the page, the API and the evaluator."""
 
@@ -200,7 +206,7 @@ class Bot:
         for pick in self.extractive.pick(query, passages, already_said):
             lo, hi = pick.span
             number = book.cite(Support(pick.passage_index, pick.span, 1.0, 1.0, pick.score))
-            part = f"{passages[pick.passage_index].text[lo:hi]} [{number}]"
+            part = f"{plain_quote(passages[pick.passage_index].text[lo:hi])} [{number}]"
             parts.append(part)
             yield part if len(parts) == 1 else " " + part
         if parts:
