@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.0, ge=0)
     lexical_weight: float = Field(1.0, ge=0)
     relevance_floor: float = Field(
-        0.2, ge=-1, le=1, description="Below this cosine similarity the documents are taken not to cover the question."
+        0.25, ge=-1, le=1, description="Below this cosine similarity the documents are taken not to cover the question."
     )
     duplicate_threshold: float = Field(
         0.9, gt=0, le=1, description="Token overlap above which passages are duplicates."
