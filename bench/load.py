@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -79,22 +80,38 @@ class LoadReport:
 
 @dataclass
 class SoakReport:
+    """Memory under load: RSS swings by several per cent from one request to the next, so growth compares the
+    median of the first fifth of the samples with the median of the last fifth."""
+
     load: LoadReport
     warmup: LoadReport
-    rss_baseline_kib: int
-    rss_final_kib: int
-    rss_max_kib: int
     rss_samples: list[tuple[float, int]]  # (seconds since the warm-up ended, KiB)
+
+    def _median(self, part: slice) -> float:
+        return statistics.median(kib for _, kib in self.rss_samples[part])
+
+    @property
+    def rss_start_kib(self) -> float:
+        return self._median(slice(0, max(1, len(self.rss_samples) // 5)))
+
+    @property
+    def rss_end_kib(self) -> float:
+        return self._median(slice(-max(1, len(self.rss_samples) // 5), None))
 
     @property
     def growth(self) -> float:
-        return self.rss_final_kib / self.rss_baseline_kib - 1
+        return self.rss_end_kib / self.rss_start_kib - 1
+
+    def figures(self) -> dict[str, object]:
+        rss = {"rss_start_kib": self.rss_start_kib, "rss_end_kib": self.rss_end_kib, "growth": self.growth}
+        return {**asdict(self), **rss, "rss_max_kib": max(kib for _, kib in self.rss_samples)}
 
     def summary(self) -> str:
         mib = 1024
         return (
-            f"soak: RSS {self.rss_baseline_kib / mib:.0f} MiB after warm-up, {self.rss_final_kib / mib:.0f} MiB "
-            f"at the end ({self.growth:+.1%}), max {self.rss_max_kib / mib:.0f} MiB; {self.load.summary()}"
+            f"soak: RSS {self.rss_start_kib / mib:.0f} MiB after warm-up, {self.rss_end_kib / mib:.0f} MiB at the end "
+            f"({self.growth:+.1%}; medians of the first and last fifth of {len(self.rss_samples)} samples, max "
+            f"{max(kib for _, kib in self.rss_samples) / mib:.0f} MiB); {self.load.summary()}"
         )
 
 
@@ -198,20 +215,18 @@ async def soak(
     conversations: int,
     seconds: float,
     warmup_s: float,
-    every_s: float = 5.0,
     key: str | None = None,
 ) -> SoakReport:
-    """A warm-up, then ``seconds`` of load with the server's memory sampled every ``every_s``."""
+    """A warm-up, then ``seconds`` of load with the server's memory sampled about 60 times."""
     warmup = await run_load(url, conversations, warmup_s, key)
-    baseline = rss_kib(pid)
-    samples = [(0.0, baseline)]
+    every_s = max(0.5, seconds / 60)
+    samples = [(0.0, rss_kib(pid))]
     started = time.monotonic()
     load = asyncio.create_task(run_load(url, conversations, seconds, key))
     while not load.done():
         await asyncio.wait([load], timeout=every_s)
         samples.append((round(time.monotonic() - started, 1), rss_kib(pid)))
-    final = samples[-1][1]
-    return SoakReport(load.result(), warmup, baseline, final, max(kib for _, kib in samples), samples)
+    return SoakReport(load.result(), warmup, samples)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -225,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup-seconds", type=float, default=30)
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
-    figures: dict[str, object] = {}
+    figures: dict[str, object] = {"load_average_at_start": os.getloadavg()}
     if args.seconds:
         load = asyncio.run(run_load(args.url, args.conversations, args.seconds, args.key))
         print(load.summary())
@@ -237,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
             soak(args.url, args.pid, args.conversations, args.soak_seconds, args.warmup_seconds, key=args.key)
         )
         print(result.summary())
-        figures["soak"] = {**asdict(result), "growth": result.growth}
+        figures["soak"] = result.figures()
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
 
