@@ -1,8 +1,9 @@
 """``python -m bench``: corpus → indexing → retrieval → answering figures → JSON + ``docs/benchmarks.md``.
 
 Full run: indexing compared at 1k and 10k chunks, retrieval at 1k, 10k and 100k. ``--quick``: indexing
-at 1k, retrieval at 1k and 10k. ``--sizes`` picks other corpus sizes (the smoke test uses tiny ones).
-Corpora and chunk vectors are kept in ``bench/.cache/`` and reused by later runs.
+at 1k, retrieval at 1k and 10k. Answering and the server's peak memory on the largest index. ``--sizes``
+picks other corpus sizes (the smoke test uses tiny ones). Corpora and chunk vectors are kept in
+``bench/.cache/`` and reused by later runs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bench.machine import describe
 from bench.vectors import VectorCache, absorb_index
 from bot.config import Settings
 from index.chunking import Chunker
-from index.embeddings import resolve_model
+from index.embeddings import resolve_model, resolve_precision
 
 HERE = Path(__file__).resolve().parent
 FULL_SIZES = (1_000, 10_000, 100_000)
@@ -30,8 +31,6 @@ QUICK_SIZES = (1_000, 10_000)
 #: A full run compares indexing at sizes up to this (embedding three times over is the slow part);
 #: a quick run at its smallest size only.
 FULL_INDEX_LIMIT = 10_000
-#: Answering is measured on the largest index up to this size.
-ANSWER_SIZE = 10_000
 API_CLIENTS = 8
 
 
@@ -92,7 +91,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         settings = base.model_copy(update={"data_dir": work / f"retrieval-{n}"})
         searched.append(asdict(retrieval.measure(corpora[n].folder, settings, cache, questions, corpora[n].chunks)))
 
-    answer_size = max((n for n in sizes if n <= ANSWER_SIZE), default=sizes[0])
+    answer_size = sizes[-1]
     _log(f"answering at {answer_size} chunks")
     answered = _answering(base, work / f"retrieval-{answer_size}", questions, corpora[answer_size].chunks, args)
     return {
@@ -105,6 +104,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "chunk_size": base.chunk_size,
             "chunk_overlap": base.chunk_overlap,
             "embed_batch_size": base.embed_batch_size,
+            "embed_precision": resolve_precision(base.embed_precision),
             "embedding_model": model_name,
         },
         "corpora": {str(n): asdict(info) | {"folder": str(info.folder)} for n, info in corpora.items()},
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def _answering(
     base: Settings, data_dir: Path, questions: list[str], chunks: int, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """``Bot.ask`` and ``/api/ask`` figures; the chat layer is still moving, so a failure is reported, not fatal."""
+    """``Bot.ask`` and ``/api/ask`` figures on the largest index; a failure is reported in the page, not fatal."""
     settings = base.model_copy(update={"data_dir": data_dir})
     per_client = max(1, args.api_requests // API_CLIENTS)
     try:

@@ -45,7 +45,15 @@ class ApiRun:
     requests_per_s: float
     latency: Latency
     errors: int
+    server_peak_rss_mib: float  # the server process's VmHWM after the load: index, model and all
     load_average: tuple[float, ...] = ()
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 def measure_answers(settings: Settings, questions: list[str], chunks: int) -> AnswerRun:
@@ -125,6 +133,7 @@ def measure_api(data_dir: Path, questions: list[str], chunks: int, clients: int,
         _wait_ready(base, server, log)
         before = load_average()
         seconds, errors, wall = asyncio.run(_load(base, questions, clients, per_client))
+        peak = _peak_rss_mib(server.pid)
     finally:
         server.terminate()
         try:
@@ -140,5 +149,6 @@ def measure_api(data_dir: Path, questions: list[str], chunks: int, clients: int,
         requests_per_s=round(len(seconds) / wall, 2),
         latency=Latency.of(seconds),
         errors=errors,
+        server_peak_rss_mib=round(peak, 1),
         load_average=(*before, *load_average()),
     )

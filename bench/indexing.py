@@ -2,7 +2,8 @@
 
 - ``docbot``: ``index.pipeline.Indexer`` (what ``docbot index`` runs), then a second run over the
   unchanged corpus;
-- ``raw``: ``SentenceTransformer.encode`` alone over the very chunk texts docbot makes (the limit);
+- ``raw``: ``SentenceTransformer.encode`` alone over the very chunk texts docbot makes, at docbot's
+  precision (the limit);
 - ``langchain``: the usual recipe, ``RecursiveCharacterTextSplitter`` + ``Chroma.from_documents``
   with ``HuggingFaceEmbeddings`` on the same bundled model.
 
@@ -40,6 +41,7 @@ class IndexRun:
     load_seconds: float  # loading the embedding model
     peak_rss_mib: float  # the process's peak resident memory, model included
     rerun_seconds: float | None = None  # docbot only: a second run over the unchanged corpus
+    precision: str = "float32"  # the model's arithmetic: LangChain's is always float32
     load_average: tuple[float, ...] = ()
 
     @property
@@ -67,10 +69,11 @@ def corpus_files(corpus: Path) -> list[Path]:
 
 
 def _raw(corpus: Path, workdir: Path, settings: Settings) -> IndexRun:
+    import torch
     from sentence_transformers import SentenceTransformer
 
     from index.chunking import Chunker
-    from index.embeddings import bundled_model_path
+    from index.embeddings import bundled_model_path, resolve_precision
     from index.loaders import load_file
 
     chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
@@ -83,10 +86,14 @@ def _raw(corpus: Path, workdir: Path, settings: Settings) -> IndexRun:
     started = time.perf_counter()
     model = SentenceTransformer(str(bundled_model_path()), device="cpu", local_files_only=True)
     load = time.perf_counter() - started
-    chunks, seconds, cpu = _timed(
-        lambda: len(model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False))
-    )
-    return IndexRun("raw", chunks, seconds, cpu, load, _peak_rss_mib())
+    precision = resolve_precision(settings.embed_precision)
+
+    def work() -> int:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            return len(model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False))
+
+    chunks, seconds, cpu = _timed(work)
+    return IndexRun("raw", chunks, seconds, cpu, load, _peak_rss_mib(), precision=precision)
 
 
 def _docbot(corpus: Path, workdir: Path, settings: Settings) -> IndexRun:
@@ -95,7 +102,7 @@ def _docbot(corpus: Path, workdir: Path, settings: Settings) -> IndexRun:
     from index.store import VectorStore
 
     started = time.perf_counter()
-    embedder = Embedder(settings.embedding_model, settings.embed_batch_size)
+    embedder = Embedder.from_settings(settings)
     load = time.perf_counter() - started
     store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=True)
     indexer = Indexer(settings, embedder, store)
@@ -103,7 +110,9 @@ def _docbot(corpus: Path, workdir: Path, settings: Settings) -> IndexRun:
     rerun = indexer.run([corpus])
     if rerun.chunks_embedded or rerun.changed:
         raise RuntimeError(f"a re-run over the unchanged corpus did work: {rerun.summary()}")
-    return IndexRun("docbot", chunks, seconds, cpu, load, _peak_rss_mib(), rerun_seconds=rerun.seconds)
+    return IndexRun(
+        "docbot", chunks, seconds, cpu, load, _peak_rss_mib(), rerun_seconds=rerun.seconds, precision=embedder.precision
+    )
 
 
 def _langchain(corpus: Path, workdir: Path, settings: Settings) -> IndexRun:

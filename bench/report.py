@@ -77,10 +77,10 @@ def _indexing(indexing: list[dict[str, Any]]) -> list[str]:
         "## Indexing",
         "",
         "Same corpus, same machine, one fresh process each. Time is the work only: model loading is shown apart. "
-        "`raw` is `SentenceTransformer.encode` (defaults, batch 32) over the exact chunk texts docbot makes; "
-        "`langchain` is `RecursiveCharacterTextSplitter` + `Chroma.from_documents` with `HuggingFaceEmbeddings` "
-        "on the same bundled model. CPU seconds above 2× wall seconds, or load averages above 2, mean the "
-        "machine was shared while measuring.",
+        "`raw` is `SentenceTransformer.encode` (batch 32) over the exact chunk texts docbot makes, at docbot's "
+        "precision; `langchain` is `RecursiveCharacterTextSplitter` + `Chroma.from_documents` with "
+        "`HuggingFaceEmbeddings` on the same bundled model (float32, its only choice). CPU seconds above 2× wall "
+        "seconds, or load averages above 2, mean the machine was shared while measuring.",
         "",
     ]
     for size in indexing:
@@ -89,6 +89,7 @@ def _indexing(indexing: list[dict[str, Any]]) -> list[str]:
         lines += _table(
             [
                 "way",
+                "precision",
                 "chunks",
                 "seconds",
                 "chunks/s",
@@ -100,6 +101,7 @@ def _indexing(indexing: list[dict[str, Any]]) -> list[str]:
             [
                 [
                     f"`{method}`",
+                    run.get("precision", "float32"),
                     run["chunks"],
                     f"{run['seconds']:.1f}",
                     f"{run['chunks'] / run['seconds']:.1f}",
@@ -174,8 +176,9 @@ def _answering(answering: dict[str, Any]) -> list[str]:
         f"p95 {ask['ask']['p95_ms']} ms.",
         "",
         f"`POST /api/ask` on `python app.py` (loopback), {api['clients']} concurrent clients, {api['requests']} "
-        f"requests in {api['seconds']} s: **{api['requests_per_s']} requests/s**, latency p50 "
-        f"{api['latency']['p50_ms']} ms, p95 {api['latency']['p95_ms']} ms, {api['errors']} errors.",
+        f"requests in {api['seconds']} s over {_n(api['chunks'])} chunks: **{api['requests_per_s']} requests/s**, "
+        f"latency p50 {api['latency']['p50_ms']} ms, p95 {api['latency']['p95_ms']} ms, {api['errors']} errors; "
+        f"server peak memory (VmHWM) {api['server_peak_rss_mib']:.0f} MiB.",
         "",
     ]
     return lines
@@ -191,7 +194,8 @@ def markdown(results: dict[str, Any]) -> str:
         "`make bench-quick` (1k, 10k).",
         "",
         f"Settings: chunk size {results['settings']['chunk_size']}, overlap {results['settings']['chunk_overlap']}, "
-        f"embedding batch {results['settings']['embed_batch_size']}, model `{results['settings']['embedding_model']}`.",
+        f"embedding batch {results['settings']['embed_batch_size']}, precision "
+        f"{results['settings']['embed_precision']}, model `{results['settings']['embedding_model']}`.",
         "",
     ]
     lines += _machine(results["machine"])

@@ -22,6 +22,8 @@ from index.retriever import open_retriever
 from index.store import VectorStore
 
 WARM_UP = 5
+#: Seconds between progress lines while an index is built (filling the vector cache can take minutes).
+PROGRESS_EVERY_S = 30.0
 
 
 @dataclass
@@ -51,9 +53,17 @@ class RetrievalRun:
 
 def build_index(corpus: Path, settings: Settings, cache: VectorCache) -> tuple[float, int]:
     """docbot's indexer over ``corpus``, vectors from the cache where it has them; (seconds, vectors computed)."""
-    embedder = CachedEmbedder(settings.embedding_model, settings.embed_batch_size, cache)
+    embedder = CachedEmbedder(settings, cache)
     store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=True)
-    report = Indexer(settings, embedder, store).run([corpus])
+    last = time.monotonic()
+
+    def progress(done: int, total: int, chunks: int) -> None:
+        nonlocal last
+        if time.monotonic() - last >= PROGRESS_EVERY_S or done == total:
+            last = time.monotonic()
+            print(f"  indexed {done}/{total} files, {chunks} chunks, {embedder.computed} embedded anew", flush=True)
+
+    report = Indexer(settings, embedder, store).run([corpus], progress=progress)
     cache.save()
     if report.failed:
         raise RuntimeError(f"the benchmark corpus failed to index: {report.summary()}")
@@ -69,7 +79,7 @@ def _clock(fn: Callable[[], object]) -> float:
 def measure(corpus: Path, settings: Settings, cache: VectorCache, questions: list[str], chunks: int) -> RetrievalRun:
     before = load_average()
     build_seconds, computed = build_index(corpus, settings, cache)
-    embedder = Embedder(settings.embedding_model, settings.embed_batch_size)
+    embedder = Embedder.from_settings(settings)
     retriever = open_retriever(settings, embedder)
     for question in questions[:WARM_UP]:
         retriever.search(question)

@@ -1,9 +1,8 @@
 """Embeddings computed once and kept under ``bench/.cache``: the 100k-chunk index is built from them.
 
 Keys are hashes of the chunk text, so any corpus that repeats a text reuses its vector. Vectors come
-from docbot's own :class:`~index.embeddings.Embedder`, or are read back from an index it built. Those
-the cache lacks are computed under bfloat16 autocast where the CPU has native bfloat16: within cosine
-0.9999 of float32, which changes no latency, and about twice as fast to fill the 100k-chunk cache.
+from docbot's own :class:`~index.embeddings.Embedder` at its default precision (bfloat16 where the CPU
+has it natively), or are read back from an index it built.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bot.config import Settings
 from index.embeddings import Embedder
@@ -72,18 +70,16 @@ class VectorCache:
 class CachedEmbedder(Embedder):
     """docbot's embedder, answering from the cache where it can and remembering what it computes."""
 
-    def __init__(self, model: str, batch_size: int, cache: VectorCache) -> None:
-        super().__init__(model, batch_size)
+    def __init__(self, settings: Settings, cache: VectorCache) -> None:
+        super().__init__(settings.embedding_model, settings.embed_batch_size, "auto")
         self.cache = cache
         self.computed = 0
-        self.bfloat16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
     def encode(self, texts: list[str]) -> np.ndarray:
         keys = [text_key(t) for t in texts]
         missing = [i for i, key in enumerate(keys) if key not in self.cache]
         if missing:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
-                fresh = super().encode([texts[i] for i in missing])
+            fresh = super().encode([texts[i] for i in missing])
             self.cache.add((keys[i], fresh[row]) for row, i in enumerate(missing))
             self.computed += len(missing)
         if not texts:

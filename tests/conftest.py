@@ -30,7 +30,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    return Embedder(Settings().embedding_model)
+    return Embedder.from_settings(Settings())
 
 
 @pytest.fixture

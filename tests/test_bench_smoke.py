@@ -56,6 +56,12 @@ def test_quick_bench_writes_results_and_table(tmp_path: Path) -> None:
         assert searched["hybrid"]["p50_ms"] > 0 and searched["dense"]["p95_ms"] > 0
     assert data["retrieval"][0]["vectors_computed"] == 0  # reused from the indexing run
     assert data["answering"]["api"]["requests"] == 8 and data["answering"]["api"]["errors"] == 0
+    assert data["answering"]["api"]["chunks"] == 60  # answering and server memory on the largest index
+    assert data["answering"]["api"]["server_peak_rss_mib"] > 100  # torch and the model alone are more
+    precision = data["settings"]["embed_precision"]
+    assert precision in ("float32", "bfloat16")
+    assert indexed["runs"]["raw"]["precision"] == indexed["runs"]["docbot"]["precision"] == precision
+    assert indexed["runs"]["langchain"]["precision"] == "float32"
     assert data["answering"]["ask"]["questions"] == 4
 
     page = doc.read_text()

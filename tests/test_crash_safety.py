@@ -268,10 +268,13 @@ def test_killed_index_runs_end_identical_to_an_uninterrupted_one(tmp_path: Path,
 
     recovered, reference = snapshot(data_dir), snapshot(tmp_path / "reference")
     assert recovered.keys() == reference.keys()
+    # Under bfloat16 a vector depends slightly on the texts sharing its batch, which a resumed run changes.
+    tolerance = 1e-4 if embedder.precision == "float32" else 3e-3
     for chunk_id, (text, meta, vector) in reference.items():
         assert recovered[chunk_id][0] == text
         assert recovered[chunk_id][1] == meta
-        np.testing.assert_allclose(recovered[chunk_id][2], vector, atol=1e-4)
+        np.testing.assert_allclose(recovered[chunk_id][2], vector, atol=tolerance)
+        assert float(np.dot(recovered[chunk_id][2], vector)) > 0.9999
 
     # No orphans: every chunk's file exists, with the content it was made from, and every version is whole.
     per_source = Counter(meta["source"] for _, meta, _ in recovered.values())

@@ -183,7 +183,7 @@ def _two_failing_runs(point: Path, corpus: Path, results: Any) -> None:
     anyway (``docbot index`` again).
     """
     try:
-        embedder = Embedder(Settings().embedding_model)
+        embedder = Embedder.from_settings(Settings())
         settings = Settings(data_dir=point / "data", **SMALL_CHUNKS)
         store, before = indexed(settings, embedder, corpus)
         change_corpus(corpus, new_files=60)  # about 180 small chunks: well over the room left below
