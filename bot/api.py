@@ -18,7 +18,7 @@ from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot import documents
-from bot.api_models import AskRequest, AskResponse, DocumentInfo, DocumentList, Problem
+from bot.api_models import AskRequest, AskResponse, DocumentInfo, DocumentList, Problem, StoreProblem
 from bot.api_security import Guard, RateLimiter, checked_origins, install_browser_policy
 from bot.api_streams import Piece, answer_of, failure, start_stream
 from bot.chat import Bot
@@ -28,6 +28,9 @@ from bot.embed import install_embed
 from bot.openai_compat import error_response, openai_router
 from index.store import StoreUnavailableError
 
+_STORE_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {"model": StoreProblem, "description": "The vector store is unavailable: which one, and the fix."}
+}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text}
     for status, text in {
@@ -35,9 +38,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         413: "The body is larger than DOCBOT_MAX_BODY_BYTES.",
         422: "An empty question, one longer than DOCBOT_MAX_QUESTION_CHARS, or a malformed body.",
         429: "Over DOCBOT_RATE_LIMIT_PER_MINUTE for this key (or address); see the Retry-After header.",
-        503: "The vector store is unavailable.",
     }.items()
-}
+} | _STORE_DOWN
 
 _STREAM_DOC = {
     "description": 'Server-sent events: `text` events (`{"text": piece}`) as the answer is written, then one '
@@ -49,8 +51,15 @@ _STREAM_DOC = {
 def install_api(app: FastAPI, bot: Bot, settings: Settings) -> None:
     origins = checked_origins(settings.embed_origins)
     guard = Guard(settings.api_keys, RateLimiter(settings.rate_limit_per_minute))
-    install_error_handlers(app, bot.retriever.store.location)
-    app.add_api_route("/api/health", _health(bot), methods=["GET"], tags=["api"], summary="Liveness (no key needed)")
+    install_error_handlers(app, bot.retriever.store.location, store_down_fix(settings))
+    app.add_api_route(
+        "/api/health",
+        _health(bot),
+        methods=["GET"],
+        tags=["api"],
+        summary="Ready to answer: 200, or 503 while the vector store is unreachable (no key needed)",
+        responses=_STORE_DOWN,
+    )
     app.include_router(rest_router(bot, settings, guard))
     app.include_router(openai_router(bot, settings, guard))
     install_embed(app, settings, origins)
@@ -62,6 +71,16 @@ def _health(bot: Bot) -> Callable[[], dict[str, object]]:
         return {"status": "ok", "chunks": bot.retriever.store.count(), "generator": bot.generator_name}
 
     return health
+
+
+def store_down_fix(settings: Settings) -> str:
+    """What the operator does when the vector store cannot be reached (part of every 503 about it)."""
+    if settings.chroma_url:
+        return (
+            f"start the Chroma server at {settings.chroma_url} (chroma run) or make it reachable from docbot; "
+            "requests are answered again as soon as it is back, without restarting docbot"
+        )
+    return "check that the local Chroma directory is readable and its disk has free space"
 
 
 def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> APIRouter:
@@ -111,8 +130,8 @@ def _is_openai(request: Request) -> bool:
     return request.url.path.startswith("/v1/")
 
 
-def install_error_handlers(app: FastAPI, store_location: str) -> None:
-    """FastAPI's error bodies under /api, OpenAI's under /v1; a store that is down is a 503 naming it."""
+def install_error_handlers(app: FastAPI, store_location: str, store_fix: str) -> None:
+    """FastAPI's error bodies under /api, OpenAI's under /v1; a store that is down is a 503 naming it and the fix."""
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -134,8 +153,8 @@ def install_error_handlers(app: FastAPI, store_location: str) -> None:
 
     async def on_store_down(request: Request, exc: Exception) -> Response:
         if _is_openai(request):
-            return error_response(503, str(exc))
-        return JSONResponse({"detail": str(exc), "store": store_location}, status_code=503)
+            return error_response(503, f"{exc}; to fix: {store_fix}")
+        return JSONResponse({"detail": str(exc), "store": store_location, "fix": store_fix}, status_code=503)
 
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)

@@ -21,6 +21,13 @@ class Problem(BaseModel):
     detail: str
 
 
+class StoreProblem(Problem):
+    """A 503 from /api: the vector store cannot be reached."""
+
+    store: str = Field(description="The Chroma server's URL, or the local Chroma directory.")
+    fix: str = Field(description="What the operator does about it.")
+
+
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

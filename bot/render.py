@@ -18,6 +18,7 @@ from index.pipeline import IndexReport
 #: The sources panel keeps the citations of this many recent answers (older [n] links then do nothing).
 MAX_SOURCE_TURNS = 20
 _MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+NO_PASSAGE = "No passage of the documents answers this question."
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,8 @@ class Turn:
 
     answer: Answer
     contexts: list[Context] = field(default_factory=list)
+    #: What the sources panel says when the answer cites nothing (default: no passage answers the question).
+    no_sources: str = NO_PASSAGE
 
 
 def _text(value: str) -> str:
@@ -142,7 +145,7 @@ def _turn_html(number: int, turn: Turn, shown: bool) -> str:
         contexts: list[Context | None] = [*turn.contexts, *[None] * len(answer.citations)]
         body = "".join(_card_html(number, c, contexts[i]) for i, c in enumerate(answer.citations))
     else:
-        body = '<p class="src-none">No passage of the documents answers this question.</p>'
+        body = f'<p class="src-none">{_text(turn.no_sources)}</p>'
     css = "src-turn shown" if shown else "src-turn"
     return f'<section class="{css}" id="src-turn-{number}">{head}{body}</section>'
 
@@ -163,20 +166,33 @@ def sources_html(turns: Sequence[Turn]) -> str:
 # --- header and documents ----------------------------------------------------------------------
 
 
-def status_html(generator: str, embedding_model: str, documents: int, chunks: int) -> str:
-    """Which models answer, how much is indexed, and a clear message when nothing is."""
-    line = (
+def _status_line(generator: str, embedding_model: str, contents: str) -> str:
+    return (
         '<div class="docbot-status">'
         f"<span>Answers: <b>{escape(generator)}</b></span>"
         f"<span>Embeddings: <b>{escape(embedding_model)}</b></span>"
-        f"<span>{documents} document{'' if documents == 1 else 's'} · {chunks} passage{'' if chunks == 1 else 's'}"
-        "</span></div>"
+        f"<span>{escape(contents)}</span></div>"
     )
+
+
+def status_html(generator: str, embedding_model: str, documents: int, chunks: int) -> str:
+    """Which models answer, how much is indexed, and a clear message when nothing is."""
+    counts = f"{documents} document{'' if documents == 1 else 's'} · {chunks} passage{'' if chunks == 1 else 's'}"
+    line = _status_line(generator, embedding_model, counts)
     if chunks:
         return line
     return line + (
         '<div class="docbot-empty" role="status"><b>The index is empty.</b> Add documents in the '
         "<b>Documents</b> tab (or run <code>docbot index PATH</code>), then ask a question.</div>"
+    )
+
+
+def store_down_html(generator: str, embedding_model: str, where: str) -> str:
+    """The header while the vector store (``where``: "at <url>") cannot be reached: no counts, and what to expect."""
+    return _status_line(generator, embedding_model, "documents: unknown") + (
+        f'<div class="docbot-down" role="alert"><b>The vector store {escape(where)} is unreachable</b>, so questions '
+        "cannot be answered right now. Answers resume by themselves as soon as it is back; reload the page then to "
+        "see the documents again.</div>"
     )
 
 
@@ -217,6 +233,12 @@ def report_html(report: IndexReport | None, refused: Sequence[str]) -> str:
             done += " You can ask about them now."
         items.append(f"<li>{escape(done)}</li>")
     return f'<ul class="upload-report">{"".join(items)}</ul>'
+
+
+def upload_failed_html(message: str, refused: Sequence[str]) -> str:
+    """An upload whose index run failed: what the page says about it, then any files refused before the run."""
+    listed = report_html(None, refused) if refused else ""
+    return f'<p class="upload-failed" role="alert">{_text(message)}</p>{listed}'
 
 
 def notice_html(text: str) -> str:

@@ -28,7 +28,9 @@ from bot.documents import (
 )
 from bot.examples import example_questions
 from bot.feedback import record_feedback, vote_of
+from bot.page_failures import answer_failure, upload_failure
 from bot.render import (
+    NO_PASSAGE,
     Turn,
     answer_html,
     chat_messages,
@@ -39,6 +41,8 @@ from bot.render import (
     report_html,
     sources_html,
     status_html,
+    store_down_html,
+    upload_failed_html,
 )
 from index.loaders import SUPPORTED_SUFFIXES
 from index.store import StoreUnavailableError, VectorStore
@@ -47,10 +51,6 @@ log = logging.getLogger(__name__)
 
 #: How many passages the example questions are drawn from.
 EXAMPLE_PASSAGES = 400
-STORE_DOWN_ANSWER = (
-    "The document store is unavailable right now, so nothing can be searched. Please ask again in a moment: "
-    "answers resume as soon as it is back."
-)
 EMPTY_INDEX_ANSWER = "The index is empty, so there is nothing to answer from yet: add documents in the Documents tab."
 WELCOME = (
     "<div class='welcome'><b>Ask a question about the documents.</b><br>"
@@ -70,6 +70,8 @@ CSS = """
 .docbot-status b { color: var(--body-text-color); font-weight: 600; overflow-wrap: anywhere; }
 .docbot-empty { margin-top: 0.5rem; padding: 0.6rem 0.8rem; border-radius: 8px;
   background: #fff4e5; color: #5c3b00; border: 1px solid #f5c26b; }
+.docbot-down, .upload-failed { margin-top: 0.5rem; padding: 0.6rem 0.8rem; border-radius: 8px; overflow-wrap: anywhere;
+  background: #fdecec; color: #7f1d1d; border: 1px solid #f3a6a6; }
 .welcome { text-align: center; line-height: 1.6; }
 #docbot-chat .q, #docbot-chat .a { white-space: normal; overflow-wrap: anywhere; }
 #docbot-chat .a.refused { font-style: italic; }
@@ -187,17 +189,27 @@ class ChatPage:
 
     def overview(self, request: gr.Request) -> tuple[Any, ...]:
         """Status line, chat examples, documents table, the remove list and whether this user may remove."""
-        documents = list_documents(self.store, self.settings)
-        chunks = sum(d.chunks for d in documents)
-        questions = self.examples(chunks) if chunks else []
-        chatbot = gr.Chatbot(
-            examples=[{"text": q} for q in questions] or None, placeholder=WELCOME if chunks else EMPTY_WELCOME
-        )
+        models = (self.bot.generator_name, self.bot.retriever.embedder.name)
+        try:
+            documents = list_documents(self.store, self.settings)
+            chunks = sum(d.chunks for d in documents)
+            questions = self.examples(chunks) if chunks else []
+        except StoreUnavailableError as exc:  # the page still loads, and says why it shows no documents
+            log.warning("the page's overview: %s", exc)
+            where = f"at {self.settings.chroma_url}" if self.settings.chroma_url else "in the data directory"
+            status = store_down_html(*models, where)
+            table = notice_html("The documents cannot be listed while the vector store is unreachable.")
+            documents, questions, placeholder = [], [], WELCOME
+        else:
+            status = status_html(*models, len(documents), chunks)
+            table = documents_html(documents)
+            placeholder = WELCOME if chunks else EMPTY_WELCOME
+        chatbot = gr.Chatbot(examples=[{"text": q} for q in questions] or None, placeholder=placeholder)
         choices = [(f"{d.title} ({d.source})", d.key) for d in documents]
         return (
-            status_html(self.bot.generator_name, self.bot.retriever.embedder.name, len(documents), chunks),
+            status,
             chatbot,
-            documents_html(documents),
+            table,
             gr.Dropdown(choices=choices, value=None),
             gr.Column(visible=is_admin(self.settings, request.username)),
         )
@@ -207,8 +219,9 @@ class ChatPage:
     def _finish(self, answer: Answer) -> Turn:
         return Turn(answer, [surrounding_text(self.store, c) for c in answer.citations])
 
-    def _refusal(self, question: str, text: str) -> Turn:
-        return Turn(Answer(question=question, text=text, refused=True, generator=self.bot.generator_name))
+    def _refusal(self, question: str, text: str, no_sources: str = NO_PASSAGE) -> Turn:
+        answer = Answer(question=question, text=text, refused=True, generator=self.bot.generator_name)
+        return Turn(answer, no_sources=no_sources)
 
     def respond(self, question: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
         """Stream one answer: (textbox, chatbot, sources panel, turns)."""
@@ -240,7 +253,7 @@ class ChatPage:
                 yield "", [*earlier, {"role": "assistant", "content": answer_html(text, len(turns))}], gr.skip(), turns
         except Exception as exc:  # the page must stay usable whatever a backend or the store does
             log.exception("answering %r failed", question)
-            turns = [*turns, self._refusal(question, failure_message(exc))]
+            turns = [*turns, self._refusal(question, *answer_failure(exc))]
             yield "", chat_messages(turns), sources_html(turns), turns
 
     def feedback(self, turns: list[Turn], like: gr.LikeData, request: gr.Request) -> None:
@@ -258,6 +271,8 @@ class ChatPage:
         """Save the chosen files under safe names, index them with visible progress, report what happened."""
         if not files:
             return notice_html("Choose one or more files first.")
+        uploads = self.settings.uploads_dir.resolve()
+        kept_before = set(uploads.iterdir()) if uploads.is_dir() else set()
         saved: list[Path] = []
         refused: list[str] = []
         for name in files:
@@ -272,11 +287,17 @@ class ChatPage:
             progress((done, total), desc=f"Indexing ({chunks} passages embedded)", unit="files")
 
         progress((0, len(saved)), desc="Indexing", unit="files")
-        report = self.bot.retriever.indexer().run(saved, progress=on_progress)
-        self.bot.retriever.refresh()
+        try:
+            report = self.bot.retriever.indexer().run(saved, progress=on_progress)
+            self.bot.retriever.refresh()
+        except StoreUnavailableError as exc:  # a failed run (IndexRunError), or the store down before or after it
+            log.exception("indexing an upload failed")
+            for path in set(saved) - kept_before:  # keep no file of an upload the index did not take
+                path.unlink(missing_ok=True)
+            return upload_failed_html(upload_failure(exc), refused)
         record_indexed(self.settings, self.settings.uploads_dir, report.added + report.updated)
         for source, _ in report.failed:  # keep no file the index could not read
-            (self.settings.uploads_dir.resolve() / Path(source).name).unlink(missing_ok=True)
+            (uploads / Path(source).name).unlink(missing_ok=True)
         return report_html(report, refused)
 
     def remove(self, key: str | None, request: gr.Request) -> str:
@@ -288,13 +309,6 @@ class ChatPage:
         removed = remove_document(self.store, self.settings, document)
         self.bot.retriever.refresh()
         return removed_html(document, removed)
-
-
-def failure_message(exc: Exception) -> str:
-    """What the page says when answering fails (no server path or internal detail reaches the browser)."""
-    if isinstance(exc, StoreUnavailableError):
-        return STORE_DOWN_ANSWER
-    return f"Sorry, answering failed ({type(exc).__name__}); the server log has the details."
 
 
 def _pick_example(event: gr.SelectData) -> str:

@@ -51,7 +51,7 @@ def _app(keys: list[str], limit: int = 100) -> TestClient:
     def ok() -> dict[str, str]:
         return {}
 
-    install_error_handlers(app, "http://127.0.0.1:1")
+    install_error_handlers(app, "http://127.0.0.1:1", "start it")
     return TestClient(app)
 
 
@@ -78,9 +78,10 @@ def test_without_keys_callers_are_still_rate_limited() -> None:
     assert over.status_code == 429 and 1 <= int(over.headers["retry-after"]) <= 60
 
 
-def test_a_store_that_is_down_is_a_503_naming_it() -> None:
+def test_a_store_that_is_down_is_a_503_naming_it_and_the_fix() -> None:
     app = FastAPI()
-    install_error_handlers(app, "http://127.0.0.1:8000")
+    fix = "start the Chroma server at http://127.0.0.1:8000 (chroma run)"
+    install_error_handlers(app, "http://127.0.0.1:8000", fix)
 
     @app.get("/api/down")
     @app.get("/v1/down")
@@ -90,9 +91,10 @@ def test_a_store_that_is_down_is_a_503_naming_it() -> None:
     client = TestClient(app)
     rest = client.get("/api/down")
     assert rest.status_code == 503 and rest.json()["store"] == "http://127.0.0.1:8000"
-    assert "cannot reach the Chroma server" in rest.json()["detail"]
+    assert "cannot reach the Chroma server" in rest.json()["detail"] and rest.json()["fix"] == fix
     openai_style = client.get("/v1/down")
     assert openai_style.status_code == 503 and openai_style.json()["error"]["code"] == 503
+    assert openai_style.json()["error"]["message"].endswith(f"; to fix: {fix}")
 
 
 def test_origins_must_be_bare_origins() -> None:

@@ -1,7 +1,8 @@
 """The Chroma server stops in the middle of a conversation, then comes back.
 
 The real ``docbot serve`` runs against a real ``chroma run`` (``DOCBOT_CHROMA_URL``). While the server is down,
-every API route answers a 503 JSON error naming the store and the chat page says so in the conversation; once
+every API route (``/api/health`` too) answers a 503 JSON error naming the store and the fix, and the chat page says
+so: in the conversation, its sources panel, the header of a page loaded then, and an upload tried then. Once
 ``chroma run`` is started again on the same port and folder, answers resume without restarting docbot.
 """
 
@@ -17,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 from live import LiveServer, browser, free_port, live_server, screenshot, stop_process, wait_http
-from test_ui_browser import ask, bot_messages
+from test_ui_browser import ask, bot_messages, choose_file
 
-from bot.ui import STORE_DOWN_ANSWER
+from bot.page_failures import STORE_DOWN_ANSWER, STORE_DOWN_SOURCES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -93,7 +94,38 @@ def _page_answer(page: Any, question: str) -> str:
     return str(bot_messages(page).last.inner_text())
 
 
-def test_chroma_server_stopped_mid_conversation_then_back(docbot: LiveServer, chroma: ChromaServer) -> None:
+def _assert_health_is_a_503_naming_the_store_and_the_fix(url: str, store: str) -> None:
+    health = httpx.get(f"{url}/api/health", timeout=30)  # no key: it is the probe a load balancer calls
+    assert health.status_code == 503 and health.headers["content-type"] == "application/json", health.text
+    body = health.json()
+    assert set(body) == {"detail", "store", "fix"} and body["store"] == store and store in body["detail"], body
+    assert body["fix"].startswith(f"start the Chroma server at {store} (chroma run)"), body
+
+
+def _assert_the_page_loads_and_says_the_store_is_down(page: Any, store: str, upload: Path) -> None:
+    page.reload()
+    header = page.locator("#docbot-status-line .docbot-down")
+    header.wait_for()
+    assert f"The vector store at {store} is unreachable" in header.inner_text()
+    assert "Answers resume by themselves as soon as it is back" in header.inner_text()
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#docbot-documents", has_text="cannot be listed while the vector store is unreachable").wait_for()
+    upload.write_text("The lighthouse keeper lights the lamp at dusk.")
+    choose_file(page, upload)
+    page.locator("#docbot-add").click()
+    failed = page.locator("#docbot-upload-report .upload-failed")
+    failed.wait_for()
+    assert failed.inner_text() == (
+        "The files were not added: the document store is unavailable. Nothing indexed before is lost. "
+        "Add the files again once it is back."
+    )
+    screenshot(page, "chroma-down-documents")
+    page.get_by_role("tab", name="Chat").click()
+
+
+def test_chroma_server_stopped_mid_conversation_then_back(
+    docbot: LiveServer, chroma: ChromaServer, tmp_path: Path
+) -> None:
     with browser() as chromium, httpx.Client(base_url=docbot.url, timeout=60) as api:
         page = chromium.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(60_000)
@@ -111,14 +143,22 @@ def test_chroma_server_stopped_mid_conversation_then_back(docbot: LiveServer, ch
             assert chroma.url in detail, (route, body)
             if route.startswith("/api/"):
                 assert body["store"] == chroma.url
+        _assert_health_is_a_503_naming_the_store_and_the_fix(docbot.url, chroma.url)
         assert _page_answer(page, FOLLOW_UP) == STORE_DOWN_ANSWER
+        sources = page.locator("#docbot-sources .src-turn.shown").inner_text()
+        assert STORE_DOWN_SOURCES in sources and "No passage" not in sources
         screenshot(page, "chroma-down")
+        _assert_the_page_loads_and_says_the_store_is_down(page, chroma.url, tmp_path / "lighthouse.txt")
+        assert not (docbot.data_dir / "uploads" / "lighthouse.txt").exists(), "kept a file the index did not take"
 
         chroma.start()
         deadline = time.monotonic() + 30
-        while api.post("/api/ask", json={"question": QUESTION}).status_code != 200:
-            assert time.monotonic() < deadline, "answers did not resume after the Chroma server came back"
+        while httpx.get(f"{docbot.url}/api/health", timeout=30).status_code != 200:  # nothing else asked
+            assert time.monotonic() < deadline, "/api/health did not recover after the Chroma server came back"
             time.sleep(1)
         _assert_answered(_ask_api(api))
+        page.reload()
+        page.locator(".docbot-status", has_text="1 document").wait_for()
+        assert page.locator(".docbot-down").count() == 0
         assert EXPECTED in _page_answer(page, QUESTION)
         assert docbot.process.poll() is None  # the same docbot process throughout

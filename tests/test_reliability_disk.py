@@ -8,6 +8,7 @@ mount one (root, as in CI); the same run with the fault injected as an ``OSError
 from __future__ import annotations
 
 import errno
+import html
 import multiprocessing
 import os
 import queue
@@ -26,14 +27,18 @@ from typing import Any
 import pytest
 from conftest import SEED_DOC
 from live import free_port
+from test_hostile_uploads import Progress
 
+from bot.chat import Bot
 from bot.config import Settings
+from bot.ui import ChatPage
 from index import pipeline
 from index.chunking import Chunker
 from index.embeddings import Embedder
 from index.lexical import LexicalIndex
 from index.loaders import load_file
 from index.pipeline import Indexer, IndexRunError
+from index.retriever import open_retriever
 from index.store import StoreUnavailableError, VectorStore
 
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
@@ -240,6 +245,81 @@ def test_the_disk_filling_during_a_run_leaves_the_index_as_it_was(small_disk: Pa
     run = subprocess.run([DOCBOT, "index", str(corpus)], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("added 60, updated 1, removed 1, unchanged 1, failed 0"), run.stdout
+
+
+# --- an upload from the chat page whose run fails ---------------------------------------------------
+
+
+def _full_at_the_store_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(VectorStore, "upsert", _full_disk)
+
+
+def _no_room_for_the_reserve(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline.os, "posix_fallocate", _full_disk)
+
+
+def _full_at_the_write_and_the_undo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(VectorStore, "upsert", _full_disk)
+    monkeypatch.setattr(VectorStore, "delete", _full_disk)
+
+
+def _model_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the embedding model failed")
+
+    monkeypatch.setattr(Embedder, "encode", fail)
+
+
+NOT_ADDED = "The files were not added:"
+UNCHANGED = "The index is unchanged: every document in it can still be asked about as before."
+PARTIAL = (
+    "Undoing the run failed too, so the index may hold part of these files; adding them again once the cause is fixed "
+    "completes them."
+)
+FREE_SPACE = "Free some disk space on the server (or ask its administrator to), then add the files again."
+SEE_LOG = "The server log has the details; add the files again once the cause is fixed."
+
+
+@pytest.fixture(scope="module")
+def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> ChatPage:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data")
+    retriever = open_retriever(settings, embedder)
+    retriever.indexer().run([SEED_DOC])
+    retriever.refresh()
+    settings.uploads_dir.mkdir()  # as after earlier uploads: the snapshot then shows any file an upload leaves
+    return ChatPage(Bot(settings, retriever, None), settings)
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (_full_at_the_store_write, f"{NOT_ADDED} the server's disk is full. {UNCHANGED} {FREE_SPACE}"),
+        (_no_room_for_the_reserve, f"{NOT_ADDED} the server's disk is full. {UNCHANGED} {FREE_SPACE}"),
+        (_full_at_the_write_and_the_undo, f"{NOT_ADDED} the server's disk is full. {PARTIAL} {FREE_SPACE}"),
+        (_model_fails, f"{NOT_ADDED} indexing them failed (RuntimeError). {UNCHANGED} {SEE_LOG}"),
+    ],
+    ids=["store write", "reserve", "write and undo", "model"],
+)
+def test_an_upload_whose_run_fails_says_so_and_the_page_carries_on(
+    fault: Any, message: str, upload_page: ChatPage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page, settings = upload_page, upload_page.settings
+    chosen = tmp_path / f"harbour{fault.__name__}.txt"  # a new document for each fault
+    chosen.write_text(f"{HARBOUR}\n\nThis copy was uploaded while testing {fault.__name__}.")
+    before = snapshot(settings, page.store)
+
+    fault(monkeypatch)
+    report = page.upload([str(chosen)], Progress())  # the page's own handler, as the Add button calls it
+
+    assert 'role="alert"' in report and html.unescape(re.sub(r"<[^>]+>", "", report)) == message
+    if UNCHANGED in message:
+        assert snapshot(settings, page.store) == before  # the index, and no file of the upload kept in uploads/
+
+    monkeypatch.undo()  # the page carries on: questions are answered, and the same upload now succeeds
+    *_, (_, _, sources, turns) = page.respond("What did coalition forces resume because of the growing ISIS force?", [])
+    assert "air strikes" in turns[-1].answer.text and "src-card" in sources
+    added = html.unescape(re.sub(r"<[^>]+>", "", page.upload([str(chosen)], Progress())))
+    assert f"Added: {chosen.name}" in added and "You can ask about them now." in added
 
 
 # --- a Chroma directory from an incompatible build ------------------------------------------------

@@ -27,6 +27,8 @@ from bot.render import (
     report_html,
     sources_html,
     status_html,
+    store_down_html,
+    upload_failed_html,
 )
 from index.pipeline import IndexReport
 
@@ -153,6 +155,9 @@ def test_sources_panel_without_answers_or_citations() -> None:
     assert "Sources appear here" in sources_html([])
     refused = Turn(Answer(question="What is the capital of Libya?", text="no", refused=True))
     assert "No passage of the documents answers this question." in sources_html([refused])
+    store_down = Turn(refused.answer, no_sources=f"The store is down {PAYLOAD}")
+    _assert_inert(sources_html([store_down]))
+    assert "The store is down" in sources_html([store_down]) and "No passage" not in sources_html([store_down])
 
 
 def test_header_tells_models_and_an_empty_index() -> None:
@@ -160,6 +165,17 @@ def test_header_tells_models_and_an_empty_index() -> None:
     assert "extractive" in full and "all-MiniLM" in full and "1 document · 8 passages" in full
     assert "The index is empty" not in full
     assert "The index is empty" in status_html("local", "m", 0, 0)
+    down = store_down_html("extractive", f"m{PAYLOAD}", f"at http://127.0.0.1:8000/{PAYLOAD}")
+    _assert_inert(down)
+    assert "The vector store at http://127.0.0.1:8000/" in down and "is unreachable" in down
+    assert "Answers resume by themselves" in down and "document ·" not in down and "index is empty" not in down
+
+
+def test_a_failed_upload_says_so_above_the_refused_files() -> None:
+    html = upload_failed_html(f"The files were not added {PAYLOAD}", [f"x.exe{PAYLOAD}: not supported"])
+    _assert_inert(html)
+    assert html.index("The files were not added") < html.index("Refused: x.exe")
+    assert "<ul" not in upload_failed_html("The files were not added.", [])
 
 
 def test_documents_table_and_reports_escape_names() -> None:
