@@ -19,12 +19,6 @@ STORE_DOWN_SOURCES = (
 )
 ANSWER_FAILED_SOURCES = "No sources: answering this question failed."
 
-#: How ``index/pipeline.py`` says that a failed run left the index as it was (undone, or refused before any write).
-_INDEX_UNCHANGED = ("the index is as it was before this run", "to index safely")
-#: How a full disk shows in a failure: the OS, SQLite inside Chroma, the pipeline's check for room.
-_DISK_FULL = ("No space left on device", "disk is full", "not enough free disk space")
-
-
 def answer_failure(exc: Exception) -> tuple[str, str]:
     """What the chat reply and the sources panel say when answering a question fails."""
     if isinstance(exc, StoreUnavailableError):
@@ -34,9 +28,9 @@ def answer_failure(exc: Exception) -> tuple[str, str]:
 
 def upload_failure(exc: StoreUnavailableError) -> str:
     """What the page says when indexing an upload fails: what failed, the state of the index, the next step."""
-    text = str(exc)
-    cause = exc.__cause__ if isinstance(exc, IndexRunError) else exc
-    if any(sign in text for sign in _DISK_FULL):
+    run_failed = isinstance(exc, IndexRunError)
+    cause = exc.__cause__ if run_failed else exc
+    if run_failed and exc.disk_full:
         what = "the server's disk is full"
         retry = "Free some disk space on the server (or ask its administrator to), then add the files again."
     elif isinstance(cause, StoreUnavailableError):
@@ -45,9 +39,9 @@ def upload_failure(exc: StoreUnavailableError) -> str:
     else:
         what = f"indexing them failed ({type(cause).__name__})"
         retry = "The server log has the details; add the files again once the cause is fixed."
-    if not isinstance(exc, IndexRunError):  # the store failed outside the run's writes: before them, or after all
+    if not run_failed:  # the store failed outside the run's writes: before them, or after all
         state = "Nothing indexed before is lost."
-    elif any(sign in text for sign in _INDEX_UNCHANGED):
+    elif exc.index_unchanged:
         state = "The index is unchanged: every document in it can still be asked about as before."
     else:
         state = (

@@ -14,6 +14,7 @@ run, so that the undo still fits on a disk the run has filled.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import os
@@ -46,6 +47,27 @@ RESERVE_FILE = ".index-reserve"
 
 class IndexRunError(StoreUnavailableError):
     """An index run failed; the message says why and whether the index is as it was before the run."""
+
+    def __init__(self, message: str, *, index_unchanged: bool, disk_full: bool) -> None:
+        super().__init__(message)
+        self.index_unchanged = index_unchanged  # undone, or refused before any write
+        self.disk_full = disk_full
+
+
+#: How a full disk shows when the error is not an ``OSError`` of its own: SQLite inside Chroma, wrapped errors.
+_DISK_FULL_SIGNS = ("no space left on device", "disk is full")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` or anything in its chain of causes is the disk running out of space."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if any(sign in str(seen).lower() for sign in _DISK_FULL_SIGNS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @dataclass
@@ -166,7 +188,9 @@ def reserved_space(folder: Path, size: int) -> Iterator[Callable[[], None]]:
         release()
         raise IndexRunError(
             f"not enough free disk space in {folder} to index safely ({exc.strerror or exc}); "
-            f"free at least {size // 2**20} MB and run docbot index again"
+            f"free at least {size // 2**20} MB and run docbot index again",
+            index_unchanged=True,
+            disk_full=True,
         ) from exc
     try:
         yield release
@@ -301,10 +325,16 @@ class Indexer:
         except Exception as exc:
             raise IndexRunError(
                 f"indexing failed ({cause}) and undoing its writes failed too ({exc}); "
-                "fix the cause and run docbot index again"
+                "fix the cause and run docbot index again",
+                index_unchanged=False,
+                disk_full=is_disk_full(cause) or is_disk_full(exc),
             ) from cause
         if isinstance(cause, Exception):
-            raise IndexRunError(f"indexing failed ({cause}); the index is as it was before this run") from cause
+            raise IndexRunError(
+                f"indexing failed ({cause}); the index is as it was before this run",
+                index_unchanged=True,
+                disk_full=is_disk_full(cause),
+            ) from cause
 
     def _flush(
         self, pending: list[tuple[SourceFile, str, list[Chunk], list[str]]], report: IndexReport, undo: Undo

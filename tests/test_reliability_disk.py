@@ -37,7 +37,7 @@ from index.chunking import Chunker
 from index.embeddings import Embedder
 from index.lexical import LexicalIndex
 from index.loaders import load_file
-from index.pipeline import Indexer, IndexRunError
+from index.pipeline import Indexer, IndexRunError, is_disk_full
 from index.retriever import open_retriever
 from index.store import StoreUnavailableError, VectorStore
 
@@ -359,3 +359,19 @@ def test_cli_refuses_an_incompatible_chroma_directory_in_one_line(command: list[
     errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "Traceback" not in run.stderr, run.stderr
     assert str(data_dir / "chroma") in errors[0] and FIX in errors[0]
+
+
+def test_a_full_disk_is_recognised_through_wrapped_errors() -> None:
+    import errno
+    import sqlite3
+
+    assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    try:
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as inner:
+            raise RuntimeError("upsert failed") from inner
+    except RuntimeError as wrapped:
+        assert is_disk_full(wrapped)
+    assert not is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not is_disk_full(RuntimeError("model failed"))
