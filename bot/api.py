@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bot import documents
 from bot.api_models import AskRequest, AskResponse, DocumentInfo, DocumentList, Problem, StoreProblem
 from bot.api_security import Guard, RateLimiter, checked_origins, install_browser_policy
-from bot.api_streams import Piece, answer_of, failure, start_stream
+from bot.api_streams import Piece, answer_of, failure, start_stream, store_down_fix, with_fix
 from bot.chat import Bot
 from bot.citations import Answer
 from bot.config import Settings
@@ -73,16 +73,6 @@ def _health(bot: Bot) -> Callable[[], dict[str, object]]:
     return health
 
 
-def store_down_fix(settings: Settings) -> str:
-    """What the operator does when the vector store cannot be reached (part of every 503 about it)."""
-    if settings.chroma_url:
-        return (
-            f"start the Chroma server at {settings.chroma_url} (chroma run) or make it reachable from docbot; "
-            "requests are answered again as soon as it is back, without restarting docbot"
-        )
-    return "check that the local Chroma directory is readable and its disk has free space"
-
-
 def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> APIRouter:
     router = APIRouter(
         prefix="/api",
@@ -104,7 +94,9 @@ def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> APIR
     )
     async def ask_stream(request: AskRequest) -> EventSourceResponse:
         pieces = await start_stream(bot, settings, request.question, request.history, request.k)
-        return EventSourceResponse(answer_events(pieces), sep="\n")
+        return EventSourceResponse(
+            answer_events(pieces, bot.retriever.store.location, store_down_fix(settings)), sep="\n"
+        )
 
     @router.get("/documents", summary="The indexed documents, by title")
     def indexed_documents() -> DocumentList:
@@ -114,7 +106,8 @@ def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> APIR
     return router
 
 
-async def answer_events(pieces: AsyncIterator[Piece]) -> AsyncIterator[dict[str, str]]:
+async def answer_events(pieces: AsyncIterator[Piece], store: str, store_fix: str) -> AsyncIterator[dict[str, str]]:
+    """``text`` events, then ``answer``; on failure an ``error`` event (naming the store and the fix, as a 503)."""
     try:
         async for piece in pieces:
             if isinstance(piece, Answer):
@@ -123,7 +116,10 @@ async def answer_events(pieces: AsyncIterator[Piece]) -> AsyncIterator[dict[str,
                 yield {"event": "text", "data": json.dumps({"text": piece})}
     except Exception as exc:
         status, message = failure(exc)
-        yield {"event": "error", "data": json.dumps({"detail": message, "status": status})}
+        body: dict[str, object] = {"detail": message, "status": status}
+        if status == 503:
+            body |= {"store": store, "fix": store_fix}
+        yield {"event": "error", "data": json.dumps(body)}
 
 
 def _is_openai(request: Request) -> bool:
@@ -153,7 +149,7 @@ def install_error_handlers(app: FastAPI, store_location: str, store_fix: str) ->
 
     async def on_store_down(request: Request, exc: Exception) -> Response:
         if _is_openai(request):
-            return error_response(503, f"{exc}; to fix: {store_fix}")
+            return error_response(503, with_fix(str(exc), store_fix))
         return JSONResponse({"detail": str(exc), "store": store_location, "fix": store_fix}, status_code=503)
 
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -59,3 +59,18 @@ def failure(exc: Exception) -> tuple[int, str]:
         return 503, str(exc)
     logger.exception("the answer stream failed")
     return 500, "internal error while answering"
+
+
+def store_down_fix(settings: Settings) -> str:
+    """What the operator does when the vector store cannot be reached (part of every 503 about it)."""
+    if settings.chroma_url:
+        return (
+            f"start the Chroma server at {settings.chroma_url} (chroma run) or make it reachable from docbot; "
+            "requests are answered again as soon as it is back, without restarting docbot"
+        )
+    return "check that the local Chroma directory is readable and its disk has free space"
+
+
+def with_fix(message: str, fix: str) -> str:
+    """An OpenAI-style error message, which has no field of its own for the fix."""
+    return f"{message}; to fix: {fix}"

@@ -28,7 +28,7 @@ from bot.api_models import (
     ModelCard,
     ModelList,
 )
-from bot.api_streams import Piece, answer_of, failure, start_stream
+from bot.api_streams import Piece, answer_of, failure, start_stream, store_down_fix, with_fix
 from bot.chat import Bot
 from bot.citations import Answer
 from bot.config import Settings
@@ -100,7 +100,7 @@ def _chunk_maker() -> Callable[..., str]:
     return chunk
 
 
-async def completion_chunks(pieces: AsyncIterator[Piece]) -> AsyncIterator[dict[str, str]]:
+async def completion_chunks(pieces: AsyncIterator[Piece], store_fix: str) -> AsyncIterator[dict[str, str]]:
     """chat.completion.chunk events: the role, the text pieces, the sources, the end (with citations), [DONE]."""
     chunk = _chunk_maker()
     yield {"data": chunk({"role": "assistant", "content": ""})}
@@ -114,7 +114,8 @@ async def completion_chunks(pieces: AsyncIterator[Piece]) -> AsyncIterator[dict[
             citations = [asdict(c) for c in piece.citations]
             yield {"data": chunk({}, "stop", citations=citations, refused=piece.refused)}
     except Exception as exc:
-        yield {"data": json.dumps(error_body(*failure(exc)))}
+        status, message = failure(exc)
+        yield {"data": json.dumps(error_body(status, with_fix(message, store_fix) if status == 503 else message))}
     yield {"data": "[DONE]"}
 
 
@@ -143,7 +144,7 @@ def openai_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> AP
         question, history = conversation(request.messages)
         if request.stream:
             pieces = await start_stream(bot, settings, question, history, None)
-            return EventSourceResponse(completion_chunks(pieces), sep="\n")
+            return EventSourceResponse(completion_chunks(pieces, store_down_fix(settings)), sep="\n")
         return completion(await answer_of(bot, settings, question, history, None))
 
     return router

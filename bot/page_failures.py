@@ -18,6 +18,9 @@ STORE_DOWN_SOURCES = (
     "Sources appear here again once it is back."
 )
 ANSWER_FAILED_SOURCES = "No sources: answering this question failed."
+REMOVE_STORE_DOWN = (
+    "The document was not removed: the document store is unavailable. Remove it again once the store is back."
+)
 
 def answer_failure(exc: Exception) -> tuple[str, str]:
     """What the chat reply and the sources panel say when answering a question fails."""

@@ -28,7 +28,7 @@ from bot.documents import (
 )
 from bot.examples import example_questions
 from bot.feedback import record_feedback, vote_of
-from bot.page_failures import answer_failure, upload_failure
+from bot.page_failures import REMOVE_STORE_DOWN, answer_failure, upload_failure
 from bot.render import (
     NO_PASSAGE,
     Turn,
@@ -303,11 +303,15 @@ class ChatPage:
     def remove(self, key: str | None, request: gr.Request) -> str:
         if not is_admin(self.settings, request.username):
             return notice_html("Only the administrator can remove documents.")
-        document = next((d for d in list_documents(self.store, self.settings) if d.key == key), None)
-        if document is None:
-            return notice_html("Choose a document to remove first.")
-        removed = remove_document(self.store, self.settings, document)
-        self.bot.retriever.refresh()
+        try:
+            document = next((d for d in list_documents(self.store, self.settings) if d.key == key), None)
+            if document is None:
+                return notice_html("Choose a document to remove first.")
+            removed = remove_document(self.store, self.settings, document)
+            self.bot.retriever.refresh()
+        except StoreUnavailableError:
+            log.exception("removing a document failed")
+            return upload_failed_html(REMOVE_STORE_DOWN, [])
         return removed_html(document, removed)
 
 

@@ -15,7 +15,8 @@ from pydantic import SecretStr
 from bot.api import answer_events, install_error_handlers
 from bot.api_models import ChatMessage
 from bot.api_security import FrameAncestors, Guard, RateLimiter, checked_origins, frame_ancestors
-from bot.api_streams import Piece
+from bot.api_streams import Piece, store_down_fix
+from bot.config import Settings
 from bot.openai_compat import SOURCES_HEADING, completion_chunks, conversation
 from index.store import StoreUnavailableError
 
@@ -153,12 +154,17 @@ def _collect(events: AsyncIterator[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def test_a_store_failing_mid_stream_ends_the_stream_with_an_error_event() -> None:
-    events = _collect(answer_events(_pieces_then_store_down()))
+    fix = store_down_fix(Settings(chroma_url="http://127.0.0.1:8000"))
+    events = _collect(answer_events(_pieces_then_store_down(), "http://127.0.0.1:8000", fix))
     assert [e["event"] for e in events] == ["text", "error"]
     assert json.loads(events[1]["data"]) == {
         "detail": "the vector store at http://127.0.0.1:8000 failed to search: connection refused",
         "status": 503,
+        "store": "http://127.0.0.1:8000",
+        "fix": fix,
     }
-    chunks = [e["data"] for e in _collect(completion_chunks(_pieces_then_store_down()))]
+    assert "chroma run" in fix
+    chunks = [e["data"] for e in _collect(completion_chunks(_pieces_then_store_down(), fix))]
     assert chunks[-1] == "[DONE]"
-    assert json.loads(chunks[-2])["error"]["code"] == 503
+    error = json.loads(chunks[-2])["error"]
+    assert error["code"] == 503 and error["message"].endswith(f"; to fix: {fix}")

@@ -20,7 +20,7 @@ import pytest
 from live import LiveServer, browser, free_port, live_server, screenshot, stop_process, wait_http
 from test_ui_browser import ask, bot_messages, choose_file
 
-from bot.page_failures import STORE_DOWN_ANSWER, STORE_DOWN_SOURCES
+from bot.page_failures import REMOVE_STORE_DOWN, STORE_DOWN_ANSWER, STORE_DOWN_SOURCES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -102,6 +102,17 @@ def _assert_health_is_a_503_naming_the_store_and_the_fix(url: str, store: str) -
     assert body["fix"].startswith(f"start the Chroma server at {store} (chroma run)"), body
 
 
+def _assert_a_removal_says_the_store_is_down(page: Any) -> None:
+    """A page loaded while the store was up still lists the documents; removing one now changes nothing."""
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#docbot-admin input").click()
+    page.get_by_role("option").first.click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#docbot-remove").click()
+    page.locator("#docbot-remove-report .upload-failed", has_text=REMOVE_STORE_DOWN).wait_for()
+    page.get_by_role("tab", name="Chat").click()
+
+
 def _assert_the_page_loads_and_says_the_store_is_down(page: Any, store: str, upload: Path) -> None:
     page.reload()
     header = page.locator("#docbot-status-line .docbot-down")
@@ -148,6 +159,7 @@ def test_chroma_server_stopped_mid_conversation_then_back(
         sources = page.locator("#docbot-sources .src-turn.shown").inner_text()
         assert STORE_DOWN_SOURCES in sources and "No passage" not in sources
         screenshot(page, "chroma-down")
+        _assert_a_removal_says_the_store_is_down(page)
         _assert_the_page_loads_and_says_the_store_is_down(page, chroma.url, tmp_path / "lighthouse.txt")
         assert not (docbot.data_dir / "uploads" / "lighthouse.txt").exists(), "kept a file the index did not take"
 
