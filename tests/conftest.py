@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,12 @@ def corpus(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "docs"
     shutil.copytree(SEEDS, folder)
     yield folder
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright: one per test module."""
+    from live import browser
+
+    with browser() as instance:
+        yield instance

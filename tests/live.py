@@ -69,6 +69,15 @@ def wait_http(url: str, timeout_s: float, process: subprocess.Popen[bytes] | Non
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")
 
 
+def seeds_with(workdir: Path, extra: dict[str, str]) -> Path:
+    """A copy of seeds/ in ``workdir/docs`` with ``extra`` files (name → text) beside them."""
+    docs = workdir / "docs"
+    shutil.copytree(ROOT / "seeds", docs)
+    for name, text in extra.items():
+        (docs / name).write_text(text)
+    return docs
+
+
 @contextmanager
 def live_server(
     workdir: Path, env: dict[str, str] | None = None, docs: Path | None = None, timeout_s: float = 120

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live import ROOT, LiveServer, browser, live_server, screenshot
+from live import ROOT, LiveServer, live_server, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -74,12 +74,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, wikis: tuple[str, str], wik
         page = WIKI_PAGE.format(bot=live.url, title=html.escape(TITLE), key=KEY)
         (wiki_folder / "index.html").write_text(page)
         yield live
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with browser() as instance:
-        yield instance
 
 
 def _fetch_from_page(page: Any, url: str) -> str:

@@ -8,13 +8,11 @@ citation, and the title when the file has no heading), a question, and the vote 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import SEEDS
-from live import LiveServer, browser, live_server, screenshot
+from live import LiveServer, live_server, screenshot, seeds_with
 from test_ui_browser import ask, bot_messages, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -30,17 +28,8 @@ PAYLOAD_MARKS = ("onerror=window.__xss=11", "window.__xss=13")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     work = tmp_path_factory.mktemp("hostile-names")
-    docs = work / "docs"
-    shutil.copytree(SEEDS, docs)
-    (docs / NAME).write_text(TEXT)
-    with live_server(work, docs=docs) as live:
+    with live_server(work, docs=seeds_with(work, {NAME: TEXT})) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with browser() as instance:
-        yield instance
 
 
 def assert_inert(page: Any, frame: Any | None = None) -> None:

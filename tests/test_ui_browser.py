@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EVAL_SET, ROOT, SEEDS
-from live import LiveServer, browser, live_server, screenshot
+from conftest import EVAL_SET, ROOT
+from live import LiveServer, live_server, screenshot, seeds_with
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -59,18 +59,8 @@ def normalise(text: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     work = tmp_path_factory.mktemp("ui")
-    docs = work / "docs"
-    shutil.copytree(SEEDS, docs)
-    (docs / "xss-note.txt").write_text(XSS_TXT)
-    (docs / "xss-page.html").write_text(XSS_HTML)
-    with live_server(work, docs=docs) as live:
+    with live_server(work, docs=seeds_with(work, {"xss-note.txt": XSS_TXT, "xss-page.html": XSS_HTML})) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with browser() as instance:
-        yield instance
 
 
 @pytest.fixture
