@@ -339,22 +339,29 @@ class Indexer:
     def _flush(
         self, pending: list[tuple[SourceFile, str, list[Chunk], list[str]]], report: IndexReport, undo: Undo
     ) -> list[str]:
-        """Embed the chunks of the pending files in one call and write them; returns the old ids they replace."""
+        """Embed the chunks of the pending files in one call and write them in one; returns the old ids they replace.
+
+        One write for the group, not one a file: a write's fixed cost is most of it for a file of a few chunks.
+        """
         if not pending:
             return []
-        texts = [c.text for _, _, chunks, _ in pending for c in chunks]
+        chunks = [c for _, _, file_chunks, _ in pending for c in file_chunks]
+        texts = [c.text for c in chunks]
         vectors = self.embedder.encode(texts)
-        offset = 0
+        metadatas = [
+            {**c.metadata(len(file_chunks)), "root": file.root}
+            for file, _, file_chunks, _ in pending
+            for c in file_chunks
+        ]
+        new_ids = {c.id for c in chunks}
+        kept = [i for i in new_ids if i in undo.before and i not in undo.replaced]
+        undo.replaced.update({c.id: c.metadata for c in self.store.get(kept)})
+        undo.added.update(new_ids - undo.before)  # before the write: a failed write may still land later
+        self.store.upsert(chunks, vectors, metadatas)
         replaced: list[str] = []
-        for file, kind, chunks, old_ids in pending:
-            file_vectors = vectors[offset : offset + len(chunks)]
-            offset += len(chunks)
-            new_ids = {c.id for c in chunks}
-            kept = [i for i in new_ids if i in undo.before]
-            undo.replaced.update({c.id: c.metadata for c in self.store.get(kept) if c.id not in undo.replaced})
-            undo.added.update(new_ids - undo.before)  # before the write: a failed write may still land later
-            self.store.upsert(chunks, file_vectors, {file.source: len(chunks)}, file.root)
-            replaced += [i for i in old_ids if i not in new_ids]
+        for file, kind, file_chunks, old_ids in pending:
+            ids = {c.id for c in file_chunks}
+            replaced += [i for i in old_ids if i not in ids]
             (report.added if kind == "added" else report.updated).append(file.source)
         report.chunks_embedded += len(texts)
         pending.clear()

@@ -140,8 +140,8 @@ class VectorStore:
     def count(self) -> int:
         return int(self._call("count", self._collection.count))
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray, n_chunks: dict[str, int], root: str) -> None:
-        """Write chunks with their vectors; ``n_chunks`` tells how many chunks each file has in all."""
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
+        """Write chunks with their vectors and metadata, in as few calls as the client allows (each call costs)."""
         step = self._step(WRITE_BATCH)
         for lo in range(0, len(chunks), step):
             batch = chunks[lo : lo + step]
@@ -151,7 +151,7 @@ class VectorStore:
                 ids=[c.id for c in batch],
                 embeddings=vectors[lo : lo + step],
                 documents=[c.text for c in batch],
-                metadatas=[{**c.metadata(n_chunks[c.source]), "root": root} for c in batch],
+                metadatas=list(metadatas[lo : lo + step]),
             )
 
     def set_metadata(self, metadata: dict[str, dict[str, Any]]) -> None:

@@ -41,6 +41,9 @@ ZYGOTE = """
 import json, os, sys
 import chromadb, sentence_transformers, torch  # the slow imports, done once before forking
 import bot.cli
+import index.pipeline
+
+index.pipeline.EMBED_GROUP = 24  # a write every few files, as in a big corpus: more write boundaries to cut
 
 for line in sys.stdin:
     job = json.loads(line)

@@ -125,6 +125,7 @@ def test_a_run_failing_on_a_full_disk_leaves_the_index_as_it_was(
     assert_overwrites_a_stored_chunk(settings, corpus, before)
 
     if where == "second store write":
+        monkeypatch.setattr(pipeline, "EMBED_GROUP", 8)  # several writes, as in a big corpus: fail after the first
         real_upsert = VectorStore.upsert
         calls = []
 
