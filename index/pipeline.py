@@ -18,6 +18,7 @@ import errno
 import fcntl
 import functools
 import os
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -43,6 +44,11 @@ Progress = Callable[[int, int, int], None]
 #: Disk space held in ``data_dir`` during a run and given back if it fails: room to undo a failed write.
 RESERVE_BYTES = 16 * 1024 * 1024
 RESERVE_FILE = ".index-reserve"
+
+#: What a chunk costs the local Chroma store on disk, over its text (measured: ~11 KB a chunk of ~560 bytes at 1k
+#: chunks, the HNSW files' preallocation included): a write is refused before it starts unless this much is free.
+STORE_BYTES_PER_CHUNK = 8 * 1024
+STORE_BYTES_PER_TEXT_BYTE = 4
 
 
 class IndexRunError(StoreUnavailableError):
@@ -174,6 +180,19 @@ def index_lock(data_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_room(folder: Path, chunks: Sequence[Chunk]) -> None:
+    """Raise ENOSPC before a local store write that would not fit: Chroma's embedded engine can hang when the disk
+    fills inside one of its writes (seen with Chroma 1.5.9), so it should not be the one to find out."""
+    need = sum(STORE_BYTES_PER_CHUNK + STORE_BYTES_PER_TEXT_BYTE * len(c.text.encode()) for c in chunks)
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise OSError(
+            errno.ENOSPC,
+            f"{os.strerror(errno.ENOSPC)}: {free / 2**20:.1f} MB free in {folder}, "
+            f"the next write of {len(chunks)} chunks needs about {need / 2**20:.1f} MB",
+        )
 
 
 @contextmanager
@@ -346,6 +365,8 @@ class Indexer:
         if not pending:
             return []
         chunks = [c for _, _, file_chunks, _ in pending for c in file_chunks]
+        if not self.settings.chroma_url:  # a Chroma server's disk is its own
+            ensure_room(self.settings.data_dir, chunks)
         texts = [c.text for c in chunks]
         vectors = self.embedder.encode(texts)
         metadatas = [
