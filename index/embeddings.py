@@ -37,7 +37,10 @@ def native_bfloat16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16/AMX on x86); emulated it is slower."""
     import torch
 
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    try:  # a private oneDNN op: a torch build without it gets float32
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def resolve_precision(precision: EmbedPrecision) -> str:
