@@ -43,7 +43,7 @@ import chromadb, sentence_transformers, torch  # the slow imports, done once bef
 import bot.cli
 import index.pipeline
 
-index.pipeline.EMBED_GROUP = 24  # a write every few files, as in a big corpus: more write boundaries to cut
+index.pipeline.EMBED_GROUP = 4  # about one write a file: many small transactions, so a kill lands between them too
 
 for line in sys.stdin:
     job = json.loads(line)
