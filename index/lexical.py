@@ -30,7 +30,7 @@ def fingerprint(ids: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def _current(folder: Path) -> str | None:
+def current_fingerprint(folder: Path) -> str | None:
     """The fingerprint ``CURRENT`` names, if it can be read."""
     try:
         return (folder / CURRENT).read_text().strip()
@@ -93,7 +93,7 @@ class LexicalIndex:
         except BaseException:  # a full disk, say: the live index stays, and nothing of this attempt is left
             shutil.rmtree(staging, ignore_errors=True)
             pointer.unlink(missing_ok=True)
-            if _current(folder) != self.fingerprint:
+            if current_fingerprint(folder) != self.fingerprint:
                 shutil.rmtree(folder / self.fingerprint, ignore_errors=True)
             raise
         for stale in folder.iterdir():

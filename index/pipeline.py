@@ -30,7 +30,7 @@ from typing import Any
 from bot.config import Settings
 from index.chunking import Chunker
 from index.embeddings import Embedder
-from index.lexical import CURRENT, LexicalIndex, LexicalIndexError, fingerprint
+from index.lexical import LexicalIndex, LexicalIndexError, current_fingerprint, fingerprint
 from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, parse_file, read_file
 from index.store import StoreUnavailableError, VectorStore
 from index.types import Chunk, LoadError
@@ -275,8 +275,7 @@ class Indexer:
         with reserved_space(self.settings.data_dir, RESERVE_BYTES) as release_reserve:
             try:
                 doomed = self._write(files, mirrored, stored, report, progress, undo)
-                pointer = self.settings.lexical_dir / CURRENT
-                current = pointer.read_text().strip() if pointer.is_file() else None
+                current = current_fingerprint(self.settings.lexical_dir)
                 if report.changed or doomed or current != fingerprint(undo.before):
                     sync_lexical(self.store, self.settings.lexical_dir, force=True, without=set(doomed))
             except BaseException as exc:
