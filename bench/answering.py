@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.machine import load_average
+from bench.machine import load_average, process_memory_kib
 from bench.retrieval import WARM_UP, Latency
 from bot.chat import Bot
 from bot.config import Settings
@@ -47,13 +47,6 @@ class ApiRun:
     errors: int
     server_peak_rss_mib: float  # the server process's VmHWM after the load: index, model and all
     load_average: tuple[float, ...] = ()
-
-
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 def measure_answers(settings: Settings, questions: list[str], chunks: int) -> AnswerRun:
@@ -133,7 +126,7 @@ def measure_api(data_dir: Path, questions: list[str], chunks: int, clients: int,
         _wait_ready(base, server, log)
         before = load_average()
         seconds, errors, wall = asyncio.run(_load(base, questions, clients, per_client))
-        peak = _peak_rss_mib(server.pid)
+        peak = process_memory_kib(server.pid, "VmHWM") / 1024
     finally:
         server.terminate()
         try:

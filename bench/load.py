@@ -26,6 +26,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.machine import process_memory_kib
+
 #: Conversations about the seed document; the last question of each script is a follow-up or off-topic.
 SCRIPTS: tuple[tuple[str, ...], ...] = (
     ("What group is the article about?", "What did coalition forces resume because of it?"),
@@ -113,14 +115,6 @@ class SoakReport:
             f"({self.growth:+.1%}; medians of the first and last fifth of {len(self.rss_samples)} samples, max "
             f"{max(kib for _, kib in self.rss_samples) / mib:.0f} MiB); {self.load.summary()}"
         )
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process, from ``/proc/<pid>/status``."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -220,12 +214,12 @@ async def soak(
     """A warm-up, then ``seconds`` of load with the server's memory sampled about 60 times."""
     warmup = await run_load(url, conversations, warmup_s, key)
     every_s = max(0.5, seconds / 60)
-    samples = [(0.0, rss_kib(pid))]
+    samples = [(0.0, process_memory_kib(pid))]
     started = time.monotonic()
     load = asyncio.create_task(run_load(url, conversations, seconds, key))
     while not load.done():
         await asyncio.wait([load], timeout=every_s)
-        samples.append((round(time.monotonic() - started, 1), rss_kib(pid)))
+        samples.append((round(time.monotonic() - started, 1), process_memory_kib(pid)))
     return SoakReport(load.result(), warmup, samples)
 
 

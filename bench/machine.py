@@ -30,6 +30,14 @@ def _proc_field(path: str, name: str) -> str | None:
     return None
 
 
+def process_memory_kib(pid: int, name: str = "VmRSS") -> int:
+    """A memory figure of a running process in KiB, from ``/proc/<pid>/status``: ``VmRSS`` (now) or ``VmHWM`` (peak)."""
+    value = _proc_field(f"/proc/{pid}/status", name)
+    if value is None:
+        raise RuntimeError(f"no {name} for process {pid}")
+    return int(value.split()[0])
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
