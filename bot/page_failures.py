@@ -22,6 +22,7 @@ REMOVE_STORE_DOWN = (
     "The document was not removed: the document store is unavailable. Remove it again once the store is back."
 )
 
+
 def answer_failure(exc: Exception) -> tuple[str, str]:
     """What the chat reply and the sources panel say when answering a question fails."""
     if isinstance(exc, StoreUnavailableError):

@@ -235,8 +235,9 @@ def report_html(report: IndexReport | None, refused: Sequence[str]) -> str:
     return f'<ul class="upload-report">{"".join(items)}</ul>'
 
 
-def upload_failed_html(message: str, refused: Sequence[str]) -> str:
-    """An upload whose index run failed: what the page says about it, then any files refused before the run."""
+def failure_html(message: str, refused: Sequence[str] = ()) -> str:
+    """A change to the documents that failed (an upload's index run, a removal): what the page says about it,
+    then any files refused before the run."""
     listed = report_html(None, refused) if refused else ""
     return f'<p class="upload-failed" role="alert">{_text(message)}</p>{listed}'
 

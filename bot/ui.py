@@ -35,6 +35,7 @@ from bot.render import (
     answer_html,
     chat_messages,
     documents_html,
+    failure_html,
     notice_html,
     question_html,
     removed_html,
@@ -42,7 +43,6 @@ from bot.render import (
     sources_html,
     status_html,
     store_down_html,
-    upload_failed_html,
 )
 from index.loaders import SUPPORTED_SUFFIXES
 from index.store import StoreUnavailableError, VectorStore
@@ -294,7 +294,7 @@ class ChatPage:
             log.exception("indexing an upload failed")
             for path in set(saved) - kept_before:  # keep no file of an upload the index did not take
                 path.unlink(missing_ok=True)
-            return upload_failed_html(upload_failure(exc), refused)
+            return failure_html(upload_failure(exc), refused)
         record_indexed(self.settings, self.settings.uploads_dir, report.added + report.updated)
         for source, _ in report.failed:  # keep no file the index could not read
             (uploads / Path(source).name).unlink(missing_ok=True)
@@ -311,7 +311,7 @@ class ChatPage:
             self.bot.retriever.refresh()
         except StoreUnavailableError:
             log.exception("removing a document failed")
-            return upload_failed_html(REMOVE_STORE_DOWN, [])
+            return failure_html(REMOVE_STORE_DOWN)
         return removed_html(document, removed)
 
 

@@ -21,6 +21,7 @@ from bot.render import (
     answer_html,
     chat_messages,
     documents_html,
+    failure_html,
     notice_html,
     question_html,
     removed_html,
@@ -28,7 +29,6 @@ from bot.render import (
     sources_html,
     status_html,
     store_down_html,
-    upload_failed_html,
 )
 from index.pipeline import IndexReport
 
@@ -172,10 +172,10 @@ def test_header_tells_models_and_an_empty_index() -> None:
 
 
 def test_a_failed_upload_says_so_above_the_refused_files() -> None:
-    html = upload_failed_html(f"The files were not added {PAYLOAD}", [f"x.exe{PAYLOAD}: not supported"])
+    html = failure_html(f"The files were not added {PAYLOAD}", [f"x.exe{PAYLOAD}: not supported"])
     _assert_inert(html)
     assert html.index("The files were not added") < html.index("Refused: x.exe")
-    assert "<ul" not in upload_failed_html("The files were not added.", [])
+    assert "<ul" not in failure_html("The files were not added.", [])
 
 
 def test_documents_table_and_reports_escape_names() -> None:
