@@ -164,6 +164,8 @@ def _time_limit(seconds: float) -> Iterator[None]:
             state["running"] = False
             if state["fired"]:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, None)  # NULL: clears one still pending
+    if state["fired"]:  # the interrupt landed where it was swallowed (a gc callback, say): the time was still up
+        raise _OutOfTime
 
 
 def _load_pdf(path: Path, data: bytes, source: str, timeout_s: float) -> list[Document]:
