@@ -191,7 +191,7 @@ class Bot:
         problem = None
         if self.backend is not None:
             problem = yield from self._model_answer(answer, query, passages)
-            if answer.text or answer.refused:
+            if answer.text:
                 return
         yield from self._extractive_answer(answer, query, passages, already_said)
         if problem:
@@ -218,8 +218,10 @@ class Bot:
     def _model_answer(self, answer: Answer, query: str, passages: list[Passage]) -> Generator[str, None, str | None]:
         """The model's sentences that the passages support, each cited to the sentence supporting it.
 
-        Returns why nothing usable came of the model, or ``None`` when it answered or said the passages hold
-        no answer (then ``answer.refused`` is set).
+        Returns why nothing usable came of the model, or ``None`` when it answered. The model saying the passages
+        hold no answer is one such reason, not a refusal: whether the documents cover the question is decided
+        once, from the retrieval evidence (``Retrieval.covered``), for every generator alike; a covered question
+        is then answered from the passages.
         """
         assert self.backend is not None
         evidence = self.checker.evidence(query, passages)
@@ -248,8 +250,7 @@ class Bot:
         if failure is not None:
             return f"failed ({failure})"
         if refused:
-            answer.refused = True
-            return None
+            return "said the passages hold no answer"
         return "wrote nothing the passages support" if answer.unsupported else "gave an empty reply"
 
 

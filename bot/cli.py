@@ -244,10 +244,18 @@ def eval_run(
             help="Exit 1 when METRIC is below VALUE or could not be measured (repeatable), e.g. hit@5=0.9.",
         ),
     ] = None,
+    retrievers: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAMES",
+            help="Also rank every question with these retrievers and report them side by side, e.g. hybrid,dense,bm25.",
+        ),
+    ] = None,
 ) -> None:
     """Ask every question of a set, score the answers, write the reports and print the summary."""
     from tqdm import tqdm
 
+    from bot.eval_retrievers import parse_retrievers
     from bot.eval_set import QuestionSetError, load_question_set
     from bot.evaluate import Gate, RunSpec, evaluate, failed_gates, write_run
 
@@ -259,13 +267,14 @@ def eval_run(
         raise typer.Exit(2) from exc
     try:
         gates = tuple(Gate.parse(text) for text in fail_under or [])
+        compared = parse_retrievers(retrievers) if retrievers else ()
     except ValueError as exc:
         raise _fail(str(exc), 2) from exc
     settings = _settings(generator=generator)
     with ExitStack() as stack:
         bot = _enter_temporary_bot(stack, settings, docs) if docs else _open_bot(settings)
         with tqdm(total=len(items), desc="evaluating", unit="question", file=sys.stderr, disable=None) as bar:
-            results = evaluate(bot, items, RunSpec(questions, k, docs, gates), lambda _: bar.update())
+            results = evaluate(bot, items, RunSpec(questions, k, docs, gates, compared), lambda _: bar.update())
     out = out or Path("eval-runs") / f"{questions.stem}-{datetime.now():%Y%m%d-%H%M%S}"
     written = write_run(results, out)
     typer.echo(written[1].read_text(encoding="utf-8"), nl=False)

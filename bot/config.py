@@ -67,7 +67,12 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.0, ge=0)
     lexical_weight: float = Field(1.0, ge=0)
     relevance_floor: float = Field(
-        0.25, ge=-1, le=1, description="Below this cosine similarity the documents are taken not to cover the question."
+        0.0,
+        ge=-1,
+        le=1,
+        description="A question whose best passage similarity is below this is never covered. Whether the "
+        "documents cover a question is decided by the index's own calibrated floor (off-topic probes measured "
+        "at index time); this only adds a fixed minimum on top (0: the calibration alone decides).",
     )
     duplicate_threshold: float = Field(
         0.9, gt=0, le=1, description="Token overlap above which passages are duplicates."

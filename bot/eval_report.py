@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.eval_metrics import LATENCY_TOLERANCE, METRICS
+from bot.eval_retrievers import retrievers_markdown
 
 if TYPE_CHECKING:
     from bot.evaluate import Comparison
@@ -65,6 +66,8 @@ def summary_markdown(results: dict[str, Any]) -> str:
     if results["gates"]:
         verdict = "passed" if all(g["passed"] for g in results["gates"]) else "FAILED"
         lines += ["", f"## Gates: {verdict}", "", *(_gate_line(g) for g in results["gates"])]
+    compared = retrievers_markdown(results.get("retrievers", {}))
+    lines += ["", *compared] if compared else []
     failing = [q for q in results["questions"] if q["problems"]]
     lines += ["", f"## Failures: {len(failing) or 'none'} of {len(results['questions'])} questions", ""]
     lines += [f"- `{q['id']}`: {'; '.join(q['problems'])}" for q in failing[:_FAILURES_LISTED]]

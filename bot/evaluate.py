@@ -42,6 +42,7 @@ from bot.eval_metrics import (
     strip_markers,
 )
 from bot.eval_report import render_html, summary_markdown
+from bot.eval_retrievers import compare_retrievers
 from bot.eval_set import QuestionItem
 from bot.llm import build_backend
 from index.embeddings import Embedder
@@ -261,6 +262,7 @@ class RunSpec:
     k: int = 5
     docs: Path | None = None
     gates: tuple[Gate, ...] = ()
+    retrievers: tuple[str, ...] = ()  # compared side by side on the run's queries (bot.eval_retrievers)
 
     @property
     def depth(self) -> int:
@@ -314,7 +316,11 @@ def evaluate(
         "chunk_overlap": settings.chunk_overlap,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return results_document(results, spec, setup)
+    document = results_document(results, spec, setup)
+    if spec.retrievers:
+        queries = [(r.query, r.evidence) for r in results if r.scored_retrieval]
+        document["retrievers"] = compare_retrievers(bot.retriever, queries, spec.retrievers, spec.depth)
+    return document
 
 
 def results_document(results: list[QuestionResult], spec: RunSpec, setup: dict[str, Any]) -> dict[str, Any]:

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.citations import content_words, lexical_overlap, sentence_spans
+from bot.question_parts import question_parts
 from index.embeddings import Embedder
 from index.retriever import Passage, near_duplicate
 
 #: Weight of the semantic similarity in a sentence's score; the rest is query-word coverage.
 SEMANTIC_WEIGHT = 0.6
-#: A sentence scoring below this does not answer the question: the bot says the documents do not cover it.
-ANSWER_FLOOR = 0.42
 #: Further sentences join the answer when they score at least this share of the best one.
 COMPANION_SHARE = 0.85
 MIN_WORDS = 4
@@ -36,12 +35,25 @@ _ANSWER_TYPES = (
         ),
     ),
     (re.compile(r"^\s*who\b", re.I), re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+")),
+    (
+        re.compile(r"^\s*why\b|\bwhat (?:factors|reasons?|causes?|led)\b|\bfor what reason\b", re.I),
+        re.compile(
+            r"\b(?:because|due to|owing to|thanks to|as a result|caused by|resulting from|led (?:to|him|her|them)|"
+            r"took advantage|taking advantage|exploit\w*|in order to|so that)\b",
+            re.I,
+        ),
+    ),
 )
 #: Multiplies the score of a sentence that holds the kind of answer asked for (a number for "how many"...);
 #: a factor, not a bonus, so sentences of the same kind keep their ratios (companions stay as they were).
 ANSWER_TYPE_FACTOR = 1.15
 #: Multiplies the score of a sentence the conversation has already given.
 REPEAT_FACTOR = 0.8
+
+
+def asks_for_type(question: str) -> bool:
+    """Whether the question asks for a kind of answer that shows in a sentence (a number, a date, a name...)."""
+    return any(asks.search(question) for asks, _ in _ANSWER_TYPES)
 
 
 def answer_type_factor(question: str, sentence: str) -> float:
@@ -64,10 +76,13 @@ class ExtractiveAnswerer:
         self._max_sentences = max_sentences
 
     def pick(self, query: str, passages: list[Passage], already_said: Sequence[str] = ()) -> list[Pick]:
-        """Best answering sentences, best first; empty when none is good enough.
+        """The answering sentences, best first: the best one for each part of the question, or for a question
+        asking one thing the best one and its close companions. Empty only when the passages have no sentence.
 
-        Sentences found in ``already_said`` (earlier answers of the conversation) are demoted, so a follow-up
-        is not answered with the previous answer unless that is still clearly the best one.
+        The retriever has already judged that the passages cover the question; when no sentence scores high the
+        best one is still the answer (an excerpt of the passage that covers it), not a refusal. Sentences found in
+        ``already_said`` (earlier answers of the conversation) are demoted, so a follow-up is not answered with
+        the previous answer unless that is still clearly the best one.
         """
         candidates = [
             (i, span)
@@ -77,32 +92,67 @@ class ExtractiveAnswerer:
         ]
         if not candidates:
             return []
+        parts = question_parts(query)
+        asked = parts if len(parts) > 1 else []
         texts = [passages[i].text[lo:hi] for i, (lo, hi) in candidates]
-        vectors = self._embedder.encode([query, *texts])
-        similarity = np.clip(vectors[1:] @ vectors[0], 0.0, 1.0)
-        scored = sorted(
-            (
+        vectors = self._embedder.encode([query, *asked, *texts])
+        sentence_vectors = vectors[1 + len(asked) :]
+        whole = np.clip(sentence_vectors @ vectors[0], 0.0, 1.0)
+        repeat = [REPEAT_FACTOR if any(text in said for said in already_said) else 1.0 for text in texts]
+
+        def ranked(part: str, similarity: np.ndarray) -> list[Pick]:
+            picks = (
                 Pick(
                     i,
-                    span,
-                    (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * lexical_overlap(query, text))
-                    * answer_type_factor(query, text)
-                    * (REPEAT_FACTOR if any(text in said for said in already_said) else 1.0),
+                    self._lead_in(passages[i].text, span, part),
+                    (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * lexical_overlap(part, text))
+                    * answer_type_factor(part, text)
+                    * again,
                 )
-                for (i, span), text, sim in zip(candidates, texts, similarity, strict=True)
-            ),
-            key=lambda pick: pick.score,
-            reverse=True,
-        )
+                for (i, span), text, sim, again in zip(candidates, texts, similarity, repeat, strict=True)
+            )
+            return sorted(picks, key=lambda pick: pick.score, reverse=True)
+
+        if not asked:
+            return self._with_companions(ranked(query, whole), passages)
+        chosen: list[Pick] = []
+        for n, part in enumerate(asked, start=1):
+            part_similarity = np.clip(sentence_vectors @ vectors[n], 0.0, 1.0)
+            for pick in ranked(part, (whole + part_similarity) / 2):
+                if not any(_overlaps(pick, c) for c in chosen):
+                    chosen.append(pick)
+                    break
+            if len(chosen) == self._max_sentences:
+                break
+        return sorted(chosen, key=lambda pick: pick.score, reverse=True)
+
+    def _with_companions(self, scored: list[Pick], passages: list[Passage]) -> list[Pick]:
         best = scored[0]
-        if best.score < ANSWER_FLOOR:
-            return []
         chosen = [best]
         for pick in scored[1:]:
             if len(chosen) == self._max_sentences or pick.score < COMPANION_SHARE * best.score:
                 break
             text = passages[pick.passage_index].text[pick.span[0] : pick.span[1]]
-            if any(near_duplicate(text, passages[c.passage_index].text[c.span[0] : c.span[1]], 0.6) for c in chosen):
+            if any(
+                _overlaps(pick, c) or near_duplicate(text, passages[c.passage_index].text[c.span[0] : c.span[1]], 0.6)
+                for c in chosen
+            ):
                 continue
             chosen.append(pick)
         return chosen
+
+    @staticmethod
+    def _lead_in(text: str, span: tuple[int, int], question: str) -> tuple[int, int]:
+        """A sentence that only leads in to the answer ("There are a number of factors that explain it.") is
+        quoted with the sentence after it: it lacks the kind of answer asked for, which the next one holds."""
+        sentence = text[span[0] : span[1]]
+        if answer_type_factor(question, sentence) > 1.0 or not asks_for_type(question):
+            return span
+        following = next(((lo, hi) for lo, hi in sentence_spans(text) if lo >= span[1]), None)
+        if following is None or answer_type_factor(question, text[following[0] : following[1]]) == 1.0:
+            return span
+        return span[0], following[1]
+
+
+def _overlaps(a: Pick, b: Pick) -> bool:
+    return a.passage_index == b.passage_index and a.span[0] < b.span[1] and b.span[0] < a.span[1]

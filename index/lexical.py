@@ -136,6 +136,15 @@ class LexicalIndex:
             raise LexicalIndexError(f"BM25 files in {folder} disagree with their id list")
         return cls(ids, retriever, name)
 
+    def known_share(self, query: str) -> float:
+        """Share of the query's terms (stemmed, stop words out) that occur anywhere in the index: an off-topic
+        question names things the documents never mention."""
+        tokens = tokenize([query], self._stemmer)[0]
+        if self._retriever is None or not tokens:
+            return 0.0
+        vocabulary = self._retriever.vocab_dict
+        return sum(token in vocabulary for token in tokens) / len(tokens)
+
     def search(self, query: str, k: int) -> list[LexicalHit]:
         """Top-``k`` chunks by BM25 score; chunks sharing no term with the query are left out."""
         if self._retriever is None or not self.ids:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from index.calibration import sync_calibration
 from index.chunking import Chunker
 from index.embeddings import Embedder
 from index.lexical import LexicalIndex, LexicalIndexError, current_fingerprint, fingerprint
@@ -276,13 +277,16 @@ class Indexer:
             try:
                 doomed = self._write(files, mirrored, stored, report, progress, undo)
                 current = current_fingerprint(self.settings.lexical_dir)
+                lexical = None
                 if report.changed or doomed or current != fingerprint(undo.before):
-                    sync_lexical(self.store, self.settings.lexical_dir, force=True, without=set(doomed))
+                    lexical = sync_lexical(self.store, self.settings.lexical_dir, force=True, without=set(doomed))
             except BaseException as exc:
                 release_reserve()
                 self._roll_back(undo, exc)
                 raise
         self.store.delete(doomed)  # the run has succeeded: old versions go last, a failure here is repaired later
+        if lexical is not None:  # measured at index time: a server opening the index then only reads it
+            sync_calibration(self.store, self.embedder, lexical, self.settings.data_dir)
         return report
 
     def _write(

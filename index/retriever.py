@@ -16,6 +16,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
 from bot.config import Settings
+from index.calibration import Calibration, evidence, sync_calibration
 from index.embeddings import Embedder
 from index.lexical import LexicalIndex
 from index.pipeline import Indexer, sync_lexical
@@ -58,7 +59,9 @@ class Passage:
 class Retrieval:
     passages: list[Passage]
     best_similarity: float  # highest cosine similarity among dense candidates (-1 when none)
-    covered: bool  # False: below the relevance floor, the documents do not cover the query
+    evidence: float  # how strongly the index bears on the query (index.calibration.evidence)
+    floor: float  # the evidence this index needs to count a query as covered (index.calibration)
+    covered: bool  # False: the documents do not cover the query
 
 
 def _tokens(text: str) -> set[str]:
@@ -81,32 +84,41 @@ class HybridRetriever(BaseRetriever):
     embedder: Embedder
     store: VectorStore
     _lexical: LexicalIndex = PrivateAttr()
+    _calibration: Calibration = PrivateAttr()
     _lock: Any = PrivateAttr(default_factory=RLock)
 
     def model_post_init(self, context: Any, /) -> None:
-        self._lexical = sync_lexical(self.store, self.settings.lexical_dir)
+        self.refresh()
 
     def refresh(self) -> None:
-        """Pick up what an index run changed (the BM25 side is rebuilt if it is out of step)."""
+        """Pick up what an index run changed (the BM25 side and the calibration are redone if out of step)."""
         lexical = sync_lexical(self.store, self.settings.lexical_dir)
+        calibration = sync_calibration(self.store, self.embedder, lexical, self.settings.data_dir)
         with self._lock:
             self._lexical = lexical
+            self._calibration = calibration
+
+    @property
+    def floor(self) -> float:
+        """The evidence (index.calibration.evidence) a query needs to count as covered: this index's own floor."""
+        return self._calibration.floor
 
     def indexer(self) -> Indexer:
         return Indexer(self.settings, self.embedder, self.store)
 
-    def search(self, query: str, k: int | None = None, *, lexical: bool = True) -> Retrieval:
+    def search(self, query: str, k: int | None = None, *, lexical: bool = True, dense: bool = True) -> Retrieval:
+        """The top ``k`` passages for ``query``; ``lexical``/``dense`` off leave that side out (for comparisons:
+        without the dense side nothing counts as covered)."""
         settings = self.settings
         k = k or settings.k
         fetch = max(settings.fetch_k, k)
-        vector = self.embedder.encode([query])[0]
-        dense = self.store.query(vector, fetch)
+        dense_hits = self.store.query(self.embedder.encode([query])[0], fetch) if dense else []
         with self._lock:
             lexical_hits = self._lexical.search(query, fetch) if lexical else []
         scores: dict[str, float] = {}
         similarity: dict[str, float] = {}
         chunks: dict[str, StoredChunk] = {}
-        for rank, hit in enumerate(dense):
+        for rank, hit in enumerate(dense_hits):
             scores[hit.chunk.id] = settings.dense_weight / (settings.rrf_k + rank + 1)
             similarity[hit.chunk.id] = hit.similarity
             chunks[hit.chunk.id] = hit.chunk
@@ -123,8 +135,12 @@ class HybridRetriever(BaseRetriever):
             passages.append(Passage.from_stored(chunks[chunk_id], scores[chunk_id], similarity.get(chunk_id)))
             if len(passages) == k:
                 break
-        best = max((hit.similarity for hit in dense), default=-1.0)
-        return Retrieval(passages, best, covered=bool(passages) and best >= settings.relevance_floor)
+        best = max((hit.similarity for hit in dense_hits), default=-1.0)
+        with self._lock:
+            found = evidence(best, self._lexical.known_share(query))
+            floor = self._calibration.floor
+        covered = bool(passages) and found >= floor and best >= self.settings.relevance_floor
+        return Retrieval(passages, best, found, floor, covered)
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
         retrieval = self.search(query)

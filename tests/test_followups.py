@@ -40,4 +40,6 @@ def test_sentences_holding_the_kind_of_answer_asked_for_are_preferred() -> None:
     assert answer_type_factor("When did he speak?", "He spoke at the end of last March.") == ANSWER_TYPE_FACTOR
     assert answer_type_factor("Who leads it?", "It is led by Abu Ibrahim al-Qurashi.") == ANSWER_TYPE_FACTOR
     assert answer_type_factor("Who leads it?", "Nobody knows.") == 1.0
-    assert answer_type_factor("Why did it grow?", "Because of 3 reasons.") == 1.0
+    assert answer_type_factor("Why did it grow?", "Because of 3 reasons.") == ANSWER_TYPE_FACTOR
+    assert answer_type_factor("What factors explain it?", "There are a number of factors that explain it.") == 1.0
+    assert answer_type_factor("Why did it grow?", "It took advantage of the paralysis.") == ANSWER_TYPE_FACTOR

@@ -18,6 +18,8 @@ from answer_fixtures import (
 from langchain_core.documents import Document
 
 from bot.chat import REFUSAL
+from bot.eval_retrievers import compare_retrievers
+from index.calibration import PROBES, Calibration
 from index.embeddings import Embedder
 from index.loaders import normalise_text
 from index.retriever import HybridRetriever
@@ -102,13 +104,33 @@ def test_near_duplicate_passages_are_returned_once(tmp_path: Path, embedder: Emb
     assert len({p.source for p in passages if "two and three thousand" in p.text}) == 1
 
 
-def test_relevance_floor_separates_covered_from_not_covered(retriever: HybridRetriever) -> None:
+def test_calibrated_floor_separates_covered_from_not_covered(retriever: HybridRetriever) -> None:
     covered = retriever.search("How many eggs can a honeybee queen lay?")
-    assert covered.covered and covered.best_similarity >= retriever.settings.relevance_floor
+    assert covered.covered and covered.evidence >= covered.floor == retriever.floor
     off_topic = retriever.search("Who won the football World Cup in 2014?")
     assert not off_topic.covered
-    assert off_topic.best_similarity < retriever.settings.relevance_floor
+    assert off_topic.evidence < off_topic.floor
     assert off_topic.passages  # still returned, for the evaluator; the bot does not use them
+
+
+def test_calibration_is_measured_at_index_time_and_follows_the_index(tmp_path: Path, embedder: Embedder) -> None:
+    settings = clean_settings(tmp_path / "data")
+    docs = write_docs(tmp_path / "docs")
+    retriever = build_retriever(settings, embedder, docs)
+    stored = Calibration.load(settings.data_dir)
+    assert stored is not None and stored.fingerprint == retriever._lexical.fingerprint
+    assert len(stored.probe_evidence) == len(PROBES) and retriever.floor == stored.floor
+    # Probes are off-topic: the floor lies above what almost all of them got, below a real question's evidence.
+    assert sorted(stored.probe_evidence)[len(PROBES) // 2] < stored.floor
+    (docs / "beekeeping.txt").write_text(BEEKEEPING)
+    retriever.indexer().run([docs])
+    again = Calibration.load(settings.data_dir)  # written by the index run itself
+    assert again is not None and again.fingerprint != stored.fingerprint
+    retriever.refresh()
+    assert again.fingerprint == retriever._lexical.fingerprint and retriever.floor == again.floor
+    (settings.data_dir / "calibration.json").write_text("{broken")  # a damaged file is measured again
+    retriever.refresh()
+    assert Calibration.load(settings.data_dir) == again
 
 
 def test_bot_refuses_below_the_floor_and_the_floor_is_a_setting(retriever: HybridRetriever) -> None:
@@ -116,7 +138,7 @@ def test_bot_refuses_below_the_floor_and_the_floor_is_a_setting(retriever: Hybri
     answer = bot_with(retriever).ask("Who won the football World Cup in 2014?")
     assert answer.refused and answer.text == REFUSAL and answer.citations == []
 
-    strict = retriever.settings.model_copy(update={"relevance_floor": 0.99})
+    strict = retriever.settings.model_copy(update={"relevance_floor": 0.99})  # a fixed minimum on top
     strict_retriever = HybridRetriever(settings=strict, embedder=retriever.embedder, store=retriever.store)
     assert bot_with(strict_retriever).ask(question).refused
     assert "two thousand eggs" in bot_with(retriever).ask(question).text
@@ -133,3 +155,14 @@ def test_langchain_invoke_returns_documents_with_metadata(retriever: HybridRetri
     assert normalise_text(BEEKEEPING)[start:end] == top.page_content
     assert len(documents) == retriever.settings.k
     assert retriever.invoke("Who won the football World Cup in 2014?") == []
+
+
+def test_retrievers_are_compared_side_by_side(retriever: HybridRetriever) -> None:
+    queries = [("What does error code E-1002 mean?", "E-1002"), ("How many eggs can a honeybee queen lay?", "eggs")]
+    compared = compare_retrievers(retriever, queries, ("hybrid", "dense", "bm25"), 10)
+    assert list(compared) == ["hybrid", "dense", "bm25"]
+    for row in compared.values():
+        assert row["questions"] == 2 and 0.0 <= row["hit@1"] <= row["hit@5"] <= row["hit@10"] <= 1.0
+    assert compared["bm25"]["hit@1"] == 1.0  # an exact code and plain words: BM25 finds both first
+    bm25_only = retriever.search("What does error code E-1002 mean?", 5, dense=False)
+    assert not bm25_only.covered and bm25_only.passages and all(p.similarity is None for p in bm25_only.passages)
