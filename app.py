@@ -16,9 +16,9 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the whole web app; the heavy parts (embedding model, store) load here, not at import."""
     import gradio as gr
 
-    from bot.api import install_api
-    from bot.chat import Bot
-    from bot.ui import build_ui, page_assets, ui_auth
+    from bot.web.api import install_api
+    from bot.answer.chat import Bot
+    from bot.web.page import build_ui, page_assets, ui_auth
 
     bot = Bot.from_settings(settings)
     # Gradio keeps uploaded files in its cache until the page indexes them: in the data directory, unless the

@@ -20,7 +20,7 @@ import httpx
 
 from bench.machine import load_average, process_memory_kib
 from bench.retrieval import WARM_UP, Latency
-from bot.chat import Bot
+from bot.answer.chat import Bot
 from bot.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

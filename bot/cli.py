@@ -13,11 +13,11 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from bot.citations import Answer
+from bot.answer.citations import Answer
 from bot.config import Settings
 
 if TYPE_CHECKING:
-    from bot.chat import Bot
+    from bot.answer.chat import Bot
 
 app = typer.Typer(
     add_completion=False,
@@ -81,8 +81,8 @@ def index(
 
 
 def _open_bot(settings: Settings) -> Bot:
-    from bot.chat import Bot
-    from bot.llm import BackendError
+    from bot.answer.chat import Bot
+    from bot.answer.llm import BackendError
     from index.store import IndexMismatchError, StoreUnavailableError
 
     try:
@@ -171,7 +171,7 @@ def serve(
 ) -> None:
     """Serve the chat page, the REST API and the embed widget."""
     from app import serve as serve_app
-    from bot.llm import BackendError
+    from bot.answer.llm import BackendError
     from index.store import IndexMismatchError, StoreUnavailableError
 
     settings = _settings(host=host, port=port)
@@ -205,8 +205,8 @@ app.add_typer(eval_app, name="eval")
 def _enter_temporary_bot(stack: ExitStack, settings: Settings, docs: Path) -> Bot:
     from tqdm import tqdm
 
-    from bot.evaluate import EvalError, temporary_bot
-    from bot.llm import BackendError
+    from bot.eval.run import EvalError, temporary_bot
+    from bot.answer.llm import BackendError
 
     bar = stack.enter_context(tqdm(desc="indexing", unit="file", file=sys.stderr, disable=None, leave=False))
 
@@ -248,8 +248,8 @@ def eval_run(
     """Ask every question of a set, score the answers, write the reports and print the summary."""
     from tqdm import tqdm
 
-    from bot.eval_set import QuestionSetError, load_question_set
-    from bot.evaluate import Gate, RunSpec, evaluate, failed_gates, write_run
+    from bot.eval.questions import QuestionSetError, load_question_set
+    from bot.eval.run import Gate, RunSpec, evaluate, failed_gates, write_run
 
     try:
         items = load_question_set(questions)
@@ -282,8 +282,8 @@ def eval_compare(
     fail_on_regression: Annotated[bool, typer.Option(help="Exit 1 when any metric regressed.")] = False,
 ) -> None:
     """Metric deltas of two runs side by side (B − A), regressions marked."""
-    from bot.eval_report import compare_markdown
-    from bot.evaluate import EvalError, compare_runs, load_results
+    from bot.eval.report import compare_markdown
+    from bot.eval.run import EvalError, compare_runs, load_results
 
     try:
         a, b = load_results(run_a), load_results(run_b)
@@ -302,7 +302,7 @@ def eval_import_squad(
     max_articles: Annotated[int | None, typer.Option(min=1, help="Import only the first N articles.")] = None,
 ) -> None:
     """Write the articles to OUT/docs and the questions to OUT/questions.jsonl, ready for docbot eval."""
-    from bot.squad import SquadError, import_squad
+    from bot.eval.importers import SquadError, import_squad
 
     out = out or Path(f"{file.stem}-eval")
     try:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from bot.chat import Bot
+from bot.answer.chat import Bot
 from bot.config import Settings
-from bot.llm import ModelBackend
+from bot.answer.llm import ModelBackend
 from index.embeddings import Embedder
 from index.retriever import HybridRetriever, open_retriever
 

@@ -20,7 +20,7 @@ from test_chunking import assert_well_formed, split
 from test_loaders import write_docx, write_pdf
 
 from bot.config import Settings
-from bot.eval_set import QuestionSetError, load_question_set, parse_line
+from bot.eval.questions import QuestionSetError, load_question_set, parse_line
 from index.loaders import SUPPORTED_SUFFIXES, parse_file
 from index.types import LoadError
 

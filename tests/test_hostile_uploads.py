@@ -19,9 +19,9 @@ import pytest
 from conftest import SEEDS
 from test_loaders import lying_zip, zip_bytes
 
-from bot.chat import Bot
+from bot.answer.chat import Bot
 from bot.config import Settings
-from bot.ui import ChatPage
+from bot.web.page import ChatPage
 from index.embeddings import Embedder
 from index.retriever import open_retriever
 

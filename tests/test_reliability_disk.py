@@ -29,9 +29,9 @@ from conftest import SEED_DOC
 from live import free_port
 from test_hostile_uploads import Progress
 
-from bot.chat import Bot
+from bot.answer.chat import Bot
 from bot.config import Settings
-from bot.ui import ChatPage
+from bot.web.page import ChatPage
 from index import pipeline
 from index.chunking import Chunker
 from index.embeddings import Embedder

@@ -20,10 +20,10 @@ import pytest
 from conftest import SEEDS
 from live import free_port
 
-from bot.chat import Bot
-from bot.citations import Answer
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
 from bot.config import Settings
-from bot.llm import build_backend
+from bot.answer.llm import build_backend
 from index.embeddings import Embedder
 from index.retriever import open_retriever
 

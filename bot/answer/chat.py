@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 
-from bot.citations import (
+from bot.answer.citations import (
     MARKER,
     Answer,
     CitationBook,
@@ -21,8 +21,8 @@ from bot.citations import (
     sentences_of_stream,
 )
 from bot.config import Settings
-from bot.extractive import ExtractiveAnswerer
-from bot.llm import BackendError, ModelBackend, build_backend, is_model_refusal
+from bot.answer.extractive import ExtractiveAnswerer
+from bot.answer.llm import BackendError, ModelBackend, build_backend, is_model_refusal
 from index.retriever import HybridRetriever, Passage, near_duplicate, open_retriever
 
 REFUSAL = "The documents do not cover this question."

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Sequence
 from fastapi import HTTPException
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from bot.chat import Bot
-from bot.citations import Answer
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
 from bot.config import Settings
 from index.store import StoreUnavailableError
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-from bot.citations import Answer, Citation
-from bot.documents import Context, DocumentInfo
+from bot.answer.citations import Answer, Citation
+from bot.web.documents import Context, DocumentInfo
 from index.pipeline import IndexReport
 
 #: The sources panel keeps the citations of this many recent answers (older [n] links then do nothing).

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.citations import Citation
+from bot.answer.citations import Citation
 from bot.config import Settings
 from index.loaders import SUPPORTED_SUFFIXES
 from index.pipeline import index_lock

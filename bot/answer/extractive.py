@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.citations import content_words, lexical_overlap, sentence_spans
+from bot.answer.citations import content_words, lexical_overlap, sentence_spans
 from index.embeddings import Embedder
 from index.retriever import Passage, near_duplicate
 

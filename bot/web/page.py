@@ -14,11 +14,11 @@ from typing import Any
 
 import gradio as gr
 
-from bot.accounts import is_admin, password_check
-from bot.chat import Bot
-from bot.citations import Answer
+from bot.web.accounts import is_admin, password_check
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
 from bot.config import Settings
-from bot.documents import (
+from bot.web.documents import (
     UploadRefusedError,
     list_documents,
     record_indexed,
@@ -26,10 +26,10 @@ from bot.documents import (
     save_upload,
     surrounding_text,
 )
-from bot.examples import example_questions
-from bot.feedback import record_feedback, vote_of
-from bot.page_failures import REMOVE_STORE_DOWN, answer_failure, upload_failure
-from bot.render import (
+from bot.web.examples import example_questions
+from bot.web.feedback import record_feedback, vote_of
+from bot.web.page_failures import REMOVE_STORE_DOWN, answer_failure, upload_failure
+from bot.web.render import (
     NO_PASSAGE,
     Turn,
     answer_html,

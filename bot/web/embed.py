@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
 
-from bot.api_security import frame_ancestors
+from bot.web.security import frame_ancestors
 from bot.config import Settings
 
 STATIC = Path(__file__).with_name("static")

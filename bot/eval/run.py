@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.chat import Bot
-from bot.citations import Answer
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
 from bot.config import Settings
-from bot.eval_metrics import (
+from bot.eval.metrics import (
     BY_NAME,
     HIT_KS,
     LATENCY_TOLERANCE,
@@ -41,9 +41,9 @@ from bot.eval_metrics import (
     share,
     strip_markers,
 )
-from bot.eval_report import render_html, summary_markdown
-from bot.eval_set import QuestionItem
-from bot.llm import build_backend
+from bot.eval.report import render_html, summary_markdown
+from bot.eval.questions import QuestionItem
+from bot.answer.llm import build_backend
 from index.embeddings import Embedder
 from index.pipeline import Indexer, IndexReport, Progress
 from index.retriever import HybridRetriever, Passage
