@@ -19,8 +19,10 @@ def create_app(settings: Settings) -> FastAPI:
     from bot.web.api import install_api
     from bot.answer.chat import Bot
     from bot.web.page import build_ui, page_assets, ui_auth
+    from index.pipeline import Indexer
 
     bot = Bot.from_settings(settings)
+    indexer = Indexer(settings, bot.retriever.embedder, bot.retriever.store)
     # Gradio keeps uploaded files in its cache until the page indexes them: in the data directory, unless the
     # operator chose a place, rather than the system's temporary folder.
     os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir / "gradio").resolve()))
@@ -28,7 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
     install_api(app, bot, settings)
-    blocks = build_ui(bot, settings)
+    blocks = build_ui(bot, settings, indexer)
     return gr.mount_gradio_app(
         app,
         blocks,

@@ -56,7 +56,8 @@ def index(
 
     from index.embeddings import Embedder
     from index.pipeline import Indexer
-    from index.store import IndexMismatchError, StoreUnavailableError, VectorStore
+    from index.errors import IndexMismatchError, StoreUnavailableError
+    from index.store import VectorStore
 
     settings = _settings()
     try:
@@ -83,7 +84,7 @@ def index(
 def _open_bot(settings: Settings) -> Bot:
     from bot.answer.chat import Bot
     from bot.answer.llm import BackendError
-    from index.store import IndexMismatchError, StoreUnavailableError
+    from index.errors import IndexMismatchError, StoreUnavailableError
 
     try:
         bot = Bot.from_settings(settings)
@@ -172,7 +173,7 @@ def serve(
     """Serve the chat page, the REST API and the embed widget."""
     from app import serve as serve_app
     from bot.answer.llm import BackendError
-    from index.store import IndexMismatchError, StoreUnavailableError
+    from index.errors import IndexMismatchError, StoreUnavailableError
 
     settings = _settings(host=host, port=port)
     try:

@@ -19,6 +19,7 @@ from bot.answer.chat import Bot
 from bot.config import Settings
 from bot.answer.llm import ModelBackend
 from index.embeddings import Embedder
+from index.pipeline import Indexer
 from index.retriever import HybridRetriever, open_retriever
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +88,7 @@ def write_docs(folder: Path, seeds: bool = True, **docs: str) -> Path:
 def build_retriever(settings: Settings, embedder: Embedder, docs: Path) -> HybridRetriever:
     """Index ``docs`` for real (Chroma + BM25) and open a retriever on it."""
     retriever = open_retriever(settings, embedder)
-    report = retriever.indexer().run([docs])
+    report = Indexer(settings, embedder, retriever.store).run([docs])
     assert not report.failed, report.summary()
     retriever.refresh()
     return retriever

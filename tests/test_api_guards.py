@@ -18,7 +18,7 @@ from bot.web.security import FrameAncestors, Guard, RateLimiter, checked_origins
 from bot.web.streams import Piece, store_down_fix
 from bot.config import Settings
 from bot.web.openai_compat import SOURCES_HEADING, completion_chunks, conversation
-from index.store import StoreUnavailableError
+from index.errors import StoreUnavailableError
 
 
 class Clock:

@@ -21,7 +21,8 @@ from index.embeddings import Embedder
 from index.lexical import LexicalIndex
 from index.pipeline import Indexer
 from index.retriever import open_retriever
-from index.store import StoreUnavailableError, VectorStore
+from index.errors import StoreUnavailableError
+from index.store import VectorStore
 
 CHROMA = str(Path(sys.executable).with_name("chroma"))
 DOCBOT = str(Path(sys.executable).with_name("docbot"))

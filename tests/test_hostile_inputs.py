@@ -22,7 +22,7 @@ from test_loaders import write_docx, write_pdf
 from bot.config import Settings
 from bot.eval.questions import QuestionSetError, load_question_set, parse_line
 from index.loaders import SUPPORTED_SUFFIXES, parse_file
-from index.types import LoadError
+from index.errors import LoadError
 
 SUFFIXES = sorted(SUPPORTED_SUFFIXES)
 MAX_BYTES = 1024 * 1024
@@ -190,13 +190,14 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from app import create_app
+    from index.pipeline import Indexer
     from index.retriever import open_retriever
 
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("api-fuzz") / "data", rate_limit_per_minute=10**9, max_question_chars=500
     )
     retriever = open_retriever(settings)
-    retriever.indexer().run([SEEDS])
+    Indexer(settings, retriever.embedder, retriever.store).run([SEEDS])
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
 

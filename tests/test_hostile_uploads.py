@@ -23,6 +23,7 @@ from bot.answer.chat import Bot
 from bot.config import Settings
 from bot.web.page import ChatPage
 from index.embeddings import Embedder
+from index.pipeline import Indexer
 from index.retriever import open_retriever
 
 MAX_UPLOAD = 200_000
@@ -77,9 +78,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="module")
 def page(settings: Settings, embedder: Embedder) -> ChatPage:
     retriever = open_retriever(settings, embedder)
-    retriever.indexer().run([SEEDS])
+    indexer = Indexer(settings, embedder, retriever.store)
+    indexer.run([SEEDS])
     retriever.refresh()
-    return ChatPage(Bot(settings, retriever, None), settings)
+    return ChatPage(Bot(settings, retriever, None), settings, indexer)
 
 
 @pytest.fixture(scope="module")

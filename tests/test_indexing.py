@@ -18,11 +18,14 @@ from test_loaders import write_docx, write_pdf
 from bot.config import Settings
 from index.chunking import Chunker
 from index.embeddings import Embedder
-from index.lexical import CURRENT, LexicalIndex, LexicalIndexError
+from index.errors import LexicalIndexError
+from index.lexical import CURRENT, LexicalIndex
 from index.loaders import load_file
-from index.pipeline import Indexer, IndexReport, sync_lexical
+from index.pipeline import Indexer, IndexReport
+from index.lexical import sync_lexical
 from index.retriever import open_retriever
-from index.store import IndexMismatchError, VectorStore
+from index.errors import IndexMismatchError
+from index.store import VectorStore
 
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
 

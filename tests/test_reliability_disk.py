@@ -37,9 +37,11 @@ from index.chunking import Chunker
 from index.embeddings import Embedder
 from index.lexical import LexicalIndex
 from index.loaders import load_file
-from index.pipeline import Indexer, IndexRunError, is_disk_full
+from index.errors import IndexRunError
+from index.pipeline import Indexer, is_disk_full
 from index.retriever import open_retriever
-from index.store import StoreUnavailableError, VectorStore
+from index.errors import StoreUnavailableError
+from index.store import VectorStore
 
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
 #: Small chunks: many cheap writes, so a small disk fills after a few of them.
@@ -286,10 +288,11 @@ SEE_LOG = "The server log has the details; add the files again once the cause is
 def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> ChatPage:
     settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data")
     retriever = open_retriever(settings, embedder)
-    retriever.indexer().run([SEED_DOC])
+    indexer = Indexer(settings, embedder, retriever.store)
+    indexer.run([SEED_DOC])
     retriever.refresh()
     settings.uploads_dir.mkdir()  # as after earlier uploads: the snapshot then shows any file an upload leaves
-    return ChatPage(Bot(settings, retriever, None), settings)
+    return ChatPage(Bot(settings, retriever, None), settings, indexer)
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from bot.answer.citations import Answer
 from bot.config import Settings
 from bot.answer.llm import build_backend
 from index.embeddings import Embedder
+from index.pipeline import Indexer
 from index.retriever import open_retriever
 
 QUESTION = "What did coalition forces resume because of the growing ISIS force?"
@@ -118,8 +119,9 @@ def endpoint() -> Iterator[ThreadingHTTPServer]:
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     folder = tmp_path_factory.mktemp("llm-faults") / "data"
-    retriever = open_retriever(Settings(data_dir=folder), embedder)
-    retriever.indexer().run([SEEDS])
+    settings = Settings(data_dir=folder)
+    retriever = open_retriever(settings, embedder)
+    Indexer(settings, embedder, retriever.store).run([SEEDS])
     return folder
 
 

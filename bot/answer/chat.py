@@ -23,7 +23,8 @@ from bot.answer.citations import (
 from bot.config import Settings
 from bot.answer.extractive import ExtractiveAnswerer
 from bot.answer.llm import BackendError, ModelBackend, build_backend, is_model_refusal
-from index.retriever import HybridRetriever, Passage, near_duplicate, open_retriever
+from index.protocols import Retriever
+from index.retriever import Passage, near_duplicate, open_retriever
 
 REFUSAL = "The documents do not cover this question."
 History = Sequence[tuple[str, str]]
@@ -125,7 +126,7 @@ def plain_quote(text: str) -> str:
 class Bot:
     """The answering side of docbot, shared by the CLI, the page, the API and the evaluator."""
 
-    def __init__(self, settings: Settings, retriever: HybridRetriever, backend: ModelBackend | None) -> None:
+    def __init__(self, settings: Settings, retriever: Retriever, backend: ModelBackend | None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.backend = backend

@@ -26,7 +26,7 @@ from bot.answer.citations import Answer
 from bot.config import Settings
 from bot.web.embed import install_embed
 from bot.web.openai_compat import error_response, openai_router
-from index.store import StoreUnavailableError
+from index.errors import StoreUnavailableError
 
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {"model": StoreProblem, "description": "The vector store is unavailable: which one, and the fix."}

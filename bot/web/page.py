@@ -45,7 +45,9 @@ from bot.web.render import (
     store_down_html,
 )
 from index.loaders import SUPPORTED_SUFFIXES
-from index.store import StoreUnavailableError, VectorStore
+from index.errors import IndexRunError, StoreUnavailableError
+from index.pipeline import Indexer
+from index.protocols import Store
 
 log = logging.getLogger(__name__)
 
@@ -165,13 +167,14 @@ def page_assets() -> dict[str, str]:
 class ChatPage:
     """The page's behaviour: each method is one event handler, free of layout."""
 
-    def __init__(self, bot: Bot, settings: Settings) -> None:
+    def __init__(self, bot: Bot, settings: Settings, indexer: Indexer) -> None:
         self.bot = bot
         self.settings = settings
+        self.indexer = indexer
         self._examples: tuple[int, list[str]] | None = None
 
     @property
-    def store(self) -> VectorStore:
+    def store(self) -> Store:
         return self.bot.retriever.store
 
     # --- overview: header, examples, documents -------------------------------------------------
@@ -288,9 +291,9 @@ class ChatPage:
 
         progress((0, len(saved)), desc="Indexing", unit="files")
         try:
-            report = self.bot.retriever.indexer().run(saved, progress=on_progress)
+            report = self.indexer.run(saved, progress=on_progress)
             self.bot.retriever.refresh()
-        except StoreUnavailableError as exc:  # a failed run (IndexRunError), or the store down before or after it
+        except (IndexRunError, StoreUnavailableError) as exc:  # a failed run, or the store down before or after it
             log.exception("indexing an upload failed")
             for path in set(saved) - kept_before:  # keep no file of an upload the index did not take
                 path.unlink(missing_ok=True)
@@ -410,9 +413,9 @@ def _documents_tab(settings: Settings) -> _DocumentsTab:
     return _DocumentsTab(table, files, add, upload_report, admin, to_remove, remove, remove_report)
 
 
-def build_ui(bot: Bot, settings: Settings) -> gr.Blocks:
+def build_ui(bot: Bot, settings: Settings, indexer: Indexer) -> gr.Blocks:
     """The page: a Chat tab (conversation beside its sources) and a Documents tab (list, upload, remove)."""
-    page = ChatPage(bot, settings)
+    page = ChatPage(bot, settings, indexer)
     with gr.Blocks(title="docbot", analytics_enabled=False) as blocks:
         turns = gr.State([])
         gr.HTML(

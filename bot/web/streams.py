@@ -16,7 +16,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
-from index.store import StoreUnavailableError
+from index.errors import StoreUnavailableError
 
 Piece = str | Answer
 History = Sequence[tuple[str, str]]
