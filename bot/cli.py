@@ -54,15 +54,12 @@ def index(
     """Index documents incrementally: only new and changed files are embedded; deleted files are removed."""
     from tqdm import tqdm
 
-    from index.embeddings import Embedder
-    from index.pipeline import Indexer
+    from app import build
     from index.errors import IndexMismatchError, StoreUnavailableError
-    from index.store import VectorStore
 
     settings = _settings()
     try:
-        embedder = Embedder.from_settings(settings)
-        store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=rebuild)
+        services = build(settings, rebuild=rebuild)
     except (IndexMismatchError, StoreUnavailableError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
     try:
@@ -73,7 +70,7 @@ def index(
                 bar.n = done
                 bar.set_postfix(chunks=chunks, refresh=True)
 
-            report = Indexer(settings, embedder, store).run(paths or [Path("seeds")], progress=progress)
+            report = services.indexer.run(paths or [Path("seeds")], progress=progress)
     except RuntimeError as exc:  # the store failed mid-run (a Chroma server gone, say): the message says what to do
         raise _fail(str(exc)) from exc
     typer.echo(report.summary())
@@ -82,12 +79,12 @@ def index(
 
 
 def _open_bot(settings: Settings) -> Bot:
-    from bot.answer.chat import Bot
+    from app import build
     from bot.answer.llm import BackendError
     from index.errors import IndexMismatchError, StoreUnavailableError
 
     try:
-        bot = Bot.from_settings(settings)
+        bot = build(settings).bot
     except (IndexMismatchError, StoreUnavailableError, BackendError) as exc:
         raise _fail(str(exc)) from exc
     if bot.retriever.store.count() == 0:
@@ -204,10 +201,12 @@ app.add_typer(eval_app, name="eval")
 
 
 def _enter_temporary_bot(stack: ExitStack, settings: Settings, docs: Path) -> Bot:
+    """A bot over ``docs`` indexed into a temporary folder, removed when ``stack`` closes (always a local store)."""
     from tqdm import tqdm
 
-    from bot.eval.run import EvalError, temporary_bot
+    from app import build
     from bot.answer.llm import BackendError
+    from bot.eval.run import EvalError, index_for_run, temporary_settings
 
     bar = stack.enter_context(tqdm(desc="indexing", unit="file", file=sys.stderr, disable=None, leave=False))
 
@@ -217,7 +216,9 @@ def _enter_temporary_bot(stack: ExitStack, settings: Settings, docs: Path) -> Bo
         bar.set_postfix(chunks=chunks, refresh=True)
 
     try:
-        bot, report = stack.enter_context(temporary_bot(settings, docs, progress))
+        services = build(stack.enter_context(temporary_settings(settings, docs)))
+        report = index_for_run(services.indexer, services.store, docs, progress)
+        bot = services.bot
     except (EvalError, BackendError) as exc:
         raise _fail(str(exc)) from exc
     bar.close()

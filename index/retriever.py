@@ -142,10 +142,3 @@ class HybridRetriever(BaseRetriever):
             )
             for p in retrieval.passages
         ]
-
-
-def open_retriever(settings: IndexSettings, embedder: Embedder | None = None) -> HybridRetriever:
-    """Load the embedding model, open the store (checking the model matches) and the BM25 side."""
-    embedder = embedder or Embedder.from_settings(settings)
-    store = VectorStore(settings, embedder.name, embedder.dimension)
-    return HybridRetriever(settings=settings, embedder=embedder, store=store)

@@ -12,12 +12,12 @@ from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from bot.config import Settings
 from bot.web.api import answer_events, install_error_handlers
 from bot.web.models import ChatMessage
+from bot.web.openai_compat import SOURCES_HEADING, completion_chunks, conversation
 from bot.web.security import FrameAncestors, Guard, RateLimiter, checked_origins, frame_ancestors
 from bot.web.streams import Piece, store_down_fix
-from bot.config import Settings
-from bot.web.openai_compat import SOURCES_HEADING, completion_chunks, conversation
 from index.errors import StoreUnavailableError
 
 

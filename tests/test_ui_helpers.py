@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import SEED_DOC
 
-from bot.web.accounts import is_admin, parse_users, password_check
 from bot.answer.citations import Answer, Citation
 from bot.config import Settings
+from bot.web.accounts import is_admin, parse_users, password_check
 from bot.web.documents import Context, DocumentInfo
 from bot.web.examples import example_questions, names_in
 from bot.web.feedback import feedback_record, record_feedback, vote_of

@@ -1,7 +1,7 @@
 """One conversational turn: condense the follow-up → retrieve → answer → citations, as a stream.
 
 ``Bot.stream`` yields text pieces (each a whole, checked sentence with its ``[n]``) and ends with the
-final :class:`~bot.citations.Answer`; ``Bot.ask`` returns only the latter.
+final :class:`~bot.answer.citations.Answer`; ``Bot.ask`` returns only the latter.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from bot.answer.citations import (
     parse_markers,
     sentences_of_stream,
 )
-from bot.config import Settings
 from bot.answer.extractive import ExtractiveAnswerer
-from bot.answer.llm import BackendError, ModelBackend, build_backend, is_model_refusal
+from bot.answer.llm import BackendError, ModelBackend, is_model_refusal
+from bot.config import Settings
 from index.protocols import Retriever
-from index.retriever import Passage, near_duplicate, open_retriever
+from index.retriever import Passage, near_duplicate
 
 REFUSAL = "The documents do not cover this question."
 History = Sequence[tuple[str, str]]
@@ -132,10 +132,6 @@ class Bot:
         self.backend = backend
         self.extractive = ExtractiveAnswerer(retriever.embedder, settings.max_answer_sentences)
         self.checker = SupportChecker(retriever.embedder)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Bot:
-        return cls(settings, open_retriever(settings), build_backend(settings))
 
     @property
     def generator_name(self) -> str:

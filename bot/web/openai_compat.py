@@ -18,6 +18,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
+from bot.config import Settings
 from bot.web.models import (
     MODEL_ID,
     AssistantMessage,
@@ -29,9 +32,6 @@ from bot.web.models import (
     ModelList,
 )
 from bot.web.streams import Piece, answer_of, failure, start_stream, store_down_fix, with_fix
-from bot.answer.chat import Bot
-from bot.answer.citations import Answer
-from bot.config import Settings
 
 SOURCES_HEADING = "\n\nSources:\n"
 

@@ -1,6 +1,6 @@
 """The Gradio chat page: streamed, cited answers beside a sources panel, a documents view, feedback.
 
-Every string from a document or a question reaches the browser escaped (see :mod:`bot.render`); the
+Every string from a document or a question reaches the browser escaped (see :mod:`bot.web.render`); the
 only script on the page is :data:`HEAD`, which makes the ``[n]`` markers jump to their source.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 
 import gradio as gr
 
-from bot.web.accounts import is_admin, password_check
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
+from bot.web.accounts import is_admin, password_check
 from bot.web.documents import (
     UploadRefusedError,
     list_documents,
@@ -44,8 +44,8 @@ from bot.web.render import (
     status_html,
     store_down_html,
 )
-from index.loaders import SUPPORTED_SUFFIXES
 from index.errors import IndexRunError, StoreUnavailableError
+from index.loaders import SUPPORTED_SUFFIXES
 from index.pipeline import Indexer
 from index.protocols import Store
 

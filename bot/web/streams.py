@@ -1,4 +1,4 @@
-"""Running the synchronous, CPU-bound :class:`~bot.chat.Bot` off the event loop, for every API route.
+"""Running the synchronous, CPU-bound :class:`~bot.answer.chat.Bot` off the event loop, for every API route.
 
 A stream's first step (condense, retrieve, first sentence) runs before the response starts, so an empty question
 or a store that is down still gets a proper HTTP status; errors after that become an error event.
