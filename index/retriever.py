@@ -15,11 +15,10 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
-from bot.config import Settings
 from index.calibration import Calibration, evidence, sync_calibration
 from index.embeddings import Embedder
-from index.lexical import LexicalIndex
-from index.pipeline import Indexer, sync_lexical
+from index.lexical import LexicalIndex, sync_lexical
+from index.settings import IndexSettings
 from index.store import StoredChunk, VectorStore
 
 _WORD = re.compile(r"\w+")
@@ -80,7 +79,7 @@ class HybridRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    settings: Settings
+    settings: IndexSettings
     embedder: Embedder
     store: VectorStore
     _lexical: LexicalIndex = PrivateAttr()
@@ -102,9 +101,6 @@ class HybridRetriever(BaseRetriever):
     def floor(self) -> float:
         """The evidence (index.calibration.evidence) a query needs to count as covered: this index's own floor."""
         return self._calibration.floor
-
-    def indexer(self) -> Indexer:
-        return Indexer(self.settings, self.embedder, self.store)
 
     def search(self, query: str, k: int | None = None, *, lexical: bool = True, dense: bool = True) -> Retrieval:
         """The top ``k`` passages for ``query``; ``lexical``/``dense`` off leave that side out (for comparisons:
@@ -162,10 +158,3 @@ class HybridRetriever(BaseRetriever):
             )
             for p in retrieval.passages
         ]
-
-
-def open_retriever(settings: Settings, embedder: Embedder | None = None) -> HybridRetriever:
-    """Load the embedding model, open the store (checking the model matches) and the BM25 side."""
-    embedder = embedder or Embedder.from_settings(settings)
-    store = VectorStore(settings, embedder.name, embedder.dimension)
-    return HybridRetriever(settings=settings, embedder=embedder, store=store)

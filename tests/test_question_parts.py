@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.eval_retrievers import parse_retrievers, retrievers_markdown
-from bot.question_parts import question_parts
+from bot.answer.question_parts import question_parts
+from bot.eval.retrievers import parse_retrievers, retrievers_markdown
 
 
 def test_a_question_asking_one_thing_is_one_part() -> None:

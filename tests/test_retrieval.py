@@ -17,8 +17,9 @@ from answer_fixtures import (
 )
 from langchain_core.documents import Document
 
-from bot.chat import REFUSAL
-from bot.eval_retrievers import compare_retrievers
+from app import build
+from bot.answer.chat import REFUSAL
+from bot.eval.retrievers import compare_retrievers
 from index.calibration import PROBES, Calibration
 from index.embeddings import Embedder
 from index.loaders import normalise_text
@@ -116,15 +117,17 @@ def test_calibrated_floor_separates_covered_from_not_covered(retriever: HybridRe
 def test_calibration_is_measured_at_index_time_and_follows_the_index(tmp_path: Path, embedder: Embedder) -> None:
     settings = clean_settings(tmp_path / "data")
     docs = write_docs(tmp_path / "docs")
-    retriever = build_retriever(settings, embedder, docs)
-    stored = Calibration.load(settings.data_dir)
+    services = build(settings, embedder=embedder)
+    services.indexer.run([docs])
+    stored = Calibration.load(settings.data_dir)  # written by the index run itself
+    retriever = services.retriever
     assert stored is not None and stored.fingerprint == retriever._lexical.fingerprint
     assert len(stored.probe_evidence) == len(PROBES) and retriever.floor == stored.floor
-    # Probes are off-topic: the floor lies above what almost all of them got, below a real question's evidence.
+    # Probes are off-topic: the floor lies above what most of them got.
     assert sorted(stored.probe_evidence)[len(PROBES) // 2] < stored.floor
     (docs / "beekeeping.txt").write_text(BEEKEEPING)
-    retriever.indexer().run([docs])
-    again = Calibration.load(settings.data_dir)  # written by the index run itself
+    services.indexer.run([docs])
+    again = Calibration.load(settings.data_dir)
     assert again is not None and again.fingerprint != stored.fingerprint
     retriever.refresh()
     assert again.fingerprint == retriever._lexical.fingerprint and retriever.floor == again.floor

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.eval_metrics import HIT_KS, NDCG_K, contains_evidence, mean, retrieval_scores
+from bot.eval.metrics import HIT_KS, NDCG_K, contains_evidence, mean, retrieval_scores
 
 if TYPE_CHECKING:
     from index.retriever import HybridRetriever

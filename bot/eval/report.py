@@ -13,11 +13,11 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.eval_metrics import LATENCY_TOLERANCE, METRICS
-from bot.eval_retrievers import retrievers_markdown
+from bot.eval.metrics import LATENCY_TOLERANCE, METRICS
+from bot.eval.retrievers import retrievers_markdown
 
 if TYPE_CHECKING:
-    from bot.evaluate import Comparison
+    from bot.eval.run import Comparison
 
 DASH = "—"
 _FAILURES_LISTED = 20
