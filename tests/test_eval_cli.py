@@ -39,7 +39,8 @@ def seed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
     (workdir / "tests" / "data").mkdir(parents=True)
     shutil.copy(EVAL_SET, workdir / "tests" / "data" / "seed_dev.jsonl")
     gates = ["--fail-under", "hit@5=0.9", "--fail-under", "refusal_recall=1"]
-    done = docbot(workdir, "eval", "tests/data/seed_dev.jsonl", "--docs", "seeds", "--out", "run", *gates)
+    compare = ["--retrievers", "hybrid,dense,bm25"]
+    done = docbot(workdir, "eval", "tests/data/seed_dev.jsonl", "--docs", "seeds", "--out", "run", *gates, *compare)
     return workdir, done
 
 
@@ -98,6 +99,10 @@ def test_seed_run_prints_and_writes_the_summary(seed_run: tuple[Path, subprocess
     assert "| `hit@5` | 1.000 | 7 |" in summary
     assert "| `refusal_recall` | 1.000 | 1 |" in summary
     assert "## Gates: passed" in summary and "- pass: `hit@5` ≥ 0.9 (1.000 >= 0.9)" in summary
+    retrievers = json.loads((workdir / "run" / "results.json").read_text())["retrievers"]
+    assert list(retrievers) == ["hybrid", "dense", "bm25"]
+    assert retrievers["hybrid"]["hit@5"] == 1.0 and all(row["questions"] == 7 for row in retrievers.values())
+    assert "## Retrievers" in summary and "| hybrid | 7 | 0.857 | 0.857 | 1.000 |" in summary
 
 
 @pytest.mark.slow
@@ -147,6 +152,12 @@ def test_a_malformed_file_stops_before_anything_runs(tmp_path: Path, form: list[
     assert "error: bad.jsonl: line 2: not valid JSON" in done.stderr
     assert "error: bad.jsonl: line 3: answerable: input should be a valid boolean" in done.stderr
     assert "indexed" not in done.stderr and not (tmp_path / "run").exists()
+
+
+def test_an_unknown_retriever_stops_before_anything_runs(tmp_path: Path) -> None:
+    done = docbot(tmp_path, "eval", str(EVAL_SET), "--docs", str(SEEDS), "--out", "run", "--retrievers", "hybrid,x")
+    assert done.returncode == 2 and "expected a comma-separated list of hybrid, dense, bm25" in done.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_bad_gate_stops_before_anything_runs(tmp_path: Path) -> None:
