@@ -71,7 +71,7 @@ class Progress:
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("uploads") / "data"
-    return Settings(data_dir=data_dir, max_upload_bytes=MAX_UPLOAD, max_file_bytes=1_000_000, pdf_timeout_s=1.0)
+    return Settings(data_dir=data_dir, max_upload_bytes=MAX_UPLOAD, max_file_bytes=1_000_000, parse_timeout_s=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ HOSTILE: dict[str, tuple[bytes | Any, str]] = {
         "Failed: bomb.docx: DOCX would inflate",
     ),
     "liar.docx": (lambda: lying_zip(25_000_000), "Failed: liar.docx: corrupt DOCX"),
-    "slow.pdf": (slow_pdf, "Failed: slow.pdf: the PDF took longer than 1 s to read"),
+    "slow.pdf": (slow_pdf, "Failed: slow.pdf: took longer than 1 s to read (raise parse_timeout_s)"),
     "binary.txt": (bytes(range(256)) * 40, "Failed: binary.txt: binary data, not text"),
     "<img src=x onerror=alert(1)>.md": (
         b"# Quay rules\n\nBicycles are walked on the quay.",
