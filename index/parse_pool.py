@@ -70,7 +70,12 @@ class _Worker:
             os.close(child_write)
         self.requests = Connection(parent_write, readable=False)
         self.answers = Connection(parent_read, writable=False)
-        self._receive(START_TIMEOUT_S)  # "ready"
+        try:
+            if self._receive(START_TIMEOUT_S) is None:  # no "ready"
+                raise _WorkerLost(f"a reader did not start within {START_TIMEOUT_S:g} s (is the machine overloaded?)")
+        except _WorkerLost:
+            self.close()
+            raise
 
     def _receive(self, timeout_s: float) -> tuple[str, object] | None:
         """The worker's answer, or None when it did not come in time; raises :class:`_WorkerLost` if it died."""
