@@ -66,8 +66,10 @@ def upload_through_the_page(client: httpx.Client, files: dict[str, bytes], timeo
         json={"data": [cached], "fn_index": upload_event(client), "session_hash": session, "event_data": None},
     )
     joined.raise_for_status()
+    deadline = time.monotonic() + timeout_s
     with client.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}, timeout=timeout_s) as events:
-        for line in events.iter_lines():
+        for line in events.iter_lines():  # Gradio's heartbeats keep coming while the handler runs
+            assert time.monotonic() < deadline, f"the upload did not finish within {timeout_s} s"
             if not line.startswith("data:"):
                 continue
             message: dict[str, Any] = json.loads(line.removeprefix("data:"))
@@ -105,11 +107,20 @@ class Probe(threading.Thread):
         return [seconds for called, seconds in self.timings if called == name]
 
 
-def upload_while_probing(url: str, files: dict[str, Callable[[], bytes]]) -> tuple[list[str], Probe]:
-    """Upload ``files`` through the page while another user asks; the report's lines and the probe's timings."""
+def ask_seconds(client: httpx.Client) -> float:
+    started = time.monotonic()
+    assert client.post("/api/ask", json={"question": QUESTION}).status_code == 200
+    return time.monotonic() - started
+
+
+def upload_while_probing(url: str, files: dict[str, Callable[[], bytes]]) -> tuple[list[str], Probe, float]:
+    """Upload ``files`` through the page while another user asks: the report's lines, the probe's timings, and
+    the bound for an answer (under 1 s, or 3 times the slowest of the same question asked on the idle server when
+    a busy shared machine makes that over 1 s: an answer waiting for a parse takes seconds more, not a share)."""
     made = {name: make() for name, make in files.items()}
     with httpx.Client(base_url=url, timeout=60) as client:
-        assert client.post("/api/ask", json={"question": QUESTION}).status_code == 200  # the model is warm
+        ask_seconds(client)  # the model is warm
+        bound = max(1.0, 3 * max(ask_seconds(client) for _ in range(3)))
         probe = Probe(url)
         probe.start()
         try:
@@ -121,20 +132,20 @@ def upload_while_probing(url: str, files: dict[str, Callable[[], bytes]]) -> tup
     assert all("\n" not in line and len(line) < 300 for line in lines), lines
     assert not probe.failures, probe.failures
     assert probe.seconds("ask") and len(probe.seconds("health")) >= 3, probe.timings  # answered all along
-    return lines, probe
+    return lines, probe, bound
 
 
 def test_files_over_the_parse_budget_never_stall_the_server(server: LiveServer) -> None:
-    lines, probe = upload_while_probing(server.url, OVER_BUDGET)
+    lines, probe, bound = upload_while_probing(server.url, OVER_BUDGET)
 
     reason = f"took longer than {TIMEOUT_S} s to read (raise parse_timeout_s)"
     assert [line for line in lines if line.startswith("Failed: ")] == [f"Failed: {n}: {reason}" for n in OVER_BUDGET]
     assert max(probe.seconds("health")) < 1.0, sorted(probe.seconds("health"))[-5:]
-    assert max(probe.seconds("ask")) < 1.0, sorted(probe.seconds("ask"))[-5:]
+    assert max(probe.seconds("ask")) < bound, (bound, sorted(probe.seconds("ask"))[-5:])
 
 
 def test_findings_2_and_3_are_indexed_without_stalling_the_server(server: LiveServer) -> None:
-    lines, probe = upload_while_probing(server.url, FIXED)
+    lines, probe, _ = upload_while_probing(server.url, FIXED)
 
     assert lines[0] == f"Added: {', '.join(FIXED)}", lines
     assert max(probe.seconds("health")) < 1.0, sorted(probe.seconds("health"))[-5:]
