@@ -15,7 +15,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from index.types import Document, LoadedFile, LoadError
+from index.errors import LoadError
+from index.types import Document, LoadedFile
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})

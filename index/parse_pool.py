@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from index.errors import LoadError
 from index.parse_worker import NO_ROOM_TO_START
-from index.types import LoadedFile, LoadError
+from index.types import LoadedFile
 
 #: How long a new worker may take to start (import the parsers) before that counts as a failure.
 START_TIMEOUT_S = 120.0

@@ -43,8 +43,8 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def serve(requests: Connection, answers: Connection, memory_mb: int) -> None:
+    from index.errors import LoadError
     from index.loaders import one_line, parse_file
-    from index.types import LoadError
 
     while True:
         try:

@@ -21,10 +21,10 @@ import pytest
 
 from bot.config import Settings
 from index.embeddings import Embedder
+from index.errors import LoadError
 from index.parse_pool import ParseBudget, ParsePool
 from index.pipeline import Indexer
 from index.store import VectorStore
-from index.types import LoadError
 
 MAX_BYTES = 50 * 1024 * 1024
 ROOMY = ParseBudget(timeout_s=60, memory_mb=1024)

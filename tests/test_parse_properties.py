@@ -19,12 +19,12 @@ from test_loaders import lying_zip, write_docx, write_pdf, zip_bytes
 from test_parse_budget import empty_paragraphs_docx
 from test_regex_budget import budget
 
-from bot.chat import plain_quote
-from bot.citations import sentence_spans
-from bot.examples import names_in
+from bot.answer.chat import plain_quote
+from bot.answer.citations import sentence_spans
+from bot.web.examples import names_in
 from index.chunking import Chunker
+from index.errors import LoadError
 from index.parse_pool import ParseBudget, parse_in_worker
-from index.types import LoadError
 
 #: Characters and bits that the patterns of loaders, chunker and answerer treat specially.
 RUNS = ["#", "*", "[", "]", "<", ">", "-", "_", "`", "(", " ", "\n", "\t", "\u2003", ".", "!", "'", '"', "1,"]

@@ -14,11 +14,11 @@ from types import FrameType
 
 import pytest
 
-from bot.chat import plain_quote, strip_preamble
-from bot.citations import content_words, sentence_spans
-from bot.eval_metrics import strip_markers
-from bot.examples import example_questions, names_in
-from bot.extractive import answer_type_factor
+from bot.answer.chat import plain_quote, strip_preamble
+from bot.answer.citations import content_words, sentence_spans
+from bot.answer.extractive import answer_type_factor
+from bot.eval.metrics import strip_markers
+from bot.web.examples import example_questions, names_in
 from index.chunking import Chunker
 from index.loaders import markdown_title, normalise_text
 

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from bot.citations import STOPWORDS
+from bot.answer.citations import STOPWORDS
 
 #: A capitalised word of at most 41 characters: unbounded, ``[A-Z][\w'’-]*\w`` is retried at every capital of a
 #: long hyphenated run ("A-A-A-...") and takes quadratic time (25 s for 40 KB).

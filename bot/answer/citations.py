@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from index.embeddings import Embedder
+from index.protocols import Embedder
 from index.retriever import Passage
 
 #: Each pattern that reads document text runs in linear time on any text (tests/test_regex_budget.py): a match
