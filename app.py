@@ -5,11 +5,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.upload_inbox import UploadInbox
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -19,17 +27,18 @@ def create_app(settings: Settings) -> FastAPI:
     from bot.api import install_api
     from bot.chat import Bot
     from bot.ui import build_ui, page_assets, ui_auth
+    from bot.upload_inbox import InboxMiddleware
 
     bot = Bot.from_settings(settings)
-    # Gradio keeps uploaded files in its cache until the page indexes them: in the data directory, unless the
-    # operator chose a place, rather than the system's temporary folder.
-    os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir / "gradio").resolve()))
+    inbox = upload_inbox(settings)
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
     install_api(app, bot, settings)
-    blocks = build_ui(bot, settings)
-    return gr.mount_gradio_app(
+    app.add_middleware(InboxMiddleware, inbox=inbox)
+    app.state.upload_inbox = inbox
+    blocks = build_ui(bot, settings, inbox)
+    gr.mount_gradio_app(
         app,
         blocks,
         path="/",
@@ -39,8 +48,33 @@ def create_app(settings: Settings) -> FastAPI:
         server_port=settings.port,
         footer_links=[],
         ssr_mode=False,
+        show_error=False,  # an exception's text (a server path, say) stays in the server log
         **page_assets(),
     )
+    # Gradio checks that an event's input files are in its upload folder only once the Blocks "has launched",
+    # which mount_gradio_app never marks (only launch() does): mark it, so that check guards every event that
+    # preprocesses files. The page's upload event skips preprocessing and checks each path itself, more strictly
+    # (bot.upload_inbox: received by this server from the same session, no symlink, a regular file).
+    blocks.has_launched = True
+    return app
+
+
+def upload_inbox(settings: Settings) -> UploadInbox:
+    """Gradio's upload cache, in the data directory unless the operator chose a place (GRADIO_TEMP_DIR).
+
+    docbot's own cache folder is emptied at start (copies left by an earlier run can never be added); a folder the
+    operator chose is left as it is, since other programs may use it.
+    """
+    from bot.upload_inbox import UploadInbox
+
+    own = (settings.data_dir / "gradio").resolve()
+    folder = Path(os.environ.setdefault("GRADIO_TEMP_DIR", str(own))).resolve()
+    inbox = UploadInbox(folder, settings.upload_cache_bytes)
+    if folder == own:
+        inbox.clear()
+    else:
+        log.info("GRADIO_TEMP_DIR is %s: stale uploads there are not cleared at start", folder)
+    return inbox
 
 
 def serve(settings: Settings) -> None:
