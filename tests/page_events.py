@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -25,14 +27,15 @@ def received(inbox: UploadInbox, name: str, content: bytes, caller: Caller = ANO
     return str(path)
 
 
-def page_client(url: str, login: tuple[str, str] | None = None) -> httpx.Client:
+@contextmanager
+def page_client(url: str, login: tuple[str, str] | None = None) -> Iterator[httpx.Client]:
     """An HTTP client for the page, signed in through Gradio's own login form when ``login`` is given."""
-    client = httpx.Client(base_url=url, timeout=120)
-    if login is not None:
-        response = client.post("/login", data={"username": login[0], "password": login[1]})
-        assert response.status_code == 200, response.text
-        assert any(name.startswith("access-token") for name in client.cookies), "the login set no session cookie"
-    return client
+    with httpx.Client(base_url=url, timeout=120) as client:
+        if login is not None:
+            response = client.post("/login", data={"username": login[0], "password": login[1]})
+            assert response.status_code == 200, response.text
+            assert any(name.startswith("access-token") for name in client.cookies), "the login set no session cookie"
+        yield client
 
 
 def upload_event(client: httpx.Client) -> int:

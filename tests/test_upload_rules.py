@@ -87,22 +87,28 @@ def test_only_files_uploaded_by_this_caller_are_added(server: LiveServer, secret
         anns = upload(ann, "quokka.md", QUOKKA)
         assert anns.status_code == 200, anns.text
         (anns_path,) = anns.json()
-        outcomes = {
+        # Outside the cache, Gradio's own check refuses (its text stays in the server log); inside, the page's.
+        outside = {
             "a secret file": add_files(admin, event, [str(secret)]),
             "a missing file": add_files(admin, event, [str(secret.with_name("missing.txt"))]),
             "a symlink in the cache": add_files(admin, event, [str(link)]),
+        }
+        inside = {
             "a file planted in the cache": add_files(admin, event, [str(planted / "plain.txt")]),
             "a missing file in the cache": add_files(admin, event, [str(cache / "gone" / "secret.txt")]),
             "another user's upload": add_files(admin, event, [anns_path]),
         }
         (planted / "plain.txt").write_bytes(QUOKKA)  # exists only now: the same answer as when it was missing
-        outcomes["a file planted in the cache, existing"] = add_files(admin, event, [str(planted / "plain.txt")])
+        inside["a file planted in the cache, existing"] = add_files(admin, event, [str(planted / "plain.txt")])
         assert Path(anns_path).exists(), "another session's refusal deleted ann's cached upload"
         assert "Added: quokka.md" in text_of(add_files(ann, event, [anns_path]))  # ann herself may add it
 
-    assert len(set(outcomes.values())) == 1, outcomes  # one answer, whether the path exists or not
-    refusal = text_of(next(iter(outcomes.values())))
+    assert set(outside.values()) == {"error: None"}, outside  # one answer, whether the path exists or not
+    assert len(set(inside.values())) == 1, inside
+    refusal = text_of(next(iter(inside.values())))
     assert NOT_RECEIVED in refusal and "Added" not in refusal and "secret" not in refusal, refusal
+    copies = [p for p in cached_files(server) if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert not copies, "Gradio copied a server file into its cache (from where /gradio_api/file= serves it)"
     assert SECRET not in ask(server, SECRET_QUESTION)
     assert [p.name for p in (server.data_dir / "uploads").iterdir()] == ["quokka.md"]
     assert secret.read_text() == SECRET + "\n" and link.is_symlink(), "a refused path was touched"
