@@ -158,6 +158,10 @@ def _time_limit(seconds: float) -> Iterator[None]:
     timer.start()
     try:
         yield
+    except Exception:
+        if state["fired"]:  # the interrupt was swallowed and the parser failed later, in its own way: time was up
+            raise _OutOfTime from None
+        raise
     finally:
         timer.cancel()
         with lock:
