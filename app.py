@@ -1,43 +1,92 @@
-"""Composition root: settings → index → bot → FastAPI app (REST/SSE API, embed) with the Gradio page mounted.
+"""Composition root: ``build(settings) -> Services`` wires the parts once; ``create_app(services)`` is the web app.
 
-``python app.py`` serves on the configured host and port (default http://127.0.0.1:7860).
+Every entry point goes through :func:`build`: the CLI (each command), ``docbot serve``, the evaluator and the
+benchmarks. ``python app.py`` serves on the configured host and port (default http://127.0.0.1:7860).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from fastapi import FastAPI
 
 from bot.config import Settings
 
 if TYPE_CHECKING:
-    from bot.upload_inbox import UploadInbox
+    from fastapi import FastAPI
+
+    from bot.answer.chat import Bot
+    from bot.web.upload_inbox import UploadInbox
+    from index.embeddings import Embedder
+    from index.pipeline import Indexer
+    from index.retriever import HybridRetriever
+    from index.store import VectorStore
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the whole web app; the heavy parts (embedding model, store) load here, not at import."""
+@dataclass(frozen=True)
+class Services:
+    """One docbot's parts, built by :func:`build`.
+
+    ``retriever`` and ``bot`` open on first use: an index run needs neither the BM25 load nor the model backend
+    they bring, and a retriever opened after the run sees what it wrote.
+    """
+
+    settings: Settings
+    embedder: Embedder
+    store: VectorStore
+    indexer: Indexer
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        from index.retriever import HybridRetriever
+
+        return HybridRetriever(settings=self.settings, embedder=self.embedder, store=self.store)
+
+    @cached_property
+    def bot(self) -> Bot:
+        from bot.answer.chat import Bot
+        from bot.answer.llm import build_backend
+
+        return Bot(self.settings, self.retriever, build_backend(self.settings))
+
+
+def build(settings: Settings, *, embedder: Embedder | None = None, rebuild: bool = False) -> Services:
+    """Load the embedding model (unless one is given), open the store (checking the model matches).
+
+    ``rebuild`` drops the store's collection first (``docbot index --rebuild``).
+    """
+    from index.embeddings import Embedder
+    from index.pipeline import Indexer
+    from index.store import VectorStore
+
+    embedder = embedder or Embedder.from_settings(settings)
+    store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=rebuild)
+    return Services(settings, embedder, store, Indexer(settings, embedder, store))
+
+
+def create_app(services: Services) -> FastAPI:
+    """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, Gradio page."""
     import gradio as gr
+    from fastapi import FastAPI
 
-    from bot.api import install_api
-    from bot.chat import Bot
-    from bot.ui import build_ui, page_assets, ui_auth
-    from bot.upload_inbox import InboxMiddleware
+    from bot.web.api import install_api
+    from bot.web.page import build_ui, page_assets, ui_auth
+    from bot.web.upload_inbox import InboxMiddleware
 
-    bot = Bot.from_settings(settings)
+    settings = services.settings
     inbox = upload_inbox(settings)
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
-    install_api(app, bot, settings)
+    install_api(app, services.bot, settings)
     app.add_middleware(InboxMiddleware, inbox=inbox)
     app.state.upload_inbox = inbox
-    blocks = build_ui(bot, settings, inbox)
+    blocks = build_ui(services.bot, settings, services.indexer, inbox)
     gr.mount_gradio_app(
         app,
         blocks,
@@ -52,9 +101,9 @@ def create_app(settings: Settings) -> FastAPI:
         **page_assets(),
     )
     # Gradio checks that an event's input files are in its upload folder only once the Blocks "has launched",
-    # which mount_gradio_app never marks (only launch() does): mark it, so that check guards every event that
-    # preprocesses files. The page's upload event skips preprocessing and checks each path itself, more strictly
-    # (bot.upload_inbox: received by this server from the same session, no symlink, a regular file).
+    # which mount_gradio_app never marks (only launch() does): mark it, so that check guards every event with
+    # files. The page's upload event also checks each path itself, more strictly (bot.web.upload_inbox: received
+    # by this server from the same session, no symlink, a regular file).
     blocks.has_launched = True
     return app
 
@@ -65,7 +114,7 @@ def upload_inbox(settings: Settings) -> UploadInbox:
     docbot's own cache folder is emptied at start (copies left by an earlier run can never be added); a folder the
     operator chose is left as it is, since other programs may use it.
     """
-    from bot.upload_inbox import UploadInbox
+    from bot.web.upload_inbox import UploadInbox
 
     own = (settings.data_dir / "gradio").resolve()
     folder = Path(os.environ.setdefault("GRADIO_TEMP_DIR", str(own))).resolve()
@@ -80,7 +129,7 @@ def upload_inbox(settings: Settings) -> UploadInbox:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(create_app(build(settings)), host=settings.host, port=settings.port, log_level="info")
 
 
 if __name__ == "__main__":

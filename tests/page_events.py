@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bot.upload_inbox import Caller, UploadInbox, session_key
+from bot.web.upload_inbox import Caller, UploadInbox, session_key
 
 FILE_META = {"_type": "gradio.FileData"}
 #: The page's caller when login is off (as for Gradio's test client, which signs in as nobody).

@@ -20,11 +20,11 @@ from conftest import SEEDS
 from page_events import ANONYMOUS
 from test_loaders import lying_zip, zip_bytes
 
-from bot.chat import Bot
+from app import build
+from bot.answer.chat import Bot
 from bot.config import Settings
-from bot.ui import ChatPage
+from bot.web.page import ChatPage
 from index.embeddings import Embedder
-from index.retriever import open_retriever
 
 MAX_UPLOAD = 200_000
 HARBOUR = b"The harbour master of Port Quill rings the fog bell every ninety seconds in thick weather."
@@ -76,7 +76,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def gradio(settings: Settings) -> Iterator[Any]:
+def gradio(settings: Settings, embedder: Embedder) -> Iterator[Any]:
     """The whole app in-process, as ``docbot serve`` builds it (no operator's GRADIO_TEMP_DIR)."""
     from fastapi.testclient import TestClient
 
@@ -84,17 +84,16 @@ def gradio(settings: Settings) -> Iterator[Any]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("GRADIO_TEMP_DIR", raising=False)
-        with TestClient(create_app(settings)) as client:
+        with TestClient(create_app(build(settings, embedder=embedder))) as client:
             yield client
 
 
 @pytest.fixture(scope="module")
 def page(settings: Settings, embedder: Embedder, gradio: Any) -> ChatPage:
     """The page's handlers over the seeds, taking the files that arrive through ``gradio``'s upload route."""
-    retriever = open_retriever(settings, embedder)
-    retriever.indexer().run([SEEDS])
-    retriever.refresh()
-    return ChatPage(Bot(settings, retriever, None), settings, gradio.app.state.upload_inbox)
+    services = build(settings, embedder=embedder)
+    services.indexer.run([SEEDS])
+    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, gradio.app.state.upload_inbox)
 
 
 def upload(gradio: Any, name: str, content: bytes) -> Any:

@@ -30,19 +30,20 @@ from live import free_port
 from page_events import ANONYMOUS, received
 from test_hostile_uploads import Progress
 
-from bot.chat import Bot
+from app import build
+from bot.answer.chat import Bot
 from bot.config import Settings
-from bot.ui import ChatPage
-from bot.upload_inbox import UploadInbox
-from bot.upload_staging import STAGING
+from bot.web.page import ChatPage
+from bot.web.upload_inbox import UploadInbox
+from bot.web.upload_staging import STAGING
 from index import pipeline
 from index.chunking import Chunker
 from index.embeddings import Embedder
+from index.errors import IndexRunError, StoreUnavailableError
 from index.lexical import LexicalIndex
 from index.loaders import load_file
-from index.pipeline import Indexer, IndexRunError, is_disk_full
-from index.retriever import open_retriever
-from index.store import StoreUnavailableError, VectorStore
+from index.pipeline import Indexer, is_disk_full
+from index.store import VectorStore
 
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
 #: Small chunks: many cheap writes, so a small disk fills after a few of them.
@@ -288,15 +289,14 @@ SEE_LOG = "The server log has the details; add the files again once the cause is
 @pytest.fixture(scope="module")
 def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> ChatPage:
     settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data")
-    retriever = open_retriever(settings, embedder)
-    retriever.indexer().run([SEED_DOC])
-    retriever.refresh()
+    services = build(settings, embedder=embedder)
+    services.indexer.run([SEED_DOC])
     # As after earlier uploads (the folders exist): the snapshot then shows any file an upload leaves.
     settings.uploads_dir.mkdir()
     (settings.data_dir / STAGING).mkdir()
     inbox = UploadInbox(settings.data_dir / "gradio", settings.upload_cache_bytes)
     inbox.folder.mkdir()
-    return ChatPage(Bot(settings, retriever, None), settings, inbox)
+    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, inbox)
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.documents import UploadRefusedError
+from bot.web.documents import UploadRefusedError
 
 log = logging.getLogger(__name__)
 

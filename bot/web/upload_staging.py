@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bot.config import Settings
-from bot.documents import UploadRefusedError
+from bot.web.documents import UploadRefusedError
 
 STAGING = "upload-staging"
 
