@@ -6,9 +6,11 @@ benchmarks. ``python app.py`` serves on the configured host and port (default ht
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
@@ -17,10 +19,13 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from bot.answer.chat import Bot
+    from bot.web.upload_inbox import UploadInbox
     from index.embeddings import Embedder
     from index.pipeline import Indexer
     from index.retriever import HybridRetriever
     from index.store import VectorStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,17 +76,18 @@ def create_app(services: Services) -> FastAPI:
 
     from bot.web.api import install_api
     from bot.web.page import build_ui, page_assets, ui_auth
+    from bot.web.upload_inbox import InboxMiddleware
 
     settings = services.settings
-    # Gradio keeps uploaded files in its cache until the page indexes them: in the data directory, unless the
-    # operator chose a place, rather than the system's temporary folder.
-    os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir / "gradio").resolve()))
+    inbox = upload_inbox(settings)
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
     install_api(app, services.bot, settings)
-    blocks = build_ui(services.bot, settings, services.indexer)
-    return gr.mount_gradio_app(
+    app.add_middleware(InboxMiddleware, inbox=inbox)
+    app.state.upload_inbox = inbox
+    blocks = build_ui(services.bot, settings, services.indexer, inbox)
+    gr.mount_gradio_app(
         app,
         blocks,
         path="/",
@@ -91,8 +97,33 @@ def create_app(services: Services) -> FastAPI:
         server_port=settings.port,
         footer_links=[],
         ssr_mode=False,
+        show_error=False,  # an exception's text (a server path, say) stays in the server log
         **page_assets(),
     )
+    # Gradio checks that an event's input files are in its upload folder only once the Blocks "has launched",
+    # which mount_gradio_app never marks (only launch() does): mark it, so that check guards every event with
+    # files. The page's upload event also checks each path itself, more strictly (bot.web.upload_inbox: received
+    # by this server from the same session, no symlink, a regular file).
+    blocks.has_launched = True
+    return app
+
+
+def upload_inbox(settings: Settings) -> UploadInbox:
+    """Gradio's upload cache, in the data directory unless the operator chose a place (GRADIO_TEMP_DIR).
+
+    docbot's own cache folder is emptied at start (copies left by an earlier run can never be added); a folder the
+    operator chose is left as it is, since other programs may use it.
+    """
+    from bot.web.upload_inbox import UploadInbox
+
+    own = (settings.data_dir / "gradio").resolve()
+    folder = Path(os.environ.setdefault("GRADIO_TEMP_DIR", str(own))).resolve()
+    inbox = UploadInbox(folder, settings.upload_cache_bytes)
+    if folder == own:
+        inbox.clear()
+    else:
+        log.info("GRADIO_TEMP_DIR is %s: stale uploads there are not cleared at start", folder)
+    return inbox
 
 
 def serve(settings: Settings) -> None:

@@ -52,6 +52,12 @@ class Settings(IndexSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     embed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    upload_cache_bytes: int = Field(
+        200 * 1024 * 1024,
+        ge=1,
+        description="Most bytes Gradio's upload cache may hold (files chosen on the page but not yet added); an "
+        "upload that would go over it is refused. Cached copies are deleted once added or refused.",
+    )
     max_body_bytes: int = Field(256 * 1024, ge=1)
     max_question_chars: int = Field(2000, ge=1)
     rate_limit_per_minute: int = Field(120, ge=1)

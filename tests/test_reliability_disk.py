@@ -27,12 +27,15 @@ from typing import Any
 import pytest
 from conftest import SEED_DOC
 from live import free_port
+from page_events import ANONYMOUS, received
 from test_hostile_uploads import Progress
 
 from app import build
 from bot.answer.chat import Bot
 from bot.config import Settings
 from bot.web.page import ChatPage
+from bot.web.upload_inbox import UploadInbox
+from bot.web.upload_staging import STAGING
 from index import pipeline
 from index.chunking import Chunker
 from index.embeddings import Embedder
@@ -288,8 +291,12 @@ def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) ->
     settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data")
     services = build(settings, embedder=embedder)
     services.indexer.run([SEED_DOC])
-    settings.uploads_dir.mkdir()  # as after earlier uploads: the snapshot then shows any file an upload leaves
-    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer)
+    # As after earlier uploads (the folders exist): the snapshot then shows any file an upload leaves.
+    settings.uploads_dir.mkdir()
+    (settings.data_dir / STAGING).mkdir()
+    inbox = UploadInbox(settings.data_dir / "gradio", settings.upload_cache_bytes)
+    inbox.folder.mkdir()
+    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, inbox)
 
 
 @pytest.mark.parametrize(
@@ -303,15 +310,16 @@ def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) ->
     ids=["store write", "reserve", "write and undo", "model"],
 )
 def test_an_upload_whose_run_fails_says_so_and_the_page_carries_on(
-    fault: Any, message: str, upload_page: ChatPage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fault: Any, message: str, upload_page: ChatPage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     page, settings = upload_page, upload_page.settings
-    chosen = tmp_path / f"harbour{fault.__name__}.txt"  # a new document for each fault
-    chosen.write_text(f"{HARBOUR}\n\nThis copy was uploaded while testing {fault.__name__}.")
+    name = f"harbour{fault.__name__}.txt"  # a new document for each fault
+    content = f"{HARBOUR}\n\nThis copy was uploaded while testing {fault.__name__}.".encode()
     before = snapshot(settings, page.store)
 
+    chosen = received(page.inbox, name, content)
     fault(monkeypatch)
-    report = page.upload([str(chosen)], Progress())  # the page's own handler, as the Add button calls it
+    report = page.upload([chosen], Progress(), ANONYMOUS)  # the page's own handler, as the Add button calls it
 
     assert 'role="alert"' in report and html.unescape(re.sub(r"<[^>]+>", "", report)) == message
     if UNCHANGED in message:
@@ -320,8 +328,9 @@ def test_an_upload_whose_run_fails_says_so_and_the_page_carries_on(
     monkeypatch.undo()  # the page carries on: questions are answered, and the same upload now succeeds
     *_, (_, _, sources, turns) = page.respond("What did coalition forces resume because of the growing ISIS force?", [])
     assert "air strikes" in turns[-1].answer.text and "src-card" in sources
-    added = html.unescape(re.sub(r"<[^>]+>", "", page.upload([str(chosen)], Progress())))
-    assert f"Added: {chosen.name}" in added and "You can ask about them now." in added
+    again = received(page.inbox, name, content)
+    added = html.unescape(re.sub(r"<[^>]+>", "", page.upload([again], Progress(), ANONYMOUS)))
+    assert f"Added: {name}" in added and "You can ask about them now." in added
 
 
 # --- a Chroma directory from an incompatible build ------------------------------------------------

@@ -21,9 +21,10 @@ from bot.web.accounts import is_admin, password_check
 from bot.web.documents import (
     UploadRefusedError,
     list_documents,
+    owner_of,
     record_indexed,
     remove_document,
-    save_upload,
+    sanitise_filename,
     surrounding_text,
 )
 from bot.web.examples import example_questions
@@ -44,6 +45,8 @@ from bot.web.render import (
     status_html,
     store_down_html,
 )
+from bot.web.upload_inbox import Caller, UploadInbox, given_paths, session_key
+from bot.web.upload_staging import Staged, may_replace, stage_upload
 from index.errors import IndexRunError, StoreUnavailableError
 from index.loaders import SUPPORTED_SUFFIXES
 from index.pipeline import Indexer
@@ -167,10 +170,11 @@ def page_assets() -> dict[str, str]:
 class ChatPage:
     """The page's behaviour: each method is one event handler, free of layout."""
 
-    def __init__(self, bot: Bot, settings: Settings, indexer: Indexer) -> None:
+    def __init__(self, bot: Bot, settings: Settings, indexer: Indexer, inbox: UploadInbox) -> None:
         self.bot = bot
         self.settings = settings
         self.indexer = indexer
+        self.inbox = inbox
         self._examples: tuple[int, list[str]] | None = None
 
     @property
@@ -270,37 +274,62 @@ class ChatPage:
 
     # --- documents -------------------------------------------------------------------------------
 
-    def upload(self, files: list[str] | None, progress: gr.Progress) -> str:
-        """Save the chosen files under safe names, index them with visible progress, report what happened."""
+    def caller(self, request: gr.Request) -> Caller:
+        username = request.username
+        return Caller(username, session_key(request.cookies), is_admin(self.settings, username))
+
+    def _stage(self, given: str, caller: Caller, staged: dict[str, Staged]) -> None:
+        """Put one received file in the uploads folder (its previous version kept aside); refusals raise."""
+        with self.inbox.take(given, caller.session) as source:
+            name = sanitise_filename(Path(given).name)
+            if name in staged:
+                raise UploadRefusedError(f"{name}: chosen twice; add one file of each name at a time")
+            uploads = self.settings.uploads_dir
+            exists = (uploads / name).exists()
+            if exists and not may_replace(owner_of(self.settings, uploads, name), caller.username, caller.admin):
+                raise UploadRefusedError(
+                    f"{name}: a document of that name was added by someone else; only they or the administrator "
+                    "can replace it (rename your file to add it beside theirs)"
+                )
+            staged[name] = stage_upload(source, name, self.settings)
+
+    def upload(self, files: list[str] | None, progress: gr.Progress, caller: Caller) -> str:
+        """Index the files this caller uploaded, with visible progress, keeping any replaced version until the new
+        one is indexed; report what happened. Gradio's cached copies are deleted either way."""
         if not files:
             return notice_html("Choose one or more files first.")
-        uploads = self.settings.uploads_dir.resolve()
-        kept_before = set(uploads.iterdir()) if uploads.is_dir() else set()
-        saved: list[Path] = []
+        staged: dict[str, Staged] = {}
         refused: list[str] = []
-        for name in files:
+        for given in files:
             try:
-                saved.append(save_upload(Path(name), Path(name).name, self.settings))
+                self._stage(given, caller, staged)
             except UploadRefusedError as exc:
                 refused.append(str(exc))
-        if not saved:
+            finally:
+                self.inbox.discard(given, caller.session)
+        if not staged:
             return report_html(None, refused)
 
         def on_progress(done: int, total: int, chunks: int) -> None:
             progress((done, total), desc=f"Indexing ({chunks} passages embedded)", unit="files")
 
-        progress((0, len(saved)), desc="Indexing", unit="files")
+        progress((0, len(staged)), desc="Indexing", unit="files")
         try:
-            report = self.indexer.run(saved, progress=on_progress)
+            report = self.indexer.run([s.target for s in staged.values()], progress=on_progress)
             self.bot.retriever.refresh()
         except (IndexRunError, StoreUnavailableError) as exc:  # a failed run, or the store down before or after it
             log.exception("indexing an upload failed")
-            for path in set(saved) - kept_before:  # keep no file of an upload the index did not take
-                path.unlink(missing_ok=True)
+            for done in staged.values():  # keep no file of an upload the index did not take; restore replaced ones
+                done.undo()
             return failure_html(upload_failure(exc), refused)
-        record_indexed(self.settings, self.settings.uploads_dir, report.added + report.updated)
-        for source, _ in report.failed:  # keep no file the index could not read
-            (uploads / Path(source).name).unlink(missing_ok=True)
+        failed = {Path(source).name for source, _ in report.failed}
+        for name, done in staged.items():
+            if name in failed:  # a replacement that failed leaves the previous version, file and index
+                done.undo()
+            else:
+                done.keep()
+        changed = report.added + report.updated
+        record_indexed(self.settings, self.settings.uploads_dir, changed, owner=caller.username)
         return report_html(report, refused)
 
     def remove(self, key: str | None, request: gr.Request) -> str:
@@ -413,9 +442,9 @@ def _documents_tab(settings: Settings) -> _DocumentsTab:
     return _DocumentsTab(table, files, add, upload_report, admin, to_remove, remove, remove_report)
 
 
-def build_ui(bot: Bot, settings: Settings, indexer: Indexer) -> gr.Blocks:
+def build_ui(bot: Bot, settings: Settings, indexer: Indexer, inbox: UploadInbox) -> gr.Blocks:
     """The page: a Chat tab (conversation beside its sources) and a Documents tab (list, upload, remove)."""
-    page = ChatPage(bot, settings, indexer)
+    page = ChatPage(bot, settings, indexer, inbox)
     with gr.Blocks(title="docbot", analytics_enabled=False) as blocks:
         turns = gr.State([])
         gr.HTML(
@@ -451,10 +480,16 @@ def _wire_chat(page: ChatPage, chat: _ChatTab, turns: gr.State) -> None:
 
 
 def _wire_documents(page: ChatPage, docs: _DocumentsTab, overview: list[Any]) -> None:
-    def upload(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:  # noqa: B008
-        return None, page.upload(paths, progress)
+    def upload(
+        value: object,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[Any, str]:
+        return None, page.upload(given_paths(value), progress, page.caller(request))
 
-    docs.add.click(upload, [docs.files], [docs.files, docs.upload_report], concurrency_limit=1).then(
+    # preprocess=False: the handler gets the paths as sent and checks each one itself (bot.upload_inbox); Gradio's
+    # preprocessing would also leave an empty temporary file in the upload cache for every file.
+    docs.add.click(upload, [docs.files], [docs.files, docs.upload_report], concurrency_limit=1, preprocess=False).then(
         page.overview, None, overview, show_progress="hidden"
     )
     docs.remove.click(
