@@ -18,18 +18,20 @@ def create_app(settings: Settings) -> FastAPI:
 
     from bot.api import install_api
     from bot.chat import Bot
+    from bot.edge import AnswerSlots, install_edge
     from bot.ui import build_ui, page_assets, ui_auth
 
     bot = Bot.from_settings(settings)
+    slots = AnswerSlots(settings.max_concurrent_answers)
     # Gradio keeps uploaded files in its cache until the page indexes them: in the data directory, unless the
     # operator chose a place, rather than the system's temporary folder.
     os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir / "gradio").resolve()))
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
-    install_api(app, bot, settings)
-    blocks = build_ui(bot, settings)
-    return gr.mount_gradio_app(
+    install_api(app, bot, settings, slots)
+    blocks = build_ui(bot, settings, slots)
+    gr.mount_gradio_app(
         app,
         blocks,
         path="/",
@@ -41,12 +43,16 @@ def create_app(settings: Settings) -> FastAPI:
         ssr_mode=False,
         **page_assets(),
     )
+    install_edge(app, settings)  # last, so that it runs first: before the API, the embed and the page
+    return app
 
 
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # Forwarded headers are bot.edge's to judge (DOCBOT_TRUSTED_PROXIES): uvicorn's own handling would believe them
+    # from 127.0.0.1, so any local caller, or a proxy on the same machine passing a client's header through.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
 
 
 if __name__ == "__main__":
