@@ -24,9 +24,9 @@ import pytest
 from live import LiveServer, live_server
 from test_ui_browser import bot_messages
 
-from bot.edge import ForwardedHeaders, HostAllowList, address_of, forwarded_elements, host_name
-from bot.health import StoreProbe
-from bot.ui import BUSY_ANSWER
+from bot.web.edge import ForwardedHeaders, HostAllowList, address_of, forwarded_elements, host_name
+from bot.web.health import StoreProbe
+from bot.web.page import BUSY_ANSWER
 from index.store import StoreUnavailableError
 
 pytestmark = pytest.mark.slow

@@ -27,8 +27,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot.api_security import RateLimiter
 from bot.config import Settings
+from bot.web.security import RateLimiter
 
 log = logging.getLogger(__name__)
 
