@@ -75,18 +75,20 @@ def create_app(services: Services) -> FastAPI:
     from fastapi import FastAPI
 
     from bot.web.api import install_api
+    from bot.web.edge import AnswerSlots, install_edge
     from bot.web.page import build_ui, page_assets, ui_auth
     from bot.web.upload_inbox import InboxMiddleware
 
     settings = services.settings
     inbox = upload_inbox(settings)
+    slots = AnswerSlots(settings.max_concurrent_answers)
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
-    install_api(app, services.bot, settings)
+    install_api(app, services.bot, settings, slots)
     app.add_middleware(InboxMiddleware, inbox=inbox)
     app.state.upload_inbox = inbox
-    blocks = build_ui(services.bot, settings, services.indexer, inbox)
+    blocks = build_ui(services.bot, settings, services.indexer, inbox, slots)
     gr.mount_gradio_app(
         app,
         blocks,
@@ -105,6 +107,7 @@ def create_app(services: Services) -> FastAPI:
     # files. The page's upload event also checks each path itself, more strictly (bot.web.upload_inbox: received
     # by this server from the same session, no symlink, a regular file).
     blocks.has_launched = True
+    install_edge(app, settings)  # last, so that it runs first: before the API, the embed and the page
     return app
 
 
@@ -129,7 +132,10 @@ def upload_inbox(settings: Settings) -> UploadInbox:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(build(settings)), host=settings.host, port=settings.port, log_level="info")
+    # Forwarded headers are bot.web.edge's to judge (DOCBOT_TRUSTED_PROXIES): uvicorn's own handling would believe
+    # them from 127.0.0.1, so any local caller, or a proxy on the same machine passing a client's header through.
+    app = create_app(build(settings))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
 
 
 if __name__ == "__main__":

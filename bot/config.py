@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from index.settings import IndexSettings
@@ -62,7 +62,31 @@ class Settings(IndexSettings):
     max_question_chars: int = Field(2000, ge=1)
     rate_limit_per_minute: int = Field(120, ge=1)
 
-    _split = field_validator("users", "api_keys", "embed_origins", mode="before")(_split_list)
+    # --- the network edge (bot/web/edge.py) ------------------------------------------------------
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (10.0.0.5, 10.0.0.0/8) of reverse proxies whose X-Forwarded-For, "
+        "Forwarded, X-Real-IP and X-Forwarded-Proto/Host headers are believed; from anyone else they are ignored.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers for (others get 400); '*.example.com' matches subdomains, '*' "
+        "any name. Default: 127.0.0.1, localhost, ::1 and DOCBOT_HOST when it names one interface.",
+    )
+    max_concurrent_answers: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="Answers computed at once across the page, /api and /v1; beyond it the API answers 503 with "
+        "Retry-After and the page says it is busy (4 keeps two cores responsive).",
+    )
+    max_queued_events: int = Field(
+        64, ge=1, description="Page events (questions, uploads) allowed to wait in Gradio's queue; beyond it, refused."
+    )
+
+    _split = field_validator("users", "api_keys", "embed_origins", "trusted_proxies", "allowed_hosts", mode="before")(
+        _split_list
+    )
 
     @property
     def feedback_file(self) -> Path:

@@ -27,6 +27,7 @@ from bot.web.documents import (
     sanitise_filename,
     surrounding_text,
 )
+from bot.web.edge import AnswerSlots
 from bot.web.examples import example_questions
 from bot.web.feedback import record_feedback, vote_of
 from bot.web.page_failures import REMOVE_STORE_DOWN, answer_failure, upload_failure
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: How many passages the example questions are drawn from.
 EXAMPLE_PASSAGES = 400
+BUSY_ANSWER = "docbot is busy answering other questions right now: please ask again in a few seconds."
+BUSY_SOURCES = "No sources: docbot was too busy to search the documents for this question."
 EMPTY_INDEX_ANSWER = "The index is empty, so there is nothing to answer from yet: add documents in the Documents tab."
 WELCOME = (
     "<div class='welcome'><b>Ask a question about the documents.</b><br>"
@@ -170,11 +173,14 @@ def page_assets() -> dict[str, str]:
 class ChatPage:
     """The page's behaviour: each method is one event handler, free of layout."""
 
-    def __init__(self, bot: Bot, settings: Settings, indexer: Indexer, inbox: UploadInbox) -> None:
+    def __init__(
+        self, bot: Bot, settings: Settings, indexer: Indexer, inbox: UploadInbox, slots: AnswerSlots | None = None
+    ) -> None:
         self.bot = bot
         self.settings = settings
         self.indexer = indexer
         self.inbox = inbox
+        self.slots = slots or AnswerSlots(settings.max_concurrent_answers)
         self._examples: tuple[int, list[str]] | None = None
 
     @property
@@ -241,6 +247,14 @@ class ChatPage:
             turns = [*turns, self._refusal(question, f"Please ask in at most {limit} characters.")]
             yield "", chat_messages(turns), sources_html(turns), turns
             return
+        with self.slots.held() as free:
+            if free:
+                yield from self._answer(question, turns)
+            else:
+                turns = [*turns, self._refusal(question, BUSY_ANSWER, BUSY_SOURCES)]
+                yield "", chat_messages(turns), sources_html(turns), turns
+
+    def _answer(self, question: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
         history = [(t.answer.question, t.answer.text) for t in turns]
         text = ""
         try:
@@ -442,9 +456,9 @@ def _documents_tab(settings: Settings) -> _DocumentsTab:
     return _DocumentsTab(table, files, add, upload_report, admin, to_remove, remove, remove_report)
 
 
-def build_ui(bot: Bot, settings: Settings, indexer: Indexer, inbox: UploadInbox) -> gr.Blocks:
+def build_ui(bot: Bot, settings: Settings, indexer: Indexer, inbox: UploadInbox, slots: AnswerSlots) -> gr.Blocks:
     """The page: a Chat tab (conversation beside its sources) and a Documents tab (list, upload, remove)."""
-    page = ChatPage(bot, settings, indexer, inbox)
+    page = ChatPage(bot, settings, indexer, inbox, slots)
     with gr.Blocks(title="docbot", analytics_enabled=False) as blocks:
         turns = gr.State([])
         gr.HTML(
@@ -462,12 +476,13 @@ def build_ui(bot: Bot, settings: Settings, indexer: Indexer, inbox: UploadInbox)
         blocks.load(page.overview, outputs=overview, show_progress="hidden")
         _wire_chat(page, chat, turns)
         _wire_documents(page, docs, overview)
-    return blocks
+    return blocks.queue(max_size=settings.max_queued_events)
 
 
 def _wire_chat(page: ChatPage, chat: _ChatTab, turns: gr.State) -> None:
     outputs = [chat.question, chat.chatbot, chat.sources, turns]
-    options: dict[str, Any] = {"concurrency_limit": 4, "concurrency_id": "answer", "show_progress": "hidden"}
+    limit = page.settings.max_concurrent_answers
+    options: dict[str, Any] = {"concurrency_limit": limit, "concurrency_id": "answer", "show_progress": "hidden"}
     chat.question.submit(page.respond, [chat.question, turns], outputs, **options)
     chat.ask.click(page.respond, [chat.question, turns], outputs, **options)
     chat.chatbot.example_select(_pick_example, None, chat.question).then(
