@@ -171,13 +171,14 @@ def serve(
 ) -> None:
     """Serve the chat page, the REST API and the embed widget."""
     from app import serve as serve_app
+    from bot.access import AccessError
     from bot.llm import BackendError
     from index.store import IndexMismatchError, StoreUnavailableError
 
     settings = _settings(host=host, port=port)
     try:
         serve_app(settings)
-    except (IndexMismatchError, StoreUnavailableError, BackendError) as exc:  # raised while starting, before serving
+    except (AccessError, IndexMismatchError, StoreUnavailableError, BackendError) as exc:  # while starting
         raise _fail(str(exc)) from exc
 
 

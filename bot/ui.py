@@ -7,14 +7,14 @@ only script on the page is :data:`HEAD`, which makes the ``[n]`` markers jump to
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from bot.accounts import is_admin, password_check
+from bot.access import Access, BadCredentialsError, Identity, allowed
 from bot.chat import Bot
 from bot.citations import Answer
 from bot.config import Settings
@@ -152,11 +152,6 @@ HEAD = """<script>
 CONFIRM_REMOVE_JS = "(key) => (key && window.confirm('Remove this document from the index?')) ? key : null"
 
 
-def ui_auth(settings: Settings) -> Callable[[str, str], bool] | None:
-    """Gradio's login check when ``DOCBOT_USERS`` is set, else None (no login)."""
-    return password_check(settings)
-
-
 def page_assets() -> dict[str, str]:
     """The page's CSS and head script, for ``gr.mount_gradio_app`` (Gradio 6 takes them there)."""
     return {"css": CSS, "head": HEAD}
@@ -165,14 +160,42 @@ def page_assets() -> dict[str, str]:
 class ChatPage:
     """The page's behaviour: each method is one event handler, free of layout."""
 
-    def __init__(self, bot: Bot, settings: Settings) -> None:
+    def __init__(self, bot: Bot, settings: Settings, access: Access) -> None:
         self.bot = bot
         self.settings = settings
+        self.access = access
         self._examples: tuple[int, list[str]] | None = None
 
     @property
     def store(self) -> VectorStore:
         return self.bot.retriever.store
+
+    def who(self, request: gr.Request) -> Identity | None:
+        """The caller's identity from the request that started this event (never from what the page says)."""
+        raw = request.request  # None only when called in-process: no credentials, so the anonymous role
+        authorization, cookies = (raw.headers.get("authorization"), raw.cookies) if raw else (None, {})
+        try:
+            return self.access.identify(authorization, cookies)
+        except BadCredentialsError:
+            return None
+
+    def add_note(self, identity: Identity | None) -> str:
+        """Why this caller sees no upload form, and how to get one ("" when they may upload)."""
+        if allowed(identity, "upload"):
+            return ""
+        if identity is not None and not identity.anonymous:
+            return notice_html(
+                f"You are signed in as {identity.name} ({identity.role.name}): adding documents needs "
+                "an editor or the administrator."
+            )
+        if self.access.login_configured:  # Gradio's login form when everybody signs in, /signin when the page is open
+            return notice_html(
+                "Adding documents needs an editor or the administrator: sign in at /signin with such an account."
+            )
+        return notice_html(
+            "Adding documents needs an editor: the operator gives people accounts with DOCBOT_USERS (or sets "
+            "DOCBOT_ANONYMOUS_ROLE=admin on a one-person install)."
+        )
 
     # --- overview: header, examples, documents -------------------------------------------------
 
@@ -188,7 +211,7 @@ class ChatPage:
         return self._examples[1]
 
     def overview(self, request: gr.Request) -> tuple[Any, ...]:
-        """Status line, chat examples, documents table, the remove list and whether this user may remove."""
+        """Status line, chat examples, documents table, the upload form or a note, and what this caller may remove."""
         models = (self.bot.generator_name, self.bot.retriever.embedder.name)
         try:
             documents = list_documents(self.store, self.settings)
@@ -205,13 +228,17 @@ class ChatPage:
             table = documents_html(documents)
             placeholder = WELCOME if chunks else EMPTY_WELCOME
         chatbot = gr.Chatbot(examples=[{"text": q} for q in questions] or None, placeholder=placeholder)
-        choices = [(f"{d.title} ({d.source})", d.key) for d in documents]
+        identity = self.who(request)
+        choices = [(f"{d.title} ({d.source})", d.key) for d in documents if allowed(identity, "remove")]
+        note = self.add_note(identity)
         return (
             status,
             chatbot,
             table,
             gr.Dropdown(choices=choices, value=None),
-            gr.Column(visible=is_admin(self.settings, request.username)),
+            gr.Column(visible=bool(choices)),
+            gr.Column(visible=not note),
+            gr.HTML(note, visible=bool(note)),
         )
 
     # --- chat ------------------------------------------------------------------------------------
@@ -223,11 +250,15 @@ class ChatPage:
         answer = Answer(question=question, text=text, refused=True, generator=self.bot.generator_name)
         return Turn(answer, no_sources=no_sources)
 
-    def respond(self, question: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
+    def respond(self, question: str, turns: list[Turn], request: gr.Request) -> Iterator[tuple[Any, ...]]:
         """Stream one answer: (textbox, chatbot, sources panel, turns)."""
         question = (question or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        if not allowed(self.who(request), "ask"):
+            turns = [*turns, self._refusal(question, "Please sign in to ask questions.")]
+            yield "", chat_messages(turns), sources_html(turns), turns
             return
         limit = self.settings.max_question_chars
         if len(question) > limit:
@@ -258,17 +289,22 @@ class ChatPage:
 
     def feedback(self, turns: list[Turn], like: gr.LikeData, request: gr.Request) -> None:
         index = like.index if isinstance(like.index, int) else like.index[0]
-        if index % 2 != 1 or index // 2 >= len(turns):
+        identity = self.who(request)
+        if index % 2 != 1 or index // 2 >= len(turns) or identity is None or not allowed(identity, "vote"):
             return
         vote = vote_of(like.liked)
-        record_feedback(self.settings.feedback_file, turns[index // 2].answer, vote, request.username)
+        voter = None if identity.anonymous else identity.name  # who proved it, not the name typed at login
+        record_feedback(self.settings.feedback_file, turns[index // 2].answer, vote, voter)
         if vote != "cleared":
             gr.Info("Thank you: your vote is saved.", duration=3)
 
     # --- documents -------------------------------------------------------------------------------
 
-    def upload(self, files: list[str] | None, progress: gr.Progress) -> str:
+    def upload(self, files: list[str] | None, progress: gr.Progress, request: gr.Request) -> str:
         """Save the chosen files under safe names, index them with visible progress, report what happened."""
+        identity = self.who(request)
+        if not allowed(identity, "upload"):
+            return self.add_note(identity)
         if not files:
             return notice_html("Choose one or more files first.")
         uploads = self.settings.uploads_dir.resolve()
@@ -301,8 +337,9 @@ class ChatPage:
         return report_html(report, refused)
 
     def remove(self, key: str | None, request: gr.Request) -> str:
-        if not is_admin(self.settings, request.username):
-            return notice_html("Only the administrator can remove documents.")
+        identity = self.who(request)
+        if not allowed(identity, "remove"):  # an editor's own documents, once uploads record who made them
+            return notice_html("Removing this document needs the administrator (or the editor who uploaded it).")
         try:
             document = next((d for d in list_documents(self.store, self.settings) if d.key == key), None)
             if document is None:
@@ -339,6 +376,8 @@ class _DocumentsTab:
     files: gr.File
     add: gr.Button
     upload_report: gr.HTML
+    uploader: gr.Column
+    add_note: gr.HTML
     admin: gr.Column
     to_remove: gr.Dropdown
     remove: gr.Button
@@ -386,33 +425,35 @@ def _documents_tab(settings: Settings) -> _DocumentsTab:
     megabytes = settings.max_upload_bytes / (1024 * 1024)
     gr.HTML("<h3>Indexed documents</h3>", js_on_load=None)
     table = gr.HTML(elem_id="docbot-documents", js_on_load=None)
-    gr.HTML(
-        f"<h3>Add documents</h3><p class='hint'>{kinds}; up to {megabytes:g} MB each. "
-        "They can be asked about as soon as they are indexed.</p>",
-        js_on_load=None,
-    )
-    files = gr.File(
-        show_label=False,
-        file_count="multiple",
-        file_types=sorted(SUPPORTED_SUFFIXES),
-        type="filepath",
-        height=140,
-        elem_id="docbot-upload",
-    )
-    add = gr.Button("Add to the index", variant="primary", elem_id="docbot-add")
-    upload_report = gr.HTML(elem_id="docbot-upload-report", js_on_load=None)
+    add_note = gr.HTML(visible=False, elem_id="docbot-add-note", js_on_load=None)
+    with gr.Column(visible=False, elem_id="docbot-add-documents") as uploader:  # shown to editors and admins
+        gr.HTML(
+            f"<h3>Add documents</h3><p class='hint'>{kinds}; up to {megabytes:g} MB each. "
+            "They can be asked about as soon as they are indexed.</p>",
+            js_on_load=None,
+        )
+        files = gr.File(
+            show_label=False,
+            file_count="multiple",
+            file_types=sorted(SUPPORTED_SUFFIXES),
+            type="filepath",
+            height=140,
+            elem_id="docbot-upload",
+        )
+        add = gr.Button("Add to the index", variant="primary", elem_id="docbot-add")
+        upload_report = gr.HTML(elem_id="docbot-upload-report", js_on_load=None)
     with gr.Column(visible=False, elem_id="docbot-admin") as admin:
         gr.HTML("<h3>Remove a document</h3>", js_on_load=None)
         with gr.Row(equal_height=True):
             to_remove = gr.Dropdown(show_label=False, choices=[], value=None, scale=4, min_width=200)
             remove = gr.Button("Remove", variant="stop", scale=0, min_width=100, elem_id="docbot-remove")
         remove_report = gr.HTML(elem_id="docbot-remove-report", js_on_load=None)
-    return _DocumentsTab(table, files, add, upload_report, admin, to_remove, remove, remove_report)
+    return _DocumentsTab(table, files, add, upload_report, uploader, add_note, admin, to_remove, remove, remove_report)
 
 
-def build_ui(bot: Bot, settings: Settings) -> gr.Blocks:
+def build_ui(bot: Bot, settings: Settings, access: Access) -> gr.Blocks:
     """The page: a Chat tab (conversation beside its sources) and a Documents tab (list, upload, remove)."""
-    page = ChatPage(bot, settings)
+    page = ChatPage(bot, settings, access)
     with gr.Blocks(title="docbot", analytics_enabled=False) as blocks:
         turns = gr.State([])
         gr.HTML(
@@ -426,7 +467,7 @@ def build_ui(bot: Bot, settings: Settings) -> gr.Blocks:
                 chat = _chat_tab()
             with gr.Tab("Documents", id="documents"):
                 docs = _documents_tab(settings)
-        overview = [status, chat.chatbot, docs.table, docs.to_remove, docs.admin]
+        overview = [status, chat.chatbot, docs.table, docs.to_remove, docs.admin, docs.uploader, docs.add_note]
         blocks.load(page.overview, outputs=overview, show_progress="hidden")
         _wire_chat(page, chat, turns)
         _wire_documents(page, docs, overview)
@@ -448,8 +489,12 @@ def _wire_chat(page: ChatPage, chat: _ChatTab, turns: gr.State) -> None:
 
 
 def _wire_documents(page: ChatPage, docs: _DocumentsTab, overview: list[Any]) -> None:
-    def upload(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:  # noqa: B008
-        return None, page.upload(paths, progress)
+    def upload(
+        paths: list[str] | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[Any, str]:
+        return None, page.upload(paths, progress, request)
 
     docs.add.click(upload, [docs.files], [docs.files, docs.upload_report], concurrency_limit=1).then(
         page.overview, None, overview, show_progress="hidden"

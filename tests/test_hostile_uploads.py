@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import pytest
 from conftest import SEEDS
 from test_loaders import lying_zip, zip_bytes
 
+from bot.access import Access
 from bot.chat import Bot
 from bot.config import Settings
 from bot.ui import ChatPage
@@ -68,10 +70,20 @@ class Progress:
         pass
 
 
+#: The page's handlers called in-process carry no credentials: they act with the anonymous role (admin below).
+IN_PROCESS = gr.Request()
+
+
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("uploads") / "data"
-    return Settings(data_dir=data_dir, max_upload_bytes=MAX_UPLOAD, max_file_bytes=1_000_000, pdf_timeout_s=1.0)
+    return Settings(
+        data_dir=data_dir,
+        max_upload_bytes=MAX_UPLOAD,
+        max_file_bytes=1_000_000,
+        pdf_timeout_s=1.0,
+        anonymous_role="admin",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +91,7 @@ def page(settings: Settings, embedder: Embedder) -> ChatPage:
     retriever = open_retriever(settings, embedder)
     retriever.indexer().run([SEEDS])
     retriever.refresh()
-    return ChatPage(Bot(settings, retriever, None), settings)
+    return ChatPage(Bot(settings, retriever, None), settings, Access.from_settings(settings))
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +127,7 @@ def test_traversal_names_stay_inside_the_data_directory(gradio: Any, page: ChatP
         assert Path(path).resolve().is_relative_to(data_dir / "gradio"), (name, path)
         cached.append(path)
 
-    lines = report_lines(page.upload(cached, Progress()))
+    lines = report_lines(page.upload(cached, Progress(), IN_PROCESS))
     assert any(line.startswith("Added: ") for line in lines), lines
     saved = sorted(p.name for p in settings.uploads_dir.iterdir())
     assert saved and all(re.fullmatch(r"[\w.-]+\.txt", name) and ".." not in name for name in saved), saved
@@ -155,7 +167,7 @@ def test_hostile_files_are_refused_or_skipped_with_their_reason(
         paths.append(str(path))
     before = {p.name for p in settings.uploads_dir.iterdir()} if settings.uploads_dir.exists() else set()
 
-    lines = report_lines(page.upload(paths, Progress()))
+    lines = report_lines(page.upload(paths, Progress(), IN_PROCESS))
 
     for name, (_, reason) in HOSTILE.items():
         assert any(line.startswith(reason) for line in lines), (name, reason, lines)

@@ -27,8 +27,9 @@ from typing import Any
 import pytest
 from conftest import SEED_DOC
 from live import free_port
-from test_hostile_uploads import Progress
+from test_hostile_uploads import IN_PROCESS, Progress
 
+from bot.access import Access
 from bot.chat import Bot
 from bot.config import Settings
 from bot.ui import ChatPage
@@ -284,12 +285,12 @@ SEE_LOG = "The server log has the details; add the files again once the cause is
 
 @pytest.fixture(scope="module")
 def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> ChatPage:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data")
+    settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data", anonymous_role="admin")
     retriever = open_retriever(settings, embedder)
     retriever.indexer().run([SEED_DOC])
     retriever.refresh()
     settings.uploads_dir.mkdir()  # as after earlier uploads: the snapshot then shows any file an upload leaves
-    return ChatPage(Bot(settings, retriever, None), settings)
+    return ChatPage(Bot(settings, retriever, None), settings, Access.from_settings(settings))
 
 
 @pytest.mark.parametrize(
@@ -311,16 +312,18 @@ def test_an_upload_whose_run_fails_says_so_and_the_page_carries_on(
     before = snapshot(settings, page.store)
 
     fault(monkeypatch)
-    report = page.upload([str(chosen)], Progress())  # the page's own handler, as the Add button calls it
+    report = page.upload([str(chosen)], Progress(), IN_PROCESS)  # the page's own handler, as the Add button calls it
 
     assert 'role="alert"' in report and html.unescape(re.sub(r"<[^>]+>", "", report)) == message
     if UNCHANGED in message:
         assert snapshot(settings, page.store) == before  # the index, and no file of the upload kept in uploads/
 
     monkeypatch.undo()  # the page carries on: questions are answered, and the same upload now succeeds
-    *_, (_, _, sources, turns) = page.respond("What did coalition forces resume because of the growing ISIS force?", [])
+    *_, (_, _, sources, turns) = page.respond(
+        "What did coalition forces resume because of the growing ISIS force?", [], IN_PROCESS
+    )
     assert "air strikes" in turns[-1].answer.text and "src-card" in sources
-    added = html.unescape(re.sub(r"<[^>]+>", "", page.upload([str(chosen)], Progress())))
+    added = html.unescape(re.sub(r"<[^>]+>", "", page.upload([str(chosen)], Progress(), IN_PROCESS)))
     assert f"Added: {chosen.name}" in added and "You can ask about them now." in added
 
 
