@@ -65,8 +65,8 @@ class PageCaller:
         body = {"fn_index": fn_index, "session_hash": self.session, "data": data, "event_data": None}
         return self.http.post("/gradio_api/queue/join", json=body)
 
-    def run(self, api_name: str, data: list[Any]) -> list[Any]:
-        """Join ``api_name``'s event and wait for its final output."""
+    def outcome(self, api_name: str, data: list[Any]) -> dict[str, Any]:
+        """Join ``api_name``'s event and wait for its final message (``success``, ``output``)."""
         joined = self.join(self.fn(api_name), data)
         joined.raise_for_status()
         event = joined.json()["event_id"]
@@ -76,9 +76,21 @@ class PageCaller:
                     continue
                 message = json.loads(line[5:])
                 if message.get("event_id") == event and message.get("msg") == "process_completed":
-                    assert message["success"], message
-                    return list(message["output"]["data"])
+                    return dict(message)
         raise AssertionError(f"no result for {api_name}")
+
+    def run(self, api_name: str, data: list[Any]) -> list[Any]:
+        message = self.outcome(api_name, data)
+        assert message["success"], message
+        return list(message["output"]["data"])
+
+    def remove_refused(self, key: str) -> bool:
+        """Try the remove event with ``key`` after loading the page (which fills this session's remove list).
+
+        Refused either by Gradio (the key is not among the choices this caller was given) or by the handler."""
+        self.run("overview", [])
+        message = self.outcome("remove", [key])
+        return not message["success"] or "needs the administrator" in message["output"]["data"][0]
 
     def cached(self, name: str, text: str) -> dict[str, Any]:
         """A file uploaded the legitimate way (Gradio's upload endpoint), as the page's upload event takes it."""
@@ -171,8 +183,7 @@ def test_the_embed_key_can_ask_but_not_change_documents(keys_server: LiveServer)
     before = documents(keys_server, **bearer(EMBED_KEY))
     _, report = page.run("upload", [[page.cached("harbour.md", NOTE)]])
     assert "adding documents needs an editor" in report and "Added" not in report
-    (removal,) = page.run("remove", [before[0]["key"]])
-    assert "needs the administrator" in removal
+    assert page.remove_refused(before[0]["key"])
     assert documents(keys_server, **bearer(EMBED_KEY)) == before
 
 
@@ -193,8 +204,7 @@ def test_a_reader_calling_upload_and_remove_directly_is_refused(users_server: Li
     before = documents(users_server, auth=RITA)
     _, report = page.run("upload", [[page.cached("harbour.md", NOTE)]])
     assert "signed in as rita (reader)" in report and "Added" not in report
-    (removal,) = page.run("remove", [before[0]["key"]])
-    assert "needs the administrator" in removal
+    assert page.remove_refused(before[0]["key"])
     assert documents(users_server, auth=RITA) == before
     assert not (users_server.data_dir / "uploads" / "harbour.md").exists()
 
@@ -203,10 +213,10 @@ def test_an_editor_may_add_but_only_the_admin_may_remove_a_cli_indexed_document(
     editor, admin = PageCaller(users_server.url), PageCaller(users_server.url)
     assert editor.login(*ED).status_code == 200 and admin.login(*ANN).status_code == 200
     seed = next(d for d in documents(users_server, auth=ED) if not d["uploaded"])
-    (refused,) = editor.run("remove", [seed["key"]])
-    assert "needs the administrator" in refused
+    assert editor.remove_refused(seed["key"])
     _, report = editor.run("upload", [[editor.cached("harbour.md", NOTE)]])
     assert "Added: harbour.md" in report
+    admin.run("overview", [])
     (removed,) = admin.run("remove", [seed["key"]])
     assert "Removed" in removed
     assert seed["title"] not in titles(users_server, auth=ANN)
@@ -219,8 +229,7 @@ def test_a_default_install_answers_anyone_but_takes_no_document_changes(open_ser
     before = documents(open_server)
     _, report = page.run("upload", [[page.cached("harbour.md", NOTE)]])
     assert "Adding documents needs an editor" in report and "DOCBOT_USERS" in report
-    (removal,) = page.run("remove", [before[0]["key"]])
-    assert "needs the administrator" in removal
+    assert page.remove_refused(before[0]["key"])
     assert documents(open_server) == before
 
 
@@ -275,3 +284,49 @@ def test_wrong_passwords_and_wrong_keys_lock_the_address_out(throttled_server: L
     assert page.http.get("/api/documents").status_code == 200  # a session already signed in carries on
     wait_out(over)
     assert httpx.get(f"{url}/api/documents", **bearer(EMBED_KEY)).status_code == 200
+
+
+# --- an open page with accounts: anonymous readers ask, people sign in at /signin to add documents ------------
+
+
+@pytest.fixture(scope="module")
+def mixed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    env = {"DOCBOT_USERS": f"{ED[0]}:{ED[1]}:editor", "DOCBOT_ANONYMOUS_ROLE": "reader"}
+    with live_server(tmp_path_factory.mktemp("mixed"), env=env) as live:
+        yield live
+
+
+@pytest.mark.browser
+def test_an_open_page_refuses_anonymous_uploads_and_signs_editors_in_at_signin(
+    mixed_server: LiveServer, chromium: Any, tmp_path: Path
+) -> None:
+    anonymous = PageCaller(mixed_server.url)
+    _, report = anonymous.run("upload", [[anonymous.cached("harbour.md", NOTE)]])
+    assert "sign in at /signin" in report and "Added" not in report
+
+    context = chromium.new_context()
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(mixed_server.url)
+        page.get_by_role("tab", name="Documents").click()
+        page.locator("#docbot-add-note", has_text="sign in at /signin").wait_for()
+        assert not page.locator("#docbot-upload").is_visible()
+
+        page.goto(f"{mixed_server.url}/signin")
+        page.get_by_label("User name").fill(ED[0])
+        page.get_by_label("Password or API key").fill("wrong")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Wrong user name, password or key.").wait_for()
+        page.get_by_label("Password or API key").fill(ED[1])
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_selector(".docbot-status")
+        page.get_by_role("tab", name="Documents").click()
+        note = tmp_path / "harbour.md"
+        note.write_text(NOTE)
+        page.locator("#docbot-upload input[type=file]").set_input_files([str(note)])
+        page.locator("#docbot-upload").get_by_text("harbour.md").wait_for()
+        page.locator("#docbot-add").click()
+        page.locator("#docbot-upload-report", has_text="Added: harbour.md").wait_for()
+    finally:
+        context.close()
