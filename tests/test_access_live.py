@@ -21,6 +21,8 @@ import pytest
 from live import LiveServer, free_port, live_server
 
 pytestmark = pytest.mark.slow
+#: Five servers start in this module; on a busy shared machine loading the model can take minutes.
+START_S = 300
 
 ANN, ED, RITA = ("ann", "ann-pw-4417"), ("ed", "ed-pw-8023"), ("rita", "rita-pw-1290")
 USERS = f"{ANN[0]}:{ANN[1]},{ED[0]}:{ED[1]},{RITA[0]}:{RITA[1]}:reader"
@@ -116,21 +118,21 @@ def bearer(key: str) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def users_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("users"), env={"DOCBOT_USERS": USERS}) as live:
+    with live_server(tmp_path_factory.mktemp("users"), env={"DOCBOT_USERS": USERS}, timeout_s=START_S) as live:
         yield live
 
 
 @pytest.fixture(scope="module")
 def keys_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     keys = f"{EMBED_KEY},ops:{OPS_KEY}:editor"
-    with live_server(tmp_path_factory.mktemp("keys"), env={"DOCBOT_API_KEYS": keys}) as live:
+    with live_server(tmp_path_factory.mktemp("keys"), env={"DOCBOT_API_KEYS": keys}, timeout_s=START_S) as live:
         yield live
 
 
 @pytest.fixture(scope="module")
 def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A default install: nobody configured."""
-    with live_server(tmp_path_factory.mktemp("open")) as live:
+    with live_server(tmp_path_factory.mktemp("open"), timeout_s=START_S) as live:
         yield live
 
 
@@ -258,7 +260,7 @@ def throttled_server(tmp_path: Path) -> Iterator[LiveServer]:
         "DOCBOT_AUTH_FAILURE_LIMIT": "3",
         "DOCBOT_AUTH_FAILURE_WINDOW_S": "4",
     }
-    with live_server(tmp_path, env=env) as live:
+    with live_server(tmp_path, env=env, timeout_s=START_S) as live:
         yield live
 
 
@@ -292,7 +294,7 @@ def test_wrong_passwords_and_wrong_keys_lock_the_address_out(throttled_server: L
 @pytest.fixture(scope="module")
 def mixed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = {"DOCBOT_USERS": f"{ED[0]}:{ED[1]}:editor", "DOCBOT_ANONYMOUS_ROLE": "reader"}
-    with live_server(tmp_path_factory.mktemp("mixed"), env=env) as live:
+    with live_server(tmp_path_factory.mktemp("mixed"), env=env, timeout_s=START_S) as live:
         yield live
 
 
