@@ -1,41 +1,96 @@
-"""Composition root: settings → index → bot → FastAPI app (REST/SSE API, embed) with the Gradio page mounted.
+"""Composition root: ``build(settings) -> Services`` wires the parts once; ``create_app(services)`` is the web app.
 
-``python app.py`` serves on the configured host and port (default http://127.0.0.1:7860).
+Every entry point goes through :func:`build`: the CLI (each command), ``docbot serve``, the evaluator and the
+benchmarks. ``python app.py`` serves on the configured host and port (default http://127.0.0.1:7860).
 """
 
 from __future__ import annotations
 
 import os
-
-from fastapi import FastAPI
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the whole web app; the heavy parts (embedding model, store) load here, not at import."""
+    from bot.answer.chat import Bot
+    from bot.web.access import Access
+    from index.embeddings import Embedder
+    from index.pipeline import Indexer
+    from index.retriever import HybridRetriever
+    from index.store import VectorStore
+
+
+@dataclass(frozen=True)
+class Services:
+    """One docbot's parts, built by :func:`build`.
+
+    ``retriever`` and ``bot`` open on first use: an index run needs neither the BM25 load nor the model backend
+    they bring, and a retriever opened after the run sees what it wrote.
+    """
+
+    settings: Settings
+    embedder: Embedder
+    store: VectorStore
+    indexer: Indexer
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        from index.retriever import HybridRetriever
+
+        return HybridRetriever(settings=self.settings, embedder=self.embedder, store=self.store)
+
+    @cached_property
+    def bot(self) -> Bot:
+        from bot.answer.chat import Bot
+        from bot.answer.llm import build_backend
+
+        return Bot(self.settings, self.retriever, build_backend(self.settings))
+
+
+def build(settings: Settings, *, embedder: Embedder | None = None, rebuild: bool = False) -> Services:
+    """Load the embedding model (unless one is given), open the store (checking the model matches).
+
+    ``rebuild`` drops the store's collection first (``docbot index --rebuild``).
+    """
+    from index.embeddings import Embedder
+    from index.pipeline import Indexer
+    from index.store import VectorStore
+
+    embedder = embedder or Embedder.from_settings(settings)
+    store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=rebuild)
+    return Services(settings, embedder, store, Indexer(settings, embedder, store))
+
+
+def create_app(services: Services, access: Access | None = None) -> FastAPI:
+    """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, Gradio page.
+
+    ``access`` (who may do what) defaults to the one ``services.settings`` describe."""
     import gradio as gr
+    from fastapi import FastAPI
 
-    from bot.access import Access
-    from bot.access_gate import connect_page_login, install_gate
-    from bot.api import install_api
-    from bot.chat import Bot
-    from bot.signin import install_signin
-    from bot.ui import build_ui, page_assets
+    from bot.web.access import Access
+    from bot.web.access_gate import connect_page_login, install_gate
+    from bot.web.api import install_api
+    from bot.web.page import build_ui, page_assets
+    from bot.web.signin import install_signin
 
-    access = Access.from_settings(settings)  # a settings problem stops here, before the model loads
-    bot = Bot.from_settings(settings)
+    settings = services.settings
+    access = access or Access.from_settings(settings)
     # Gradio keeps uploaded files in its cache until the page indexes them: in the data directory, unless the
     # operator chose a place, rather than the system's temporary folder.
     os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir / "gradio").resolve()))
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
-    install_api(app, bot, settings, access)
+    install_api(app, services.bot, settings, access)
     install_gate(app, access)
     if access.login_configured and access.anonymous is not None:  # the page is open, so Gradio shows no login form
         install_signin(app)
-    blocks = build_ui(bot, settings, access)
+    blocks = build_ui(services.bot, settings, services.indexer, access)
     gr.mount_gradio_app(
         app,
         blocks,
@@ -55,7 +110,10 @@ def create_app(settings: Settings) -> FastAPI:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    from bot.web.access import Access
+
+    access = Access.from_settings(settings)  # a settings problem stops here, before the model loads
+    uvicorn.run(create_app(build(settings), access), host=settings.host, port=settings.port, log_level="info")
 
 
 if __name__ == "__main__":

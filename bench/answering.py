@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from app import build
 from bench.machine import load_average, process_memory_kib
 from bench.retrieval import WARM_UP, Latency
-from bot.chat import Bot
 from bot.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ class ApiRun:
 
 
 def measure_answers(settings: Settings, questions: list[str], chunks: int) -> AnswerRun:
-    bot = Bot.from_settings(settings)
+    bot = build(settings).bot
     for question in questions[:WARM_UP]:
         bot.ask(question)
     seconds: list[float] = []

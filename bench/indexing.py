@@ -97,15 +97,13 @@ def _raw(corpus: Path, workdir: Path, settings: Settings) -> IndexRun:
 
 
 def _docbot(corpus: Path, workdir: Path, settings: Settings) -> IndexRun:
+    from app import build
     from index.embeddings import Embedder
-    from index.pipeline import Indexer
-    from index.store import VectorStore
 
     started = time.perf_counter()
     embedder = Embedder.from_settings(settings)
     load = time.perf_counter() - started
-    store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=True)
-    indexer = Indexer(settings, embedder, store)
+    indexer = build(settings, embedder=embedder, rebuild=True).indexer
     chunks, seconds, cpu = _timed(lambda: indexer.run([corpus]).chunks_embedded)
     rerun = indexer.run([corpus])
     if rerun.chunks_embedded or rerun.changed:

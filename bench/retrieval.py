@@ -13,13 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app import build
 from bench.machine import load_average
 from bench.vectors import CachedEmbedder, VectorCache
 from bot.config import Settings
-from index.embeddings import Embedder
-from index.pipeline import Indexer
-from index.retriever import open_retriever
-from index.store import VectorStore
 
 WARM_UP = 5
 #: Seconds between progress lines while an index is built (filling the vector cache can take minutes).
@@ -54,7 +51,7 @@ class RetrievalRun:
 def build_index(corpus: Path, settings: Settings, cache: VectorCache) -> tuple[float, int]:
     """docbot's indexer over ``corpus``, vectors from the cache where it has them; (seconds, vectors computed)."""
     embedder = CachedEmbedder(settings, cache)
-    store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=True)
+    indexer = build(settings, embedder=embedder, rebuild=True).indexer
     last = time.monotonic()
 
     def progress(done: int, total: int, chunks: int) -> None:
@@ -63,7 +60,7 @@ def build_index(corpus: Path, settings: Settings, cache: VectorCache) -> tuple[f
             last = time.monotonic()
             print(f"  indexed {done}/{total} files, {chunks} chunks, {embedder.computed} embedded anew", flush=True)
 
-    report = Indexer(settings, embedder, store).run([corpus], progress=progress)
+    report = indexer.run([corpus], progress=progress)
     cache.save()
     if report.failed:
         raise RuntimeError(f"the benchmark corpus failed to index: {report.summary()}")
@@ -79,8 +76,8 @@ def _clock(fn: Callable[[], object]) -> float:
 def measure(corpus: Path, settings: Settings, cache: VectorCache, questions: list[str], chunks: int) -> RetrievalRun:
     before = load_average()
     build_seconds, computed = build_index(corpus, settings, cache)
-    embedder = Embedder.from_settings(settings)
-    retriever = open_retriever(settings, embedder)
+    services = build(settings)
+    embedder, retriever = services.embedder, services.retriever
     for question in questions[:WARM_UP]:
         retriever.search(question)
         retriever.search(question, lexical=False)

@@ -13,11 +13,11 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from bot.citations import Answer
+from bot.answer.citations import Answer
 from bot.config import Settings
 
 if TYPE_CHECKING:
-    from bot.chat import Bot
+    from bot.answer.chat import Bot
 
 app = typer.Typer(
     add_completion=False,
@@ -54,14 +54,12 @@ def index(
     """Index documents incrementally: only new and changed files are embedded; deleted files are removed."""
     from tqdm import tqdm
 
-    from index.embeddings import Embedder
-    from index.pipeline import Indexer
-    from index.store import IndexMismatchError, StoreUnavailableError, VectorStore
+    from app import build
+    from index.errors import IndexMismatchError, StoreUnavailableError
 
     settings = _settings()
     try:
-        embedder = Embedder.from_settings(settings)
-        store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=rebuild)
+        services = build(settings, rebuild=rebuild)
     except (IndexMismatchError, StoreUnavailableError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
     try:
@@ -72,7 +70,7 @@ def index(
                 bar.n = done
                 bar.set_postfix(chunks=chunks, refresh=True)
 
-            report = Indexer(settings, embedder, store).run(paths or [Path("seeds")], progress=progress)
+            report = services.indexer.run(paths or [Path("seeds")], progress=progress)
     except RuntimeError as exc:  # the store failed mid-run (a Chroma server gone, say): the message says what to do
         raise _fail(str(exc)) from exc
     typer.echo(report.summary())
@@ -81,12 +79,12 @@ def index(
 
 
 def _open_bot(settings: Settings) -> Bot:
-    from bot.chat import Bot
-    from bot.llm import BackendError
-    from index.store import IndexMismatchError, StoreUnavailableError
+    from app import build
+    from bot.answer.llm import BackendError
+    from index.errors import IndexMismatchError, StoreUnavailableError
 
     try:
-        bot = Bot.from_settings(settings)
+        bot = build(settings).bot
     except (IndexMismatchError, StoreUnavailableError, BackendError) as exc:
         raise _fail(str(exc)) from exc
     if bot.retriever.store.count() == 0:
@@ -171,9 +169,9 @@ def serve(
 ) -> None:
     """Serve the chat page, the REST API and the embed widget."""
     from app import serve as serve_app
-    from bot.access import AccessError
-    from bot.llm import BackendError
-    from index.store import IndexMismatchError, StoreUnavailableError
+    from bot.answer.llm import BackendError
+    from bot.web.access import AccessError
+    from index.errors import IndexMismatchError, StoreUnavailableError
 
     settings = _settings(host=host, port=port)
     try:
@@ -204,10 +202,12 @@ app.add_typer(eval_app, name="eval")
 
 
 def _enter_temporary_bot(stack: ExitStack, settings: Settings, docs: Path) -> Bot:
+    """A bot over ``docs`` indexed into a temporary folder, removed when ``stack`` closes (always a local store)."""
     from tqdm import tqdm
 
-    from bot.evaluate import EvalError, temporary_bot
-    from bot.llm import BackendError
+    from app import build
+    from bot.answer.llm import BackendError
+    from bot.eval.run import EvalError, index_for_run, temporary_settings
 
     bar = stack.enter_context(tqdm(desc="indexing", unit="file", file=sys.stderr, disable=None, leave=False))
 
@@ -217,7 +217,9 @@ def _enter_temporary_bot(stack: ExitStack, settings: Settings, docs: Path) -> Bo
         bar.set_postfix(chunks=chunks, refresh=True)
 
     try:
-        bot, report = stack.enter_context(temporary_bot(settings, docs, progress))
+        services = build(stack.enter_context(temporary_settings(settings, docs)))
+        report = index_for_run(services.indexer, services.store, docs, progress)
+        bot = services.bot
     except (EvalError, BackendError) as exc:
         raise _fail(str(exc)) from exc
     bar.close()
@@ -249,8 +251,8 @@ def eval_run(
     """Ask every question of a set, score the answers, write the reports and print the summary."""
     from tqdm import tqdm
 
-    from bot.eval_set import QuestionSetError, load_question_set
-    from bot.evaluate import Gate, RunSpec, evaluate, failed_gates, write_run
+    from bot.eval.questions import QuestionSetError, load_question_set
+    from bot.eval.run import Gate, RunSpec, evaluate, failed_gates, write_run
 
     try:
         items = load_question_set(questions)
@@ -283,8 +285,8 @@ def eval_compare(
     fail_on_regression: Annotated[bool, typer.Option(help="Exit 1 when any metric regressed.")] = False,
 ) -> None:
     """Metric deltas of two runs side by side (B − A), regressions marked."""
-    from bot.eval_report import compare_markdown
-    from bot.evaluate import EvalError, compare_runs, load_results
+    from bot.eval.report import compare_markdown
+    from bot.eval.run import EvalError, compare_runs, load_results
 
     try:
         a, b = load_results(run_a), load_results(run_b)
@@ -303,7 +305,7 @@ def eval_import_squad(
     max_articles: Annotated[int | None, typer.Option(min=1, help="Import only the first N articles.")] = None,
 ) -> None:
     """Write the articles to OUT/docs and the questions to OUT/questions.jsonl, ready for docbot eval."""
-    from bot.squad import SquadError, import_squad
+    from bot.eval.importers import SquadError, import_squad
 
     out = out or Path(f"{file.stem}-eval")
     try:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from bot.config import BUNDLED_EMBEDDING_MODEL, EmbedPrecision, Settings
+from index.settings import BUNDLED_EMBEDDING_MODEL, EmbedPrecision, IndexSettings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -79,7 +79,7 @@ class Embedder(Embeddings):
         self.dimension: int = dimension
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Embedder:
+    def from_settings(cls, settings: IndexSettings) -> Embedder:
         return cls(settings.embedding_model, settings.embed_batch_size, settings.embed_precision)
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -12,10 +12,15 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from index.errors import LexicalIndexError
+
+if TYPE_CHECKING:
+    from index.protocols import Store
 
 CURRENT = "CURRENT"
 #: Held while saving, so that two writers (an index run and a server refreshing) never mix their files.
@@ -36,10 +41,6 @@ def current_fingerprint(folder: Path) -> str | None:
         return (folder / CURRENT).read_text().strip()
     except OSError:
         return None
-
-
-class LexicalIndexError(RuntimeError):
-    """The BM25 files are missing or damaged; rebuild them from the store."""
 
 
 def _stemmer() -> Any:
@@ -149,3 +150,28 @@ class LexicalIndex:
             for doc, score in zip(result.documents[0], result.scores[0], strict=True)
             if score > 0
         ]
+
+
+def sync_lexical(
+    store: Store, folder: Path, *, force: bool = False, without: Collection[str] = frozenset()
+) -> LexicalIndex:
+    """The BM25 index, rebuilt from the store when missing, damaged or out of step with it.
+
+    ``without``: chunks about to be deleted from the store, left out of a forced rebuild.
+    """
+    if not force:
+        try:
+            lexical = LexicalIndex.load(folder)
+        except LexicalIndexError:
+            lexical = None
+        if lexical is not None and lexical.fingerprint == fingerprint(store.ids()):
+            return lexical
+    ids: list[str] = []
+    texts: list[str] = []
+    for chunk_id, text, _ in store.iter_all(with_text=True):
+        if chunk_id not in without:
+            ids.append(chunk_id)
+            texts.append(text or "")
+    lexical = LexicalIndex.build(ids, texts)
+    lexical.save(folder)
+    return lexical

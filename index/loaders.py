@@ -17,7 +17,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from index.types import Document, LoadedFile, LoadError
+from index.errors import LoadError
+from index.types import Document, LoadedFile
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})

@@ -21,19 +21,20 @@ import os
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
 from index.chunking import Chunker
 from index.embeddings import Embedder
-from index.lexical import LexicalIndex, LexicalIndexError, current_fingerprint, fingerprint
+from index.errors import IndexRunError, LoadError
+from index.lexical import current_fingerprint, fingerprint, sync_lexical
 from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, parse_file, read_file
-from index.store import StoreUnavailableError, VectorStore
-from index.types import Chunk, LoadError
+from index.settings import IndexSettings
+from index.store import VectorStore
+from index.types import Chunk
 
 #: Chunks gathered from several files before one call to the embedding model.
 EMBED_GROUP = 512
@@ -49,15 +50,6 @@ RESERVE_FILE = ".index-reserve"
 #: chunks, the HNSW files' preallocation included): a write is refused before it starts unless this much is free.
 STORE_BYTES_PER_CHUNK = 8 * 1024
 STORE_BYTES_PER_TEXT_BYTE = 4
-
-
-class IndexRunError(StoreUnavailableError):
-    """An index run failed; the message says why and whether the index is as it was before the run."""
-
-    def __init__(self, message: str, *, index_unchanged: bool, disk_full: bool) -> None:
-        super().__init__(message)
-        self.index_unchanged = index_unchanged  # undone, or refused before any write
-        self.disk_full = disk_full
 
 
 #: How a full disk shows when the error is not an ``OSError`` of its own: SQLite inside Chroma, wrapped errors.
@@ -217,35 +209,10 @@ def reserved_space(folder: Path, size: int) -> Iterator[Callable[[], None]]:
         release()
 
 
-def sync_lexical(
-    store: VectorStore, folder: Path, *, force: bool = False, without: Collection[str] = frozenset()
-) -> LexicalIndex:
-    """The BM25 index, rebuilt from the store when missing, damaged or out of step with it.
-
-    ``without``: chunks about to be deleted from the store, left out of a forced rebuild.
-    """
-    if not force:
-        try:
-            lexical = LexicalIndex.load(folder)
-        except LexicalIndexError:
-            lexical = None
-        if lexical is not None and lexical.fingerprint == fingerprint(store.ids()):
-            return lexical
-    ids: list[str] = []
-    texts: list[str] = []
-    for chunk_id, text, _ in store.iter_all(with_text=True):
-        if chunk_id not in without:
-            ids.append(chunk_id)
-            texts.append(text or "")
-    lexical = LexicalIndex.build(ids, texts)
-    lexical.save(folder)
-    return lexical
-
-
 class Indexer:
     """Brings the index in line with a set of files and folders."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: VectorStore) -> None:
+    def __init__(self, settings: IndexSettings, embedder: Embedder, store: VectorStore) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store

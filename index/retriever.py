@@ -15,10 +15,9 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr
 
-from bot.config import Settings
 from index.embeddings import Embedder
-from index.lexical import LexicalIndex
-from index.pipeline import Indexer, sync_lexical
+from index.lexical import LexicalIndex, sync_lexical
+from index.settings import IndexSettings
 from index.store import StoredChunk, VectorStore
 
 _WORD = re.compile(r"\w+")
@@ -77,7 +76,7 @@ class HybridRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    settings: Settings
+    settings: IndexSettings
     embedder: Embedder
     store: VectorStore
     _lexical: LexicalIndex = PrivateAttr()
@@ -91,9 +90,6 @@ class HybridRetriever(BaseRetriever):
         lexical = sync_lexical(self.store, self.settings.lexical_dir)
         with self._lock:
             self._lexical = lexical
-
-    def indexer(self) -> Indexer:
-        return Indexer(self.settings, self.embedder, self.store)
 
     def search(self, query: str, k: int | None = None, *, lexical: bool = True) -> Retrieval:
         settings = self.settings
@@ -146,10 +142,3 @@ class HybridRetriever(BaseRetriever):
             )
             for p in retrieval.passages
         ]
-
-
-def open_retriever(settings: Settings, embedder: Embedder | None = None) -> HybridRetriever:
-    """Load the embedding model, open the store (checking the model matches) and the BM25 side."""
-    embedder = embedder or Embedder.from_settings(settings)
-    store = VectorStore(settings, embedder.name, embedder.dimension)
-    return HybridRetriever(settings=settings, embedder=embedder, store=store)

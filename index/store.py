@@ -12,21 +12,14 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from bot.config import Settings
+from index.errors import IndexMismatchError, StoreUnavailableError
+from index.settings import IndexSettings
 from index.types import Chunk
 
 #: How many records one ``get`` page fetches.
 PAGE = 5000
 #: Chunks written in one call: bounds what a failed write may leave for a rollback to undo (a few MB).
 WRITE_BATCH = 256
-
-
-class IndexMismatchError(RuntimeError):
-    """The index was built with another embedding model (or dimension) than the one configured."""
-
-
-class StoreUnavailableError(RuntimeError):
-    """The vector store cannot be reached (a stopped Chroma server, a broken directory)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +45,7 @@ class DenseHit:
     similarity: float  # cosine similarity, 1 = identical direction
 
 
-def _client(settings: Settings) -> Any:
+def _client(settings: IndexSettings) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -86,7 +79,7 @@ def _client(settings: Settings) -> Any:
 class VectorStore:
     """The dense side of the index: chunk vectors, texts and metadata in one Chroma collection."""
 
-    def __init__(self, settings: Settings, model_name: str, dimension: int, *, rebuild: bool = False) -> None:
+    def __init__(self, settings: IndexSettings, model_name: str, dimension: int, *, rebuild: bool = False) -> None:
         """Open (or create) the collection; ``rebuild`` drops whatever was there first."""
         self.location = settings.chroma_url or str(settings.chroma_dir)
         self._settings = settings

@@ -48,7 +48,3 @@ class Chunk:
             "content_hash": self.content_hash,
             "n_chunks": n_chunks,
         }
-
-
-class LoadError(Exception):
-    """A file that cannot be indexed; the message is the one-line reason shown to the user."""

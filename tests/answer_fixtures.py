@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from bot.chat import Bot
+from app import build
+from bot.answer.chat import Bot
+from bot.answer.llm import ModelBackend
 from bot.config import Settings
-from bot.llm import ModelBackend
 from index.embeddings import Embedder
-from index.retriever import HybridRetriever, open_retriever
+from index.retriever import HybridRetriever
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_DOC = ROOT / "seeds" / "isis-resurgence-iraq.txt"
@@ -86,11 +87,10 @@ def write_docs(folder: Path, seeds: bool = True, **docs: str) -> Path:
 
 def build_retriever(settings: Settings, embedder: Embedder, docs: Path) -> HybridRetriever:
     """Index ``docs`` for real (Chroma + BM25) and open a retriever on it."""
-    retriever = open_retriever(settings, embedder)
-    report = retriever.indexer().run([docs])
+    services = build(settings, embedder=embedder)
+    report = services.indexer.run([docs])
     assert not report.failed, report.summary()
-    retriever.refresh()
-    return retriever
+    return services.retriever
 
 
 def fake_backend(*replies: str, sleep: float | None = None, timeout_s: float = 30.0, **model: Any) -> ModelBackend:

@@ -7,7 +7,8 @@ import base64
 import pytest
 from pydantic import SecretStr
 
-from bot.access import (
+from bot.config import Settings
+from bot.web.access import (
     POLICY,
     Access,
     AccessError,
@@ -21,9 +22,8 @@ from bot.access import (
     parse_keys,
     parse_users,
 )
-from bot.access_gate import session_token
-from bot.auth_throttle import FailureThrottle
-from bot.config import Settings
+from bot.web.access_gate import session_token
+from bot.web.auth_throttle import FailureThrottle
 
 READER, EDITOR, ADMIN = Identity("rita", Role.reader), Identity("ed", Role.editor), Identity("ann", Role.admin)
 GUEST = Identity("anonymous", Role.editor)

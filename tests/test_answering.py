@@ -25,9 +25,9 @@ from answer_fixtures import (
     write_docs,
 )
 
-from bot.chat import REFUSAL, Bot, condense_deterministic, plausible_rewrite
-from bot.citations import Answer, CitationBook, Support, SupportChecker, sentence_spans
-from bot.llm import SYSTEM_PROMPT, BackendError, build_backend, bundled_gguf
+from bot.answer.chat import REFUSAL, Bot, condense_deterministic, plausible_rewrite
+from bot.answer.citations import Answer, CitationBook, Support, SupportChecker, sentence_spans
+from bot.answer.llm import SYSTEM_PROMPT, BackendError, build_backend, bundled_gguf
 from index.embeddings import Embedder
 from index.loaders import load_file
 from index.retriever import HybridRetriever

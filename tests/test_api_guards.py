@@ -11,14 +11,14 @@ from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from bot.access import Access, Identity
-from bot.api import answer_events, install_error_handlers
-from bot.api_models import ChatMessage
-from bot.api_security import FrameAncestors, Guard, RateLimiter, checked_origins, frame_ancestors
-from bot.api_streams import Piece, store_down_fix
 from bot.config import Settings
-from bot.openai_compat import SOURCES_HEADING, completion_chunks, conversation
-from index.store import StoreUnavailableError
+from bot.web.access import Access, Identity
+from bot.web.api import answer_events, install_error_handlers
+from bot.web.models import ChatMessage
+from bot.web.openai_compat import SOURCES_HEADING, completion_chunks, conversation
+from bot.web.security import FrameAncestors, Guard, RateLimiter, checked_origins, frame_ancestors
+from bot.web.streams import Piece, store_down_fix
+from index.errors import StoreUnavailableError
 
 
 class Clock:

@@ -16,12 +16,13 @@ import pytest
 from live import stop_process
 from test_indexing import TITLES, make_corpus
 
+from app import build
 from bot.config import Settings
 from index.embeddings import Embedder
+from index.errors import StoreUnavailableError
 from index.lexical import LexicalIndex
 from index.pipeline import Indexer
-from index.retriever import open_retriever
-from index.store import StoreUnavailableError, VectorStore
+from index.store import VectorStore
 
 CHROMA = str(Path(sys.executable).with_name("chroma"))
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
@@ -87,7 +88,7 @@ def test_index_and_search_through_a_chroma_server(
     assert (chroma_server.path / "chroma.sqlite3").is_file()
     assert sorted(LexicalIndex.load(settings.lexical_dir).ids) == sorted(store.ids())
 
-    retriever = open_retriever(settings, embedder)
+    retriever = build(settings, embedder=embedder).retriever
     found = retriever.search("When does the morning ferry leave the pier?", k=3)
     assert found.covered and found.passages[0].source == "guides/ferry.html"
     assert "north pier at seven" in found.passages[0].text

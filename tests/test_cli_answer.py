@@ -13,7 +13,7 @@ import pytest
 from answer_fixtures import SEED_DOC, write_docs
 from live import free_port
 
-from bot.chat import REFUSAL
+from bot.answer.chat import REFUSAL
 from index.loaders import load_file
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.config import Settings
-from bot.documents import (
+from bot.web.documents import (
     INDEX_TIMES,
     UploadRefusedError,
     list_documents,
@@ -122,7 +122,7 @@ def test_listing_removal_and_surrounding_text_on_a_real_index(
     assert not documents["plain.txt"].uploaded and documents["plain.txt"].indexed_at is None
 
     retriever.refresh()
-    from bot.chat import Bot
+    from bot.answer.chat import Bot
 
     answer = Bot(settings, retriever, None).ask("Who is the new leader of the Islamic State group?")
     citation = answer.citations[0]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import EVAL_SET, ROOT, SEEDS
 
-from bot.eval_metrics import METRIC_NAMES
+from bot.eval.metrics import METRIC_NAMES
 
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bot.eval_metrics import (
+from bot.eval.metrics import (
     METRIC_NAMES,
     PER_QUESTION,
     contains_evidence,
@@ -28,7 +28,7 @@ from bot.eval_metrics import (
     strip_markers,
     token_f1,
 )
-from bot.evaluate import Gate
+from bot.eval.run import Gate
 
 F, T = False, True
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.eval_metrics import answer_scores, retrieval_scores, share
-from bot.eval_report import compare_markdown, highlight, render_html, summary_markdown
-from bot.evaluate import (
+from bot.eval.metrics import answer_scores, retrieval_scores, share
+from bot.eval.report import compare_markdown, highlight, render_html, summary_markdown
+from bot.eval.run import (
     CitedPassage,
     Gate,
     MetricDelta,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import EVAL_SET
 
-from bot.eval_set import QuestionItem, QuestionSetError, load_question_set, write_question_set
+from bot.eval.questions import QuestionItem, QuestionSetError, load_question_set, write_question_set
 
 GOOD = {"id": "a", "question": "Q?", "answers": ["x"], "evidence": "e", "answerable": True}
 

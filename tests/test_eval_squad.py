@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from bot.eval_set import load_question_set
-from bot.squad import SquadError, answer_span, evidence_for, file_name, import_squad
+from bot.eval.importers import SquadError, answer_span, evidence_for, file_name, import_squad
+from bot.eval.questions import load_question_set
 
 DATA = ROOT / "tests" / "data"
 LIGHTHOUSE = (

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.chat import condense_deterministic
-from bot.extractive import ANSWER_TYPE_FACTOR, answer_type_factor
+from bot.answer.chat import condense_deterministic
+from bot.answer.extractive import ANSWER_TYPE_FACTOR, answer_type_factor
 
 LONG_ANSWER = (
     "Last month, American and British warplanes carried out a series of attacks against a network of caves "

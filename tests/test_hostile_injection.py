@@ -18,8 +18,8 @@ import pytest
 from conftest import SEEDS
 from live import LiveServer, live_server
 
-from bot.chat import REFUSAL
-from bot.llm import SYSTEM_PROMPT
+from bot.answer.chat import REFUSAL
+from bot.answer.llm import SYSTEM_PROMPT
 
 pytestmark = [pytest.mark.slow]
 

@@ -20,9 +20,9 @@ from test_chunking import assert_well_formed, split
 from test_loaders import write_docx, write_pdf
 
 from bot.config import Settings
-from bot.eval_set import QuestionSetError, load_question_set, parse_line
+from bot.eval.questions import QuestionSetError, load_question_set, parse_line
+from index.errors import LoadError
 from index.loaders import SUPPORTED_SUFFIXES, parse_file
-from index.types import LoadError
 
 SUFFIXES = sorted(SUPPORTED_SUFFIXES)
 MAX_BYTES = 1024 * 1024
@@ -189,15 +189,14 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The whole app (API, embed, Gradio page) in-process over the indexed seeds; no rate limit in the way."""
     from fastapi.testclient import TestClient
 
-    from app import create_app
-    from index.retriever import open_retriever
+    from app import build, create_app
 
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("api-fuzz") / "data", rate_limit_per_minute=10**9, max_question_chars=500
     )
-    retriever = open_retriever(settings)
-    retriever.indexer().run([SEEDS])
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    services = build(settings)
+    services.indexer.run([SEEDS])
+    with TestClient(create_app(services), raise_server_exceptions=False) as test_client:
         yield test_client
 
 

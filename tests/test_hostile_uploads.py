@@ -20,12 +20,12 @@ import pytest
 from conftest import SEEDS
 from test_loaders import lying_zip, zip_bytes
 
-from bot.access import Access
-from bot.chat import Bot
+from app import build
+from bot.answer.chat import Bot
 from bot.config import Settings
-from bot.ui import ChatPage
+from bot.web.access import Access
+from bot.web.page import ChatPage
 from index.embeddings import Embedder
-from index.retriever import open_retriever
 
 MAX_UPLOAD = 200_000
 HARBOUR = b"The harbour master of Port Quill rings the fog bell every ninety seconds in thick weather."
@@ -88,10 +88,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def page(settings: Settings, embedder: Embedder) -> ChatPage:
-    retriever = open_retriever(settings, embedder)
-    retriever.indexer().run([SEEDS])
-    retriever.refresh()
-    return ChatPage(Bot(settings, retriever, None), settings, Access.from_settings(settings))
+    services = build(settings, embedder=embedder)
+    services.indexer.run([SEEDS])
+    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, Access.from_settings(settings))
 
 
 @pytest.fixture(scope="module")
@@ -99,11 +98,11 @@ def gradio(settings: Settings, page: ChatPage) -> Iterator[Any]:
     """The whole app in-process, as ``docbot serve`` builds it (no operator's GRADIO_TEMP_DIR)."""
     from fastapi.testclient import TestClient
 
-    from app import create_app
+    from app import build, create_app
 
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("GRADIO_TEMP_DIR", raising=False)
-        with TestClient(create_app(settings)) as client:
+        with TestClient(create_app(build(settings))) as client:
             yield client
 
 

@@ -15,14 +15,15 @@ from typing import Any
 import pytest
 from test_loaders import write_docx, write_pdf
 
+from app import build
 from bot.config import Settings
 from index.chunking import Chunker
 from index.embeddings import Embedder
-from index.lexical import CURRENT, LexicalIndex, LexicalIndexError
+from index.errors import IndexMismatchError, LexicalIndexError
+from index.lexical import CURRENT, LexicalIndex, sync_lexical
 from index.loaders import load_file
-from index.pipeline import Indexer, IndexReport, sync_lexical
-from index.retriever import open_retriever
-from index.store import IndexMismatchError, VectorStore
+from index.pipeline import Indexer, IndexReport
+from index.store import VectorStore
 
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
 
@@ -272,7 +273,7 @@ def test_damaged_bm25_is_detected_and_rebuilt(settings: Settings, embedder: Embe
     with pytest.raises(LexicalIndexError):
         LexicalIndex.load(settings.lexical_dir)
 
-    retriever = open_retriever(settings, embedder)
+    retriever = build(settings, embedder=embedder).retriever
     assert_bm25_matches_store(settings, store)
     assert retriever.search("When does the morning ferry leave?").passages[0].source == "guides/ferry.html"
     (hit, *_) = LexicalIndex.load(settings.lexical_dir).search("breakwater repairs", 3)

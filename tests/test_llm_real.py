@@ -24,9 +24,9 @@ from answer_fixtures import (
 )
 from live import free_port, wait_http
 
-from bot.chat import Bot
-from bot.citations import Answer
-from bot.llm import SYSTEM_PROMPT, ModelBackend, build_backend, bundled_gguf
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
+from bot.answer.llm import SYSTEM_PROMPT, ModelBackend, build_backend, bundled_gguf
 from index.embeddings import Embedder
 from index.loaders import load_file
 from index.retriever import HybridRetriever

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from index.errors import LoadError
 from index.loaders import DOCX_INFLATE_FACTOR, load_file
-from index.types import LoadedFile, LoadError
+from index.types import LoadedFile
 
 LIMIT = 5_000_000
 

@@ -20,7 +20,7 @@ import pytest
 from live import LiveServer, browser, free_port, live_server, screenshot, stop_process, wait_http
 from test_ui_browser import ask, bot_messages, choose_file
 
-from bot.page_failures import REMOVE_STORE_DOWN, STORE_DOWN_ANSWER, STORE_DOWN_SOURCES
+from bot.web.page_failures import REMOVE_STORE_DOWN, STORE_DOWN_ANSWER, STORE_DOWN_SOURCES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -29,18 +29,19 @@ from conftest import SEED_DOC
 from live import free_port
 from test_hostile_uploads import IN_PROCESS, Progress
 
-from bot.access import Access
-from bot.chat import Bot
+from app import build
+from bot.answer.chat import Bot
 from bot.config import Settings
-from bot.ui import ChatPage
+from bot.web.access import Access
+from bot.web.page import ChatPage
 from index import pipeline
 from index.chunking import Chunker
 from index.embeddings import Embedder
+from index.errors import IndexRunError, StoreUnavailableError
 from index.lexical import LexicalIndex
 from index.loaders import load_file
-from index.pipeline import Indexer, IndexRunError, is_disk_full
-from index.retriever import open_retriever
-from index.store import StoreUnavailableError, VectorStore
+from index.pipeline import Indexer, is_disk_full
+from index.store import VectorStore
 
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
 #: Small chunks: many cheap writes, so a small disk fills after a few of them.
@@ -286,11 +287,10 @@ SEE_LOG = "The server log has the details; add the files again once the cause is
 @pytest.fixture(scope="module")
 def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> ChatPage:
     settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data", anonymous_role="admin")
-    retriever = open_retriever(settings, embedder)
-    retriever.indexer().run([SEED_DOC])
-    retriever.refresh()
+    services = build(settings, embedder=embedder)
+    services.indexer.run([SEED_DOC])
     settings.uploads_dir.mkdir()  # as after earlier uploads: the snapshot then shows any file an upload leaves
-    return ChatPage(Bot(settings, retriever, None), settings, Access.from_settings(settings))
+    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, Access.from_settings(settings))
 
 
 @pytest.mark.parametrize(

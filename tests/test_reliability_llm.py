@@ -20,12 +20,12 @@ import pytest
 from conftest import SEEDS
 from live import free_port
 
-from bot.chat import Bot
-from bot.citations import Answer
+from app import build
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
+from bot.answer.llm import build_backend
 from bot.config import Settings
-from bot.llm import build_backend
 from index.embeddings import Embedder
-from index.retriever import open_retriever
 
 QUESTION = "What did coalition forces resume because of the growing ISIS force?"
 EXPECTED = "resume air strikes"
@@ -118,14 +118,13 @@ def endpoint() -> Iterator[ThreadingHTTPServer]:
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     folder = tmp_path_factory.mktemp("llm-faults") / "data"
-    retriever = open_retriever(Settings(data_dir=folder), embedder)
-    retriever.indexer().run([SEEDS])
+    build(Settings(data_dir=folder), embedder=embedder).indexer.run([SEEDS])
     return folder
 
 
 def _bot(data_dir: Path, embedder: Embedder, base_url: str) -> Bot:
     settings = Settings(data_dir=data_dir, generator="openai", openai_base_url=base_url, llm_timeout_s=TIMEOUT_S)
-    return Bot(settings, open_retriever(settings, embedder), build_backend(settings))
+    return Bot(settings, build(settings, embedder=embedder).retriever, build_backend(settings))
 
 
 def _assert_extractive_with_notice(answer: Answer, seconds: float) -> None:

@@ -17,7 +17,7 @@ from answer_fixtures import (
 )
 from langchain_core.documents import Document
 
-from bot.chat import REFUSAL
+from bot.answer.chat import REFUSAL
 from index.embeddings import Embedder
 from index.loaders import normalise_text
 from index.retriever import HybridRetriever

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from conftest import SEED_DOC
 
-from bot.citations import Answer, Citation
-from bot.documents import Context, DocumentInfo
-from bot.examples import example_questions, names_in
-from bot.feedback import feedback_record, record_feedback, vote_of
-from bot.render import (
+from bot.answer.citations import Answer, Citation
+from bot.web.documents import Context, DocumentInfo
+from bot.web.examples import example_questions, names_in
+from bot.web.feedback import feedback_record, record_feedback, vote_of
+from bot.web.render import (
     Turn,
     answer_html,
     chat_messages,

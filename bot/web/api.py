@@ -17,17 +17,17 @@ from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot import documents
-from bot.access import Access
-from bot.api_models import AskRequest, AskResponse, DocumentInfo, DocumentList, Problem, StoreProblem
-from bot.api_security import Guard, RateLimiter, checked_origins, install_browser_policy
-from bot.api_streams import Piece, answer_of, failure, start_stream, store_down_fix, with_fix
-from bot.chat import Bot
-from bot.citations import Answer
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
 from bot.config import Settings
-from bot.embed import install_embed
-from bot.openai_compat import error_response, openai_router
-from index.store import StoreUnavailableError
+from bot.web import documents
+from bot.web.access import Access
+from bot.web.embed import install_embed
+from bot.web.models import AskRequest, AskResponse, DocumentInfo, DocumentList, Problem, StoreProblem
+from bot.web.openai_compat import error_response, openai_router
+from bot.web.security import Guard, RateLimiter, checked_origins, install_browser_policy
+from bot.web.streams import Piece, answer_of, failure, start_stream, store_down_fix, with_fix
+from index.errors import StoreUnavailableError
 
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {"model": StoreProblem, "description": "The vector store is unavailable: which one, and the fix."}

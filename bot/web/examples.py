@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from bot.citations import STOPWORDS
+from bot.answer.citations import STOPWORDS
 
 _NAME_WORD = r"(?:[A-Z][\w'’-]*[\w]|al-[A-Z]\w+)"
 _NAME = re.compile(rf"\b{_NAME_WORD}(?: {_NAME_WORD})+")

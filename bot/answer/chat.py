@@ -1,7 +1,7 @@
 """One conversational turn: condense the follow-up → retrieve → answer → citations, as a stream.
 
 ``Bot.stream`` yields text pieces (each a whole, checked sentence with its ``[n]``) and ends with the
-final :class:`~bot.citations.Answer`; ``Bot.ask`` returns only the latter.
+final :class:`~bot.answer.citations.Answer`; ``Bot.ask`` returns only the latter.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 
-from bot.citations import (
+from bot.answer.citations import (
     MARKER,
     Answer,
     CitationBook,
@@ -20,10 +20,11 @@ from bot.citations import (
     parse_markers,
     sentences_of_stream,
 )
+from bot.answer.extractive import ExtractiveAnswerer
+from bot.answer.llm import BackendError, ModelBackend, is_model_refusal
 from bot.config import Settings
-from bot.extractive import ExtractiveAnswerer
-from bot.llm import BackendError, ModelBackend, build_backend, is_model_refusal
-from index.retriever import HybridRetriever, Passage, near_duplicate, open_retriever
+from index.protocols import Retriever
+from index.retriever import Passage, near_duplicate
 
 REFUSAL = "The documents do not cover this question."
 History = Sequence[tuple[str, str]]
@@ -125,16 +126,12 @@ def plain_quote(text: str) -> str:
 class Bot:
     """The answering side of docbot, shared by the CLI, the page, the API and the evaluator."""
 
-    def __init__(self, settings: Settings, retriever: HybridRetriever, backend: ModelBackend | None) -> None:
+    def __init__(self, settings: Settings, retriever: Retriever, backend: ModelBackend | None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.backend = backend
         self.extractive = ExtractiveAnswerer(retriever.embedder, settings.max_answer_sentences)
         self.checker = SupportChecker(retriever.embedder)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Bot:
-        return cls(settings, open_retriever(settings), build_backend(settings))
 
     @property
     def generator_name(self) -> str:

@@ -20,8 +20,8 @@ from enum import IntEnum
 
 from pydantic import SecretStr
 
-from bot.auth_throttle import FailureThrottle
 from bot.config import Settings
+from bot.web.auth_throttle import FailureThrottle
 
 
 class Role(IntEnum):
@@ -155,7 +155,7 @@ def check_exposure(settings: Settings) -> None:
 
 @dataclass
 class _Login:
-    """Filled by the password check during one ``/login`` request (see :mod:`bot.access_gate`)."""
+    """Filled by the password check during one ``/login`` request (see :mod:`bot.web.access_gate`)."""
 
     identity: Identity | None = None
 

@@ -1,4 +1,4 @@
-"""Running the synchronous, CPU-bound :class:`~bot.chat.Bot` off the event loop, for every API route.
+"""Running the synchronous, CPU-bound :class:`~bot.answer.chat.Bot` off the event loop, for every API route.
 
 A stream's first step (condense, retrieve, first sentence) runs before the response starts, so an empty question
 or a store that is down still gets a proper HTTP status; errors after that become an error event.
@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Sequence
 from fastapi import HTTPException
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from bot.chat import Bot
-from bot.citations import Answer
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
 from bot.config import Settings
-from index.store import StoreUnavailableError
+from index.errors import StoreUnavailableError
 
 Piece = str | Answer
 History = Sequence[tuple[str, str]]

@@ -6,8 +6,7 @@ internal detail reaches the browser; the server log has those.
 
 from __future__ import annotations
 
-from index.pipeline import IndexRunError
-from index.store import StoreUnavailableError
+from index.errors import IndexRunError, StoreUnavailableError
 
 STORE_DOWN_ANSWER = (
     "The document store is unavailable right now, so nothing can be searched. Please ask again in a moment: "
@@ -30,7 +29,7 @@ def answer_failure(exc: Exception) -> tuple[str, str]:
     return f"Sorry, answering failed ({type(exc).__name__}); the server log has the details.", ANSWER_FAILED_SOURCES
 
 
-def upload_failure(exc: StoreUnavailableError) -> str:
+def upload_failure(exc: IndexRunError | StoreUnavailableError) -> str:
     """What the page says when indexing an upload fails: what failed, the state of the index, the next step."""
     run_failed = isinstance(exc, IndexRunError)
     cause = exc.__cause__ if run_failed else exc

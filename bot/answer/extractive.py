@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.citations import content_words, lexical_overlap, sentence_spans
-from index.embeddings import Embedder
+from bot.answer.citations import content_words, lexical_overlap, sentence_spans
+from index.protocols import Embedder
 from index.retriever import Passage, near_duplicate
 
 #: Weight of the semantic similarity in a sentence's score; the rest is query-word coverage.

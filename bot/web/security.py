@@ -1,7 +1,7 @@
 """Who may call the API and how often, and what browsers may do with docbot's pages.
 
 - :class:`Guard`: the dependency in front of ``/api`` and ``/v1``: the caller's identity and right to ask (the
-  policy in :mod:`bot.access`), then a per-caller sliding-window rate limit.
+  policy in :mod:`bot.web.access`), then a per-caller sliding-window rate limit.
 - :func:`install_browser_policy`: CORS for the embed origins only, and ``frame-ancestors`` on every response.
 
 Keys are never stored beyond their SHA-256 digests, logged or echoed: a caller is named by the key's name.
@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.access import Access, BadCredentialsError, Identity, ThrottledError, allowed
+from bot.web.access import Access, BadCredentialsError, Identity, ThrottledError, allowed
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -84,7 +84,7 @@ class RateLimiter:
 
 
 class Guard:
-    """The dependency in front of ``/api`` and ``/v1``: who the caller is (see :mod:`bot.access`), whether they may
+    """The dependency in front of ``/api`` and ``/v1``: who the caller is (see :mod:`bot.web.access`), whether they may
     ask, and the rate limit per identity (per address for anonymous callers). Returns the identity."""
 
     def __init__(self, access: Access, limiter: RateLimiter) -> None:

@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.citations import Citation
+from bot.answer.citations import Citation
 from bot.config import Settings
 from index.loaders import SUPPORTED_SUFFIXES
 from index.pipeline import index_lock
-from index.store import StoredChunk, VectorStore
+from index.protocols import Store
+from index.store import StoredChunk
 
 #: Written by uploads: when each uploaded document was last indexed.
 INDEX_TIMES = "documents.json"
@@ -67,7 +68,7 @@ def _now() -> str:
 # --- listing -----------------------------------------------------------------------------------
 
 
-def list_documents(store: VectorStore, settings: Settings) -> list[DocumentInfo]:
+def list_documents(store: Store, settings: Settings) -> list[DocumentInfo]:
     """Every indexed file with its title and chunk count, sorted by title."""
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
     for _, _, meta in store.iter_all(with_text=False):
@@ -164,7 +165,7 @@ def save_upload(temporary: Path, original_name: str, settings: Settings) -> Path
 # --- removal -----------------------------------------------------------------------------------
 
 
-def remove_document(store: VectorStore, settings: Settings, document: DocumentInfo) -> int:
+def remove_document(store: Store, settings: Settings, document: DocumentInfo) -> int:
     """Delete the document's chunks (and its file, if it was uploaded). Returns how many chunks went.
 
     The caller refreshes the retriever so that the BM25 side follows.
@@ -229,7 +230,7 @@ def _snap(text: str, position: int, forward: bool) -> int:
     return position if found == -1 else found + (0 if forward else 1)
 
 
-def surrounding_text(store: VectorStore, citation: Citation, window: int = CONTEXT_CHARS) -> Context:
+def surrounding_text(store: Store, citation: Citation, window: int = CONTEXT_CHARS) -> Context:
     """The cited passage with up to ``window`` characters of its document on each side."""
     root = next((str(c.metadata.get("root", "")) for c in store.get([citation.chunk_id])), None)
     same_page = [

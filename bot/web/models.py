@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot import documents
-from bot.citations import Answer, Citation
+from bot.answer.citations import Answer, Citation
+from bot.web import documents
 
 SEED_QUESTION = "What did coalition forces resume because of the growing ISIS force?"
 

@@ -1,6 +1,6 @@
 """The embed page (``/embed``, for an iframe in a wiki) and the script widget (``/widget.js``).
 
-Both are static files in ``bot/static``. The page runs under a strict Content-Security-Policy: its own script and
+Both are static files in ``bot/web/static``. The page runs under a strict Content-Security-Policy: its own script and
 style only, requests to docbot only, and framing only by docbot itself and the configured embed origins.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
 
-from bot.api_security import frame_ancestors
 from bot.config import Settings
+from bot.web.security import frame_ancestors
 
 STATIC = Path(__file__).with_name("static")
 

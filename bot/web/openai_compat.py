@@ -18,7 +18,10 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
-from bot.api_models import (
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
+from bot.config import Settings
+from bot.web.models import (
     MODEL_ID,
     AssistantMessage,
     ChatChoice,
@@ -28,10 +31,7 @@ from bot.api_models import (
     ModelCard,
     ModelList,
 )
-from bot.api_streams import Piece, answer_of, failure, start_stream, store_down_fix, with_fix
-from bot.chat import Bot
-from bot.citations import Answer
-from bot.config import Settings
+from bot.web.streams import Piece, answer_of, failure, start_stream, store_down_fix, with_fix
 
 SOURCES_HEADING = "\n\nSources:\n"
 

@@ -1,6 +1,6 @@
 """The Gradio chat page: streamed, cited answers beside a sources panel, a documents view, feedback.
 
-Every string from a document or a question reaches the browser escaped (see :mod:`bot.render`); the
+Every string from a document or a question reaches the browser escaped (see :mod:`bot.web.render`); the
 only script on the page is :data:`HEAD`, which makes the ``[n]`` markers jump to their source.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import gradio as gr
 
-from bot.access import Access, BadCredentialsError, Identity, allowed
-from bot.chat import Bot
-from bot.citations import Answer
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
 from bot.config import Settings
-from bot.documents import (
+from bot.web.access import Access, BadCredentialsError, Identity, allowed
+from bot.web.documents import (
     UploadRefusedError,
     list_documents,
     record_indexed,
@@ -26,10 +26,10 @@ from bot.documents import (
     save_upload,
     surrounding_text,
 )
-from bot.examples import example_questions
-from bot.feedback import record_feedback, vote_of
-from bot.page_failures import REMOVE_STORE_DOWN, answer_failure, upload_failure
-from bot.render import (
+from bot.web.examples import example_questions
+from bot.web.feedback import record_feedback, vote_of
+from bot.web.page_failures import REMOVE_STORE_DOWN, answer_failure, upload_failure
+from bot.web.render import (
     NO_PASSAGE,
     Turn,
     answer_html,
@@ -44,8 +44,10 @@ from bot.render import (
     status_html,
     store_down_html,
 )
+from index.errors import IndexRunError, StoreUnavailableError
 from index.loaders import SUPPORTED_SUFFIXES
-from index.store import StoreUnavailableError, VectorStore
+from index.pipeline import Indexer
+from index.protocols import Store
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +162,15 @@ def page_assets() -> dict[str, str]:
 class ChatPage:
     """The page's behaviour: each method is one event handler, free of layout."""
 
-    def __init__(self, bot: Bot, settings: Settings, access: Access) -> None:
+    def __init__(self, bot: Bot, settings: Settings, indexer: Indexer, access: Access) -> None:
         self.bot = bot
         self.settings = settings
+        self.indexer = indexer
         self.access = access
         self._examples: tuple[int, list[str]] | None = None
 
     @property
-    def store(self) -> VectorStore:
+    def store(self) -> Store:
         return self.bot.retriever.store
 
     def who(self, request: gr.Request) -> Identity | None:
@@ -324,9 +327,9 @@ class ChatPage:
 
         progress((0, len(saved)), desc="Indexing", unit="files")
         try:
-            report = self.bot.retriever.indexer().run(saved, progress=on_progress)
+            report = self.indexer.run(saved, progress=on_progress)
             self.bot.retriever.refresh()
-        except StoreUnavailableError as exc:  # a failed run (IndexRunError), or the store down before or after it
+        except (IndexRunError, StoreUnavailableError) as exc:  # a failed run, or the store down before or after it
             log.exception("indexing an upload failed")
             for path in set(saved) - kept_before:  # keep no file of an upload the index did not take
                 path.unlink(missing_ok=True)
@@ -451,9 +454,9 @@ def _documents_tab(settings: Settings) -> _DocumentsTab:
     return _DocumentsTab(table, files, add, upload_report, uploader, add_note, admin, to_remove, remove, remove_report)
 
 
-def build_ui(bot: Bot, settings: Settings, access: Access) -> gr.Blocks:
+def build_ui(bot: Bot, settings: Settings, indexer: Indexer, access: Access) -> gr.Blocks:
     """The page: a Chat tab (conversation beside its sources) and a Documents tab (list, upload, remove)."""
-    page = ChatPage(bot, settings, access)
+    page = ChatPage(bot, settings, indexer, access)
     with gr.Blocks(title="docbot", analytics_enabled=False) as blocks:
         turns = gr.State([])
         gr.HTML(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from bot.citations import Answer
+from bot.answer.citations import Answer
 
 Vote = Literal["up", "down", "cleared"]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.citations import sentence_spans
-from bot.eval_set import QuestionItem, write_question_set
+from bot.answer.citations import sentence_spans
+from bot.eval.questions import QuestionItem, write_question_set
 
 _UNSAFE = re.compile(r"[^\w.-]+")
 

@@ -1,6 +1,6 @@
 """HTML for the chat page, built only from escaped strings: no text from a document or a question is ever markup.
 
-Pure functions of typed values, so the escaping is tested without a browser; ``bot/ui.py`` puts the
+Pure functions of typed values, so the escaping is tested without a browser; ``bot/web/page.py`` puts the
 results into Gradio components.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-from bot.citations import Answer, Citation
-from bot.documents import Context, DocumentInfo
+from bot.answer.citations import Answer, Citation
+from bot.web.documents import Context, DocumentInfo
 from index.pipeline import IndexReport
 
 #: The sources panel keeps the citations of this many recent answers (older [n] links then do nothing).

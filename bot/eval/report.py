@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.eval_metrics import LATENCY_TOLERANCE, METRICS
+from bot.eval.metrics import LATENCY_TOLERANCE, METRICS
 
 if TYPE_CHECKING:
-    from bot.evaluate import Comparison
+    from bot.eval.run import Comparison
 
 DASH = "—"
 _FAILURES_LISTED = 20

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from index.embeddings import Embedder
+from index.protocols import Embedder
 from index.retriever import Passage
 
 MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")

@@ -1,0 +1,65 @@
+"""What the answering side types against: small ``typing.Protocol`` s that the real parts and any fake implement.
+
+``index.embeddings.Embedder``, ``index.store.VectorStore`` and ``index.retriever.HybridRetriever`` are the real
+implementations; a test may hand ``bot/`` anything with the same shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from index.retriever import Retrieval
+    from index.store import DenseHit, StoredChunk
+
+
+class Embedder(Protocol):
+    """Texts → unit-length float32 vectors, one row a text."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+class Store(Protocol):
+    """The vector store as read by the answering side and the BM25 sync."""
+
+    @property
+    def location(self) -> str: ...
+
+    def count(self) -> int: ...
+
+    def ids(self) -> list[str]: ...
+
+    def iter_all(self, with_text: bool) -> Iterator[tuple[str, str | None, dict[str, Any]]]: ...
+
+    def get(self, ids: Sequence[str]) -> list[StoredChunk]: ...
+
+    def by_source(self, source: str) -> list[StoredChunk]: ...
+
+    def query(self, vector: np.ndarray, n: int) -> list[DenseHit]: ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+
+class Retriever(Protocol):
+    """A question → the passages that answer it, with whether the documents cover it at all."""
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    def search(self, query: str, k: int | None = None, *, lexical: bool = True) -> Retrieval: ...
+
+    def refresh(self) -> None:
+        """Pick up what an index run changed."""
+        ...

@@ -1,0 +1,110 @@
+"""The import rule of the layout (docs: README, "The shape"): imports point down and inward.
+
+``web``/``cli``/``eval`` -> ``answer`` -> ``index``; ``index/`` never imports ``bot/``, ``app`` or ``bench/``; the web
+layer is imported only by the composition root (``app.py``) and the CLI. Read from the source with ``ast``, every
+import counted, including those inside functions and under ``TYPE_CHECKING``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("app.py", "bot", "index", "bench")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, as dotted names (``from a import b`` counts ``a`` and ``a.b``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package[: len(package) - node.level + 1], *([base] if base else [])])
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def project_modules() -> dict[str, set[str]]:
+    files = [ROOT / "app.py"]
+    for package in PACKAGES[1:]:
+        files += sorted((ROOT / package).rglob("*.py"))
+    return {module_name(path): imported_modules(path) for path in files}
+
+
+@pytest.fixture(scope="module")
+def imports() -> dict[str, set[str]]:
+    return project_modules()
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def offenders(imports: dict[str, set[str]], importer: str, forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(
+        f"{module} imports {target}"
+        for module, targets in imports.items()
+        if within(module, importer)
+        for target in targets
+        if any(within(target, package) for package in forbidden)
+    )
+
+
+def test_the_walk_sees_every_room_and_its_imports(imports: dict[str, set[str]]) -> None:
+    """Guards the guard: the walk finds the rooms and reads imports at module level and inside functions."""
+    for module in ("app", "bot.cli", "bot.config", "bot.answer.chat", "bot.web.api", "bot.web.page", "bot.eval.run"):
+        assert module in imports, module
+    for module in ("index.settings", "index.errors", "index.protocols", "index.pipeline", "index.retriever"):
+        assert module in imports, module
+    assert "bot.web.api" in imports["app"]  # imported inside create_app
+    assert "index.protocols" in imports["bot.answer.chat"]
+
+
+def test_index_imports_nothing_from_bot_app_or_bench(imports: dict[str, set[str]]) -> None:
+    assert offenders(imports, "index", ("bot", "app", "bench")) == []
+
+
+def test_the_read_path_does_not_import_the_write_path(imports: dict[str, set[str]]) -> None:
+    assert offenders(imports, "index.retriever", ("index.pipeline",)) == []
+
+
+def test_web_is_imported_only_by_the_composition_root_and_the_cli(imports: dict[str, set[str]]) -> None:
+    importers = sorted(
+        module
+        for module, targets in imports.items()
+        if not within(module, "bot.web") and any(within(target, "bot.web") for target in targets)
+    )
+    assert set(importers) <= {"app", "bot.cli"}, importers
+
+
+def test_answer_never_imports_web_or_eval(imports: dict[str, set[str]]) -> None:
+    assert offenders(imports, "bot.answer", ("bot.web", "bot.eval", "bot.cli", "app", "bench")) == []
+
+
+def test_eval_never_imports_web(imports: dict[str, set[str]]) -> None:
+    assert offenders(imports, "bot.eval", ("bot.web",)) == []
+
+
+def test_only_the_cli_and_the_benchmarks_reach_the_composition_root(imports: dict[str, set[str]]) -> None:
+    importers = sorted(module for module, targets in imports.items() if "app" in targets and module != "app")
+    assert set(importers) <= {"bot.cli", "bench.answering", "bench.indexing", "bench.retrieval", "bench.__main__"}, (
+        importers
+    )
