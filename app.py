@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from bot.answer.chat import Bot
+    from bot.web.access import Access
     from bot.web.upload_inbox import UploadInbox
     from index.embeddings import Embedder
     from index.pipeline import Indexer
@@ -69,31 +70,40 @@ def build(settings: Settings, *, embedder: Embedder | None = None, rebuild: bool
     return Services(settings, embedder, store, Indexer(settings, embedder, store))
 
 
-def create_app(services: Services) -> FastAPI:
-    """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, Gradio page."""
+def create_app(services: Services, access: Access | None = None) -> FastAPI:
+    """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, Gradio page.
+
+    ``access`` (who may do what) defaults to the one ``services.settings`` describe."""
     import gradio as gr
     from fastapi import FastAPI
 
+    from bot.web.access import Access
+    from bot.web.access_gate import connect_page_login, install_gate
     from bot.web.api import install_api
     from bot.web.edge import AnswerSlots, install_edge
-    from bot.web.page import build_ui, page_assets, ui_auth
+    from bot.web.page import build_ui, page_assets
+    from bot.web.signin import install_signin
     from bot.web.upload_inbox import InboxMiddleware
 
     settings = services.settings
+    access = access or Access.from_settings(settings)
     inbox = upload_inbox(settings)
     slots = AnswerSlots(settings.max_concurrent_answers)
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
-    install_api(app, services.bot, settings, slots)
+    install_api(app, services.bot, settings, access, slots)
+    install_gate(app, access)
+    if access.login_configured and access.anonymous is not None:  # the page is open, so Gradio shows no login form
+        install_signin(app)
     app.add_middleware(InboxMiddleware, inbox=inbox)
     app.state.upload_inbox = inbox
-    blocks = build_ui(services.bot, settings, services.indexer, inbox, slots)
+    blocks = build_ui(services.bot, settings, services.indexer, inbox, access, slots)
     gr.mount_gradio_app(
         app,
         blocks,
         path="/",
-        auth=ui_auth(settings),
+        auth=access.password_check if access.login_configured else None,
         max_file_size=settings.max_upload_bytes,
         server_name=settings.host,
         server_port=settings.port,
@@ -107,6 +117,7 @@ def create_app(services: Services) -> FastAPI:
     # files. The page's upload event also checks each path itself, more strictly (bot.web.upload_inbox: received
     # by this server from the same session, no symlink, a regular file).
     blocks.has_launched = True
+    connect_page_login(app, access)
     install_edge(app, settings)  # last, so that it runs first: before the API, the embed and the page
     return app
 
@@ -132,9 +143,12 @@ def upload_inbox(settings: Settings) -> UploadInbox:
 def serve(settings: Settings) -> None:
     import uvicorn
 
+    from bot.web.access import Access
+
+    access = Access.from_settings(settings)  # a settings problem stops here, before the model loads
     # Forwarded headers are bot.web.edge's to judge (DOCBOT_TRUSTED_PROXIES): uvicorn's own handling would believe
     # them from 127.0.0.1, so any local caller, or a proxy on the same machine passing a client's header through.
-    app = create_app(build(settings))
+    app = create_app(build(settings), access)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
 
 

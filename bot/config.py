@@ -15,6 +15,7 @@ from pydantic_settings import NoDecode
 from index.settings import IndexSettings
 
 GeneratorName = Literal["extractive", "local", "openai"]
+AnonymousRole = Literal["none", "reader", "editor", "admin"]
 
 
 def _split_list(value: object) -> object:
@@ -47,9 +48,31 @@ class Settings(IndexSettings):
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
     users: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="user:password pairs enabling login; the first is the admin."
+        default_factory=list,
+        description="Sign-in accounts, comma-separated user:password or user:password:role (reader, editor, admin); "
+        "without a role the first user is admin and later ones are editors.",
     )
-    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="API keys, comma-separated: a plain key is read-only (what an embed carries); name:key:role "
+        "gives the key a name and a role. Sent as Authorization: Bearer <key>.",
+    )
+    anonymous_role: AnonymousRole | None = Field(
+        None,
+        description="What callers who prove no identity may do: none, reader, editor or admin. Default: none when "
+        "any user or key is configured, reader when nobody is (a one-person laptop install sets admin).",
+    )
+    allow_anonymous_remote: bool = Field(
+        False,
+        description="Serve a non-loopback host although nobody is configured (anyone who reaches it gets "
+        "anonymous_role); without it such a start is refused.",
+    )
+    auth_failure_limit: int = Field(
+        5, ge=1, description="Failed sign-ins or bad keys from one address before it must wait (429)."
+    )
+    auth_failure_window_s: float = Field(
+        300.0, gt=0, description="The window failed sign-ins are counted in, and the longest wait it causes."
+    )
     embed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1)
     upload_cache_bytes: int = Field(

@@ -10,20 +10,20 @@ from typing import Any
 
 import httpx
 
-from bot.web.upload_inbox import Caller, UploadInbox, session_key
+from bot.web.upload_inbox import UploadInbox, session_key
 
 FILE_META = {"_type": "gradio.FileData"}
-#: The page's caller when login is off (as for Gradio's test client, which signs in as nobody).
-ANONYMOUS = Caller(None, session_key({}), admin=True)
+#: The session of a page event called in-process (no login cookie), as the upload route records it.
+NO_LOGIN = session_key({})
 
 
-def received(inbox: UploadInbox, name: str, content: bytes, caller: Caller = ANONYMOUS) -> str:
-    """A file in the upload cache as Gradio's upload route leaves it, recorded for ``caller`` as the route's
+def received(inbox: UploadInbox, name: str, content: bytes, session: str = NO_LOGIN) -> str:
+    """A file in the upload cache as Gradio's upload route leaves it, recorded for ``session`` as the route's
     middleware records it: for tests of the page's handler without an HTTP server in front."""
     path = inbox.folder / uuid.uuid4().hex / name
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
-    inbox.record([str(path)], caller.session)
+    inbox.record([str(path)], session)
     return str(path)
 
 

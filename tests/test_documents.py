@@ -24,7 +24,7 @@ from bot.web.documents import (
     stitch,
     surrounding_text,
 )
-from bot.web.upload_staging import STAGING, may_replace, stage_upload
+from bot.web.upload_staging import STAGING, stage_upload
 from index.embeddings import Embedder
 from index.loaders import SUPPORTED_SUFFIXES
 from index.pipeline import Indexer
@@ -97,22 +97,6 @@ def test_staged_upload_checks_size_and_keeps_the_previous_version_until_kept(
     empty.write_bytes(b"")
     with empty.open("rb") as source, pytest.raises(UploadRefusedError, match="empty"):
         stage_upload(source, "empty.txt", settings)
-
-
-@pytest.mark.parametrize(
-    ("owner", "username", "admin", "allowed"),
-    [
-        ("ann", "ann", False, True),
-        ("ann", "bob", False, False),
-        ("ann", "root", True, True),
-        (None, "bob", False, False),  # indexed by the CLI, or before owners were kept: the administrator's
-        (None, None, True, True),
-    ],
-)
-def test_only_the_uploader_or_the_admin_may_replace(
-    owner: str | None, username: str | None, admin: bool, allowed: bool
-) -> None:
-    assert may_replace(owner, username, admin) is allowed
 
 
 def test_records_round_trip(settings: Settings, tmp_path: Path) -> None:

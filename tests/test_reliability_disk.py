@@ -27,12 +27,13 @@ from typing import Any
 import pytest
 from conftest import SEED_DOC
 from live import free_port
-from page_events import ANONYMOUS, received
-from test_hostile_uploads import Progress
+from page_events import received
+from test_hostile_uploads import IN_PROCESS, Progress
 
 from app import build
 from bot.answer.chat import Bot
 from bot.config import Settings
+from bot.web.access import Access
 from bot.web.page import ChatPage
 from bot.web.upload_inbox import UploadInbox
 from bot.web.upload_staging import STAGING
@@ -288,7 +289,7 @@ SEE_LOG = "The server log has the details; add the files again once the cause is
 
 @pytest.fixture(scope="module")
 def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> ChatPage:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data")
+    settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data", anonymous_role="admin")
     services = build(settings, embedder=embedder)
     services.indexer.run([SEED_DOC])
     # As after earlier uploads (the folders exist): the snapshot then shows any file an upload leaves.
@@ -296,7 +297,9 @@ def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) ->
     (settings.data_dir / STAGING).mkdir()
     inbox = UploadInbox(settings.data_dir / "gradio", settings.upload_cache_bytes)
     inbox.folder.mkdir()
-    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, inbox)
+    return ChatPage(
+        Bot(settings, services.retriever, None), settings, services.indexer, inbox, Access.from_settings(settings)
+    )
 
 
 @pytest.mark.parametrize(
@@ -319,17 +322,19 @@ def test_an_upload_whose_run_fails_says_so_and_the_page_carries_on(
 
     chosen = received(page.inbox, name, content)
     fault(monkeypatch)
-    report = page.upload([chosen], Progress(), ANONYMOUS)  # the page's own handler, as the Add button calls it
+    report = page.upload([chosen], Progress(), IN_PROCESS)  # the page's own handler, as the Add button calls it
 
     assert 'role="alert"' in report and html.unescape(re.sub(r"<[^>]+>", "", report)) == message
     if UNCHANGED in message:
         assert snapshot(settings, page.store) == before  # the index, and no file of the upload kept in uploads/
 
     monkeypatch.undo()  # the page carries on: questions are answered, and the same upload now succeeds
-    *_, (_, _, sources, turns) = page.respond("What did coalition forces resume because of the growing ISIS force?", [])
+    *_, (_, _, sources, turns) = page.respond(
+        "What did coalition forces resume because of the growing ISIS force?", [], IN_PROCESS
+    )
     assert "air strikes" in turns[-1].answer.text and "src-card" in sources
     again = received(page.inbox, name, content)
-    added = html.unescape(re.sub(r"<[^>]+>", "", page.upload([again], Progress(), ANONYMOUS)))
+    added = html.unescape(re.sub(r"<[^>]+>", "", page.upload([again], Progress(), IN_PROCESS)))
     assert f"Added: {name}" in added and "You can ask about them now." in added
 
 

@@ -21,6 +21,7 @@ from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
 from bot.web import documents
+from bot.web.access import Access
 from bot.web.edge import AnswerSlots
 from bot.web.embed import install_embed
 from bot.web.health import StoreProbe
@@ -40,10 +41,12 @@ _STORE_DOWN: dict[int | str, dict[str, Any]] = {
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text}
     for status, text in {
-        401: "No API key, or not a valid one (only when DOCBOT_API_KEYS is set).",
+        401: "No identity (an API key, or a user's password as HTTP Basic) where anonymous callers may not ask, "
+        "or credentials that are not valid.",
         413: "The body is larger than DOCBOT_MAX_BODY_BYTES.",
         422: "An empty question, one longer than DOCBOT_MAX_QUESTION_CHARS, or a malformed body.",
-        429: "Over DOCBOT_RATE_LIMIT_PER_MINUTE for this key (or address); see the Retry-After header.",
+        429: "Over DOCBOT_RATE_LIMIT_PER_MINUTE for this identity (or address), or too many bad credentials from "
+        "this address (DOCBOT_AUTH_FAILURE_LIMIT); see the Retry-After header.",
     }.items()
 } | _STORE_DOWN
 
@@ -54,9 +57,9 @@ _STREAM_DOC = {
 }
 
 
-def install_api(app: FastAPI, bot: Bot, settings: Settings, slots: AnswerSlots) -> None:
+def install_api(app: FastAPI, bot: Bot, settings: Settings, access: Access, slots: AnswerSlots) -> None:
     origins = checked_origins(settings.embed_origins)
-    guard = Guard(settings.api_keys, RateLimiter(settings.rate_limit_per_minute))
+    guard = Guard(access, RateLimiter(settings.rate_limit_per_minute))
     install_error_handlers(app, bot.retriever.store.location, store_down_fix(settings))
     app.add_api_route(
         "/api/health",

@@ -21,7 +21,6 @@ import shutil
 import stat
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -49,15 +48,6 @@ def given_paths(value: object) -> list[str]:
     to be refused by :meth:`UploadInbox.take` like any path this server did not receive)."""
     items = value if isinstance(value, list) else [value] if value else []
     return [str(item.get("path", "")) if isinstance(item, dict) else str(item) for item in items]
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """The person behind a page event: login name (None when login is off), session, administrator or not."""
-
-    username: str | None
-    session: str
-    admin: bool
 
 
 class UploadInbox:

@@ -20,14 +20,6 @@ from bot.web.documents import UploadRefusedError
 STAGING = "upload-staging"
 
 
-def may_replace(owner: str | None, username: str | None, is_admin: bool) -> bool:
-    """Whether a caller may replace a document uploaded by ``owner`` (None: unknown, or indexed by the CLI).
-
-    The administrator may replace any document; anyone else only the ones they uploaded themselves.
-    """
-    return is_admin or (owner is not None and owner == username)
-
-
 @dataclass(frozen=True, slots=True)
 class Staged:
     """A new file in the uploads folder, and the previous version of it while the new one is being indexed."""
