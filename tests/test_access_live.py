@@ -7,7 +7,6 @@ session cookie (or none) the caller has, so a refusal here is the server's, not 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from live import LiveServer, free_port, live_server
+from live import LiveServer, child_env, free_port, live_server
 
 pytestmark = pytest.mark.slow
 #: Five servers start in this module; on a busy shared machine loading the model can take minutes.
@@ -236,7 +235,7 @@ def test_a_default_install_answers_anyone_but_takes_no_document_changes(open_ser
 
 
 def test_serving_a_non_loopback_address_with_nobody_configured_is_refused(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env = child_env()
     env |= {"DOCBOT_DATA_DIR": str(tmp_path / "data"), "DOCBOT_PORT": str(free_port())}
     docbot = str(Path(sys.executable).with_name("docbot"))
     started = subprocess.run(

@@ -13,7 +13,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_network
@@ -298,6 +298,12 @@ def test_the_resolved_caller_and_the_allow_list() -> None:
     assert HostAllowList(_noop, ["*"]).allows("anything.example")
 
 
+def run_apart(coroutine: Coroutine[Any, Any, int]) -> int:
+    """Run a coroutine to its end on a thread of its own (an earlier test may have left a loop running here)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_the_store_probe_answers_from_its_last_check_while_the_store_is_slow() -> None:
     now = [0.0]
     release = threading.Event()
@@ -312,14 +318,14 @@ def test_the_store_probe_answers_from_its_last_check_while_the_store_is_slow() -
         return 7 * len(calls)
 
     probe = StoreProbe(count, ttl_s=1.0, timeout_s=0.05, clock=lambda: now[0])
-    assert asyncio.run(probe.chunks()) == 7
-    assert asyncio.run(probe.chunks()) == 7 and calls == ["count"]  # within the TTL: not asked again
+    assert run_apart(probe.chunks()) == 7
+    assert run_apart(probe.chunks()) == 7 and calls == ["count"]  # within the TTL: not asked again
     now[0] = 5.0
-    assert asyncio.run(probe.chunks()) == 7  # the store hangs: the last count, at once
-    assert asyncio.run(probe.chunks()) == 7 and len(calls) == 2  # the hanging check is joined, not repeated
+    assert run_apart(probe.chunks()) == 7  # the store hangs: the last count, at once
+    assert run_apart(probe.chunks()) == 7 and len(calls) == 2  # the hanging check is joined, not repeated
     release.set()
     probe.timeout_s = 10  # no race with the released thread
-    assert asyncio.run(probe.chunks()) == 14
+    assert run_apart(probe.chunks()) == 14
     now[0] = 10.0
     with pytest.raises(StoreUnavailableError):
-        asyncio.run(probe.chunks())
+        run_apart(probe.chunks())

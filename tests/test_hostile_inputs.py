@@ -204,7 +204,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     )
     services = build(settings)
     services.indexer.run([SEEDS])
-    with TestClient(create_app(services), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(services), base_url="http://127.0.0.1", raise_server_exceptions=False) as test_client:
         yield test_client
 
 

@@ -95,7 +95,7 @@ def gradio(settings: Settings, embedder: Embedder) -> Iterator[Any]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("GRADIO_TEMP_DIR", raising=False)
-        with TestClient(create_app(build(settings, embedder=embedder))) as client:
+        with TestClient(create_app(build(settings, embedder=embedder)), base_url="http://127.0.0.1") as client:
             yield client
 
 

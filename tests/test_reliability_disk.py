@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import SEED_DOC
-from live import free_port
+from live import child_env, free_port
 from page_events import received
 from test_hostile_uploads import IN_PROCESS, Progress
 
@@ -247,7 +247,7 @@ def test_the_disk_filling_during_a_run_leaves_the_index_as_it_was(small_disk: Pa
     assert outcome["unchanged"] == [True, True] and not outcome["reserve left"]
 
     _resize(small_disk, 64 * 1024)  # space freed: the next run completes
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env = child_env()
     env.update({"DOCBOT_DATA_DIR": str(small_disk / "data"), "DOCBOT_CHUNK_SIZE": "200", "DOCBOT_CHUNK_OVERLAP": "0"})
     run = subprocess.run([DOCBOT, "index", str(corpus)], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
@@ -368,7 +368,7 @@ def test_cli_refuses_an_incompatible_chroma_directory_in_one_line(command: list[
     (data_dir / "chroma").mkdir(parents=True)
     _newer_build(data_dir / "chroma")
     make_corpus(tmp_path / "docs")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env = child_env()
     env.update({"DOCBOT_DATA_DIR": str(data_dir), "DOCBOT_PORT": str(free_port())})
     run = subprocess.run([DOCBOT, *command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1
