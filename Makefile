@@ -25,7 +25,7 @@ run: install
 
 test: install browser
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "" --durations=20
 
 lint: install
 	$(VENV)/bin/ruff check .

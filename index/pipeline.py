@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from index.chunking import Chunker
-from index.embeddings import Embedder
 from index.errors import IndexRunError, LoadError
 from index.lexical import current_fingerprint, fingerprint, sync_lexical
 from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, parse_file, read_file
+from index.protocols import Embedder
 from index.settings import IndexSettings
 from index.store import VectorStore
 from index.types import Chunk
