@@ -1,15 +1,18 @@
 """A deterministic hashing embedder: no model, no weights, the same vector for the same text on every machine.
 
-Each distinct lower-cased word and character trigram inside a word is hashed (BLAKE2b, not Python's salted ``hash``)
-to a signed position of a fixed-size vector; the vector is normalised to unit length. Texts that share words point
-the same way, so retrieval over it finds passages by their words. It implements ``index.protocols.Embedder`` and
-LangChain's ``Embeddings``: the fast test tier and the benchmarks use it wherever the real model is not the subject.
+Each lower-cased word and character trigram inside a word is counted sublinearly and hashed (BLAKE2b, not
+Python's salted ``hash``) to a signed position of a fixed-size vector; the vector is normalised to unit length.
+Texts that share words point the same way, so retrieval over it finds passages by their words. It implements
+``index.protocols.Embedder`` and LangChain's ``Embeddings``: the fast test tier and the benchmarks use it wherever
+the real model is not the subject.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+from collections import Counter
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -27,13 +30,16 @@ class HashingEmbedder(Embeddings):
         self.name = f"docbot/hashing-{dimension}"
 
     def _features(self, text: str) -> dict[str, float]:
-        """Each distinct word (weight 1) and word-internal trigram (0.25): presence, so "the" cannot dominate."""
-        features: dict[str, float] = {}
+        """Words (weight 1) and word-internal trigrams (0.25), each counted sublinearly (1 + ln n): a word
+        repeated in a text adds a little, so "the" cannot dominate yet repeated passages stay apart."""
+        counts: Counter[str] = Counter()
         for word in _WORD.findall(text.lower()):
-            features[f"w:{word}"] = 1.0
+            counts[f"w:{word}"] += 1
             padded = f"<{word}>"
-            features.update((f"c:{padded[i : i + 3]}", 0.25) for i in range(len(padded) - 2))
-        return features
+            counts.update(f"c:{padded[i : i + 3]}" for i in range(len(padded) - 2))
+        return {
+            feature: (1.0 if feature.startswith("w:") else 0.25) * (1.0 + math.log(n)) for feature, n in counts.items()
+        }
 
     def _vector(self, text: str) -> np.ndarray:
         vector = np.zeros(self.dimension, dtype=np.float32)

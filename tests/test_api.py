@@ -14,7 +14,7 @@ import openai
 import pytest
 from live import LiveServer, live_server
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 
 KEY = "test-main-key-3f7a9c"
 OTHER_KEY = "test-other-key-91c2e4"

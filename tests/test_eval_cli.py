@@ -22,6 +22,9 @@ from bot.eval.metrics import METRIC_NAMES
 
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
 
+#: Every test here runs the real `docbot eval` command as a user does.
+pytestmark = pytest.mark.server
+
 
 def docbot(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}

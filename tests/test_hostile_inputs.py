@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.eval.questions import QuestionSetError, load_question_set, parse_line
 from index.errors import LoadError
 from index.loaders import SUPPORTED_SUFFIXES, parse_file
+from index.protocols import Embedder
 
 SUFFIXES = sorted(SUPPORTED_SUFFIXES)
 MAX_BYTES = 1024 * 1024
@@ -185,7 +186,7 @@ def test_question_set_file_is_questions_or_line_numbered_errors(tmp_path_factory
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def client(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> Iterator[Any]:
     """The whole app (API, embed, Gradio page) in-process over the indexed seeds; no rate limit in the way."""
     from fastapi.testclient import TestClient
 
@@ -194,7 +195,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("api-fuzz") / "data", rate_limit_per_minute=10**9, max_question_chars=500
     )
-    services = build(settings)
+    services = build(settings, embedder=hashing_embedder)
     services.indexer.run([SEEDS])
     with TestClient(create_app(services), raise_server_exceptions=False) as test_client:
         yield test_client

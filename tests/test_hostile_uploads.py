@@ -75,14 +75,14 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def page(settings: Settings, embedder: Embedder) -> ChatPage:
-    services = build(settings, embedder=embedder)
+def page(settings: Settings, hashing_embedder: Embedder) -> ChatPage:
+    services = build(settings, embedder=hashing_embedder)
     services.indexer.run([SEEDS])
     return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer)
 
 
 @pytest.fixture(scope="module")
-def gradio(settings: Settings, page: ChatPage) -> Iterator[Any]:
+def gradio(settings: Settings, page: ChatPage, hashing_embedder: Embedder) -> Iterator[Any]:
     """The whole app in-process, as ``docbot serve`` builds it (no operator's GRADIO_TEMP_DIR)."""
     from fastapi.testclient import TestClient
 
@@ -90,7 +90,7 @@ def gradio(settings: Settings, page: ChatPage) -> Iterator[Any]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("GRADIO_TEMP_DIR", raising=False)
-        with TestClient(create_app(build(settings))) as client:
+        with TestClient(create_app(build(settings, embedder=hashing_embedder))) as client:
             yield client
 
 

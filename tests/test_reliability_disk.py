@@ -347,7 +347,7 @@ def test_an_incompatible_chroma_directory_is_an_error_naming_the_fix(damage: Any
     assert str(settings.chroma_dir) in str(refused.value) and FIX in str(refused.value)
 
 
-@pytest.mark.slow
+@pytest.mark.server
 @pytest.mark.parametrize("command", [["index", "docs"], ["serve"]])
 def test_cli_refuses_an_incompatible_chroma_directory_in_one_line(command: list[str], tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
