@@ -117,11 +117,11 @@ def _full_disk(*args: object, **kwargs: object) -> None:
 
 @pytest.mark.parametrize("where", ["second store write", "BM25 save"])
 def test_a_run_failing_on_a_full_disk_leaves_the_index_as_it_was(
-    where: str, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    where: str, hashing_embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data", **SMALL_CHUNKS)
     corpus = make_corpus(tmp_path / "docs")
-    store, before = indexed(settings, embedder, corpus)
+    store, before = indexed(settings, hashing_embedder, corpus)
     change_corpus(corpus, new_files=12)
     assert_overwrites_a_stored_chunk(settings, corpus, before)
 
@@ -149,11 +149,11 @@ def test_a_run_failing_on_a_full_disk_leaves_the_index_as_it_was(
         monkeypatch.setattr(bm25s.BM25, "save", save_half_then_fill)
 
     with pytest.raises(IndexRunError, match=r"No space left on device.*the index is as it was before this run"):
-        Indexer(settings, embedder, store).run([corpus])
+        Indexer(settings, hashing_embedder, store).run([corpus])
     assert snapshot(settings, store) == before
 
     monkeypatch.undo()
-    assert_completes_after_the_fault(settings, embedder, store, corpus)
+    assert_completes_after_the_fault(settings, hashing_embedder, store, corpus)
 
 
 # --- a real full disk: a tmpfs just big enough ----------------------------------------------------
