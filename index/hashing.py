@@ -3,8 +3,8 @@
 Each lower-cased word and character trigram inside a word is counted sublinearly and hashed (BLAKE2b, not
 Python's salted ``hash``) to a signed position of a fixed-size vector; the vector is normalised to unit length.
 Texts that share words point the same way, so retrieval over it finds passages by their words. It implements
-``index.protocols.Embedder`` and LangChain's ``Embeddings``: the fast test tier and the benchmarks use it wherever
-the real model is not the subject.
+``index.protocols.Embedder`` and LangChain's ``Embeddings``: the fast test tier uses it wherever the real model is
+not the subject (``build(settings, embedder=HashingEmbedder())``).
 """
 
 from __future__ import annotations
