@@ -37,6 +37,7 @@ from index import pipeline
 from index.chunking import Chunker
 from index.embeddings import Embedder
 from index.errors import IndexRunError, StoreUnavailableError
+from index.hashing import HashingEmbedder
 from index.lexical import LexicalIndex
 from index.loaders import load_file
 from index.pipeline import Indexer, is_disk_full
@@ -270,7 +271,7 @@ def _model_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the embedding model failed")
 
-    monkeypatch.setattr(Embedder, "encode", fail)
+    monkeypatch.setattr(HashingEmbedder, "encode", fail)  # the page's embedder (upload_page)
 
 
 NOT_ADDED = "The files were not added:"
@@ -284,9 +285,9 @@ SEE_LOG = "The server log has the details; add the files again once the cause is
 
 
 @pytest.fixture(scope="module")
-def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> ChatPage:
+def upload_page(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> ChatPage:
     settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data")
-    services = build(settings, embedder=embedder)
+    services = build(settings, embedder=hashing_embedder)
     services.indexer.run([SEED_DOC])
     settings.uploads_dir.mkdir()  # as after earlier uploads: the snapshot then shows any file an upload leaves
     return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer)
