@@ -170,12 +170,13 @@ def serve(
     """Serve the chat page, the REST API and the embed widget."""
     from app import serve as serve_app
     from bot.answer.llm import BackendError
+    from bot.web.access import AccessError
     from index.errors import IndexMismatchError, StoreUnavailableError
 
     settings = _settings(host=host, port=port)
     try:
         serve_app(settings)
-    except (IndexMismatchError, StoreUnavailableError, BackendError) as exc:  # raised while starting, before serving
+    except (AccessError, IndexMismatchError, StoreUnavailableError, BackendError) as exc:  # while starting
         raise _fail(str(exc)) from exc
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import live
 import pytest
-from live import ChromaServer, free_port
+from live import ChromaServer, child_env, free_port
 from test_indexing import TITLES, make_corpus
 
 from app import build
@@ -74,7 +73,7 @@ def test_cli_reports_a_server_lost_mid_run(chroma_server: ChromaServer, tmp_path
     ledger = (f"Ledger entry {i} records a cargo of {i % 7} crates." for i in range(1500))
     (corpus / "long.txt").write_text(" ".join(ledger))
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env = child_env()
     env.update({"DOCBOT_DATA_DIR": str(data_dir), "DOCBOT_CHROMA_URL": chroma_server.url})
     run = subprocess.Popen(
         [DOCBOT, "index", "docs"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

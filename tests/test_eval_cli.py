@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result as CliResult
 from conftest import EVAL_SET, ROOT, SEEDS
+from live import child_env
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -29,7 +29,7 @@ DOCBOT = str(Path(sys.executable).with_name("docbot"))
 
 
 def docbot(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env = child_env()
     env["DOCBOT_DATA_DIR"] = str(workdir / "data")
     return subprocess.run(
         [DOCBOT, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=600, check=False

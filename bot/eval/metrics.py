@@ -31,7 +31,7 @@ PERCENTILES = (50, 95)
 _LATENCY_LABEL = {"retrieval": "retrieval", "generation": "answer generation", "total": "whole-turn"}
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation + "‘’“”–—")
-_MARKERS = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
+_MARKERS = re.compile(r"(?<!\s)\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")  # (?<!\s): linear on long whitespace
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ from collections.abc import Iterable
 
 from bot.answer.citations import STOPWORDS
 
-_NAME_WORD = r"(?:[A-Z][\w'’-]*[\w]|al-[A-Z]\w+)"
+#: A capitalised word of at most 41 characters: unbounded, ``[A-Z][\w'’-]*\w`` is retried at every capital of a
+#: long hyphenated run ("A-A-A-...") and takes quadratic time (25 s for 40 KB).
+_NAME_WORD = r"(?:[A-Z][\w'’-]{0,39}\w|al-[A-Z]\w{0,40})"
 _NAME = re.compile(rf"\b{_NAME_WORD}(?: {_NAME_WORD})+")
 _MONTHS = "January February March April May June July August September October November December".split()
 _DATE = re.compile(rf"\b(?:(?:{'|'.join(_MONTHS)}) )?(?:1[5-9]|20)\d\d\b")
