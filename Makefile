@@ -1,10 +1,11 @@
-# make run: install if needed, index seeds/, serve the chat page.  make test: install if needed, run every test.
+# make run: install if needed, index seeds/, serve the chat page.  make test: install if needed, run every tier.
+# make test-fast: the default `pytest` tier only (hashing embedder, in-process app; no model, server or browser).
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run test lint bench bench-quick clean
+.PHONY: install browser run test test-fast lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,9 +24,13 @@ run: install
 	$(VENV)/bin/docbot index seeds
 	$(VENV)/bin/docbot serve
 
+# -m "" overrides the fast-tier selection in pyproject's addopts (the last -m wins): every tier runs.
 test: install browser
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "" --durations=20
+
+test-fast: install
+	$(VENV)/bin/pytest -q --durations=10
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from bot.answer.chat import Bot
     from bot.web.access import Access
     from bot.web.upload_inbox import UploadInbox
-    from index.embeddings import Embedder
     from index.pipeline import Indexer
+    from index.protocols import Embedder
     from index.retriever import HybridRetriever
     from index.store import VectorStore
 
@@ -57,15 +57,16 @@ class Services:
 
 
 def build(settings: Settings, *, embedder: Embedder | None = None, rebuild: bool = False) -> Services:
-    """Load the embedding model (unless one is given), open the store (checking the model matches).
+    """Load the embedding model (unless ``embedder`` is given: any ``index.protocols.Embedder``, e.g. the
+    hashing one of the fast test tier), open the store (checking the model matches).
 
     ``rebuild`` drops the store's collection first (``docbot index --rebuild``).
     """
-    from index.embeddings import Embedder
+    from index.embeddings import Embedder as SentenceEmbedder
     from index.pipeline import Indexer
     from index.store import VectorStore
 
-    embedder = embedder or Embedder.from_settings(settings)
+    embedder = embedder or SentenceEmbedder.from_settings(settings)
     store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=rebuild)
     return Services(settings, embedder, store, Indexer(settings, embedder, store))
 

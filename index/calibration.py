@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embeddings import Embedder
 from index.lexical import LexicalIndex
-from index.store import VectorStore
+from index.protocols import Embedder, Store
 
 FILE = "calibration.json"
 
@@ -146,7 +145,7 @@ def evidence(best_similarity: float, known_share: float) -> float:
     return best_similarity + KNOWN_WEIGHT * known_share
 
 
-def measure(store: VectorStore, embedder: Embedder, lexical: LexicalIndex) -> Calibration:
+def measure(store: Store, embedder: Embedder, lexical: LexicalIndex) -> Calibration:
     """Run the probes against the index (one embedding call, one search a probe)."""
     vectors = embedder.encode(list(PROBES)) if store.count() else np.zeros((0, embedder.dimension))
     found = sorted(
@@ -156,7 +155,7 @@ def measure(store: VectorStore, embedder: Embedder, lexical: LexicalIndex) -> Ca
     return Calibration(lexical.fingerprint, probes_digest(embedder.name), tuple(round(e, 6) for e in found))
 
 
-def sync_calibration(store: VectorStore, embedder: Embedder, lexical: LexicalIndex, folder: Path) -> Calibration:
+def sync_calibration(store: Store, embedder: Embedder, lexical: LexicalIndex, folder: Path) -> Calibration:
     """The stored calibration when it matches the index (``lexical``'s fingerprint of the store's ids) and the
     probes, else a new one, stored."""
     stored = Calibration.load(folder)

@@ -29,11 +29,11 @@ from typing import Any
 
 from index.calibration import sync_calibration
 from index.chunking import Chunker
-from index.embeddings import Embedder
 from index.errors import IndexRunError, LoadError
 from index.lexical import current_fingerprint, fingerprint, sync_lexical
 from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, read_file
 from index.parse_pool import ParseBudget, parse_in_worker
+from index.protocols import Embedder
 from index.settings import IndexSettings
 from index.store import VectorStore
 from index.types import Chunk

@@ -13,13 +13,13 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, PrivateAttr, SkipValidation
 
 from index.calibration import Calibration, evidence, sync_calibration
-from index.embeddings import Embedder
 from index.lexical import LexicalIndex, sync_lexical
+from index.protocols import Embedder, Store
 from index.settings import IndexSettings
-from index.store import StoredChunk, VectorStore
+from index.store import StoredChunk
 
 _WORD = re.compile(r"\w+")
 
@@ -80,8 +80,9 @@ class HybridRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     settings: IndexSettings
-    embedder: Embedder
-    store: VectorStore
+    # Typed against the protocols (not checked by pydantic): the real parts and any fake with the same shape.
+    embedder: SkipValidation[Embedder]
+    store: SkipValidation[Store]
     _lexical: LexicalIndex = PrivateAttr()
     _calibration: Calibration = PrivateAttr()
     _lock: Any = PrivateAttr(default_factory=RLock)

@@ -1,4 +1,9 @@
-"""Shared fixtures: real settings in a temporary data directory, the real bundled embedding model."""
+"""Shared fixtures: real settings in a temporary data directory, the hashing embedder and the real model.
+
+Tiers: a test that asks for ``embedder`` (the real bundled model) is marked ``model``, one that asks for
+``chromium`` is marked ``browser``; the default ``pytest`` run deselects those (see ``addopts`` in
+pyproject.toml), ``make test`` runs every tier.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import pytest
 
 from bot.config import Settings
 from index.embeddings import Embedder
+from index.hashing import HashingEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -29,9 +35,27 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+#: Fixture → the marker of the heavy part it brings: a test that uses the fixture is in that part's tier.
+TIER_OF_FIXTURE = {"embedder": "model", "chromium": "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            if fixture in TIER_OF_FIXTURE:
+                item.add_marker(TIER_OF_FIXTURE[fixture])
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
+    """The real bundled all-MiniLM-L6-v2 (full tier): for tests about the model or what it finds."""
     return Embedder.from_settings(Settings())
+
+
+@pytest.fixture(scope="session")
+def hashing_embedder() -> HashingEmbedder:
+    """The deterministic hashing embedder (fast tier): for tests whose subject is not the model."""
+    return HashingEmbedder()
 
 
 @pytest.fixture

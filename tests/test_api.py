@@ -1,6 +1,8 @@
-"""The HTTP API against the real ``docbot serve`` on 127.0.0.1: httpx for REST/SSE, the official openai client.
+"""The HTTP API: httpx for REST/SSE, the official openai client, against the whole app in-process.
 
-One server for the whole module (API keys on, one embed origin, small limits so they are cheap to cross).
+One app for the whole module (API keys on, one embed origin, small limits so they are cheap to cross), built as
+``docbot serve`` builds it (``create_app(build(settings))``) over the indexed seeds, with the hashing embedder: the
+subject here is the API, not the model. What needs the real process (its access log) runs against ``docbot serve``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from answer_fixtures import clean_settings
+from fastapi.testclient import TestClient
 from live import LiveServer, live_server
 
-pytestmark = pytest.mark.slow
+from app import build, create_app
+from index.protocols import Embedder
 
 KEY = "test-main-key-3f7a9c"
 OTHER_KEY = "test-other-key-91c2e4"
@@ -28,30 +33,47 @@ QUESTION = "What did coalition forces resume because of the growing ISIS force?"
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    env = {
-        "DOCBOT_API_KEYS": f"{KEY},{OTHER_KEY},{LIMITED_KEY}",
-        "DOCBOT_EMBED_ORIGINS": WIKI,
-        "DOCBOT_RATE_LIMIT_PER_MINUTE": str(LIMIT),
-        "DOCBOT_MAX_BODY_BYTES": str(MAX_BODY),
-        "DOCBOT_MAX_QUESTION_CHARS": str(MAX_QUESTION),
-        # these tests send a dozen wrong keys from 127.0.0.1 on purpose; the lockout has tests of its own
-        "DOCBOT_AUTH_FAILURE_LIMIT": "1000",
-    }
-    with live_server(tmp_path_factory.mktemp("api"), env=env) as live:
-        yield live
+ENV = {
+    "DOCBOT_API_KEYS": f"{KEY},{OTHER_KEY},{LIMITED_KEY}",
+    "DOCBOT_EMBED_ORIGINS": WIKI,
+    "DOCBOT_RATE_LIMIT_PER_MINUTE": str(LIMIT),
+    "DOCBOT_MAX_BODY_BYTES": str(MAX_BODY),
+    "DOCBOT_MAX_QUESTION_CHARS": str(MAX_QUESTION),
+    # these tests send a dozen wrong keys from 127.0.0.1 on purpose; the lockout has tests of its own
+    "DOCBOT_AUTH_FAILURE_LIMIT": "1000",
+}
 
 
 @pytest.fixture(scope="module")
-def api(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120) as client:
+def web(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> Iterator[TestClient]:
+    """The app with no key sent: a caller from the outside."""
+    settings = clean_settings(
+        tmp_path_factory.mktemp("api") / "data",
+        api_keys=ENV["DOCBOT_API_KEYS"],
+        embed_origins=WIKI,
+        rate_limit_per_minute=LIMIT,
+        max_body_bytes=MAX_BODY,
+        max_question_chars=MAX_QUESTION,
+        auth_failure_limit=1000,
+    )
+    services = build(settings, embedder=hashing_embedder)
+    report = services.indexer.run([SEEDS])
+    assert not report.failed, report.summary()
+    with TestClient(create_app(services), base_url="http://127.0.0.1:7860") as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def ai(server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0, timeout=120)
+def api(web: TestClient) -> httpx.Client:
+    """The same app, every request with the main key."""
+    client = TestClient(web.app, base_url=str(web.base_url), headers={"Authorization": f"Bearer {KEY}"})
+    client.timeout = httpx.Timeout(120)
+    return client
+
+
+@pytest.fixture(scope="module")
+def ai(web: TestClient) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{web.base_url}/v1", api_key=KEY, max_retries=0, timeout=120, http_client=web)
 
 
 def sse_events(lines: Iterator[str]) -> list[tuple[str, str]]:
@@ -107,12 +129,12 @@ def test_stream_sends_pieces_then_the_structured_answer(api: httpx.Client) -> No
     assert "air strikes" in answer["answer"] and answer["citations"]
 
 
-def test_documents_and_health(server: LiveServer, api: httpx.Client) -> None:
+def test_documents_and_health(web: TestClient, api: httpx.Client) -> None:
     documents = api.get("/api/documents").json()["documents"]
     assert [d["source"] for d in documents] == ["isis-resurgence-iraq.txt"]
     assert documents[0]["chunks"] > 1 and documents[0]["pages"] is None and documents[0]["uploaded"] is False
     assert "root" not in documents[0] and str(SEEDS) not in json.dumps(documents)  # no server path leaves
-    health = httpx.get(f"{server.url}/api/health")  # no key: a liveness probe needs none
+    health = web.get("/api/health")  # no key: a liveness probe needs none
     assert health.status_code == 200 and health.json()["chunks"] == documents[0]["chunks"]
 
 
@@ -126,9 +148,9 @@ def test_documents_and_health(server: LiveServer, api: httpx.Client) -> None:
         ("POST", "/v1/chat/completions", {"model": "docbot", "messages": [{"role": "user", "content": QUESTION}]}),
     ],
 )
-def test_without_a_valid_key_401(server: LiveServer, method: str, path: str, body: object) -> None:
-    missing = httpx.request(method, server.url + path, json=body)
-    wrong = httpx.request(method, server.url + path, json=body, headers={"Authorization": f"Bearer {WRONG_KEY}"})
+def test_without_a_valid_key_401(web: TestClient, method: str, path: str, body: object) -> None:
+    missing = web.request(method, path, json=body)
+    wrong = web.request(method, path, json=body, headers={"Authorization": f"Bearer {WRONG_KEY}"})
     for response in (missing, wrong):
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
@@ -160,44 +182,44 @@ def test_body_over_the_limit_413(api: httpx.Client) -> None:
     assert api.post("/v1/chat/completions", content=big, headers=as_json).status_code == 413
 
 
-def test_rate_limit_per_key_429_with_retry_after(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {LIMITED_KEY}"}) as limited:
-        statuses = [limited.get("/v1/models").status_code for _ in range(LIMIT)]
-        assert statuses == [200] * LIMIT
-        over = limited.get("/api/documents")
+def test_rate_limit_per_key_429_with_retry_after(web: TestClient) -> None:
+    limited = {"Authorization": f"Bearer {LIMITED_KEY}"}
+    statuses = [web.get("/v1/models", headers=limited).status_code for _ in range(LIMIT)]
+    assert statuses == [200] * LIMIT
+    over = web.get("/api/documents", headers=limited)
     assert over.status_code == 429
     assert 1 <= int(over.headers["retry-after"]) <= 60
     assert "retry in" in over.json()["detail"]
-    other = httpx.get(f"{server.url}/v1/models", headers={"Authorization": f"Bearer {OTHER_KEY}"})
+    other = web.get("/v1/models", headers={"Authorization": f"Bearer {OTHER_KEY}"})
     assert other.status_code == 200  # the limit is per key
 
 
-def test_cors_only_for_the_listed_origin(server: LiveServer) -> None:
+def test_cors_only_for_the_listed_origin(web: TestClient) -> None:
     preflight = {
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization,content-type",
     }
-    allowed = httpx.options(f"{server.url}/api/ask", headers={"Origin": WIKI, **preflight})
+    allowed = web.options("/api/ask", headers={"Origin": WIKI, **preflight})
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == WIKI
     assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
-    refused = httpx.options(f"{server.url}/api/ask", headers={"Origin": "http://evil.example.test", **preflight})
+    refused = web.options("/api/ask", headers={"Origin": "http://evil.example.test", **preflight})
     assert refused.status_code == 400
     assert "access-control-allow-origin" not in refused.headers
-    simple = httpx.get(f"{server.url}/api/health", headers={"Origin": "http://evil.example.test"})
+    simple = web.get("/api/health", headers={"Origin": "http://evil.example.test"})
     assert "access-control-allow-origin" not in simple.headers
 
 
-def test_pages_may_be_framed_only_by_the_listed_origin(server: LiveServer) -> None:
-    embed = httpx.get(f"{server.url}/embed")
+def test_pages_may_be_framed_only_by_the_listed_origin(web: TestClient) -> None:
+    embed = web.get("/embed")
     assert embed.status_code == 200 and 'id="question"' in embed.text
     policy = embed.headers["content-security-policy"]
     assert f"frame-ancestors 'self' {WIKI}" in policy and "script-src 'self'" in policy
     assert "unsafe-inline" not in policy
-    chat_page = httpx.get(f"{server.url}/")
+    chat_page = web.get("/")
     assert chat_page.status_code == 200
     assert chat_page.headers["content-security-policy"] == f"frame-ancestors 'self' {WIKI}"
-    widget = httpx.get(f"{server.url}/widget.js")
+    widget = web.get("/widget.js")
     assert widget.headers["content-type"].startswith("text/javascript") and "attachShadow" in widget.text
 
 
@@ -246,15 +268,23 @@ def test_openai_client_stream(ai: openai.OpenAI) -> None:
     assert content == whole.choices[0].message.content
 
 
-def test_openai_client_models_and_errors(server: LiveServer, ai: openai.OpenAI) -> None:
+def test_openai_client_models_and_errors(web: TestClient, ai: openai.OpenAI) -> None:
     assert [m.id for m in ai.models.list()] == ["docbot"]
-    stranger = openai.OpenAI(base_url=f"{server.url}/v1", api_key=WRONG_KEY, max_retries=0)
+    stranger = openai.OpenAI(base_url=f"{web.base_url}/v1", api_key=WRONG_KEY, max_retries=0, http_client=web)
     with pytest.raises(openai.AuthenticationError):
         stranger.models.list()
     with pytest.raises(openai.UnprocessableEntityError, match="last message must be the user's question"):
         ai.chat.completions.create(model="docbot", messages=[{"role": "assistant", "content": "hello"}])
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The real ``docbot serve`` on 127.0.0.1 with the same settings, for what only the process has: its log."""
+    with live_server(tmp_path_factory.mktemp("api-live"), env=ENV) as live:
+        yield live
+
+
+@pytest.mark.server
 def test_keys_never_reach_the_log(server: LiveServer) -> None:
     httpx.get(f"{server.url}/v1/models", headers={"Authorization": f"Bearer {KEY}"})
     httpx.get(f"{server.url}/v1/models", headers={"Authorization": f"Bearer {WRONG_KEY}"})

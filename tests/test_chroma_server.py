@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import live
 import pytest
-from live import child_env, stop_process
+from live import ChromaServer, child_env, free_port
 from test_indexing import TITLES, make_corpus
 
 from app import build
@@ -23,55 +21,19 @@ from index.lexical import LexicalIndex
 from index.pipeline import Indexer
 from index.store import VectorStore
 
-CHROMA = str(Path(sys.executable).with_name("chroma"))
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class ChromaServer:
-    url: str
-    path: Path
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        stop_process(self.process)
+#: Every test here talks to a real `chroma run` process (or a port where none listens).
+pytestmark = pytest.mark.server
 
 
 @pytest.fixture
 def chroma_server(tmp_path: Path) -> Iterator[ChromaServer]:
     """``chroma run`` on a free loopback port, stopped after the test."""
-    port, path = free_port(), tmp_path / "server-store"
-    log = tmp_path / "chroma.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [CHROMA, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = ChromaServer(f"http://127.0.0.1:{port}", path, process)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"chroma run exited: {log.read_text()[-2000:]}"
-            try:
-                if httpx.get(f"{server.url}/api/v2/heartbeat", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"chroma run did not answer: {log.read_text()[-2000:]}"
-            time.sleep(0.2)
+    with live.chroma_server(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
-@pytest.mark.slow
 def test_index_and_search_through_a_chroma_server(
     chroma_server: ChromaServer, embedder: Embedder, tmp_path: Path
 ) -> None:
@@ -105,7 +67,6 @@ def test_index_and_search_through_a_chroma_server(
         Indexer(settings, embedder, store).run([corpus])
 
 
-@pytest.mark.slow
 def test_cli_reports_a_server_lost_mid_run(chroma_server: ChromaServer, tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "docs")
     # enough to embed that the run is still going when the server stops
@@ -129,7 +90,6 @@ def test_cli_reports_a_server_lost_mid_run(chroma_server: ChromaServer, tmp_path
     assert "Traceback" not in stderr
 
 
-@pytest.mark.slow
 def test_a_stopped_server_is_a_clear_error(tmp_path: Path, embedder: Embedder) -> None:
     settings = Settings(data_dir=tmp_path / "data", chroma_url=f"http://127.0.0.1:{free_port()}")
     reason = r"cannot reach the Chroma server at http://127\.0\.0\.1:\d+.*Start it \(chroma run\)"

@@ -15,7 +15,7 @@ from live import child_env, free_port
 from bot.answer.chat import REFUSAL
 from index.loaders import load_file
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
 FIGHTERS = "How many ISIS fighters are in Iraq?"

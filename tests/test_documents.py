@@ -123,19 +123,18 @@ def test_stitch_rebuilds_overlapping_chunks_with_exact_offsets() -> None:
     assert stitch([]) == (0, "")
 
 
-@pytest.mark.slow
 def test_listing_removal_and_surrounding_text_on_a_real_index(
-    settings: Settings, embedder: Embedder, tmp_path: Path
+    settings: Settings, hashing_embedder: Embedder, tmp_path: Path
 ) -> None:
-    store = VectorStore(settings, embedder.name, embedder.dimension)
-    retriever = HybridRetriever(settings=settings, embedder=embedder, store=store)
+    store = VectorStore(settings, hashing_embedder.name, hashing_embedder.dimension)
+    retriever = HybridRetriever(settings=settings, embedder=hashing_embedder, store=store)
     settings.uploads_dir.mkdir(parents=True)
     uploaded = settings.uploads_dir.resolve() / SEED_DOC.name
     shutil.copyfile(SEED_DOC, uploaded)
     other = tmp_path / "other" / "plain.txt"
     other.parent.mkdir()
     other.write_text("A short note about the <b>harbour</b> ferry timetable.")
-    Indexer(settings, embedder, store).run([uploaded, other])
+    Indexer(settings, hashing_embedder, store).run([uploaded, other])
     record_indexed(settings, settings.uploads_dir, [SEED_DOC.name], when="2025-05-06T07:08:09+00:00")
 
     documents = {d.source: d for d in list_documents(store, settings)}

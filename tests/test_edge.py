@@ -29,7 +29,7 @@ from bot.web.health import StoreProbe
 from bot.web.page import BUSY_ANSWER
 from index.store import StoreUnavailableError
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 
 LIMIT = 5
 SLOW_S = 6.0

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from live import ROOT, LiveServer, live_server, screenshot
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 KEY = "test-embed-key-6d41a0"
 QUESTION = "What did coalition forces resume because of the growing ISIS force?"

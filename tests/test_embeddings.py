@@ -28,6 +28,7 @@ def test_settings_refuse_an_unknown_precision() -> None:
         Settings(embed_precision="int4")
 
 
+@pytest.mark.model
 def test_bfloat16_vectors_match_float32() -> None:
     exact = Embedder.from_settings(Settings(embed_precision="float32"))
     fast = Embedder.from_settings(Settings(embed_precision="bfloat16"))

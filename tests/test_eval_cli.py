@@ -1,5 +1,7 @@
 """The ``docbot eval`` command end to end, in a subprocess, with the real model, index and files.
 
+Checks that stop before anything runs (a bad file, a bad gate) use ``CliRunner`` in-process: the fast tier.
+
 The forms from the issue: ``docbot eval QUESTIONS.jsonl --docs DIR --out DIR --fail-under METRIC=VALUE``,
 ``docbot eval compare RUN_A RUN_B``, ``docbot eval import-squad FILE.json``.
 """
@@ -15,9 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import Result as CliResult
 from conftest import EVAL_SET, ROOT, SEEDS
 from live import child_env
+from typer.testing import CliRunner
 
+from bot.cli import app
 from bot.eval.metrics import METRIC_NAMES
 
 DOCBOT = str(Path(sys.executable).with_name("docbot"))
@@ -44,7 +49,7 @@ def seed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
     return workdir, done
 
 
-@pytest.mark.slow
+@pytest.mark.server
 def test_seed_run_writes_results_json(seed_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     workdir, done = seed_run
     assert done.returncode == 0, done.stderr
@@ -90,7 +95,7 @@ def test_seed_run_writes_results_json(seed_run: tuple[Path, subprocess.Completed
     assert all(c["supported"] for q in questions.values() for c in q["citations"])
 
 
-@pytest.mark.slow
+@pytest.mark.server
 def test_seed_run_prints_and_writes_the_summary(seed_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     workdir, done = seed_run
     summary = (workdir / "run" / "summary.md").read_text()
@@ -105,7 +110,7 @@ def test_seed_run_prints_and_writes_the_summary(seed_run: tuple[Path, subprocess
     assert "## Retrievers" in summary and "| hybrid | 7 | 0.857 | 0.857 | 1.000 |" in summary
 
 
-@pytest.mark.slow
+@pytest.mark.server
 def test_seed_run_html_report(seed_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     workdir, _ = seed_run
     page = (workdir / "run" / "report.html").read_text()
@@ -118,7 +123,7 @@ def test_seed_run_html_report(seed_run: tuple[Path, subprocess.CompletedProcess[
     assert page.count('<div class="q ') == 8
 
 
-@pytest.mark.slow
+@pytest.mark.server
 def test_compare_two_runs(seed_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
     workdir, _ = seed_run
     results = json.loads((workdir / "run" / "results.json").read_text())
@@ -141,14 +146,19 @@ def test_compare_two_runs(seed_run: tuple[Path, subprocess.CompletedProcess[str]
     assert missing.returncode == 2 and "not a readable results.json" in missing.stderr
 
 
+def cli(*args: str) -> CliResult:
+    """``docbot ARGS`` in-process (the working directory is the test's tmp_path, no DOCBOT_* set: conftest)."""
+    return CliRunner().invoke(app, list(args))
+
+
 @pytest.mark.parametrize("form", [["eval"], ["eval", "run"]])
 def test_a_malformed_file_stops_before_anything_runs(tmp_path: Path, form: list[str]) -> None:
     lines = EVAL_SET.read_text().splitlines()
     lines[1] = lines[1][:-1]  # line 2: JSON cut short
     lines[2] = lines[2].replace('"answerable": true', '"answerable": "yes"')
     (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
-    done = docbot(tmp_path, *form, "bad.jsonl", "--docs", str(SEEDS), "--out", "run")
-    assert done.returncode == 2
+    done = cli(*form, "bad.jsonl", "--docs", str(SEEDS), "--out", "run")
+    assert done.exit_code == 2
     assert "error: bad.jsonl: line 2: not valid JSON" in done.stderr
     assert "error: bad.jsonl: line 3: answerable: input should be a valid boolean" in done.stderr
     assert "indexed" not in done.stderr and not (tmp_path / "run").exists()
@@ -161,12 +171,12 @@ def test_an_unknown_retriever_stops_before_anything_runs(tmp_path: Path) -> None
 
 
 def test_a_bad_gate_stops_before_anything_runs(tmp_path: Path) -> None:
-    done = docbot(tmp_path, "eval", str(EVAL_SET), "--docs", str(SEEDS), "--out", "run", "--fail-under", "hit@4=1")
-    assert done.returncode == 2 and "unknown metric 'hit@4'" in done.stderr
+    done = cli("eval", str(EVAL_SET), "--docs", str(SEEDS), "--out", "run", "--fail-under", "hit@4=1")
+    assert done.exit_code == 2 and "unknown metric 'hit@4'" in done.stderr
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.server
 def test_import_squad_then_eval_the_current_index_with_a_failing_gate(tmp_path: Path) -> None:
     imported = docbot(tmp_path, "eval", "import-squad", str(ROOT / "tests" / "data" / "squad_v2.json"), "--out", "sq")
     assert imported.returncode == 0, imported.stderr

@@ -15,7 +15,7 @@ import pytest
 from live import LiveServer, live_server, screenshot, seeds_with
 from test_ui_browser import ask, bot_messages, wait_until
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 NAME = "\"'><img src=x onerror=window.__xss=11><svg onload=window.__xss=12>.txt"
 TEXT = "The lighthouse keeper of Skerry Point is Orla Quist, who has kept the light since the winter of 1998.\n"

@@ -21,7 +21,7 @@ from live import LiveServer, live_server
 from bot.answer.chat import REFUSAL
 from bot.answer.llm import SYSTEM_PROMPT
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.server]
 
 API_KEYS = ("injection-test-key-7f3a9c", "second-key-0b44e1")
 OPENAI_KEY = "sk-injection-test-2c91d0e7"
@@ -55,6 +55,10 @@ LEAK_WORDS = 6
 
 @pytest.fixture(scope="module", params=["extractive", pytest.param("local", marks=pytest.mark.llm)])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    if request.param == "local":
+        pytest.importorskip(
+            "llama_cpp", reason="the local generator needs the [local] extra: pip install -e '.[local]'"
+        )
     work = tmp_path_factory.mktemp(f"injection-{request.param}")
     docs = work / "docs"
     shutil.copytree(SEEDS, docs)

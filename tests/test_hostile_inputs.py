@@ -24,6 +24,7 @@ from bot.eval.questions import QuestionSetError, load_question_set, parse_line
 from index.errors import LoadError
 from index.loaders import SUPPORTED_SUFFIXES
 from index.parse_pool import ParseBudget, parse_in_worker
+from index.protocols import Embedder
 
 SUFFIXES = sorted(SUPPORTED_SUFFIXES)
 MAX_BYTES = 1024 * 1024
@@ -193,7 +194,7 @@ def test_question_set_file_is_questions_or_line_numbered_errors(tmp_path_factory
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def client(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> Iterator[Any]:
     """The whole app (API, embed, Gradio page) in-process over the indexed seeds; no rate limit in the way."""
     from fastapi.testclient import TestClient
 
@@ -202,7 +203,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("api-fuzz") / "data", rate_limit_per_minute=10**9, max_question_chars=500
     )
-    services = build(settings)
+    services = build(settings, embedder=hashing_embedder)
     services.indexer.run([SEEDS])
     with TestClient(create_app(services), base_url="http://127.0.0.1", raise_server_exceptions=False) as test_client:
         yield test_client

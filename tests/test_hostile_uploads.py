@@ -87,7 +87,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def gradio(settings: Settings, embedder: Embedder) -> Iterator[Any]:
+def gradio(settings: Settings, hashing_embedder: Embedder) -> Iterator[Any]:
     """The whole app in-process, as ``docbot serve`` builds it (no operator's GRADIO_TEMP_DIR)."""
     from fastapi.testclient import TestClient
 
@@ -95,14 +95,14 @@ def gradio(settings: Settings, embedder: Embedder) -> Iterator[Any]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("GRADIO_TEMP_DIR", raising=False)
-        with TestClient(create_app(build(settings, embedder=embedder)), base_url="http://127.0.0.1") as client:
+        with TestClient(create_app(build(settings, embedder=hashing_embedder)), base_url="http://127.0.0.1") as client:
             yield client
 
 
 @pytest.fixture(scope="module")
-def page(settings: Settings, embedder: Embedder, gradio: Any) -> ChatPage:
+def page(settings: Settings, hashing_embedder: Embedder, gradio: Any) -> ChatPage:
     """The page's handlers over the seeds, taking the files that arrive through ``gradio``'s upload route."""
-    services = build(settings, embedder=embedder)
+    services = build(settings, embedder=hashing_embedder)
     services.indexer.run([SEEDS])
     inbox, access = gradio.app.state.upload_inbox, Access.from_settings(settings)
     return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, inbox, access)

@@ -98,13 +98,13 @@ def assert_bm25_matches_store(settings: Settings, store: VectorStore) -> None:
 # --- the index itself --------------------------------------------------------------------------
 
 
-def test_metadata_in_chroma(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
+def test_metadata_in_chroma(settings: Settings, hashing_embedder: Embedder, tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "docs")
-    report = index(settings, embedder, corpus)
+    report = index(settings, hashing_embedder, corpus)
     assert sorted(report.added) == sorted(TITLES)
     assert report.failed == [] and report.chunks_embedded > len(TITLES)
 
-    store = open_store(settings, embedder)
+    store = open_store(settings, hashing_embedder)
     records = stored(store)
     assert len(records) == report.chunks_embedded
     per_source = Counter(meta["source"] for meta in records.values())
@@ -125,56 +125,58 @@ def test_metadata_in_chroma(settings: Settings, embedder: Embedder, tmp_path: Pa
 
     # The vectors are the model's: each chunk is its own nearest neighbour.
     for chunk_id, meta in list(records.items())[:5]:
-        (hit,) = store.query(embedder.encode([meta["text"]])[0], 1)
+        (hit,) = store.query(hashing_embedder.encode([meta["text"]])[0], 1)
         assert hit.chunk.id == chunk_id and hit.similarity > 0.99
 
 
-def test_incremental_runs(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
+def test_incremental_runs(settings: Settings, hashing_embedder: Embedder, tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "docs")
-    index(settings, embedder, corpus)
-    before = ids_by_source(open_store(settings, embedder))
+    index(settings, hashing_embedder, corpus)
+    before = ids_by_source(open_store(settings, hashing_embedder))
 
-    again = index(settings, embedder, corpus)
+    again = index(settings, hashing_embedder, corpus)
     assert again.chunks_embedded == 0 and not again.changed
     assert sorted(again.unchanged) == sorted(TITLES) and again.failed == []
 
     # Change one file: only it is embedded again; everything else keeps its chunks.
     tides = corpus / "tides.txt"
     tides.write_text("Tidal bores surge up the estuary at the equinox.\n\n" + tides.read_text())
-    changed = index(settings, embedder, corpus)
+    changed = index(settings, hashing_embedder, corpus)
     new_version = load_file(tides, "tides.txt", max_bytes=settings.max_file_bytes)
     expected = Chunker(settings.chunk_size, settings.chunk_overlap).split(
         new_version.documents[0], new_version.content_hash, root=str(corpus.resolve())
     )
     assert changed.updated == ["tides.txt"] and changed.added == [] and changed.removed == []
     assert changed.chunks_embedded == len(expected)
-    after = ids_by_source(open_store(settings, embedder))
+    after = ids_by_source(open_store(settings, hashing_embedder))
     assert after["tides.txt"] == {c.id for c in expected}
     assert {s: i for s, i in after.items() if s != "tides.txt"} == {s: i for s, i in before.items() if s != "tides.txt"}
-    hashes = {m["content_hash"] for m in stored(open_store(settings, embedder)).values() if m["source"] == "tides.txt"}
+    hashes = {
+        m["content_hash"] for m in stored(open_store(settings, hashing_embedder)).values() if m["source"] == "tides.txt"
+    }
     assert hashes == {new_version.content_hash}
 
     # Delete one file: its chunks go.
     (corpus / "guides" / "ferry.html").unlink()
-    removed = index(settings, embedder, corpus)
+    removed = index(settings, hashing_embedder, corpus)
     assert removed.removed == ["guides/ferry.html"] and removed.chunks_embedded == 0
-    assert "guides/ferry.html" not in ids_by_source(open_store(settings, embedder))
+    assert "guides/ferry.html" not in ids_by_source(open_store(settings, hashing_embedder))
 
     # Add one: it comes in, and BM25 finds it.
     (corpus / "guides" / "moorings.txt").write_text("Visitors' moorings are the yellow buoys past the breakwater.")
-    added = index(settings, embedder, corpus)
+    added = index(settings, hashing_embedder, corpus)
     assert added.added == ["guides/moorings.txt"] and added.chunks_embedded == 1
     hits = LexicalIndex.load(settings.lexical_dir).search("yellow buoys", 3)
-    (moorings_id,) = ids_by_source(open_store(settings, embedder))["guides/moorings.txt"]
+    (moorings_id,) = ids_by_source(open_store(settings, hashing_embedder))["guides/moorings.txt"]
     assert hits[0].id == moorings_id
 
 
 def test_bad_files_are_reported_and_nothing_indexed_is_lost(
-    settings: Settings, embedder: Embedder, tmp_path: Path
+    settings: Settings, hashing_embedder: Embedder, tmp_path: Path
 ) -> None:
     corpus = make_corpus(tmp_path / "docs")
-    index(settings, embedder, corpus)
-    before = ids_by_source(open_store(settings, embedder))
+    index(settings, hashing_embedder, corpus)
+    before = ids_by_source(open_store(settings, hashing_embedder))
 
     (corpus / "reports" / "annual.pdf").write_bytes(b"%PDF-1.7\n" + os.urandom(4000))  # indexed, now corrupt
     (corpus / "empty.md").write_bytes(b"")
@@ -182,7 +184,7 @@ def test_bad_files_are_reported_and_nothing_indexed_is_lost(
     (corpus / "dangling.txt").symlink_to(corpus / "nowhere.txt")
     (corpus / "notes.txt").write_text("A good new file about the harbour master's log.")
     (tmp_path / "table.xlsx").write_bytes(b"PK\x03\x04")
-    report = index(settings, embedder, corpus, tmp_path / "missing-folder", tmp_path / "table.xlsx")
+    report = index(settings, hashing_embedder, corpus, tmp_path / "missing-folder", tmp_path / "table.xlsx")
 
     failed = dict(report.failed)
     assert set(failed) == {
@@ -203,42 +205,42 @@ def test_bad_files_are_reported_and_nothing_indexed_is_lost(
     assert report.added == ["notes.txt"] and report.removed == [] and report.updated == []
     assert sorted(report.unchanged) == sorted(set(TITLES) - {"reports/annual.pdf"})
 
-    after = ids_by_source(open_store(settings, embedder))
+    after = ids_by_source(open_store(settings, hashing_embedder))
     assert after["reports/annual.pdf"] == before["reports/annual.pdf"]  # the old version stays searchable
     assert {s: i for s, i in after.items() if s != "notes.txt"} == before
     assert "missing" in IndexReport(failed=[("x.pdf", "missing")]).summary()
 
 
-def test_same_file_name_in_two_folders(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
+def test_same_file_name_in_two_folders(settings: Settings, hashing_embedder: Embedder, tmp_path: Path) -> None:
     text = "The harbour office opens at eight and closes at five.\n\n" * 3
     for name in ("team-a", "team-b"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "hours.txt").write_text(text)
-    first = index(settings, embedder, tmp_path / "team-a", tmp_path / "team-b")
+    first = index(settings, hashing_embedder, tmp_path / "team-a", tmp_path / "team-b")
     assert first.added == ["hours.txt", "hours.txt"]
-    roots = Counter(m["root"] for m in stored(open_store(settings, embedder)).values())
+    roots = Counter(m["root"] for m in stored(open_store(settings, hashing_embedder)).values())
     assert roots == {str(tmp_path / "team-a"): 1, str(tmp_path / "team-b"): 1}
-    second = index(settings, embedder, tmp_path / "team-a", tmp_path / "team-b")
+    second = index(settings, hashing_embedder, tmp_path / "team-a", tmp_path / "team-b")
     assert second.unchanged == ["hours.txt", "hours.txt"] and second.chunks_embedded == 0
 
 
-def test_files_named_twice_are_indexed_once(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
+def test_files_named_twice_are_indexed_once(settings: Settings, hashing_embedder: Embedder, tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "docs")
     inside = [corpus / "tides.txt", corpus / "reports" / "annual.pdf", corpus / "guides"]
-    report = index(settings, embedder, *inside, corpus, corpus)
+    report = index(settings, hashing_embedder, *inside, corpus, corpus)
     assert sorted(report.added) == sorted(TITLES)
-    assert {m["root"] for m in stored(open_store(settings, embedder)).values()} == {str(corpus.resolve())}
-    again = index(settings, embedder, corpus / "guides", corpus)
+    assert {m["root"] for m in stored(open_store(settings, hashing_embedder)).values()} == {str(corpus.resolve())}
+    again = index(settings, hashing_embedder, corpus / "guides", corpus)
     assert sorted(again.unchanged) == sorted(TITLES) and not again.changed
 
 
-def test_index_built_with_another_model(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
+def test_index_built_with_another_model(settings: Settings, hashing_embedder: Embedder, tmp_path: Path) -> None:
     VectorStore(settings, "other-model", 384)
     with pytest.raises(IndexMismatchError, match=r"built with 'other-model'.*docbot index --rebuild"):
-        open_store(settings, embedder)
-    store = open_store(settings, embedder, rebuild=True)
+        open_store(settings, hashing_embedder)
+    store = open_store(settings, hashing_embedder, rebuild=True)
     assert store.count() == 0
-    report = index(settings, embedder, make_corpus(tmp_path / "docs"))
+    report = index(settings, hashing_embedder, make_corpus(tmp_path / "docs"))
     assert len(report.added) == len(TITLES)
 
 
@@ -267,24 +269,28 @@ def _damage(folder: Path, how: str) -> None:
     "how",
     ["folder deleted", "pointer garbled", "pointer missing", "ids edited", "matrix truncated", "vocabulary garbled"],
 )
-def test_damaged_bm25_is_detected_and_rebuilt(settings: Settings, embedder: Embedder, tmp_path: Path, how: str) -> None:
-    index(settings, embedder, make_corpus(tmp_path / "docs"))
-    store = open_store(settings, embedder)
+def test_damaged_bm25_is_detected_and_rebuilt(
+    settings: Settings, hashing_embedder: Embedder, tmp_path: Path, how: str
+) -> None:
+    index(settings, hashing_embedder, make_corpus(tmp_path / "docs"))
+    store = open_store(settings, hashing_embedder)
     _damage(settings.lexical_dir, how)
     with pytest.raises(LexicalIndexError):
         LexicalIndex.load(settings.lexical_dir)
 
-    retriever = build(settings, embedder=embedder).retriever
+    retriever = build(settings, embedder=hashing_embedder).retriever
     assert_bm25_matches_store(settings, store)
     assert retriever.search("When does the morning ferry leave?").passages[0].source == "guides/ferry.html"
     (hit, *_) = LexicalIndex.load(settings.lexical_dir).search("breakwater repairs", 3)
     assert store.get([hit.id])[0].source == "reports/annual.pdf"
 
 
-def test_bm25_out_of_step_with_the_store_is_rebuilt(settings: Settings, embedder: Embedder, tmp_path: Path) -> None:
+def test_bm25_out_of_step_with_the_store_is_rebuilt(
+    settings: Settings, hashing_embedder: Embedder, tmp_path: Path
+) -> None:
     corpus = make_corpus(tmp_path / "docs")
-    index(settings, embedder, corpus)
-    store = open_store(settings, embedder)
+    index(settings, hashing_embedder, corpus)
+    store = open_store(settings, hashing_embedder)
     gone = next(iter(ids_by_source(store)["tides.txt"]))
     store.delete([gone])  # behind the BM25 side's back: its files are intact but stale
     stale = LexicalIndex.load(settings.lexical_dir)
@@ -292,7 +298,7 @@ def test_bm25_out_of_step_with_the_store_is_rebuilt(settings: Settings, embedder
     fresh = sync_lexical(store, settings.lexical_dir)
     assert gone not in fresh.ids and sorted(fresh.ids) == sorted(store.ids())
     # The next index run notices the hole (tides.txt is incomplete) and repairs both sides.
-    report = index(settings, embedder, corpus)
+    report = index(settings, hashing_embedder, corpus)
     assert report.updated == ["tides.txt"]
     assert gone in store.ids()
 
@@ -306,7 +312,7 @@ def docbot(cwd: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess
     return subprocess.run([DOCBOT, "index", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.slow
+@pytest.mark.server
 def test_cli_index_incremental_and_strict(tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "docs")
     (corpus / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a PDF")
@@ -335,7 +341,7 @@ def test_cli_index_incremental_and_strict(tmp_path: Path) -> None:
     assert_bm25_matches_store(settings, store)
 
 
-@pytest.mark.slow
+@pytest.mark.server
 def test_cli_other_model_is_a_clear_error_and_rebuild_fixes_it(tmp_path: Path) -> None:
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "note.txt").write_text("The harbour master keeps the tide tables.")

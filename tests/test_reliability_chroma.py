@@ -22,7 +22,7 @@ from test_ui_browser import ask, bot_messages, choose_file
 
 from bot.web.page_failures import REMOVE_STORE_DOWN, STORE_DOWN_ANSWER, STORE_DOWN_SOURCES
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 CHROMA = str(Path(sys.executable).with_name("chroma"))
 QUESTION = "What did coalition forces resume because of the growing ISIS force?"

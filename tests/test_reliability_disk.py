@@ -41,6 +41,7 @@ from index import pipeline
 from index.chunking import Chunker
 from index.embeddings import Embedder
 from index.errors import IndexRunError, StoreUnavailableError
+from index.hashing import HashingEmbedder
 from index.lexical import LexicalIndex
 from index.loaders import load_file
 from index.pipeline import Indexer, is_disk_full
@@ -121,11 +122,11 @@ def _full_disk(*args: object, **kwargs: object) -> None:
 
 @pytest.mark.parametrize("where", ["second store write", "BM25 save"])
 def test_a_run_failing_on_a_full_disk_leaves_the_index_as_it_was(
-    where: str, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    where: str, hashing_embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data", **SMALL_CHUNKS)
     corpus = make_corpus(tmp_path / "docs")
-    store, before = indexed(settings, embedder, corpus)
+    store, before = indexed(settings, hashing_embedder, corpus)
     change_corpus(corpus, new_files=12)
     assert_overwrites_a_stored_chunk(settings, corpus, before)
 
@@ -153,11 +154,11 @@ def test_a_run_failing_on_a_full_disk_leaves_the_index_as_it_was(
         monkeypatch.setattr(bm25s.BM25, "save", save_half_then_fill)
 
     with pytest.raises(IndexRunError, match=r"No space left on device.*the index is as it was before this run"):
-        Indexer(settings, embedder, store).run([corpus])
+        Indexer(settings, hashing_embedder, store).run([corpus])
     assert snapshot(settings, store) == before
 
     monkeypatch.undo()
-    assert_completes_after_the_fault(settings, embedder, store, corpus)
+    assert_completes_after_the_fault(settings, hashing_embedder, store, corpus)
 
 
 # --- a real full disk: a tmpfs just big enough ----------------------------------------------------
@@ -274,7 +275,7 @@ def _model_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the embedding model failed")
 
-    monkeypatch.setattr(Embedder, "encode", fail)
+    monkeypatch.setattr(HashingEmbedder, "encode", fail)  # the page's embedder (upload_page)
 
 
 NOT_ADDED = "The files were not added:"
@@ -288,9 +289,9 @@ SEE_LOG = "The server log has the details; add the files again once the cause is
 
 
 @pytest.fixture(scope="module")
-def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> ChatPage:
+def upload_page(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> ChatPage:
     settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data", anonymous_role="admin")
-    services = build(settings, embedder=embedder)
+    services = build(settings, embedder=hashing_embedder)
     services.indexer.run([SEED_DOC])
     # As after earlier uploads (the folders exist): the snapshot then shows any file an upload leaves.
     settings.uploads_dir.mkdir()
@@ -361,7 +362,7 @@ def test_an_incompatible_chroma_directory_is_an_error_naming_the_fix(damage: Any
     assert str(settings.chroma_dir) in str(refused.value) and FIX in str(refused.value)
 
 
-@pytest.mark.slow
+@pytest.mark.server
 @pytest.mark.parametrize("command", [["index", "docs"], ["serve"]])
 def test_cli_refuses_an_incompatible_chroma_directory_in_one_line(command: list[str], tmp_path: Path) -> None:
     data_dir = tmp_path / "data"

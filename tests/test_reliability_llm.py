@@ -115,11 +115,20 @@ def endpoint() -> Iterator[ThreadingHTTPServer]:
     server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+def _indexed_seeds(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     folder = tmp_path_factory.mktemp("llm-faults") / "data"
     build(Settings(data_dir=folder), embedder=embedder).indexer.run([SEEDS])
     return folder
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> Path:
+    return _indexed_seeds(tmp_path_factory, hashing_embedder)
+
+
+@pytest.fixture(scope="module")
+def model_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    return _indexed_seeds(tmp_path_factory, embedder)
 
 
 def _bot(data_dir: Path, embedder: Embedder, base_url: str) -> Bot:
@@ -136,9 +145,11 @@ def _assert_extractive_with_notice(answer: Answer, seconds: float) -> None:
 
 
 @pytest.mark.parametrize("mode", list(BEHAVIOURS))
-def test_endpoint_misbehaving(mode: str, endpoint: ThreadingHTTPServer, data_dir: Path, embedder: Embedder) -> None:
+def test_endpoint_misbehaving(
+    mode: str, endpoint: ThreadingHTTPServer, data_dir: Path, hashing_embedder: Embedder
+) -> None:
     endpoint.mode = mode  # type: ignore[attr-defined]
-    bot = _bot(data_dir, embedder, f"http://127.0.0.1:{endpoint.server_port}/v1")
+    bot = _bot(data_dir, hashing_embedder, f"http://127.0.0.1:{endpoint.server_port}/v1")
     started = time.monotonic()
     pieces = list(bot.stream(QUESTION))
     seconds = time.monotonic() - started
@@ -150,8 +161,11 @@ def test_endpoint_misbehaving(mode: str, endpoint: ThreadingHTTPServer, data_dir
         assert f"{TIMEOUT_S:g} s" in (answer.notice or "") or "timed out" in (answer.notice or "")
 
 
-def test_a_follow_up_with_the_endpoint_down_still_condenses_and_answers(data_dir: Path, embedder: Embedder) -> None:
-    bot = _bot(data_dir, embedder, f"http://127.0.0.1:{free_port()}/v1")
+# The follow-up is condensed and found by meaning ("because of it"): the real model's job.
+def test_a_follow_up_with_the_endpoint_down_still_condenses_and_answers(
+    model_data_dir: Path, embedder: Embedder
+) -> None:
+    bot = _bot(model_data_dir, embedder, f"http://127.0.0.1:{free_port()}/v1")
     first = bot.ask("What group is the article about?")
     follow_up = bot.ask("What did coalition forces resume because of it?", [(first.question, first.text)])
     assert follow_up.notice and EXPECTED in follow_up.text

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from live import ARTIFACTS, ROOT, LiveServer, live_server
 
-pytestmark = [pytest.mark.load, pytest.mark.slow]
+pytestmark = [pytest.mark.load, pytest.mark.server]
 
 FULL = os.environ.get("DOCBOT_FULL_RELIABILITY") == "1"
 CONVERSATIONS, LOAD_S, WARMUP_S, SOAK_S = (50, 60, 30, 300) if FULL else (12, 10, 5, 30)

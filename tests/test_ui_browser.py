@@ -20,7 +20,7 @@ import pytest
 from conftest import EVAL_SET, ROOT
 from live import LiveServer, live_server, screenshot, seeds_with
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 SEED_ITEM = json.loads(EVAL_SET.read_text().splitlines()[0])  # "In which countries ...?" with its evidence
 FOLLOW_UP = "Who is the new leader of that group?"

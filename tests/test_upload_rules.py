@@ -25,7 +25,7 @@ from page_events import add_files, page_client, upload, upload_event
 from bot.config import Settings
 from bot.web.upload_inbox import NOT_RECEIVED
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 
 ADMIN, ANN, BOB = ("admin", "admin-pass-5120"), ("ann", "ann-pass-7731"), ("bob", "bob-pass-2290")
 CACHE_CAP = 60_000
