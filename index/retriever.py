@@ -5,6 +5,7 @@ Also a LangChain ``BaseRetriever``, so it plugs into any LangChain chain.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from threading import RLock
@@ -135,7 +136,7 @@ class HybridRetriever(BaseRetriever):
         best = max((hit.similarity for hit in dense_hits), default=-1.0)
         with self._lock:
             found = evidence(best, self._lexical.known_share(query))
-            floor = self._calibration.floor
+            floor = self._calibration.floor if settings.coverage == "calibrated" else -math.inf
         covered = bool(passages) and found >= floor and best >= self.settings.relevance_floor
         return Retrieval(passages, best, found, floor, covered)
 

@@ -79,6 +79,13 @@ class IndexSettings(BaseSettings):
         "documents cover a question is decided by the index's own calibrated floor (off-topic probes measured "
         "at index time); this only adds a fixed minimum on top (0: the calibration alone decides).",
     )
+    coverage: Literal["calibrated", "floor"] = Field(
+        "calibrated",
+        description="How 'the documents do not cover this question' is decided: calibrated = the question's "
+        "evidence must clear the floor measured on this index with off-topic probes at index time (and "
+        "relevance_floor); floor = relevance_floor alone (for an embedder without meaning, such as the test "
+        "tier's hashing embedder, or to set the line by hand).",
+    )
     duplicate_threshold: float = Field(
         0.9, gt=0, le=1, description="Token overlap above which passages are duplicates."
     )

@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 from answer_fixtures import clean_settings
+from conftest import HASHING_COVERAGE
 from fastapi.testclient import TestClient
 from live import LiveServer, live_server
 
@@ -55,6 +56,7 @@ def web(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) ->
         max_body_bytes=MAX_BODY,
         max_question_chars=MAX_QUESTION,
         auth_failure_limit=1000,
+        **HASHING_COVERAGE,
     )
     services = build(settings, embedder=hashing_embedder)
     report = services.indexer.run([SEEDS])

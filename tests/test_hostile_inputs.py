@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SEEDS
+from conftest import HASHING_COVERAGE, SEEDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_chunking import assert_well_formed, split
@@ -201,7 +201,10 @@ def client(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder)
     from app import build, create_app
 
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("api-fuzz") / "data", rate_limit_per_minute=10**9, max_question_chars=500
+        data_dir=tmp_path_factory.mktemp("api-fuzz") / "data",
+        rate_limit_per_minute=10**9,
+        max_question_chars=500,
+        **HASHING_COVERAGE,
     )
     services = build(settings, embedder=hashing_embedder)
     services.indexer.run([SEEDS])

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SEED_DOC
+from conftest import HASHING_COVERAGE, SEED_DOC
 from live import child_env, free_port
 from page_events import received
 from test_hostile_uploads import IN_PROCESS, Progress
@@ -290,7 +290,9 @@ SEE_LOG = "The server log has the details; add the files again once the cause is
 
 @pytest.fixture(scope="module")
 def upload_page(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> ChatPage:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data", anonymous_role="admin")
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("upload-fails") / "data", anonymous_role="admin", **HASHING_COVERAGE
+    )
     services = build(settings, embedder=hashing_embedder)
     services.indexer.run([SEED_DOC])
     # As after earlier uploads (the folders exist): the snapshot then shows any file an upload leaves.

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import SEEDS
+from conftest import HASHING_COVERAGE, SEEDS
 from live import free_port
 
 from app import build
@@ -26,6 +26,7 @@ from bot.answer.citations import Answer
 from bot.answer.llm import build_backend
 from bot.config import Settings
 from index.embeddings import Embedder
+from index.hashing import HashingEmbedder
 
 QUESTION = "What did coalition forces resume because of the growing ISIS force?"
 EXPECTED = "resume air strikes"
@@ -132,7 +133,10 @@ def model_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder)
 
 
 def _bot(data_dir: Path, embedder: Embedder, base_url: str) -> Bot:
-    settings = Settings(data_dir=data_dir, generator="openai", openai_base_url=base_url, llm_timeout_s=TIMEOUT_S)
+    coverage = HASHING_COVERAGE if isinstance(embedder, HashingEmbedder) else {}
+    settings = Settings(
+        data_dir=data_dir, generator="openai", openai_base_url=base_url, llm_timeout_s=TIMEOUT_S, **coverage
+    )
     return Bot(settings, build(settings, embedder=embedder).retriever, build_backend(settings))
 
 
