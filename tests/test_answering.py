@@ -27,7 +27,8 @@ from answer_fixtures import (
 
 from bot.answer.chat import REFUSAL, Bot, condense_deterministic, plausible_rewrite
 from bot.answer.citations import Answer, CitationBook, Support, SupportChecker, sentence_spans
-from bot.answer.llm import SYSTEM_PROMPT, BackendError, build_backend, bundled_gguf
+from bot.answer.errors import BackendError, QuestionError
+from bot.answer.llm import SYSTEM_PROMPT, build_backend, bundled_gguf
 from index.embeddings import Embedder
 from index.loaders import load_file
 from index.retriever import HybridRetriever
@@ -298,7 +299,7 @@ def test_refusal_streams_as_one_piece(seeds: HybridRetriever) -> None:
 
 
 def test_empty_question_is_an_error(seeds: HybridRetriever) -> None:
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(QuestionError, match="empty"):
         bot_with(seeds).ask("   ")
 
 

@@ -20,8 +20,9 @@ from bot.answer.citations import (
     parse_markers,
     sentences_of_stream,
 )
+from bot.answer.errors import BackendError, QuestionError
 from bot.answer.extractive import ExtractiveAnswerer
-from bot.answer.llm import BackendError, ModelBackend, is_model_refusal
+from bot.answer.llm import ModelBackend, is_model_refusal
 from bot.config import Settings
 from index.protocols import Retriever
 from index.retriever import Passage, near_duplicate
@@ -160,7 +161,7 @@ class Bot:
         """Text pieces of the answer as they are checked, then the final :class:`Answer`."""
         question = question.strip()
         if not question:
-            raise ValueError("the question is empty")
+            raise QuestionError("the question is empty")
         started = time.perf_counter()
         query = self.condense(question, history)
         retrieval = self.retriever.search(query, k)

@@ -22,6 +22,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, PrivateAttr
 
 from bot.answer.citations import MARKER
+from bot.answer.errors import BackendError
 from bot.config import Settings
 from index.retriever import Passage
 
@@ -40,10 +41,6 @@ CONDENSE_PROMPT = (
     "Reply with the question only."
 )
 _LABEL = re.compile(r"^\W*(?:standalone question|rewritten question|question)\s*:\s*", re.IGNORECASE)
-
-
-class BackendError(RuntimeError):
-    """The model backend failed or timed out; the turn falls back to the extractive answer."""
 
 
 def is_model_refusal(sentence: str) -> bool:
