@@ -26,9 +26,11 @@ from answer_fixtures import (
 )
 
 from bot.answer.chat import REFUSAL, Bot, condense_deterministic, plausible_rewrite
-from bot.answer.citations import Answer, CitationBook, Support, SupportChecker, sentence_spans
+from bot.answer.citations import Answer, CitationBook
 from bot.answer.errors import BackendError, QuestionError
 from bot.answer.llm import SYSTEM_PROMPT, build_backend, bundled_gguf
+from bot.answer.support import Support, SupportChecker
+from bot.answer.text import sentence_spans
 from index.embeddings import Embedder
 from index.loaders import load_file
 from index.retriever import HybridRetriever

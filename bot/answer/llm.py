@@ -21,8 +21,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-from bot.answer.citations import MARKER
 from bot.answer.errors import BackendError
+from bot.answer.markers import MARKER
 from bot.config import Settings
 from index.retriever import Passage
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
+from bot.answer.markers import strip_markers
 from bot.config import Settings
 from bot.eval.metrics import (
     BY_NAME,
@@ -39,7 +40,6 @@ from bot.eval.metrics import (
     refusal_scores,
     retrieval_scores,
     share,
-    strip_markers,
 )
 from bot.eval.questions import QuestionItem
 from bot.eval.report import render_html, summary_markdown

@@ -6,18 +6,17 @@ results into Gradio components.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
 from bot.answer.citations import Answer, Citation
+from bot.answer.markers import MARKER, numbers_of
 from bot.web.documents import Context, DocumentInfo
 from index.pipeline import IndexReport
 
 #: The sources panel keeps the citations of this many recent answers (older [n] links then do nothing).
 MAX_SOURCE_TURNS = 20
-_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 NO_PASSAGE = "No passage of the documents answers this question."
 
 
@@ -52,11 +51,10 @@ def _linked(text: str, turn: int, citations: Sequence[Citation]) -> str:
     titles = {c.number: c.title for c in citations}
     parts: list[str] = []
     position = 0
-    for match in _MARKER.finditer(text):
-        parts.append(_text(text[position : match.start()]))
+    for match in MARKER.finditer(text):
+        parts.append(_text(text[position : match.start(1) - 1]))  # up to the '[': the space before stays
         links = []
-        for part in match.group(1).split(","):
-            number = int(part)
+        for number in numbers_of(match.group(1)):
             label = f"Source {number}: {titles[number]}" if number in titles else f"Source {number}"
             links.append(
                 f'<a class="cite" href="#{source_anchor(turn, number)}" title="{escape(label)}">[{number}]</a>'
