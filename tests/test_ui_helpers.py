@@ -13,7 +13,7 @@ from conftest import SEED_DOC
 from bot.answer.citations import Answer, Citation
 from bot.config import Settings
 from bot.web.accounts import is_admin, parse_users, password_check
-from bot.web.documents import Context, DocumentInfo
+from bot.web.documents import Context, IndexedDocument
 from bot.web.examples import example_questions, names_in
 from bot.web.feedback import feedback_record, record_feedback, vote_of
 from bot.web.render import (
@@ -179,7 +179,7 @@ def test_a_failed_upload_says_so_above_the_refused_files() -> None:
 
 
 def test_documents_table_and_reports_escape_names() -> None:
-    document = DocumentInfo("/r", f"a{PAYLOAD}.txt", f"T{PAYLOAD}", 3, 0, "2025-01-02T03:04:05+00:00", True)
+    document = IndexedDocument("/r", f"a{PAYLOAD}.txt", f"T{PAYLOAD}", 3, 0, "2025-01-02T03:04:05+00:00", True)
     html = documents_html([document])
     _assert_inert(html)
     assert "2025-01-02 03:04:05 UTC" in html and "(uploaded)" in html
@@ -243,3 +243,12 @@ def test_login_checks_passwords_and_the_first_user_is_admin() -> None:
     for bad in (["nopassword"], [":pw"], ["user:"]):
         with pytest.raises(ValueError, match="user:password"):
             parse_users(bad)
+
+
+def test_the_page_styles_and_script_come_from_the_static_files() -> None:
+    from bot.web.page import STATIC, page_assets
+
+    assets = page_assets()
+    assert assets["css"] == (STATIC / "page.css").read_text(encoding="utf-8") and ".src-card.active" in assets["css"]
+    assert assets["head"].startswith("<script>\n") and assets["head"].endswith("</script>")
+    assert 'closest("a.cite")' in assets["head"] and "<script" not in (STATIC / "page.js").read_text(encoding="utf-8")

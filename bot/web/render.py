@@ -12,7 +12,7 @@ from html import escape
 
 from bot.answer.citations import Answer, Citation
 from bot.answer.markers import MARKER, numbers_of
-from bot.web.documents import Context, DocumentInfo
+from bot.web.documents import Context, IndexedDocument
 from index.pipeline import IndexReport
 
 #: The sources panel keeps the citations of this many recent answers (older [n] links then do nothing).
@@ -194,13 +194,13 @@ def store_down_html(generator: str, embedding_model: str, where: str) -> str:
     )
 
 
-def _when(document: DocumentInfo) -> str:
+def _when(document: IndexedDocument) -> str:
     if document.indexed_at is None:
         return '<span title="indexed with docbot index">—</span>'
     return escape(document.indexed_at.replace("T", " ").replace("+00:00", " UTC"))
 
 
-def documents_html(documents: Sequence[DocumentInfo]) -> str:
+def documents_html(documents: Sequence[IndexedDocument]) -> str:
     if not documents:
         return '<p class="doc-none">No documents yet: upload some below.</p>'
     rows = "".join(
@@ -244,7 +244,7 @@ def notice_html(text: str) -> str:
     return f'<p class="hint">{_text(text)}</p>'
 
 
-def removed_html(document: DocumentInfo, passages: int) -> str:
+def removed_html(document: IndexedDocument, passages: int) -> str:
     return (
         f'<ul class="upload-report"><li>Removed {_text(document.title)} ({escape(document.source)}, '
         f"{passages} passages).</li></ul>"

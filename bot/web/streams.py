@@ -8,17 +8,16 @@ event.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 from fastapi import HTTPException
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from bot.answer.chat import Bot
+from bot.answer.chat import Bot, History
 from bot.answer.citations import Answer
 from bot.config import Settings
 
 Piece = str | Answer
-History = Sequence[tuple[str, str]]
 
 
 def checked_question(question: str, settings: Settings) -> str:
