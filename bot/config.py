@@ -89,6 +89,15 @@ class Settings(IndexSettings):
                 raise ValueError(f"user:password entries, and {name.strip() or '(empty)'!r} is not one")
         return users
 
+    @field_validator("api_keys")
+    @classmethod
+    def _sendable_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        """A key travels as ``Authorization: Bearer <key>``: one with white space in it could never be sent."""
+        for number, key in enumerate(keys, 1):
+            if any(char.isspace() for char in key.get_secret_value()):
+                raise ValueError(f"keys without spaces (sent as Authorization: Bearer <key>); key {number} has one")
+        return keys
+
     @field_validator("embed_origins")
     @classmethod
     def _origins(cls, origins: list[str]) -> list[str]:

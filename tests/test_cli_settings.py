@@ -21,6 +21,7 @@ BAD = [
     ("DOCBOT_CHROMA_URL", "http://127.0.0.1:99999", "it takes a Chroma server URL like http://127.0.0.1:8000"),
     ("DOCBOT_EMBED_ORIGINS", "https://ok.example,wiki.example.com", "and wiki.example.com is not one"),
     ("DOCBOT_USERS", "ann:pw,bob", "it takes user:password entries, and 'bob' is not one"),
+    ("DOCBOT_API_KEYS", "k-one,k two", "it takes keys without spaces (sent as Authorization: Bearer <key>); key 2"),
     ("DOCBOT_K", "0", "DOCBOT_K: '0' is not accepted; it takes a whole number ≥ 1 and ≤ 100"),
     ("DOCBOT_PORT", "http", "DOCBOT_PORT: 'http' is not accepted; it takes a whole number ≥ 1 and ≤ 65535"),
     ("DOCBOT_LLM_TEMPERATURE", "3", "it takes a number ≥ 0 and ≤ 2"),
@@ -54,6 +55,9 @@ def test_passwords_and_keys_are_never_echoed(tmp_path: Path, monkeypatch: pytest
     result = CliRunner().invoke(app, ["index"], env={"DOCBOT_USERS": "ann:s3cret-pw,nopass"})
     line = one_error_line(result.output)
     assert "DOCBOT_USERS" in line and "s3cret-pw" not in line
+    result = CliRunner().invoke(app, ["index"], env={"DOCBOT_API_KEYS": "s3cret key"})
+    line = one_error_line(result.output)
+    assert "DOCBOT_API_KEYS" in line and "s3cret" not in line
 
 
 def test_a_malformed_docbot_toml_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
