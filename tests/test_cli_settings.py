@@ -90,3 +90,21 @@ def test_python_app_py_says_the_same_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert one_error_line(done.stderr).startswith("error: DOCBOT_EMBED_ORIGINS: '*' is not accepted; it takes origins")
     assert done.stdout == ""
+
+
+def test_the_cli_maps_domain_errors_in_one_place_and_leaves_bugs_alone() -> None:
+    from bot.answer.errors import BackendError, QuestionError
+    from bot.cli import failure_lines
+    from bot.eval.run import EvalError, ResultsFileError
+    from index.errors import IndexRunError, StoreUnavailableError
+
+    assert failure_lines(QuestionError("the question is empty")) == (["the question is empty"], 2)
+    assert failure_lines(ResultsFileError("r.json: not a readable results.json")) == (
+        ["r.json: not a readable results.json"],
+        2,
+    )
+    run_failed = IndexRunError("the disk is full", index_unchanged=True, disk_full=True)
+    for failed in (StoreUnavailableError("down"), run_failed, BackendError("no model"), EvalError("nothing indexed")):
+        assert failure_lines(failed) == ([str(failed)], 1)
+    for bug in (ValueError("a library's"), RuntimeError("unexpected"), KeyError("x")):
+        assert failure_lines(bug) is None
