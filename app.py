@@ -6,9 +6,11 @@ benchmarks. ``python app.py`` is ``docbot serve``: it serves on the configured h
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
@@ -17,10 +19,14 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from bot.answer.chat import Bot
+    from bot.web.access import Access
+    from bot.web.upload_inbox import UploadInbox
     from index.embeddings import Embedder
     from index.pipeline import Indexer
     from index.retriever import HybridRetriever
     from index.store import VectorStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,41 +70,86 @@ def build(settings: Settings, *, embedder: Embedder | None = None, rebuild: bool
     return Services(settings, embedder, store, Indexer(settings, embedder, store))
 
 
-def create_app(services: Services) -> FastAPI:
-    """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, Gradio page."""
+def create_app(services: Services, access: Access | None = None) -> FastAPI:
+    """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, Gradio page.
+
+    ``access`` (who may do what) defaults to the one ``services.settings`` describe."""
     import gradio as gr
     from fastapi import FastAPI
 
+    from bot.web.access import Access
+    from bot.web.access_gate import connect_page_login, install_gate
     from bot.web.api import install_api
-    from bot.web.page import build_ui, page_assets, ui_auth
+    from bot.web.edge import AnswerSlots, install_edge
+    from bot.web.page import build_ui, page_assets
+    from bot.web.signin import install_signin
+    from bot.web.upload_inbox import InboxMiddleware
 
     settings = services.settings
-    # Gradio keeps uploaded files in its cache until the page indexes them: in the data directory, unless the
-    # operator chose a place, rather than the system's temporary folder.
-    os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir / "gradio").resolve()))
+    access = access or Access.from_settings(settings)
+    inbox = upload_inbox(settings)
+    slots = AnswerSlots(settings.max_concurrent_answers)
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
-    install_api(app, services.bot, settings)
-    blocks = build_ui(services.bot, settings, services.indexer)
-    return gr.mount_gradio_app(
+    install_api(app, services.bot, settings, access, slots)
+    install_gate(app, access)
+    if access.login_configured and access.anonymous is not None:  # the page is open, so Gradio shows no login form
+        install_signin(app)
+    app.add_middleware(InboxMiddleware, inbox=inbox)
+    app.state.upload_inbox = inbox
+    blocks = build_ui(services.bot, settings, services.indexer, inbox, access, slots)
+    gr.mount_gradio_app(
         app,
         blocks,
         path="/",
-        auth=ui_auth(settings),
+        auth=access.password_check if access.login_configured else None,
         max_file_size=settings.max_upload_bytes,
         server_name=settings.host,
         server_port=settings.port,
         footer_links=[],
         ssr_mode=False,
+        show_error=False,  # an exception's text (a server path, say) stays in the server log
         **page_assets(),
     )
+    # Gradio checks that an event's input files are in its upload folder only once the Blocks "has launched",
+    # which mount_gradio_app never marks (only launch() does): mark it, so that check guards every event with
+    # files. The page's upload event also checks each path itself, more strictly (bot.web.upload_inbox: received
+    # by this server from the same session, no symlink, a regular file).
+    blocks.has_launched = True
+    connect_page_login(app, access)
+    install_edge(app, settings)  # last, so that it runs first: before the API, the embed and the page
+    return app
+
+
+def upload_inbox(settings: Settings) -> UploadInbox:
+    """Gradio's upload cache, in the data directory unless the operator chose a place (GRADIO_TEMP_DIR).
+
+    docbot's own cache folder is emptied at start (copies left by an earlier run can never be added); a folder the
+    operator chose is left as it is, since other programs may use it.
+    """
+    from bot.web.upload_inbox import UploadInbox
+
+    own = (settings.data_dir / "gradio").resolve()
+    folder = Path(os.environ.setdefault("GRADIO_TEMP_DIR", str(own))).resolve()
+    inbox = UploadInbox(folder, settings.upload_cache_bytes)
+    if folder == own:
+        inbox.clear()
+    else:
+        log.info("GRADIO_TEMP_DIR is %s: stale uploads there are not cleared at start", folder)
+    return inbox
 
 
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(build(settings)), host=settings.host, port=settings.port, log_level="info")
+    from bot.web.access import Access
+
+    access = Access.from_settings(settings)  # a settings problem stops here, before the model loads
+    # Forwarded headers are bot.web.edge's to judge (DOCBOT_TRUSTED_PROXIES): uvicorn's own handling would believe
+    # them from 127.0.0.1, so any local caller, or a proxy on the same machine passing a client's header through.
+    app = create_app(build(settings), access)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
 
 
 if __name__ == "__main__":  # the same as `docbot serve`, bad settings and an unreachable store included

@@ -115,6 +115,7 @@ def measure_api(data_dir: Path, questions: list[str], chunks: int, clients: int,
         "DOCBOT_HOST": "127.0.0.1",
         "DOCBOT_PORT": str(port),
         "DOCBOT_RATE_LIMIT_PER_MINUTE": str(100 * clients * per_client),
+        "DOCBOT_MAX_CONCURRENT_ANSWERS": str(2 * clients),  # none refused as busy (a slot outlives its reply a little)
     }
     base = f"http://127.0.0.1:{port}"
     log = data_dir / "server.log"

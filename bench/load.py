@@ -10,7 +10,9 @@ one, or with an ``error`` event, is a dropped stream. The soak measures the serv
     python -m bench.load --url http://127.0.0.1:7860 --soak-seconds 300 --pid 12345 --json soak.json
 
 Every conversation comes from this one address: raise ``DOCBOT_RATE_LIMIT_PER_MINUTE`` on the server, or pass
-``--key`` with a key whose limit allows the load.
+``--key`` with a key whose limit allows the load; and raise ``DOCBOT_MAX_CONCURRENT_ANSWERS`` well above the number
+of conversations (twice: a slot is given back once the whole response is sent, a moment after the client read it),
+or the answers beyond it are refused with 503 (counted as server errors).
 """
 
 from __future__ import annotations

@@ -32,10 +32,13 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
     from bot.eval.importers import SquadError
     from bot.eval.questions import QuestionSetError
     from bot.eval.run import EvalError, GateError, ResultsFileError
+    from bot.web.access import AccessError
     from index import errors
 
     if isinstance(exc, SettingsError):
         return exc.lines, 2
+    if isinstance(exc, AccessError):  # users, keys or roles that the access policy cannot use (names the setting)
+        return [str(exc)], 2
     if isinstance(exc, QuestionSetError):
         return [f"{exc.path}: {problem}" for problem in exc.problems], 2
     if isinstance(exc, QuestionError | GateError | SquadError | ResultsFileError):

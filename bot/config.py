@@ -10,12 +10,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from index.settings import IndexSettings
 
 GeneratorName = Literal["extractive", "local", "openai"]
+AnonymousRole = Literal["none", "reader", "editor", "admin"]
 
 
 #: An origin a page may embed docbot from: ``scheme://host[:port]``, no path.
@@ -61,24 +62,72 @@ class Settings(IndexSettings):
     port: int = Field(7860, ge=1, le=65535, description="Port docbot serve listens on.")
     users: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated user:password pairs enabling login; the first is the admin.",
+        description="Sign-in accounts, comma-separated user:password or user:password:role (reader, editor, admin); "
+        "without a role the first user is admin and later ones are editors.",
     )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated keys /api and /v1 require as Authorization: Bearer <key>; none: no key needed.",
+        description="API keys, comma-separated: a plain key is read-only (what an embed carries); name:key:role "
+        "gives the key a name and a role. Sent as Authorization: Bearer <key>.",
+    )
+    anonymous_role: AnonymousRole | None = Field(
+        None,
+        description="What callers who prove no identity may do: none, reader, editor or admin. Default: none when "
+        "any user or key is configured, reader when nobody is (a one-person laptop install sets admin).",
+    )
+    allow_anonymous_remote: bool = Field(
+        False,
+        description="Serve a non-loopback host although nobody is configured (anyone who reaches it gets "
+        "anonymous_role); without it such a start is refused.",
+    )
+    auth_failure_limit: int = Field(
+        5, ge=1, description="Failed sign-ins or bad keys from one address before it must wait (429)."
+    )
+    auth_failure_window_s: float = Field(
+        300.0, gt=0, description="The window failed sign-ins are counted in, and the longest wait it causes."
     )
     embed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated origins (https://wiki.example.com) whose pages may embed the widget.",
     )
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest file the page accepts for upload.")
+    upload_cache_bytes: int = Field(
+        200 * 1024 * 1024,
+        ge=1,
+        description="Most bytes Gradio's upload cache may hold (files chosen on the page but not yet added); an "
+        "upload that would go over it is refused. Cached copies are deleted once added or refused.",
+    )
     max_body_bytes: int = Field(256 * 1024, ge=1, description="Largest request body /api and /v1 accept.")
     max_question_chars: int = Field(2000, ge=1, description="Longest question /api and /v1 accept.")
     rate_limit_per_minute: int = Field(
         120, ge=1, description="Requests one API key (or address) may make to /api and /v1 in a minute."
     )
 
-    _split = field_validator("users", "api_keys", "embed_origins", mode="before")(_split_list)
+    # --- the network edge (bot/web/edge.py) ------------------------------------------------------
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (10.0.0.5, 10.0.0.0/8) of reverse proxies whose X-Forwarded-For, "
+        "Forwarded, X-Real-IP and X-Forwarded-Proto/Host headers are believed; from anyone else they are ignored.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers for (others get 400); '*.example.com' matches subdomains, '*' "
+        "any name. Default: 127.0.0.1, localhost, ::1 and DOCBOT_HOST when it names one interface.",
+    )
+    max_concurrent_answers: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="Answers computed at once across the page, /api and /v1; beyond it the API answers 503 with "
+        "Retry-After and the page says it is busy (4 keeps two cores responsive).",
+    )
+    max_queued_events: int = Field(
+        64, ge=1, description="Page events (questions, uploads) allowed to wait in Gradio's queue; beyond it, refused."
+    )
+
+    _split = field_validator("users", "api_keys", "embed_origins", "trusted_proxies", "allowed_hosts", mode="before")(
+        _split_list
+    )
 
     @field_validator("users")
     @classmethod
@@ -86,7 +135,7 @@ class Settings(IndexSettings):
         for entry in users:
             name, colon, password = entry.partition(":")
             if not colon or not name.strip() or not password:
-                raise ValueError(f"user:password entries, and {name.strip() or '(empty)'!r} is not one")
+                raise ValueError(f"user:password[:role] entries, and {name.strip() or '(empty)'!r} is not one")
         return users
 
     @field_validator("api_keys")

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
 import hashlib
 import io
 import re
-import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from index.errors import LoadError
 from index.types import Document, LoadedFile
@@ -26,6 +24,8 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
 
 #: A DOCX is a zip: refuse one whose members would inflate past this many times the size limit.
 DOCX_INFLATE_FACTOR = 20
+#: A DOCX without a title property takes its first heading, searched for in this many paragraphs.
+DOCX_TITLE_PARAGRAPHS = 200
 
 _HTML_DROP = "script, style, nav, noscript, template, svg, iframe, object, head, form, button, select, [hidden]"
 _HTML_BLOCKS = frozenset(
@@ -37,7 +37,9 @@ _HTML_BLOCKS = frozenset(
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
-_MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
+#: An ATX heading line; its closing ``#``s are taken off in Python. (Matching them in the pattern, as
+#: ``(.+?)[ \t]*#*[ \t]*$`` did, backtracks quadratically on a long line of ``#``s: 12 s for 40 KB.)
+_MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*)$", re.MULTILINE)
 
 
 def content_hash(data: bytes) -> str:
@@ -87,10 +89,20 @@ def _load_text(path: Path, data: bytes, source: str) -> list[Document]:
     text = normalise_text(decode_text(data))
     title = title_from_name(path)
     if path.suffix.lower() in {".md", ".markdown"}:
-        heading = _MD_HEADING.search(text)
-        if heading:
-            title = heading.group(1).strip()
+        title = markdown_title(text) or title
     return [Document(text=text, source=source, title=title)]
+
+
+def markdown_title(text: str) -> str | None:
+    """The text of the first ATX heading (``# Title #``) that has any, in time linear in ``text``."""
+    for match in _MD_HEADING.finditer(text):
+        line = match.group(1).rstrip(" \t")
+        bare = line.rstrip("#")
+        if bare != line and (not bare or bare[-1] in " \t"):  # a closing sequence follows a space (CommonMark)
+            line = bare
+        if line.strip():
+            return line.strip()
+    return None
 
 
 def html_to_text(html: str) -> tuple[str, str | None]:
@@ -133,71 +145,33 @@ def _load_html(path: Path, data: bytes, source: str) -> list[Document]:
     return [Document(text=normalise_text(text), source=source, title=title or title_from_name(path))]
 
 
-class _OutOfTime(BaseException):
-    """Raised inside the parser when its time is up (a BaseException: no ``except Exception`` in it swallows it)."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    """Interrupt this thread after ``seconds``, even inside one long call (a single page's text, say).
-
-    A timer raises :class:`_OutOfTime` in this thread (CPython's asynchronous exception: no cost until it fires);
-    one that fires as the block ends is taken back if it has not been raised yet.
-    """
-    thread = ctypes.c_ulong(threading.get_ident())
-    lock = threading.Lock()
-    state = {"running": True, "fired": False}
-
-    def interrupt() -> None:
-        with lock:
-            if state["running"]:
-                state["fired"] = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, ctypes.py_object(_OutOfTime))
-
-    timer = threading.Timer(seconds, interrupt)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-        with lock:
-            state["running"] = False
-            if state["fired"]:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread, None)  # NULL: clears one still pending
-    if state["fired"]:  # the interrupt landed where it was swallowed (a gc callback, say): the time was still up
-        raise _OutOfTime
-
-
-def _load_pdf(path: Path, data: bytes, source: str, timeout_s: float) -> list[Document]:
+def _load_pdf(path: Path, data: bytes, source: str) -> list[Document]:
     from pypdf import PdfReader
 
     try:
-        with _time_limit(timeout_s):
-            reader = PdfReader(io.BytesIO(data))
-            if reader.is_encrypted and not reader.decrypt(""):
-                raise LoadError("the PDF is password-protected")
-            meta_title = (reader.metadata.title if reader.metadata else None) or ""
-            documents = []
-            for number, page in enumerate(reader.pages, start=1):
-                text = normalise_text(page.extract_text() or "")
-                if text:
-                    documents.append(Document(text=text, source=source, title="", page=number))
-    except _OutOfTime as exc:
-        raise LoadError(f"the PDF took longer than {timeout_s:g} s to read (raise pdf_timeout_s)") from exc
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError("the PDF is password-protected")
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+        documents = []
+        for number, page in enumerate(reader.pages, start=1):
+            text = normalise_text(page.extract_text() or "")
+            if text:
+                documents.append(Document(text=text, source=source, title="", page=number))
     except LoadError:
         raise
     except RecursionError as exc:
         raise LoadError("corrupt PDF (nested too deeply)") from exc
     except Exception as exc:  # pypdf surfaces damaged files as errors of many kinds (zlib, struct, index ...)
-        raise LoadError(f"corrupt or unreadable PDF ({_one_line(exc)})") from exc
+        raise LoadError(f"corrupt or unreadable PDF ({one_line(exc)})") from exc
     title = meta_title.strip()
     if title.lower() in ("", "untitled"):  # "untitled": what many PDF writers record when given no title
         title = title_from_name(path)
     return [Document(text=d.text, source=d.source, title=title, page=d.page) for d in documents]
 
 
-def _one_line(exc: Exception) -> str:
+def one_line(exc: Exception) -> str:
+    """An exception as one short line: its type and message."""
     return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
@@ -216,7 +190,7 @@ def check_zip(data: bytes, limit: int) -> None:
                     while member.read(1 << 20):
                         pass
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, zlib.error) as exc:
-        raise LoadError(f"corrupt DOCX ({_one_line(exc)})") from exc
+        raise LoadError(f"corrupt DOCX ({one_line(exc)})") from exc
 
 
 def _load_docx(path: Path, data: bytes, source: str, max_bytes: int) -> list[Document]:
@@ -226,23 +200,32 @@ def _load_docx(path: Path, data: bytes, source: str, max_bytes: int) -> list[Doc
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx surfaces lxml, zip and package errors of many kinds
-        raise LoadError(f"corrupt DOCX ({_one_line(exc)})") from exc
-    paragraphs = [p.text for p in document.paragraphs]
+        raise LoadError(f"corrupt DOCX ({one_line(exc)})") from exc
+    body = document.paragraphs
+    paragraphs = [p.text for p in body]
     for table in document.tables:
         for row in table.rows:
             paragraphs.append(" | ".join(cell.text for cell in row.cells))
     title = (document.core_properties.title or "").strip()
     if not title:
-        heading = next(
-            (
-                p.text
-                for p in document.paragraphs
-                if p.style is not None and (p.style.name or "").startswith(("Heading", "Title")) and p.text.strip()
-            ),
-            "",
-        )
-        title = heading.strip() or title_from_name(path)
+        title = _docx_heading(body[:DOCX_TITLE_PARAGRAPHS], paragraphs) or title_from_name(path)
     return [Document(text=normalise_text("\n\n".join(paragraphs)), source=source, title=title)]
+
+
+def _docx_heading(body: list[Any], texts: list[str]) -> str:
+    """The first heading or title paragraph with text. Empty paragraphs cost nothing, and each style is looked up
+    once (python-docx searches the styles part on every ``paragraph.style``: 24 s for 20,000 paragraphs)."""
+    names: dict[str | None, str] = {}
+    for paragraph, text in zip(body, texts, strict=False):
+        if not text.strip():
+            continue
+        style_id = paragraph._p.style  # the paragraph's style id, read from its own XML
+        if style_id not in names:
+            style = paragraph.style
+            names[style_id] = (style.name or "") if style is not None else ""
+        if names[style_id].startswith(("Heading", "Title")):
+            return text.strip()
+    return ""
 
 
 def read_file(path: Path, max_bytes: int) -> bytes:
@@ -266,8 +249,12 @@ def check_supported(path: Path) -> None:
         )
 
 
-def parse_file(path: Path, data: bytes, source: str, *, max_bytes: int, pdf_timeout_s: float = 60.0) -> LoadedFile:
-    """Bytes already read from ``path`` → documents. Raises :class:`LoadError` with a one-line reason."""
+def parse_file(path: Path, data: bytes, source: str, *, max_bytes: int) -> LoadedFile:
+    """Bytes already read from ``path`` → documents. Raises :class:`LoadError` with a one-line reason.
+
+    No time or memory limit of its own: indexing calls it in a worker process under a budget
+    (:mod:`index.parse_pool`).
+    """
     check_supported(path)
     suffix = path.suffix.lower()
     if suffix in HTML_SUFFIXES:
@@ -275,7 +262,7 @@ def parse_file(path: Path, data: bytes, source: str, *, max_bytes: int, pdf_time
     elif suffix in TEXT_SUFFIXES:
         documents = _load_text(path, data, source)
     elif suffix == ".pdf":
-        documents = _load_pdf(path, data, source, pdf_timeout_s)
+        documents = _load_pdf(path, data, source)
     else:
         documents = _load_docx(path, data, source, max_bytes)
     documents = [d for d in documents if d.text.strip()]
@@ -284,8 +271,17 @@ def parse_file(path: Path, data: bytes, source: str, *, max_bytes: int, pdf_time
     return LoadedFile(source=source, content_hash=content_hash(data), documents=documents)
 
 
-def load_file(path: Path, source: str, *, max_bytes: int, pdf_timeout_s: float = 60.0) -> LoadedFile:
-    """Read and parse one file. Raises :class:`LoadError` (one-line reason) for anything not indexable."""
+def load_file(path: Path, source: str, *, max_bytes: int) -> LoadedFile:
+    """Read and parse one file in this process. Raises :class:`LoadError` (one-line reason) for anything not
+    indexable."""
     check_supported(path)
     data = read_file(path, max_bytes)
-    return parse_file(path, data, source, max_bytes=max_bytes, pdf_timeout_s=pdf_timeout_s)
+    return parse_file(path, data, source, max_bytes=max_bytes)
+
+
+def preload_parsers() -> None:
+    """Import every parser's library now (a parsing worker does, before its first file)."""
+    import charset_normalizer  # noqa: F401
+    import docx  # noqa: F401
+    import pypdf  # noqa: F401
+    import selectolax.lexbor  # noqa: F401

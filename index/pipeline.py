@@ -31,7 +31,8 @@ from index.chunking import Chunker
 from index.embeddings import Embedder
 from index.errors import IndexRunError, LoadError
 from index.lexical import current_fingerprint, fingerprint, sync_lexical
-from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, parse_file, read_file
+from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, read_file
+from index.parse_pool import ParseBudget, parse_in_worker
 from index.settings import IndexSettings
 from index.store import VectorStore
 from index.types import Chunk
@@ -217,6 +218,7 @@ class Indexer:
         self.embedder = embedder
         self.store = store
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
+        self.parse_budget = ParseBudget(settings.parse_timeout_s, settings.parse_memory_mb)
 
     def _stored(self) -> dict[tuple[str, str], StoredVersions]:
         stored: dict[tuple[str, str], StoredVersions] = defaultdict(StoredVersions)
@@ -278,12 +280,8 @@ class Indexer:
                     doomed += versions.ids_except(digest)  # left by a run that died between writing and cleaning up
                     report.unchanged.append(file.source)
                     continue
-                loaded = parse_file(
-                    file.path,
-                    data,
-                    file.source,
-                    max_bytes=self.settings.max_file_bytes,
-                    pdf_timeout_s=self.settings.pdf_timeout_s,
+                loaded = parse_in_worker(
+                    file.path, data, file.source, max_bytes=self.settings.max_file_bytes, budget=self.parse_budget
                 )
             except LoadError as exc:
                 report.failed.append((file.source, str(exc)))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +36,7 @@ class IndexSettings(BaseSettings):
         toml_file="docbot.toml",
         extra="ignore",
         validate_default=True,
+        populate_by_name=True,  # Settings(parse_timeout_s=...) and docbot.toml use field names beside aliases
     )
 
     # --- storage -------------------------------------------------------------------------------
@@ -54,7 +55,20 @@ class IndexSettings(BaseSettings):
     chunk_size: int = Field(800, ge=100, le=20_000, description="Target chunk length in characters.")
     chunk_overlap: int = Field(150, ge=0, le=5_000, description="Characters shared by neighbouring chunks.")
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Files larger than this are skipped.")
-    pdf_timeout_s: float = Field(60.0, gt=0, description="Give up on a PDF whose text takes longer than this.")
+    parse_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=AliasChoices("DOCBOT_PARSE_TIMEOUT_S", "DOCBOT_PDF_TIMEOUT_S"),
+        description="Give up on a file (any type) whose text takes longer than this many seconds to read: its "
+        "worker process is killed and the file is skipped with that reason. DOCBOT_PDF_TIMEOUT_S, the old name, "
+        "still works.",
+    )
+    parse_memory_mb: int = Field(
+        1024,
+        ge=128,
+        description="Memory (address space, MB) a file's worker process may use to read it; a file that needs more "
+        "is skipped with that reason.",
+    )
 
     # --- retrieval -----------------------------------------------------------------------------
     k: int = Field(5, ge=1, le=100, description="Passages handed to the answerer.")

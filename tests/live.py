@@ -29,6 +29,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+def child_env() -> dict[str, str]:
+    """The environment for a docbot process a test starts: neither the developer's DOCBOT_* settings nor a
+    GRADIO_TEMP_DIR that an in-process app of an earlier test set (create_app points Gradio's cache into its data
+    directory) reaches it."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_") and k != "GRADIO_TEMP_DIR"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -86,7 +93,7 @@ def live_server(
     port = free_port()
     data_dir = workdir / "data"
     full_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")},
+        **child_env(),
         "DOCBOT_DATA_DIR": str(data_dir),
         "DOCBOT_PORT": str(port),
         "DOCBOT_HOST": "127.0.0.1",

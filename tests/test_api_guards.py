@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
 from bot.answer.errors import QuestionError
 from bot.config import Settings
+from bot.web.access import Access, Identity
 from bot.web.api import answer_events
 from bot.web.errors import install_error_handlers
 from bot.web.models import ChatMessage
@@ -47,23 +47,29 @@ def test_rate_limiter_is_a_sliding_window_per_caller() -> None:
     assert limiter.retry_after("a") == 10  # the refused one did not count; the one at 10 s leaves at 70 s
 
 
-def _app(keys: list[str], limit: int = 100) -> TestClient:
+def _app(keys: list[str], limit: int = 100, **settings: object) -> TestClient:
     app = FastAPI()
-    guard = Guard([SecretStr(k) for k in keys], RateLimiter(limit))
+    access = Access.from_settings(Settings(api_keys=[SecretStr(k) for k in keys], **settings))  # type: ignore[arg-type]
+    guard = Guard(access, RateLimiter(limit))
 
-    @app.get("/api/ok", dependencies=[Depends(guard)])
-    def ok() -> dict[str, str]:
-        return {}
+    @app.get("/api/ok")
+    def ok(identity: Identity = Depends(guard)) -> dict[str, str]:  # noqa: B008 (guard is local)
+        return {"name": identity.name, "role": identity.role.name}
 
     install_error_handlers(app, "http://127.0.0.1:1", "start it")
     return TestClient(app)
 
 
-def test_guard_names_the_caller_by_key_position_never_by_the_key() -> None:
-    guard = Guard([SecretStr("first-secret"), SecretStr("second-secret")], RateLimiter(10))
-    request = Request({"type": "http", "headers": [], "client": ("10.0.0.7", 5000)})
-    assert guard.caller(request, HTTPAuthorizationCredentials(scheme="Bearer", credentials="second-secret")) == "key:1"
-    assert Guard([], RateLimiter(10)).caller(request, None) == "ip:10.0.0.7"
+def test_guard_names_the_caller_by_the_key_s_name_never_by_the_key() -> None:
+    client = _app(["first-secret", "ops:second-secret:editor"])
+    assert client.get("/api/ok", headers={"Authorization": "Bearer first-secret"}).json() == {
+        "name": "key1",
+        "role": "reader",
+    }
+    assert client.get("/api/ok", headers={"Authorization": "Bearer second-secret"}).json() == {
+        "name": "ops",
+        "role": "editor",
+    }
 
 
 def test_guard_refuses_a_missing_or_wrong_key_with_401() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live import stop_process
+from live import child_env, stop_process
 from test_indexing import TITLES, make_corpus
 
 from app import build
@@ -113,7 +112,7 @@ def test_cli_reports_a_server_lost_mid_run(chroma_server: ChromaServer, tmp_path
     ledger = (f"Ledger entry {i} records a cargo of {i % 7} crates." for i in range(1500))
     (corpus / "long.txt").write_text(" ".join(ledger))
     data_dir = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env = child_env()
     env.update({"DOCBOT_DATA_DIR": str(data_dir), "DOCBOT_CHROMA_URL": chroma_server.url})
     run = subprocess.Popen(
         [DOCBOT, "index", "docs"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from answer_fixtures import SEED_DOC, write_docs
-from live import free_port
+from live import child_env, free_port
 
 from bot.answer.chat import REFUSAL
 from index.loaders import load_file
@@ -28,7 +27,7 @@ SOURCE_LINE = re.compile(r"^\[(\d+)\] (.+) \(([^,]+)(?:, page (\d+))?, chars (\d
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment of a user whose index holds the seeds (built with ``docbot index``)."""
     root = tmp_path_factory.mktemp("cli")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env = child_env()
     env["DOCBOT_DATA_DIR"] = str(root / "data")
     docbot(env, "index", str(write_docs(root / "docs")))
     return env

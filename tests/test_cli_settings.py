@@ -20,7 +20,7 @@ BAD = [
     ("DOCBOT_CHROMA_URL", "localhost:8000", "'localhost:8000' is not accepted; it takes a Chroma server URL like"),
     ("DOCBOT_CHROMA_URL", "http://127.0.0.1:99999", "it takes a Chroma server URL like http://127.0.0.1:8000"),
     ("DOCBOT_EMBED_ORIGINS", "https://ok.example,wiki.example.com", "and wiki.example.com is not one"),
-    ("DOCBOT_USERS", "ann:pw,bob", "it takes user:password entries, and 'bob' is not one"),
+    ("DOCBOT_USERS", "ann:pw,bob", "it takes user:password[:role] entries, and 'bob' is not one"),
     ("DOCBOT_API_KEYS", "k-one,k two", "it takes keys without spaces (sent as Authorization: Bearer <key>); key 2"),
     ("DOCBOT_K", "0", "DOCBOT_K: '0' is not accepted; it takes a whole number ≥ 1 and ≤ 100"),
     ("DOCBOT_PORT", "http", "DOCBOT_PORT: 'http' is not accepted; it takes a whole number ≥ 1 and ≤ 65535"),

@@ -28,6 +28,7 @@ import chromadb
 import numpy as np
 import pytest
 from conftest import ROOT
+from live import child_env
 
 from bot.config import Settings
 from index.embeddings import Embedder
@@ -120,7 +121,7 @@ class Zygote:
     """A process with the slow imports done, forking one `docbot index` run at a time."""
 
     def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+        env = child_env()
         self.process = subprocess.Popen(
             [sys.executable, "-c", ZYGOTE], cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,16 +13,18 @@ from hypothesis import strategies as st
 from bot.config import Settings
 from bot.web.documents import (
     INDEX_TIMES,
+    Record,
     UploadRefusedError,
     list_documents,
-    load_index_times,
+    load_records,
+    owner_of,
     record_indexed,
     remove_document,
     sanitise_filename,
-    save_upload,
     stitch,
     surrounding_text,
 )
+from bot.web.upload_staging import STAGING, stage_upload
 from index.embeddings import Embedder
 from index.loaders import SUPPORTED_SUFFIXES
 from index.pipeline import Indexer
@@ -64,30 +67,48 @@ def test_sanitised_names_never_leave_the_folder(stem: str, suffix: str) -> None:
     assert Path(name).name == name and len(name) <= 100
 
 
-def test_save_upload_checks_size_and_lands_in_uploads(settings: Settings, tmp_path: Path) -> None:
+def test_staged_upload_checks_size_and_keeps_the_previous_version_until_kept(
+    settings: Settings, tmp_path: Path
+) -> None:
     browser_file = tmp_path / "incoming" / "My Notes.txt"
     browser_file.parent.mkdir()
     browser_file.write_text("Some notes.")
-    saved = save_upload(browser_file, "../../My Notes.txt", settings)
-    assert saved == settings.uploads_dir.resolve() / "My_Notes.txt"
-    assert saved.read_text() == "Some notes."
+    with browser_file.open("rb") as source:
+        first = stage_upload(source, "My_Notes.txt", settings)
+    assert first.target == settings.uploads_dir.resolve() / "My_Notes.txt" and first.previous is None
+    assert first.target.read_text() == "Some notes."
+    first.keep()
+
+    browser_file.write_text("Better notes.")
+    with browser_file.open("rb") as source:
+        second = stage_upload(source, "My_Notes.txt", settings)
+    assert second.target.read_text() == "Better notes." and second.previous is not None
+    second.undo()  # its indexing failed: the previous version is back
+    assert first.target.read_text() == "Some notes." and not second.previous.exists()
+    with browser_file.open("rb") as source:
+        third = stage_upload(source, "My_Notes.txt", settings)
+    third.keep()
+    assert third.target.read_text() == "Better notes." and not list((settings.data_dir / STAGING).iterdir())
 
     small = settings.model_copy(update={"max_upload_bytes": 5})
-    with pytest.raises(UploadRefusedError, match="over the upload limit"):
-        save_upload(browser_file, "notes.txt", small)
+    with browser_file.open("rb") as source, pytest.raises(UploadRefusedError, match="over the upload limit"):
+        stage_upload(source, "notes.txt", small)
     empty = tmp_path / "incoming" / "empty.txt"
     empty.write_bytes(b"")
-    with pytest.raises(UploadRefusedError, match="empty"):
-        save_upload(empty, "empty.txt", settings)
+    with empty.open("rb") as source, pytest.raises(UploadRefusedError, match="empty"):
+        stage_upload(source, "empty.txt", settings)
 
 
-def test_index_times_round_trip(settings: Settings, tmp_path: Path) -> None:
-    assert load_index_times(settings) == {}
-    record_indexed(settings, tmp_path, ["a.txt", "b.md"], when="2025-01-02T03:04:05+00:00")
-    times = load_index_times(settings)
-    assert len(times) == 2 and set(times.values()) == {"2025-01-02T03:04:05+00:00"}
+def test_records_round_trip(settings: Settings, tmp_path: Path) -> None:
+    assert load_records(settings) == {}
+    record_indexed(settings, tmp_path, ["a.txt", "b.md"], when="2025-01-02T03:04:05+00:00", owner="ann")
+    records = load_records(settings)
+    assert len(records) == 2 and set(records.values()) == {Record("2025-01-02T03:04:05+00:00", "ann")}
+    assert owner_of(settings, tmp_path, "a.txt") == "ann" and owner_of(settings, tmp_path, "c.txt") is None
+    (settings.data_dir / INDEX_TIMES).write_text('{"k": "2024-01-01T00:00:00+00:00"}')  # written before owners
+    assert load_records(settings) == {"k": Record("2024-01-01T00:00:00+00:00", None)}
     (settings.data_dir / INDEX_TIMES).write_text("not json")
-    assert load_index_times(settings) == {}
+    assert load_records(settings) == {}
 
 
 def _chunk(start: int, text: str) -> StoredChunk:
@@ -108,7 +129,9 @@ def test_listing_removal_and_surrounding_text_on_a_real_index(
 ) -> None:
     store = VectorStore(settings, embedder.name, embedder.dimension)
     retriever = HybridRetriever(settings=settings, embedder=embedder, store=store)
-    uploaded = save_upload(SEED_DOC, SEED_DOC.name, settings)
+    settings.uploads_dir.mkdir(parents=True)
+    uploaded = settings.uploads_dir.resolve() / SEED_DOC.name
+    shutil.copyfile(SEED_DOC, uploaded)
     other = tmp_path / "other" / "plain.txt"
     other.parent.mkdir()
     other.write_text("A short note about the <b>harbour</b> ferry timetable.")
@@ -136,7 +159,7 @@ def test_listing_removal_and_surrounding_text_on_a_real_index(
     assert removed == seed.chunks
     assert not uploaded.exists()
     assert [d.source for d in list_documents(store, settings)] == ["plain.txt"]
-    assert load_index_times(settings) == {}
+    assert load_records(settings) == {}
     # The answer still shows its passage when the document has gone from the index.
     gone = surrounding_text(store, citation)
     assert gone.text == citation.passage

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import EVAL_SET, ROOT, SEEDS
+from live import child_env
 
 from bot.eval.metrics import METRIC_NAMES
 
@@ -24,7 +24,7 @@ DOCBOT = str(Path(sys.executable).with_name("docbot"))
 
 
 def docbot(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env = child_env()
     env["DOCBOT_DATA_DIR"] = str(workdir / "data")
     return subprocess.run(
         [DOCBOT, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=600, check=False

@@ -22,20 +22,28 @@ from test_loaders import write_docx, write_pdf
 from bot.config import Settings
 from bot.eval.questions import QuestionSetError, load_question_set, parse_line
 from index.errors import LoadError
-from index.loaders import SUPPORTED_SUFFIXES, parse_file
+from index.loaders import SUPPORTED_SUFFIXES
+from index.parse_pool import ParseBudget, parse_in_worker
 
 SUFFIXES = sorted(SUPPORTED_SUFFIXES)
 MAX_BYTES = 1024 * 1024
+#: Far more than any of these files needs (milliseconds): a file that reaches it hangs a parser.
+BUDGET = ParseBudget(timeout_s=20, memory_mb=1024)
 SLOW_PARSE = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
 
 
 def _parse(name: str, data: bytes) -> None:
-    """What indexing does with a file's bytes: documents with text, or a one-line LoadError."""
+    """What indexing does with a file's bytes: documents with text, or a one-line LoadError, within the budget.
+
+    Parsed as indexing parses, in a worker process: a hang is a failure here (the budget's reason), and so is any
+    exception but LoadError (the worker reports one as "the reader failed").
+    """
     try:
-        loaded = parse_file(Path(name), data, name, max_bytes=MAX_BYTES, pdf_timeout_s=5)
+        loaded = parse_in_worker(Path(name), data, name, max_bytes=MAX_BYTES, budget=BUDGET)
     except LoadError as exc:
         reason = str(exc)
         assert reason and "\n" not in reason and len(reason) < 400, reason
+        assert not reason.startswith(("took longer", "the reader failed", "the file crashed")), (name, reason)
         return
     assert loaded.documents and all(d.text.strip() for d in loaded.documents)
     for document in loaded.documents:
@@ -196,7 +204,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     )
     services = build(settings)
     services.indexer.run([SEEDS])
-    with TestClient(create_app(services), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(services), base_url="http://127.0.0.1", raise_server_exceptions=False) as test_client:
         yield test_client
 
 

@@ -1,8 +1,8 @@
 """Hostile uploads, through the chat page's own path: Gradio's upload route, then the page's upload handler.
 
-Names that climb out of folders, wrong types, oversized and empty files, DOCX zip bombs, PDFs that take too long to
-parse, binary files named .txt: each is refused or skipped with its reason, the rest is indexed, and nothing is
-written outside the data directory (Gradio's upload cache included).
+Names that climb out of folders, wrong types, oversized (refused by Gradio's upload route) and empty files, DOCX
+zip bombs, PDFs that take too long to parse, binary files named .txt: each is refused or skipped with its reason,
+the rest is indexed, and nothing is written outside the data directory (Gradio's upload cache included).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import pytest
 from conftest import SEEDS
 from test_loaders import lying_zip, zip_bytes
@@ -22,6 +23,7 @@ from test_loaders import lying_zip, zip_bytes
 from app import build
 from bot.answer.chat import Bot
 from bot.config import Settings
+from bot.web.access import Access
 from bot.web.page import ChatPage
 from index.embeddings import Embedder
 
@@ -68,30 +70,46 @@ class Progress:
         pass
 
 
+#: The page's handlers called in-process carry no credentials: they act with the anonymous role (admin below).
+IN_PROCESS = gr.Request()
+
+
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("uploads") / "data"
-    return Settings(data_dir=data_dir, max_upload_bytes=MAX_UPLOAD, max_file_bytes=1_000_000, pdf_timeout_s=1.0)
+    return Settings(
+        data_dir=data_dir,
+        max_upload_bytes=MAX_UPLOAD,
+        max_file_bytes=1_000_000,
+        parse_timeout_s=1.0,
+        anonymous_role="admin",
+    )
 
 
 @pytest.fixture(scope="module")
-def page(settings: Settings, embedder: Embedder) -> ChatPage:
-    services = build(settings, embedder=embedder)
-    services.indexer.run([SEEDS])
-    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer)
-
-
-@pytest.fixture(scope="module")
-def gradio(settings: Settings, page: ChatPage) -> Iterator[Any]:
+def gradio(settings: Settings, embedder: Embedder) -> Iterator[Any]:
     """The whole app in-process, as ``docbot serve`` builds it (no operator's GRADIO_TEMP_DIR)."""
     from fastapi.testclient import TestClient
 
-    from app import build, create_app
+    from app import create_app
 
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("GRADIO_TEMP_DIR", raising=False)
-        with TestClient(create_app(build(settings))) as client:
+        with TestClient(create_app(build(settings, embedder=embedder)), base_url="http://127.0.0.1") as client:
             yield client
+
+
+@pytest.fixture(scope="module")
+def page(settings: Settings, embedder: Embedder, gradio: Any) -> ChatPage:
+    """The page's handlers over the seeds, taking the files that arrive through ``gradio``'s upload route."""
+    services = build(settings, embedder=embedder)
+    services.indexer.run([SEEDS])
+    inbox, access = gradio.app.state.upload_inbox, Access.from_settings(settings)
+    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, inbox, access)
+
+
+def upload(gradio: Any, name: str, content: bytes) -> Any:
+    return gradio.post("/gradio_api/upload", files=[("files", (name, content, "application/octet-stream"))])
 
 
 def report_lines(report: str) -> list[str]:
@@ -108,13 +126,13 @@ def test_traversal_names_stay_inside_the_data_directory(gradio: Any, page: ChatP
     data_dir = settings.data_dir.resolve()
     cached: list[str] = []
     for name in TRAVERSALS:
-        response = gradio.post("/gradio_api/upload", files=[("files", (name, HARBOUR, "text/plain"))])
+        response = upload(gradio, name, HARBOUR)
         assert response.status_code == 200, (name, response.text)
         (path,) = response.json()
         assert Path(path).resolve().is_relative_to(data_dir / "gradio"), (name, path)
         cached.append(path)
 
-    lines = report_lines(page.upload(cached, Progress()))
+    lines = report_lines(page.upload(cached, Progress(), IN_PROCESS))
     assert any(line.startswith("Added: ") for line in lines), lines
     saved = sorted(p.name for p in settings.uploads_dir.iterdir())
     assert saved and all(re.fullmatch(r"[\w.-]+\.txt", name) and ".." not in name for name in saved), saved
@@ -127,13 +145,12 @@ HOSTILE: dict[str, tuple[bytes | Any, str]] = {
     "notes.exe": (b"MZ\x90\x00 not a document", "Refused: notes.exe: .exe file type is not supported"),
     "README": (b"no extension at all", "Refused: README: no file type is not supported"),
     "empty.txt": (b"", "Refused: empty.txt: the file is empty"),
-    "huge.txt": (b"harbour " * (MAX_UPLOAD // 8 + 1), "Refused: huge.txt: 200,008 bytes is over the upload limit"),
     "bomb.docx": (
         lambda: zip_bytes({"word/document.xml": b"\0" * 25_000_000}),
         "Failed: bomb.docx: DOCX would inflate",
     ),
     "liar.docx": (lambda: lying_zip(25_000_000), "Failed: liar.docx: corrupt DOCX"),
-    "slow.pdf": (slow_pdf, "Failed: slow.pdf: the PDF took longer than 1 s to read"),
+    "slow.pdf": (slow_pdf, "Failed: slow.pdf: took longer than 1 s to read (raise parse_timeout_s)"),
     "binary.txt": (bytes(range(256)) * 40, "Failed: binary.txt: binary data, not text"),
     "<img src=x onerror=alert(1)>.md": (
         b"# Quay rules\n\nBicycles are walked on the quay.",
@@ -143,21 +160,21 @@ HOSTILE: dict[str, tuple[bytes | Any, str]] = {
 
 
 def test_hostile_files_are_refused_or_skipped_with_their_reason(
-    page: ChatPage, settings: Settings, tmp_path: Path
+    gradio: Any, page: ChatPage, settings: Settings
 ) -> None:
-    chosen = tmp_path / "chosen"  # where Gradio would have cached them
-    chosen.mkdir()
     paths = []
     for name, (content, _) in HOSTILE.items():
-        path = chosen / name
-        path.write_bytes(content() if callable(content) else content)
-        paths.append(str(path))
+        response = upload(gradio, name, content() if callable(content) else content)
+        assert response.status_code == 200, (name, response.text)
+        paths += response.json()
+    huge = upload(gradio, "huge.txt", b"harbour " * (MAX_UPLOAD // 8 + 1))
+    assert huge.status_code == 413, "Gradio's upload route let a file over max_upload_bytes into its cache"
     before = {p.name for p in settings.uploads_dir.iterdir()} if settings.uploads_dir.exists() else set()
 
-    lines = report_lines(page.upload(paths, Progress()))
+    lines = report_lines(page.upload(paths, Progress(), IN_PROCESS))
 
     for name, (_, reason) in HOSTILE.items():
-        assert any(line.startswith(reason) for line in lines), (name, reason, lines)
+        assert any(line.startswith(reason) for line in lines), (name, reason, "\n".join(lines))
     assert all("\n" not in line and len(line) < 300 for line in lines)
     kept = {p.name for p in settings.uploads_dir.iterdir()} - before
     assert kept == {"img_src_x_onerror_alert_1.md"}, "a refused or unreadable file was kept"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live import child_env
 from test_loaders import write_docx, write_pdf
 
 from app import build
@@ -300,7 +301,7 @@ def test_bm25_out_of_step_with_the_store_is_rebuilt(settings: Settings, embedder
 
 
 def docbot(cwd: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env = child_env()
     env["DOCBOT_DATA_DIR"] = str(data_dir)
     return subprocess.run([DOCBOT, "index", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 

@@ -26,13 +26,17 @@ from typing import Any
 
 import pytest
 from conftest import SEED_DOC
-from live import free_port
-from test_hostile_uploads import Progress
+from live import child_env, free_port
+from page_events import received
+from test_hostile_uploads import IN_PROCESS, Progress
 
 from app import build
 from bot.answer.chat import Bot
 from bot.config import Settings
+from bot.web.access import Access
 from bot.web.page import ChatPage
+from bot.web.upload_inbox import UploadInbox
+from bot.web.upload_staging import STAGING
 from index import pipeline
 from index.chunking import Chunker
 from index.embeddings import Embedder
@@ -243,7 +247,7 @@ def test_the_disk_filling_during_a_run_leaves_the_index_as_it_was(small_disk: Pa
     assert outcome["unchanged"] == [True, True] and not outcome["reserve left"]
 
     _resize(small_disk, 64 * 1024)  # space freed: the next run completes
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env = child_env()
     env.update({"DOCBOT_DATA_DIR": str(small_disk / "data"), "DOCBOT_CHUNK_SIZE": "200", "DOCBOT_CHUNK_OVERLAP": "0"})
     run = subprocess.run([DOCBOT, "index", str(corpus)], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
@@ -285,11 +289,17 @@ SEE_LOG = "The server log has the details; add the files again once the cause is
 
 @pytest.fixture(scope="module")
 def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> ChatPage:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data")
+    settings = Settings(data_dir=tmp_path_factory.mktemp("upload-fails") / "data", anonymous_role="admin")
     services = build(settings, embedder=embedder)
     services.indexer.run([SEED_DOC])
-    settings.uploads_dir.mkdir()  # as after earlier uploads: the snapshot then shows any file an upload leaves
-    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer)
+    # As after earlier uploads (the folders exist): the snapshot then shows any file an upload leaves.
+    settings.uploads_dir.mkdir()
+    (settings.data_dir / STAGING).mkdir()
+    inbox = UploadInbox(settings.data_dir / "gradio", settings.upload_cache_bytes)
+    inbox.folder.mkdir()
+    return ChatPage(
+        Bot(settings, services.retriever, None), settings, services.indexer, inbox, Access.from_settings(settings)
+    )
 
 
 @pytest.mark.parametrize(
@@ -303,25 +313,29 @@ def upload_page(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) ->
     ids=["store write", "reserve", "write and undo", "model"],
 )
 def test_an_upload_whose_run_fails_says_so_and_the_page_carries_on(
-    fault: Any, message: str, upload_page: ChatPage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fault: Any, message: str, upload_page: ChatPage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     page, settings = upload_page, upload_page.settings
-    chosen = tmp_path / f"harbour{fault.__name__}.txt"  # a new document for each fault
-    chosen.write_text(f"{HARBOUR}\n\nThis copy was uploaded while testing {fault.__name__}.")
+    name = f"harbour{fault.__name__}.txt"  # a new document for each fault
+    content = f"{HARBOUR}\n\nThis copy was uploaded while testing {fault.__name__}.".encode()
     before = snapshot(settings, page.store)
 
+    chosen = received(page.inbox, name, content)
     fault(monkeypatch)
-    report = page.upload([str(chosen)], Progress())  # the page's own handler, as the Add button calls it
+    report = page.upload([chosen], Progress(), IN_PROCESS)  # the page's own handler, as the Add button calls it
 
     assert 'role="alert"' in report and html.unescape(re.sub(r"<[^>]+>", "", report)) == message
     if UNCHANGED in message:
         assert snapshot(settings, page.store) == before  # the index, and no file of the upload kept in uploads/
 
     monkeypatch.undo()  # the page carries on: questions are answered, and the same upload now succeeds
-    *_, (_, _, sources, turns) = page.respond("What did coalition forces resume because of the growing ISIS force?", [])
+    *_, (_, _, sources, turns) = page.respond(
+        "What did coalition forces resume because of the growing ISIS force?", [], IN_PROCESS
+    )
     assert "air strikes" in turns[-1].answer.text and "src-card" in sources
-    added = html.unescape(re.sub(r"<[^>]+>", "", page.upload([str(chosen)], Progress())))
-    assert f"Added: {chosen.name}" in added and "You can ask about them now." in added
+    again = received(page.inbox, name, content)
+    added = html.unescape(re.sub(r"<[^>]+>", "", page.upload([again], Progress(), IN_PROCESS)))
+    assert f"Added: {name}" in added and "You can ask about them now." in added
 
 
 # --- a Chroma directory from an incompatible build ------------------------------------------------
@@ -354,7 +368,7 @@ def test_cli_refuses_an_incompatible_chroma_directory_in_one_line(command: list[
     (data_dir / "chroma").mkdir(parents=True)
     _newer_build(data_dir / "chroma")
     make_corpus(tmp_path / "docs")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCBOT_")}
+    env = child_env()
     env.update({"DOCBOT_DATA_DIR": str(data_dir), "DOCBOT_PORT": str(free_port())})
     run = subprocess.run([DOCBOT, *command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1

@@ -26,8 +26,11 @@ MAX_GROWTH = 0.10
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """Every conversation comes from 127.0.0.1: the per-caller rate limit is lifted (test_api tests it)."""
-    with live_server(tmp_path_factory.mktemp("load"), env={"DOCBOT_RATE_LIMIT_PER_MINUTE": "1000000"}) as live:
+    """Every conversation comes from 127.0.0.1: the per-caller rate limit is lifted (test_api tests it), and every
+    conversation may be answered at once (the cap on concurrent answers: test_edge). A slot is given back once the
+    whole response has been sent, a moment after the client has read it: twice the conversations leaves room."""
+    env = {"DOCBOT_RATE_LIMIT_PER_MINUTE": "1000000", "DOCBOT_MAX_CONCURRENT_ANSWERS": str(2 * CONVERSATIONS)}
+    with live_server(tmp_path_factory.mktemp("load"), env=env) as live:
         yield live
 
 

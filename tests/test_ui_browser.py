@@ -26,7 +26,8 @@ SEED_ITEM = json.loads(EVAL_SET.read_text().splitlines()[0])  # "In which countr
 FOLLOW_UP = "Who is the new leader of that group?"
 WAIT_MS = 60_000
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
-ADMIN, READER = ("admin", "admin-pass-4821"), ("reader", "reader-pass-9313")
+ADMIN, EDITOR = ("admin", "admin-pass-4821"), ("editor", "editor-pass-9313")
+READER = ("reader", "reader-pass-5127")
 
 XSS_TXT = """Security notes for the wiki team
 
@@ -59,7 +60,8 @@ def normalise(text: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     work = tmp_path_factory.mktemp("ui")
-    with live_server(work, docs=seeds_with(work, {"xss-note.txt": XSS_TXT, "xss-page.html": XSS_HTML})) as live:
+    docs = seeds_with(work, {"xss-note.txt": XSS_TXT, "xss-page.html": XSS_HTML})
+    with live_server(work, env={"DOCBOT_ANONYMOUS_ROLE": "admin"}, docs=docs) as live:  # the laptop setup
         yield live
 
 
@@ -264,7 +266,7 @@ def login_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     work = tmp_path_factory.mktemp("ui-login")
     empty = work / "empty"
     empty.mkdir()
-    users = ",".join(f"{u}:{p}" for u, p in (ADMIN, READER))
+    users = ",".join(f"{u}:{p}" for u, p in (ADMIN, EDITOR)) + f",{READER[0]}:{READER[1]}:reader"
     with live_server(work, env={"DOCBOT_USERS": users}, docs=empty) as live:
         yield live
 
@@ -284,21 +286,33 @@ def logged_in(chromium: Any, server: LiveServer, account: tuple[str, str]) -> An
 def test_empty_index_login_and_admin_only_removal(chromium: Any, login_server: LiveServer, tmp_path: Path) -> None:
     reader = logged_in(chromium, login_server, READER)
     try:
-        assert "The index is empty" in reader.locator("#docbot-status-line").inner_text()
-        assert "The index is empty" in reader.locator("#docbot-chat").inner_text()
-        ask(reader, "What is in the documents?")
-        assert "The index is empty" in bot_messages(reader).last.inner_text()
-        screenshot(reader, "empty-index")
-        open_documents(reader)
-        upload = tmp_path / "quokka.md"
-        upload.write_text(UPLOAD_MD)
-        reader.locator("#docbot-upload input[type=file]").set_input_files([str(upload)])
-        reader.locator("#docbot-upload").get_by_text("quokka.md").wait_for()
-        reader.locator("#docbot-add").click()
-        reader.locator("#docbot-upload-report", has_text="Added: quokka.md").wait_for()
-        assert not reader.locator("#docbot-admin").is_visible(), "only the admin may remove documents"
+        reader.get_by_role("tab", name="Documents").click()
+        note = reader.locator("#docbot-add-note")
+        note.get_by_text("You are signed in as reader (reader)").wait_for()
+        assert "needs an editor or the administrator" in note.inner_text()
+        assert not reader.locator("#docbot-upload").is_visible(), "a reader gets no upload form"
+        assert not reader.locator("#docbot-admin").is_visible()
     finally:
         reader.context.close()
+
+    editor = logged_in(chromium, login_server, EDITOR)
+    try:
+        assert "The index is empty" in editor.locator("#docbot-status-line").inner_text()
+        assert "The index is empty" in editor.locator("#docbot-chat").inner_text()
+        ask(editor, "What is in the documents?")
+        assert "The index is empty" in bot_messages(editor).last.inner_text()
+        screenshot(editor, "empty-index")
+        open_documents(editor)
+        assert not editor.locator("#docbot-add-note").is_visible()
+        upload = tmp_path / "quokka.md"
+        upload.write_text(UPLOAD_MD)
+        editor.locator("#docbot-upload input[type=file]").set_input_files([str(upload)])
+        editor.locator("#docbot-upload").get_by_text("quokka.md").wait_for()
+        editor.locator("#docbot-add").click()
+        editor.locator("#docbot-upload-report", has_text="Added: quokka.md").wait_for()
+        assert not editor.locator("#docbot-admin").is_visible(), "only the admin may remove this document"
+    finally:
+        editor.context.close()
 
     admin = logged_in(chromium, login_server, ADMIN)
     try:

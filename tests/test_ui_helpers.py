@@ -7,12 +7,9 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 from conftest import SEED_DOC
 
 from bot.answer.citations import Answer, Citation
-from bot.config import Settings
-from bot.web.accounts import is_admin, parse_users, password_check
 from bot.web.documents import Context, IndexedDocument
 from bot.web.examples import example_questions, names_in
 from bot.web.feedback import feedback_record, record_feedback, vote_of
@@ -228,21 +225,6 @@ def test_feedback_is_appended_as_json_lines(tmp_path: Path) -> None:
     when = datetime(2025, 1, 1, tzinfo=UTC)
     assert feedback_record(answer, "cleared", when=when)["time"] == "2025-01-01T00:00:00+00:00"
     assert [vote_of(v) for v in (True, False, "", "Like", "Dislike")] == ["up", "down", "cleared", "up", "down"]
-
-
-def test_login_checks_passwords_and_the_first_user_is_admin() -> None:
-    assert password_check(Settings()) is None
-    assert is_admin(Settings(), None)
-    settings = Settings(users=["ann:s3cret:with:colons", "bob:pw"])
-    check = password_check(settings)
-    assert check is not None
-    assert check("ann", "s3cret:with:colons") and check("bob", "pw")
-    assert not check("bob", "s3cret:with:colons") and not check("eve", "pw") and not check("ann", "")
-    assert is_admin(settings, "ann") and not is_admin(settings, "bob") and not is_admin(settings, None)
-    assert parse_users(["a:b"]) == {"a": "b"}
-    for bad in (["nopassword"], [":pw"], ["user:"]):
-        with pytest.raises(ValueError, match="user:password"):
-            parse_users(bad)
 
 
 def test_the_page_styles_and_script_come_from_the_static_files() -> None:

@@ -7,7 +7,7 @@ embed page and widget, API keys, rate and size limits, CORS and frame-ancestors.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -17,23 +17,32 @@ from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
 from bot.web import documents
+from bot.web.access import Access
+from bot.web.edge import AnswerSlots
 from bot.web.embed import install_embed
 from bot.web.errors import failure, install_error_handlers
+from bot.web.health import StoreProbe
 from bot.web.models import AskRequest, AskResponse, DocumentInfo, DocumentList, Problem, StoreProblem
 from bot.web.openai_compat import openai_router
 from bot.web.security import Guard, RateLimiter, install_browser_policy
 from bot.web.streams import Piece, answer_of, start_stream, store_down_fix
 
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
-    503: {"model": StoreProblem, "description": "The vector store is unavailable: which one, and the fix."}
+    503: {
+        "model": StoreProblem,
+        "description": "The vector store is unavailable: which one, and the fix. (Asking: or DOCBOT_MAX_CONCURRENT_"
+        "ANSWERS answers are being computed already; retry after the Retry-After header's seconds.)",
+    }
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text}
     for status, text in {
-        401: "No API key, or not a valid one (only when DOCBOT_API_KEYS is set).",
+        401: "No identity (an API key, or a user's password as HTTP Basic) where anonymous callers may not ask, "
+        "or credentials that are not valid.",
         413: "The body is larger than DOCBOT_MAX_BODY_BYTES.",
         422: "An empty question, one longer than DOCBOT_MAX_QUESTION_CHARS, or a malformed body.",
-        429: "Over DOCBOT_RATE_LIMIT_PER_MINUTE for this key (or address); see the Retry-After header.",
+        429: "Over DOCBOT_RATE_LIMIT_PER_MINUTE for this identity (or address), or too many bad credentials from "
+        "this address (DOCBOT_AUTH_FAILURE_LIMIT); see the Retry-After header.",
     }.items()
 } | _STORE_DOWN
 
@@ -44,32 +53,32 @@ _STREAM_DOC = {
 }
 
 
-def install_api(app: FastAPI, bot: Bot, settings: Settings) -> None:
+def install_api(app: FastAPI, bot: Bot, settings: Settings, access: Access, slots: AnswerSlots) -> None:
     origins = settings.embed_origins  # checked and normalised by Settings
-    guard = Guard(settings.api_keys, RateLimiter(settings.rate_limit_per_minute))
+    guard = Guard(access, RateLimiter(settings.rate_limit_per_minute))
     install_error_handlers(app, bot.retriever.store.location, store_down_fix(settings))
     app.add_api_route(
         "/api/health",
-        _health(bot),
+        _health(bot, StoreProbe(bot.retriever.store.count)),
         methods=["GET"],
         tags=["api"],
         summary="Ready to answer: 200, or 503 while the vector store is unreachable (no key needed)",
         responses=_STORE_DOWN,
     )
-    app.include_router(rest_router(bot, settings, guard))
-    app.include_router(openai_router(bot, settings, guard))
+    app.include_router(rest_router(bot, settings, guard, slots))
+    app.include_router(openai_router(bot, settings, guard, slots))
     install_embed(app, settings, origins)
     install_browser_policy(app, origins)
 
 
-def _health(bot: Bot) -> Callable[[], dict[str, object]]:
-    def health() -> dict[str, object]:
-        return {"status": "ok", "chunks": bot.retriever.store.count(), "generator": bot.generator_name}
+def _health(bot: Bot, probe: StoreProbe) -> Callable[[], Awaitable[dict[str, object]]]:
+    async def health() -> dict[str, object]:  # on the event loop: never waits for the threads answering questions
+        return {"status": "ok", "chunks": await probe.chunks(), "generator": bot.generator_name}
 
     return health
 
 
-def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> APIRouter:
+def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any], slots: AnswerSlots) -> APIRouter:
     router = APIRouter(
         prefix="/api",
         tags=["api"],
@@ -78,7 +87,9 @@ def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> APIR
         responses=_ERRORS,
     )
 
-    @router.post("/ask", summary="Answer a question with cited passages")
+    answering = [Depends(slots.for_request)]
+
+    @router.post("/ask", summary="Answer a question with cited passages", dependencies=answering)
     async def ask(request: AskRequest) -> AskResponse:
         return AskResponse.of(await answer_of(bot, settings, request.question, request.history, request.k))
 
@@ -87,6 +98,7 @@ def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> APIR
         response_class=EventSourceResponse,
         summary="The same answer, streamed as server-sent events",
         responses={200: _STREAM_DOC},
+        dependencies=answering,
     )
     async def ask_stream(request: AskRequest) -> EventSourceResponse:
         pieces = await start_stream(bot, settings, request.question, request.history, request.k)

@@ -1,4 +1,4 @@
-"""The indexed documents as the page shows them: listing, safe uploads, removal, surrounding text.
+"""The indexed documents as the page shows them: listing, safe upload names, who uploaded what, removal, context.
 
 Nothing here knows about Gradio; the page calls these and renders the results.
 """
@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import threading
 import unicodedata
 from collections.abc import Iterable
@@ -25,7 +24,7 @@ from index.pipeline import index_lock
 from index.protocols import Store
 from index.store import StoredChunk
 
-#: Written by uploads: when each uploaded document was last indexed.
+#: Written by uploads: when each uploaded document was last indexed, and who uploaded it.
 INDEX_TIMES = "documents.json"
 MAX_NAME_CHARS = 100
 #: Characters of the document shown on each side of a cited passage.
@@ -50,6 +49,7 @@ class IndexedDocument:
     pages: int  # PDF pages with text; 0 for other files
     indexed_at: str | None  # ISO time of the last upload, None for files indexed by the CLI
     uploaded: bool
+    owner: str | None = None  # who uploaded it (None: login was off, or indexed by the CLI)
 
     @property
     def key(self) -> str:
@@ -77,47 +77,76 @@ def list_documents(store: Store, settings: Settings) -> list[IndexedDocument]:
         entry["chunks"] += 1
         if int(meta.get("page") or 0):
             entry["pages"].add(int(meta["page"]))
-    times = load_index_times(settings)
+    records = load_records(settings)
     uploads = str(settings.uploads_dir.resolve())
-    documents = [
-        IndexedDocument(
-            root=root,
-            source=source,
-            title=entry["title"],
-            chunks=entry["chunks"],
-            pages=len(entry["pages"]),
-            indexed_at=times.get(document_key(root, source)),
-            uploaded=root == uploads,
+    documents = []
+    for (root, source), entry in grouped.items():
+        record = records.get(document_key(root, source))
+        documents.append(
+            IndexedDocument(
+                root=root,
+                source=source,
+                title=entry["title"],
+                chunks=entry["chunks"],
+                pages=len(entry["pages"]),
+                indexed_at=record.indexed_at if record else None,
+                uploaded=root == uploads,
+                owner=record.owner if record else None,
+            )
         )
-        for (root, source), entry in grouped.items()
-    ]
     return sorted(documents, key=lambda d: (d.title.lower(), d.source))
 
 
-def load_index_times(settings: Settings) -> dict[str, str]:
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What ``documents.json`` keeps about an uploaded document."""
+
+    indexed_at: str
+    owner: str | None
+
+
+def load_records(settings: Settings) -> dict[str, Record]:
+    """Each uploaded document's record by its key (files written before owners were kept: owner None)."""
     path = settings.data_dir / INDEX_TIMES
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    records = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            owner = value.get("owner")
+            records[str(key)] = Record(str(value.get("indexed_at", "")), owner if isinstance(owner, str) else None)
+        else:
+            records[str(key)] = Record(str(value), None)
+    return records
 
 
-def _write_index_times(settings: Settings, times: dict[str, str]) -> None:
+def owner_of(settings: Settings, root: Path, source: str) -> str | None:
+    record = load_records(settings).get(document_key(str(root.resolve()), source))
+    return record.owner if record else None
+
+
+def _write_records(settings: Settings, records: dict[str, Record]) -> None:
     path = settings.data_dir / INDEX_TIMES
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(times, indent=1, sort_keys=True), encoding="utf-8")
+    data = {key: {"indexed_at": r.indexed_at, "owner": r.owner} for key, r in records.items()}
+    temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(temporary, path)
 
 
-def record_indexed(settings: Settings, root: Path, sources: Iterable[str], when: str | None = None) -> None:
-    """Remember that these files of ``root`` were (re)indexed now."""
+def record_indexed(
+    settings: Settings, root: Path, sources: Iterable[str], when: str | None = None, owner: str | None = None
+) -> None:
+    """Remember that these files of ``root`` were (re)indexed now, uploaded by ``owner``."""
     stamp = when or _now()
     with _times_lock:
-        times = load_index_times(settings)
-        times.update({document_key(str(root.resolve()), s): stamp for s in sources})
-        _write_index_times(settings, times)
+        records = load_records(settings)
+        records.update({document_key(str(root.resolve()), s): Record(stamp, owner) for s in sources})
+        _write_records(settings, records)
 
 
 # --- uploads -----------------------------------------------------------------------------------
@@ -143,25 +172,6 @@ def sanitise_filename(name: str) -> str:
     return stem + suffix
 
 
-def save_upload(temporary: Path, original_name: str, settings: Settings) -> Path:
-    """Copy an uploaded file into ``uploads_dir`` under a sanitised name, checking its size first."""
-    name = sanitise_filename(original_name)
-    size = temporary.stat().st_size
-    if size > settings.max_upload_bytes:
-        raise UploadRefusedError(
-            f"{name}: {size:,} bytes is over the upload limit of {settings.max_upload_bytes:,} bytes"
-        )
-    if size == 0:
-        raise UploadRefusedError(f"{name}: the file is empty")
-    folder = settings.uploads_dir.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    target = (folder / name).resolve()
-    if target.parent != folder:  # cannot happen after sanitising; kept as the last line of defence
-        raise UploadRefusedError(f"{name}: refused, it would land outside the uploads folder")
-    shutil.copyfile(temporary, target)
-    return target
-
-
 # --- removal -----------------------------------------------------------------------------------
 
 
@@ -180,9 +190,9 @@ def remove_document(store: Store, settings: Settings, document: IndexedDocument)
         if document.uploaded:
             (settings.uploads_dir.resolve() / document.source).unlink(missing_ok=True)
     with _times_lock:
-        times = load_index_times(settings)
-        if times.pop(document.key, None) is not None:
-            _write_index_times(settings, times)
+        records = load_records(settings)
+        if records.pop(document.key, None) is not None:
+            _write_records(settings, records)
     return len(ids)
 
 

@@ -24,7 +24,7 @@ _PAGE_POLICY = (
 _JAVASCRIPT = "text/javascript; charset=utf-8"
 
 
-def _asset(name: str, media_type: str, cache_s: int) -> Callable[[], Response]:
+def static_asset(name: str, media_type: str, cache_s: int) -> Callable[[], Response]:
     body = (STATIC / name).read_bytes()
     headers = {"Cache-Control": f"public, max-age={cache_s}", "X-Content-Type-Options": "nosniff"}
 
@@ -51,14 +51,17 @@ def install_embed(app: FastAPI, settings: Settings, origins: Sequence[str]) -> N
 
     app.add_api_route(
         "/widget.js",
-        _asset("widget.js", _JAVASCRIPT, 300),
+        static_asset("widget.js", _JAVASCRIPT, 300),
         methods=["GET"],
         tags=["embed"],
         summary="Script that adds a floating chat button opening /embed in a panel",
         response_class=Response,
         responses={200: {"content": {"text/javascript": {}}}},
     )
-    app.add_api_route("/embed.js", _asset("embed.js", _JAVASCRIPT, 300), methods=["GET"], include_in_schema=False)
+    app.add_api_route("/embed.js", static_asset("embed.js", _JAVASCRIPT, 300), methods=["GET"], include_in_schema=False)
     app.add_api_route(
-        "/embed.css", _asset("embed.css", "text/css; charset=utf-8", 300), methods=["GET"], include_in_schema=False
+        "/embed.css",
+        static_asset("embed.css", "text/css; charset=utf-8", 300),
+        methods=["GET"],
+        include_in_schema=False,
     )

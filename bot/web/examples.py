@@ -13,7 +13,9 @@ from collections.abc import Iterable
 
 from bot.answer.text import MONTHS, STOPWORDS, YEAR
 
-_NAME_WORD = r"(?:[A-Z][\w'’-]*[\w]|al-[A-Z]\w+)"
+#: A capitalised word of at most 41 characters: unbounded, ``[A-Z][\w'’-]*\w`` is retried at every capital of a
+#: long hyphenated run ("A-A-A-...") and takes quadratic time (25 s for 40 KB).
+_NAME_WORD = r"(?:[A-Z][\w'’-]{0,39}\w|al-[A-Z]\w{0,40})"
 _NAME = re.compile(rf"\b{_NAME_WORD}(?: {_NAME_WORD})+")
 _DATE = re.compile(rf"\b(?:(?:{'|'.join(MONTHS)}) )?{YEAR}")
 #: Capitalised only because they start a sentence or a heading, not part of a name.

@@ -20,6 +20,7 @@ from sse_starlette import EventSourceResponse
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
+from bot.web.edge import AnswerSlots
 from bot.web.errors import error_body, failure
 from bot.web.models import (
     MODEL_ID,
@@ -100,7 +101,7 @@ async def completion_chunks(pieces: AsyncIterator[Piece], store_fix: str) -> Asy
     yield {"data": "[DONE]"}
 
 
-def openai_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> APIRouter:
+def openai_router(bot: Bot, settings: Settings, guard: Callable[..., Any], slots: AnswerSlots) -> APIRouter:
     router = APIRouter(
         prefix="/v1", tags=["openai"], dependencies=[Depends(guard)], max_body_size=settings.max_body_bytes
     )
@@ -120,6 +121,7 @@ def openai_router(bot: Bot, settings: Settings, guard: Callable[..., Any]) -> AP
                 "description": "A chat.completion; with stream=true, chat.completion.chunk events and [DONE].",
             }
         },
+        dependencies=[Depends(slots.for_request)],
     )
     async def chat_completions(request: ChatCompletionRequest) -> ChatCompletion | EventSourceResponse:
         question, history = conversation(request.messages)

@@ -8,7 +8,7 @@ their source.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +18,17 @@ import gradio as gr
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
-from bot.web.accounts import is_admin, password_check
+from bot.web.access import POLICY, Access, BadCredentialsError, Identity, allowed
 from bot.web.documents import (
     UploadRefusedError,
     list_documents,
+    owner_of,
     record_indexed,
     remove_document,
-    save_upload,
+    sanitise_filename,
     surrounding_text,
 )
+from bot.web.edge import AnswerSlots
 from bot.web.examples import example_questions
 from bot.web.feedback import record_feedback, vote_of
 from bot.web.page_failures import REMOVE_STORE_DOWN, answer_failure, upload_failure
@@ -45,6 +47,8 @@ from bot.web.render import (
     status_html,
     store_down_html,
 )
+from bot.web.upload_inbox import UploadInbox, given_paths, session_key
+from bot.web.upload_staging import Staged, stage_upload
 from index.errors import IndexRunError, StoreUnavailableError
 from index.loaders import SUPPORTED_SUFFIXES
 from index.pipeline import Indexer
@@ -54,6 +58,8 @@ log = logging.getLogger(__name__)
 
 #: How many passages the example questions are drawn from.
 EXAMPLE_PASSAGES = 400
+BUSY_ANSWER = "docbot is busy answering other questions right now: please ask again in a few seconds."
+BUSY_SOURCES = "No sources: docbot was too busy to search the documents for this question."
 EMPTY_INDEX_ANSWER = "The index is empty, so there is nothing to answer from yet: add documents in the Documents tab."
 WELCOME = (
     "<div class='welcome'><b>Ask a question about the documents.</b><br>"
@@ -71,11 +77,6 @@ STATIC = Path(__file__).with_name("static")
 CONFIRM_REMOVE_JS = "(key) => (key && window.confirm('Remove this document from the index?')) ? key : null"
 
 
-def ui_auth(settings: Settings) -> Callable[[str, str], bool] | None:
-    """Gradio's login check when ``DOCBOT_USERS`` is set, else None (no login)."""
-    return password_check(settings)
-
-
 def page_assets() -> dict[str, str]:
     """The page's CSS and head script from ``static/page.css`` and ``static/page.js``, for ``gr.mount_gradio_app``
     (Gradio 6 takes them there); read when the app is built, not at import."""
@@ -86,15 +87,53 @@ def page_assets() -> dict[str, str]:
 class ChatPage:
     """The page's behaviour: each method is one event handler, free of layout."""
 
-    def __init__(self, bot: Bot, settings: Settings, indexer: Indexer) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        settings: Settings,
+        indexer: Indexer,
+        inbox: UploadInbox,
+        access: Access,
+        slots: AnswerSlots | None = None,
+    ) -> None:
         self.bot = bot
         self.settings = settings
         self.indexer = indexer
+        self.inbox = inbox
+        self.access = access
+        self.slots = slots or AnswerSlots(settings.max_concurrent_answers)
         self._examples: tuple[int, list[str]] | None = None
 
     @property
     def store(self) -> Store:
         return self.bot.retriever.store
+
+    def who(self, request: gr.Request) -> Identity | None:
+        """The caller's identity from the request that started this event (never from what the page says)."""
+        raw = request.request  # None only when called in-process: no credentials, so the anonymous role
+        authorization, cookies = (raw.headers.get("authorization"), raw.cookies) if raw else (None, {})
+        try:
+            return self.access.identify(authorization, cookies)
+        except BadCredentialsError:
+            return None
+
+    def add_note(self, identity: Identity | None) -> str:
+        """Why this caller sees no upload form, and how to get one ("" when they may upload)."""
+        if allowed(identity, "upload"):
+            return ""
+        if identity is not None and not identity.anonymous:
+            return notice_html(
+                f"You are signed in as {identity.name} ({identity.role.name}): adding documents needs "
+                "an editor or the administrator."
+            )
+        if self.access.login_configured:  # Gradio's login form when everybody signs in, /signin when the page is open
+            return notice_html(
+                "Adding documents needs an editor or the administrator: sign in at /signin with such an account."
+            )
+        return notice_html(
+            "Adding documents needs an editor: the operator gives people accounts with DOCBOT_USERS (or sets "
+            "DOCBOT_ANONYMOUS_ROLE=admin on a one-person install)."
+        )
 
     # --- overview: header, examples, documents -------------------------------------------------
 
@@ -110,7 +149,7 @@ class ChatPage:
         return self._examples[1]
 
     def overview(self, request: gr.Request) -> tuple[Any, ...]:
-        """Status line, chat examples, documents table, the remove list and whether this user may remove."""
+        """Status line, chat examples, documents table, the upload form or a note, and what this caller may remove."""
         models = (self.bot.generator_name, self.bot.retriever.embedder.name)
         try:
             documents = list_documents(self.store, self.settings)
@@ -127,13 +166,17 @@ class ChatPage:
             table = documents_html(documents)
             placeholder = WELCOME if chunks else EMPTY_WELCOME
         chatbot = gr.Chatbot(examples=[{"text": q} for q in questions] or None, placeholder=placeholder)
-        choices = [(f"{d.title} ({d.source})", d.key) for d in documents]
+        identity = self.who(request)
+        choices = [(f"{d.title} ({d.source})", d.key) for d in documents if allowed(identity, "remove", d.owner)]
+        note = self.add_note(identity)
         return (
             status,
             chatbot,
             table,
             gr.Dropdown(choices=choices, value=None),
-            gr.Column(visible=is_admin(self.settings, request.username)),
+            gr.Column(visible=bool(choices)),
+            gr.Column(visible=not note),
+            gr.HTML(note, visible=bool(note)),
         )
 
     # --- chat ------------------------------------------------------------------------------------
@@ -145,17 +188,29 @@ class ChatPage:
         answer = Answer(question=question, text=text, refused=True, generator=self.bot.generator_name)
         return Turn(answer, no_sources=no_sources)
 
-    def respond(self, question: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
+    def respond(self, question: str, turns: list[Turn], request: gr.Request) -> Iterator[tuple[Any, ...]]:
         """Stream one answer: (textbox, chatbot, sources panel, turns)."""
         question = (question or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        if not allowed(self.who(request), "ask"):
+            turns = [*turns, self._refusal(question, "Please sign in to ask questions.")]
+            yield "", chat_messages(turns), sources_html(turns), turns
             return
         limit = self.settings.max_question_chars
         if len(question) > limit:
             turns = [*turns, self._refusal(question, f"Please ask in at most {limit} characters.")]
             yield "", chat_messages(turns), sources_html(turns), turns
             return
+        with self.slots.held() as free:
+            if free:
+                yield from self._answer(question, turns)
+            else:
+                turns = [*turns, self._refusal(question, BUSY_ANSWER, BUSY_SOURCES)]
+                yield "", chat_messages(turns), sources_html(turns), turns
+
+    def _answer(self, question: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
         history = [(t.answer.question, t.answer.text) for t in turns]
         text = ""
         try:
@@ -180,55 +235,90 @@ class ChatPage:
 
     def feedback(self, turns: list[Turn], like: gr.LikeData, request: gr.Request) -> None:
         index = like.index if isinstance(like.index, int) else like.index[0]
-        if index % 2 != 1 or index // 2 >= len(turns):
+        identity = self.who(request)
+        if index % 2 != 1 or index // 2 >= len(turns) or identity is None or not allowed(identity, "vote"):
             return
         vote = vote_of(like.liked)
-        record_feedback(self.settings.feedback_file, turns[index // 2].answer, vote, request.username)
+        voter = None if identity.anonymous else identity.name  # who proved it, not the name typed at login
+        record_feedback(self.settings.feedback_file, turns[index // 2].answer, vote, voter)
         if vote != "cleared":
             gr.Info("Thank you: your vote is saved.", duration=3)
 
     # --- documents -------------------------------------------------------------------------------
 
-    def upload(self, files: list[str] | None, progress: gr.Progress) -> str:
-        """Save the chosen files under safe names, index them with visible progress, report what happened."""
+    def _stage(self, given: str, identity: Identity, session: str, staged: dict[str, Staged]) -> None:
+        """Put one received file in the uploads folder (its previous version kept aside); refusals raise."""
+        with self.inbox.take(given, session) as source:
+            name = sanitise_filename(Path(given).name)
+            if name in staged:
+                raise UploadRefusedError(f"{name}: chosen twice; add one file of each name at a time")
+            uploads = self.settings.uploads_dir
+            exists = (uploads / name).exists()
+            if exists and not allowed(identity, "replace", owner_of(self.settings, uploads, name)):
+                raise UploadRefusedError(
+                    f"{name}: a document of that name was added by someone else; only they or the administrator "
+                    "can replace it (rename your file to add it beside theirs)"
+                )
+            staged[name] = stage_upload(source, name, self.settings)
+
+    def upload(self, files: list[str] | None, progress: gr.Progress, request: gr.Request) -> str:
+        """Index the files this caller uploaded, with visible progress, keeping any replaced version until the new
+        one is indexed; report what happened. Gradio's cached copies are deleted either way."""
+        identity = self.who(request)
+        session = session_key(request.cookies if request.request else {})
+        if identity is None or not allowed(identity, "upload"):
+            for given in files or []:
+                self.inbox.discard(given, session)
+            return self.add_note(identity)
         if not files:
             return notice_html("Choose one or more files first.")
-        uploads = self.settings.uploads_dir.resolve()
-        kept_before = set(uploads.iterdir()) if uploads.is_dir() else set()
-        saved: list[Path] = []
+        staged: dict[str, Staged] = {}
         refused: list[str] = []
-        for name in files:
+        for given in files:
             try:
-                saved.append(save_upload(Path(name), Path(name).name, self.settings))
+                self._stage(given, identity, session, staged)
             except UploadRefusedError as exc:
                 refused.append(str(exc))
-        if not saved:
+            finally:
+                self.inbox.discard(given, session)
+        if not staged:
             return report_html(None, refused)
 
         def on_progress(done: int, total: int, chunks: int) -> None:
             progress((done, total), desc=f"Indexing ({chunks} passages embedded)", unit="files")
 
-        progress((0, len(saved)), desc="Indexing", unit="files")
+        progress((0, len(staged)), desc="Indexing", unit="files")
         try:
-            report = self.indexer.run(saved, progress=on_progress)
+            report = self.indexer.run([s.target for s in staged.values()], progress=on_progress)
             self.bot.retriever.refresh()
         except (IndexRunError, StoreUnavailableError) as exc:  # a failed run, or the store down before or after it
             log.exception("indexing an upload failed")
-            for path in set(saved) - kept_before:  # keep no file of an upload the index did not take
-                path.unlink(missing_ok=True)
+            for done in staged.values():  # keep no file of an upload the index did not take; restore replaced ones
+                done.undo()
             return failure_html(upload_failure(exc), refused)
-        record_indexed(self.settings, self.settings.uploads_dir, report.added + report.updated)
-        for source, _ in report.failed:  # keep no file the index could not read
-            (uploads / Path(source).name).unlink(missing_ok=True)
+        failed = {Path(source).name for source, _ in report.failed}
+        for name, done in staged.items():
+            if name in failed:  # a replacement that failed leaves the previous version, file and index
+                done.undo()
+            else:
+                done.keep()
+        changed = report.added + report.updated
+        record_indexed(
+            self.settings, self.settings.uploads_dir, changed, owner=None if identity.anonymous else identity.name
+        )
         return report_html(report, refused)
 
     def remove(self, key: str | None, request: gr.Request) -> str:
-        if not is_admin(self.settings, request.username):
-            return notice_html("Only the administrator can remove documents.")
+        identity = self.who(request)
+        refusal = notice_html("Removing this document needs the administrator (or the editor who uploaded it).")
+        if identity is None or identity.role < POLICY["remove"]:
+            return refusal
         try:
             document = next((d for d in list_documents(self.store, self.settings) if d.key == key), None)
             if document is None:
                 return notice_html("Choose a document to remove first.")
+            if not allowed(identity, "remove", document.owner):
+                return refusal
             removed = remove_document(self.store, self.settings, document)
             self.bot.retriever.refresh()
         except StoreUnavailableError:
@@ -261,6 +351,8 @@ class _DocumentsTab:
     files: gr.File
     add: gr.Button
     upload_report: gr.HTML
+    uploader: gr.Column
+    add_note: gr.HTML
     admin: gr.Column
     to_remove: gr.Dropdown
     remove: gr.Button
@@ -308,33 +400,37 @@ def _documents_tab(settings: Settings) -> _DocumentsTab:
     megabytes = settings.max_upload_bytes / (1024 * 1024)
     gr.HTML("<h3>Indexed documents</h3>", js_on_load=None)
     table = gr.HTML(elem_id="docbot-documents", js_on_load=None)
-    gr.HTML(
-        f"<h3>Add documents</h3><p class='hint'>{kinds}; up to {megabytes:g} MB each. "
-        "They can be asked about as soon as they are indexed.</p>",
-        js_on_load=None,
-    )
-    files = gr.File(
-        show_label=False,
-        file_count="multiple",
-        file_types=sorted(SUPPORTED_SUFFIXES),
-        type="filepath",
-        height=140,
-        elem_id="docbot-upload",
-    )
-    add = gr.Button("Add to the index", variant="primary", elem_id="docbot-add")
-    upload_report = gr.HTML(elem_id="docbot-upload-report", js_on_load=None)
+    add_note = gr.HTML(visible=False, elem_id="docbot-add-note", js_on_load=None)
+    with gr.Column(visible=False, elem_id="docbot-add-documents") as uploader:  # shown to editors and admins
+        gr.HTML(
+            f"<h3>Add documents</h3><p class='hint'>{kinds}; up to {megabytes:g} MB each. "
+            "They can be asked about as soon as they are indexed.</p>",
+            js_on_load=None,
+        )
+        files = gr.File(
+            show_label=False,
+            file_count="multiple",
+            file_types=sorted(SUPPORTED_SUFFIXES),
+            type="filepath",
+            height=140,
+            elem_id="docbot-upload",
+        )
+        add = gr.Button("Add to the index", variant="primary", elem_id="docbot-add")
+        upload_report = gr.HTML(elem_id="docbot-upload-report", js_on_load=None)
     with gr.Column(visible=False, elem_id="docbot-admin") as admin:
         gr.HTML("<h3>Remove a document</h3>", js_on_load=None)
         with gr.Row(equal_height=True):
             to_remove = gr.Dropdown(show_label=False, choices=[], value=None, scale=4, min_width=200)
             remove = gr.Button("Remove", variant="stop", scale=0, min_width=100, elem_id="docbot-remove")
         remove_report = gr.HTML(elem_id="docbot-remove-report", js_on_load=None)
-    return _DocumentsTab(table, files, add, upload_report, admin, to_remove, remove, remove_report)
+    return _DocumentsTab(table, files, add, upload_report, uploader, add_note, admin, to_remove, remove, remove_report)
 
 
-def build_ui(bot: Bot, settings: Settings, indexer: Indexer) -> gr.Blocks:
+def build_ui(
+    bot: Bot, settings: Settings, indexer: Indexer, inbox: UploadInbox, access: Access, slots: AnswerSlots
+) -> gr.Blocks:
     """The page: a Chat tab (conversation beside its sources) and a Documents tab (list, upload, remove)."""
-    page = ChatPage(bot, settings, indexer)
+    page = ChatPage(bot, settings, indexer, inbox, access, slots)
     with gr.Blocks(title="docbot", analytics_enabled=False) as blocks:
         turns = gr.State([])
         gr.HTML(
@@ -348,16 +444,17 @@ def build_ui(bot: Bot, settings: Settings, indexer: Indexer) -> gr.Blocks:
                 chat = _chat_tab()
             with gr.Tab("Documents", id="documents"):
                 docs = _documents_tab(settings)
-        overview = [status, chat.chatbot, docs.table, docs.to_remove, docs.admin]
+        overview = [status, chat.chatbot, docs.table, docs.to_remove, docs.admin, docs.uploader, docs.add_note]
         blocks.load(page.overview, outputs=overview, show_progress="hidden")
         _wire_chat(page, chat, turns)
         _wire_documents(page, docs, overview)
-    return blocks
+    return blocks.queue(max_size=settings.max_queued_events)
 
 
 def _wire_chat(page: ChatPage, chat: _ChatTab, turns: gr.State) -> None:
     outputs = [chat.question, chat.chatbot, chat.sources, turns]
-    options: dict[str, Any] = {"concurrency_limit": 4, "concurrency_id": "answer", "show_progress": "hidden"}
+    limit = page.settings.max_concurrent_answers
+    options: dict[str, Any] = {"concurrency_limit": limit, "concurrency_id": "answer", "show_progress": "hidden"}
     chat.question.submit(page.respond, [chat.question, turns], outputs, **options)
     chat.ask.click(page.respond, [chat.question, turns], outputs, **options)
     chat.chatbot.example_select(_pick_example, None, chat.question).then(
@@ -370,10 +467,16 @@ def _wire_chat(page: ChatPage, chat: _ChatTab, turns: gr.State) -> None:
 
 
 def _wire_documents(page: ChatPage, docs: _DocumentsTab, overview: list[Any]) -> None:
-    def upload(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, str]:  # noqa: B008
-        return None, page.upload(paths, progress)
+    def upload(
+        value: object,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[Any, str]:
+        return None, page.upload(given_paths(value), progress, request)
 
-    docs.add.click(upload, [docs.files], [docs.files, docs.upload_report], concurrency_limit=1).then(
+    # preprocess=False: the handler gets the paths as sent and checks each one itself (bot.upload_inbox); Gradio's
+    # preprocessing would also leave an empty temporary file in the upload cache for every file.
+    docs.add.click(upload, [docs.files], [docs.files, docs.upload_report], concurrency_limit=1, preprocess=False).then(
         page.overview, None, overview, show_progress="hidden"
     )
     docs.remove.click(

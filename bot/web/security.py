@@ -1,16 +1,14 @@
 """Who may call the API and how often, and what browsers may do with docbot's pages.
 
-- :class:`Guard`: the dependency in front of ``/api`` and ``/v1``: the API key (when keys are configured),
-  compared in constant time, then a per-caller sliding-window rate limit.
+- :class:`Guard`: the dependency in front of ``/api`` and ``/v1``: the caller's identity and right to ask (the
+  policy in :mod:`bot.web.access`), then a per-caller sliding-window rate limit.
 - :func:`install_browser_policy`: CORS for the embed origins only, and ``frame-ancestors`` on every response.
 
-Keys are never stored beyond their SHA-256 digests, logged or echoed: a caller is named by the key's position.
+Keys are never stored beyond their SHA-256 digests, logged or echoed: a caller is named by the key's name.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import time
 from collections import deque
@@ -20,14 +18,16 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.web.access import Access, BadCredentialsError, Identity, ThrottledError, allowed
 
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="APIKey",
-    description="One of the keys in DOCBOT_API_KEYS, as `Authorization: Bearer <key>` (needed only when keys are set).",
+    description="One of the keys in DOCBOT_API_KEYS, as `Authorization: Bearer <key>` (HTTP Basic with a user of "
+    "DOCBOT_USERS works too); needed unless anonymous callers may ask.",
 )
 
 #: Callers forgotten after this many idle ones pile up (the rate limiter's memory bound).
@@ -68,47 +68,43 @@ class RateLimiter:
             del self._hits[caller]
 
 
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
-
-
-def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
-
-
 class Guard:
-    """Names the caller (``key:N`` or ``ip:ADDRESS`` when no keys are set) and enforces the rate limit."""
+    """The dependency in front of ``/api`` and ``/v1``: who the caller is (see :mod:`bot.web.access`), whether they may
+    ask, and the rate limit per identity (per address for anonymous callers). Returns the identity."""
 
-    def __init__(self, keys: Sequence[SecretStr], limiter: RateLimiter) -> None:
-        self._digests = [_digest(key.get_secret_value()) for key in keys]
+    def __init__(self, access: Access, limiter: RateLimiter) -> None:
+        self._access = access
         self._limiter = limiter
 
-    def caller(self, request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
-        if not self._digests:
-            return f"ip:{request.client.host if request.client else 'unknown'}"
-        if credentials is None:
-            raise _unauthorized("an API key is required: send the header Authorization: Bearer <key>")
-        given = _digest(credentials.credentials)
-        match = -1
-        for index, digest in enumerate(self._digests):  # no early exit: the time taken says nothing
-            if hmac.compare_digest(given, digest):
-                match = index
-        if match < 0:
-            raise _unauthorized("the API key is not valid")
-        return f"key:{match}"
+    def identity(self, request: Request) -> Identity:
+        address = request.client.host if request.client else "unknown"
+        challenge = {"WWW-Authenticate": self._access.challenge()}
+        try:
+            identity = self._access.authenticate(address, request.headers.get("authorization"), request.cookies)
+        except ThrottledError as exc:
+            raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
+        except BadCredentialsError as exc:
+            raise HTTPException(401, "the API key (or user and password) is not valid", headers=challenge) from exc
+        if not allowed(identity, "ask"):
+            raise HTTPException(
+                401, "an API key is required: send the header Authorization: Bearer <key>", headers=challenge
+            )
+        assert identity is not None  # allowed() refuses None
+        return identity
 
     async def __call__(
         self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
-    ) -> str:
-        caller = self.caller(request, credentials)
-        wait = self._limiter.retry_after(caller)
+    ) -> Identity:
+        identity = self.identity(request)
+        address = request.client.host if request.client else "unknown"
+        wait = self._limiter.retry_after(f"ip:{address}" if identity.anonymous else f"id:{identity.name}")
         if wait:
             raise HTTPException(
                 429,
                 f"rate limit of {self._limiter.limit} requests a minute reached; retry in {wait} s",
                 headers={"Retry-After": str(wait)},
             )
-        return caller
+        return identity
 
 
 class FrameAncestors:

@@ -1,0 +1,195 @@
+"""Every file is parsed in a worker process under a time and a memory budget, never in the server's own process.
+
+A hostile file (a regex that backtracks, a DOCX of endless paragraphs, a PDF that inflates without end) can then
+cost at most ``parse_timeout_s`` of one worker's time and ``parse_memory_mb`` of its memory: the worker is
+killed and replaced, the file fails with a one-line :class:`LoadError`, and the server's threads, which only
+wait on a pipe, keep answering.
+
+Workers are fresh interpreters (``python -m index.parse_worker``, started with exec, as multiprocessing's
+"spawn" does, never a fork of a process holding torch's threads) that import only the parsers. They are
+started lazily, on the first file, and kept for the next ones: one round trip a file is the whole cost.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from index.errors import LoadError
+from index.parse_worker import NO_ROOM_TO_START
+from index.types import LoadedFile
+
+#: How long a new worker may take to start (import the parsers) before that counts as a failure.
+START_TIMEOUT_S = 120.0
+#: Idle workers kept for the next file; one more is started for each file parsed at the same moment.
+MAX_IDLE = 2
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseBudget:
+    """What one file may cost: wall-clock seconds and the worker's whole address space in MB."""
+
+    timeout_s: float
+    memory_mb: int
+
+
+class _WorkerLost(Exception):
+    """The worker died (or could not start): the file crashed it or the budget is too small."""
+
+
+class _IdleWorkerDied(_WorkerLost):
+    """The worker was gone before the file reached it: another worker can take the file."""
+
+
+class _Worker:
+    def __init__(self, memory_mb: int) -> None:
+        self.memory_mb = memory_mb
+        child_read, parent_write = os.pipe()
+        parent_read, child_write = os.pipe()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "index.parse_worker", str(child_read), str(child_write), str(memory_mb)],
+                pass_fds=(child_read, child_write),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
+            )
+        except BaseException:
+            os.close(parent_write)
+            os.close(parent_read)
+            raise
+        finally:
+            os.close(child_read)
+            os.close(child_write)
+        self.requests = Connection(parent_write, readable=False)
+        self.answers = Connection(parent_read, writable=False)
+        try:
+            if self._receive(START_TIMEOUT_S) is None:  # no "ready"
+                raise _WorkerLost(f"a reader did not start within {START_TIMEOUT_S:g} s (is the machine overloaded?)")
+        except _WorkerLost:
+            self.close()
+            raise
+
+    def _receive(self, timeout_s: float) -> tuple[str, object] | None:
+        """The worker's answer, or None when it did not come in time; raises :class:`_WorkerLost` if it died."""
+        try:
+            if not self.answers.poll(timeout_s):
+                return None
+            answer: tuple[str, object] = self.answers.recv()
+            return answer
+        except (EOFError, OSError) as exc:
+            code = self.process.wait()
+            if code == 0:  # it retired (came near its memory budget) before reading this request
+                raise _IdleWorkerDied("the reader retired") from exc
+            if code == NO_ROOM_TO_START:
+                raise _WorkerLost(
+                    f"parse_memory_mb ({self.memory_mb} MB) is too small to start a reader (raise parse_memory_mb)"
+                ) from exc
+            raise _WorkerLost(f"the file crashed its reader (exit status {code})") from exc
+
+    def parse(self, path: Path, data: bytes, source: str, max_bytes: int, timeout_s: float) -> tuple[str, object]:
+        try:
+            self.requests.send((str(path), source, max_bytes))
+            self.requests.send_bytes(data)
+        except OSError as exc:
+            raise _IdleWorkerDied(f"the reader stopped ({exc})") from exc
+        answer = self._receive(timeout_s)
+        if answer is None:
+            raise LoadError(f"took longer than {timeout_s:g} s to read (raise parse_timeout_s)")
+        return answer
+
+    def close(self) -> None:
+        """Kill the worker (it may be stuck in a hostile file) and reap it."""
+        self.process.kill()
+        self.process.wait()
+        self.requests.close()
+        self.answers.close()
+
+
+class ParsePool:
+    """Workers shared by every thread of the process; thread-safe."""
+
+    def __init__(self) -> None:
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+
+    def parse(self, path: Path, data: bytes, source: str, *, max_bytes: int, budget: ParseBudget) -> LoadedFile:
+        """Documents of one file, parsed in a worker; raises :class:`LoadError` with a one-line reason."""
+        for attempt in range(2):
+            worker = self._take(budget.memory_mb)
+            try:
+                kind, value = worker.parse(path, data, source, max_bytes, budget.timeout_s)
+            except _WorkerLost as exc:
+                worker.close()
+                if attempt == 0 and isinstance(exc, _IdleWorkerDied):
+                    continue
+                raise LoadError(str(exc)) from None
+            except BaseException:  # out of time (or interrupted): the worker may still be busy with the file
+                worker.close()
+                raise
+            if kind == "memory":
+                worker.close()  # a worker that ran out of memory may be left in a bad state
+                raise LoadError(f"needed more than {budget.memory_mb} MB to read (raise parse_memory_mb)")
+            self._give_back(worker)
+            if kind == "ok":
+                assert isinstance(value, LoadedFile)
+                return value
+            raise LoadError(str(value))
+        raise AssertionError("unreachable")
+
+    def _take(self, memory_mb: int) -> _Worker:
+        with self._lock:
+            dead = [worker for worker in self._idle if worker.process.poll() is not None]
+            self._idle = [worker for worker in self._idle if worker not in dead]
+            found = next((w for w in self._idle if w.memory_mb == memory_mb), None)
+            if found is not None:
+                self._idle.remove(found)
+        for worker in dead:
+            worker.close()
+        if found is not None:
+            return found
+        try:
+            return _Worker(memory_mb)
+        except _WorkerLost as exc:
+            raise LoadError(str(exc)) from None
+
+    def _give_back(self, worker: _Worker) -> None:
+        with self._lock:
+            self._idle.append(worker)
+            surplus = self._idle[:-MAX_IDLE]
+            del self._idle[:-MAX_IDLE]
+        for old in surplus:
+            old.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.close()
+
+
+_pool: ParsePool | None = None
+_pool_lock = threading.Lock()
+
+
+def parse_pool() -> ParsePool:
+    """The process's pool, created on first use (nothing starts at import)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ParsePool()
+            atexit.register(_pool.close)
+        return _pool
+
+
+def parse_in_worker(path: Path, data: bytes, source: str, *, max_bytes: int, budget: ParseBudget) -> LoadedFile:
+    """:func:`index.loaders.parse_file` under ``budget``, in a worker process."""
+    return parse_pool().parse(path, data, source, max_bytes=max_bytes, budget=budget)
