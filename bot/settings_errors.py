@@ -10,7 +10,7 @@ import tomllib
 from typing import Any, Literal, get_args, get_origin
 
 import annotated_types
-from pydantic import SecretStr, ValidationError
+from pydantic import IPvAnyNetwork, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
 from bot.config import Settings
@@ -71,10 +71,18 @@ def _kind(annotation: Any) -> str:
     if get_origin(annotation) is Literal:
         return "one of " + ", ".join(str(arg) for arg in get_args(annotation))
     if get_origin(annotation) is list:
-        return "a comma-separated list"
+        item = get_args(annotation)[0] if get_args(annotation) else str
+        return "a comma-separated list" + ("" if item in (str, SecretStr) else f" of {_kind(item)}")
     if args and get_origin(annotation) is not None:  # X | None, Annotated[X, ...]
         return _kind(args[0])
-    names = {int: "a whole number", float: "a number", bool: "true or false", str: "text", SecretStr: "text"}
+    names = {
+        int: "a whole number",
+        float: "a number",
+        bool: "true or false",
+        str: "text",
+        SecretStr: "text",
+        IPvAnyNetwork: "IP addresses or networks (10.0.0.5, 10.0.0.0/8)",
+    }
     return names.get(annotation, "a path" if getattr(annotation, "__name__", "") == "Path" else "a valid value")
 
 
