@@ -1,7 +1,7 @@
 """Composition root: ``build(settings) -> Services`` wires the parts once; ``create_app(services)`` is the web app.
 
 Every entry point goes through :func:`build`: the CLI (each command), ``docbot serve``, the evaluator and the
-benchmarks. ``python app.py`` serves on the configured host and port (default http://127.0.0.1:7860).
+benchmarks. ``python app.py`` is ``docbot serve``: it serves on the configured host and port (default http://127.0.0.1:7860).
 """
 
 from __future__ import annotations
@@ -153,5 +153,7 @@ def serve(settings: Settings) -> None:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
 
 
-if __name__ == "__main__":
-    serve(Settings())
+if __name__ == "__main__":  # the same as `docbot serve`, bad settings and an unreachable store included
+    from bot.cli import app as cli
+
+    cli(["serve"])

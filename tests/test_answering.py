@@ -26,8 +26,11 @@ from answer_fixtures import (
 )
 
 from bot.answer.chat import REFUSAL, Bot, condense_deterministic, plausible_rewrite
-from bot.answer.citations import Answer, CitationBook, Support, SupportChecker, sentence_spans
-from bot.answer.llm import SYSTEM_PROMPT, BackendError, build_backend, bundled_gguf
+from bot.answer.citations import Answer, CitationBook
+from bot.answer.errors import BackendError, QuestionError
+from bot.answer.llm import SYSTEM_PROMPT, build_backend, bundled_gguf
+from bot.answer.support import Support, SupportChecker
+from bot.answer.text import sentence_spans
 from index.embeddings import Embedder
 from index.loaders import load_file
 from index.retriever import HybridRetriever
@@ -303,7 +306,7 @@ def test_refusal_streams_as_one_piece(seeds: HybridRetriever) -> None:
 
 
 def test_empty_question_is_an_error(seeds: HybridRetriever) -> None:
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(QuestionError, match="empty"):
         bot_with(seeds).ask("   ")
 
 

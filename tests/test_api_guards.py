@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
+from bot.answer.errors import QuestionError
 from bot.config import Settings
 from bot.web.access import Access, Identity
-from bot.web.api import answer_events, install_error_handlers
+from bot.web.api import answer_events
+from bot.web.errors import install_error_handlers
 from bot.web.models import ChatMessage
 from bot.web.openai_compat import SOURCES_HEADING, completion_chunks, conversation
-from bot.web.security import FrameAncestors, Guard, RateLimiter, checked_origins, frame_ancestors
+from bot.web.security import FrameAncestors, Guard, RateLimiter, frame_ancestors
 from bot.web.streams import Piece, store_down_fix
 from index.errors import StoreUnavailableError
 
@@ -104,15 +107,38 @@ def test_a_store_that_is_down_is_a_503_naming_it_and_the_fix() -> None:
     assert openai_style.json()["error"]["message"].endswith(f"; to fix: {fix}")
 
 
-def test_origins_must_be_bare_origins() -> None:
-    assert checked_origins(["https://wiki.example.com/", "http://127.0.0.1:8090"]) == [
-        "https://wiki.example.com",
-        "http://127.0.0.1:8090",
-    ]
+def test_origins_must_be_bare_origins(tmp_path: Path) -> None:
+    given = Settings(data_dir=tmp_path, embed_origins="https://wiki.example.com/, http://127.0.0.1:8090")
+    assert given.embed_origins == ["https://wiki.example.com", "http://127.0.0.1:8090"]
     for bad in ("*", "wiki.example.com", "https://wiki.example.com/page", "https://a.example; script-src *"):
-        with pytest.raises(ValueError, match="DOCBOT_EMBED_ORIGINS"):
-            checked_origins([bad])
+        with pytest.raises(ValidationError, match=r"origins like https://wiki\.example\.com"):
+            Settings(data_dir=tmp_path, embed_origins=bad)
     assert frame_ancestors([]) == "frame-ancestors 'self'"
+
+
+def test_domain_errors_have_their_status_and_other_errors_are_500s_without_detail() -> None:
+    """A question the bot cannot take is the caller's 422; a ValueError from a library (Chroma's, say) is not."""
+    app = FastAPI()
+    install_error_handlers(app, "http://127.0.0.1:8000", "start it")
+
+    @app.get("/api/question")
+    @app.get("/v1/question")
+    def question() -> None:
+        raise QuestionError("the question is empty")
+
+    @app.get("/api/library")
+    @app.get("/v1/library")
+    def library() -> None:
+        raise ValueError("Expected where to have exactly one operator, got {}")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.get("/api/question").status_code == 422
+    assert client.get("/api/question").json() == {"detail": "the question is empty"}
+    openai_style = client.get("/v1/question").json()["error"]
+    assert openai_style["code"] == 422 and openai_style["message"] == "the question is empty"
+    for path in ("/api/library", "/v1/library"):
+        response = client.get(path)
+        assert response.status_code == 500 and "operator" not in response.text
 
 
 def test_frame_ancestors_is_added_unless_the_response_has_its_own_policy() -> None:

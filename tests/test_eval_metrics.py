@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from bot.answer.markers import strip_markers
 from bot.eval.metrics import (
     METRIC_NAMES,
     PER_QUESTION,
@@ -25,7 +26,6 @@ from bot.eval.metrics import (
     refusal_scores,
     retrieval_scores,
     share,
-    strip_markers,
     token_f1,
 )
 from bot.eval.run import Gate

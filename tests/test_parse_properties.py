@@ -20,7 +20,7 @@ from test_parse_budget import empty_paragraphs_docx
 from test_regex_budget import budget
 
 from bot.answer.chat import plain_quote
-from bot.answer.citations import sentence_spans
+from bot.answer.text import sentence_spans
 from bot.web.examples import names_in
 from index.chunking import Chunker
 from index.errors import LoadError

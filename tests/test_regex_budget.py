@@ -15,9 +15,9 @@ from types import FrameType
 import pytest
 
 from bot.answer.chat import plain_quote, strip_preamble
-from bot.answer.citations import content_words, sentence_spans
 from bot.answer.extractive import answer_type_factor
-from bot.eval.metrics import strip_markers
+from bot.answer.markers import strip_markers
+from bot.answer.text import content_words, sentence_spans
 from bot.web.examples import example_questions, names_in
 from index.chunking import Chunker
 from index.loaders import markdown_title, normalise_text

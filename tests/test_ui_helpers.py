@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import SEED_DOC
 
 from bot.answer.citations import Answer, Citation
-from bot.web.documents import Context, DocumentInfo
+from bot.web.documents import Context, IndexedDocument
 from bot.web.examples import example_questions, names_in
 from bot.web.feedback import feedback_record, record_feedback, vote_of
 from bot.web.render import (
@@ -176,7 +176,7 @@ def test_a_failed_upload_says_so_above_the_refused_files() -> None:
 
 
 def test_documents_table_and_reports_escape_names() -> None:
-    document = DocumentInfo("/r", f"a{PAYLOAD}.txt", f"T{PAYLOAD}", 3, 0, "2025-01-02T03:04:05+00:00", True)
+    document = IndexedDocument("/r", f"a{PAYLOAD}.txt", f"T{PAYLOAD}", 3, 0, "2025-01-02T03:04:05+00:00", True)
     html = documents_html([document])
     _assert_inert(html)
     assert "2025-01-02 03:04:05 UTC" in html and "(uploaded)" in html
@@ -225,3 +225,12 @@ def test_feedback_is_appended_as_json_lines(tmp_path: Path) -> None:
     when = datetime(2025, 1, 1, tzinfo=UTC)
     assert feedback_record(answer, "cleared", when=when)["time"] == "2025-01-01T00:00:00+00:00"
     assert [vote_of(v) for v in (True, False, "", "Like", "Dislike")] == ["up", "down", "cleared", "up", "down"]
+
+
+def test_the_page_styles_and_script_come_from_the_static_files() -> None:
+    from bot.web.page import STATIC, page_assets
+
+    assets = page_assets()
+    assert assets["css"] == (STATIC / "page.css").read_text(encoding="utf-8") and ".src-card.active" in assets["css"]
+    assert assets["head"].startswith("<script>\n") and assets["head"].endswith("</script>")
+    assert 'closest("a.cite")' in assets["head"] and "<script" not in (STATIC / "page.js").read_text(encoding="utf-8")

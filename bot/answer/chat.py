@@ -10,18 +10,13 @@ import re
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 
-from bot.answer.citations import (
-    MARKER,
-    Answer,
-    CitationBook,
-    Support,
-    SupportChecker,
-    content_words,
-    parse_markers,
-    sentences_of_stream,
-)
+from bot.answer.citations import Answer, CitationBook
+from bot.answer.errors import BackendError, QuestionError
 from bot.answer.extractive import ExtractiveAnswerer
-from bot.answer.llm import BackendError, ModelBackend, is_model_refusal
+from bot.answer.llm import ModelBackend, is_model_refusal
+from bot.answer.markers import MARKER, parse_markers
+from bot.answer.support import Support, SupportChecker
+from bot.answer.text import content_words, sentences_of_stream
 from bot.config import Settings
 from index.protocols import Retriever
 from index.retriever import Passage, near_duplicate
@@ -160,7 +155,7 @@ class Bot:
         """Text pieces of the answer as they are checked, then the final :class:`Answer`."""
         question = question.strip()
         if not question:
-            raise ValueError("the question is empty")
+            raise QuestionError("the question is empty")
         started = time.perf_counter()
         query = self.condense(question, history)
         retrieval = self.retriever.search(query, k)

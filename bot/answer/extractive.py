@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.answer.citations import content_words, lexical_overlap, sentence_spans
 from bot.answer.question_parts import question_parts
+from bot.answer.support import lexical_overlap
+from bot.answer.text import MONTHS, YEAR, content_words, sentence_spans
 from index.protocols import Embedder
 from index.retriever import Passage, near_duplicate
 
@@ -29,8 +30,7 @@ _ANSWER_TYPES = (
     (
         re.compile(r"^\s*when\b|\bwhat (?:year|date|month|day)\b", re.I),
         re.compile(
-            r"\b(?:1[5-9]|20)\d\d\b|\b(?:January|February|March|April|May|June|July|August|September|"
-            r"October|November|December)\b|\b(?:last|next|this) (?:week|month|year)\b",
+            rf"{YEAR}|\b(?:{'|'.join(MONTHS)})\b|\b(?:last|next|this) (?:week|month|year)\b",
             re.I,
         ),
     ),

@@ -21,7 +21,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-from bot.answer.citations import MARKER
+from bot.answer.errors import BackendError
+from bot.answer.markers import MARKER
 from bot.config import Settings
 from index.retriever import Passage
 
@@ -40,10 +41,6 @@ CONDENSE_PROMPT = (
     "Reply with the question only."
 )
 _LABEL = re.compile(r"^\W*(?:standalone question|rewritten question|question)\s*:\s*", re.IGNORECASE)
-
-
-class BackendError(RuntimeError):
-    """The model backend failed or timed out; the turn falls back to the extractive answer."""
 
 
 def is_model_refusal(sentence: str) -> bool:

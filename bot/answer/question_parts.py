@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bot.answer.citations import content_words, sentence_spans
+from bot.answer.text import content_words, sentence_spans
 
 _ASKING = re.compile(
     r"^\s*(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|should|would|will|"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.answer.citations import sentence_spans
+from bot.answer.text import sentence_spans
 from bot.eval.questions import QuestionItem, write_question_set
 
 _UNSAFE = re.compile(r"[^\w.-]+")

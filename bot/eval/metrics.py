@@ -31,7 +31,6 @@ PERCENTILES = (50, 95)
 _LATENCY_LABEL = {"retrieval": "retrieval", "generation": "answer generation", "total": "whole-turn"}
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation + "‘’“”–—")
-_MARKERS = re.compile(r"(?<!\s)\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")  # (?<!\s): linear on long whitespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +109,6 @@ def retrieval_scores(relevance: Sequence[bool]) -> dict[str, float]:
 
 
 # --- answers -----------------------------------------------------------------------------------
-
-
-def strip_markers(text: str) -> str:
-    """An answer without its ``[n]`` citation markers."""
-    return _MARKERS.sub("", text).strip()
 
 
 def normalise_answer(text: str) -> str:

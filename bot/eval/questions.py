@@ -1,4 +1,4 @@
-"""Question sets (one JSON object a line, the format in DESIGN.md): validated reading and writing.
+"""Question sets (one JSON object a line; the format: docs/eval.md, "The question set"): validated reading, writing.
 
 A file is read whole and checked before anything runs: every bad line is reported as
 ``line N: what is wrong``, and a file with any bad line yields no questions at all.

@@ -23,12 +23,16 @@ RETRIEVERS: dict[str, dict[str, bool]] = {
 RETRIEVAL_METRICS = (*(f"hit@{k}" for k in HIT_KS), "mrr", f"ndcg@{NDCG_K}")
 
 
+class RetrieversError(ValueError):
+    """A ``--retrievers`` list the CLI cannot use; the message says what it takes."""
+
+
 def parse_retrievers(text: str) -> tuple[str, ...]:
     """``"hybrid,dense"`` → ("hybrid", "dense"); a clear error for a name that is not one."""
     names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
     unknown = [name for name in names if name not in RETRIEVERS]
     if unknown or not names:
-        raise ValueError(f"--retrievers {text!r}: expected a comma-separated list of {', '.join(RETRIEVERS)}")
+        raise RetrieversError(f"--retrievers {text!r}: expected a comma-separated list of {', '.join(RETRIEVERS)}")
     return names
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
+from bot.answer.markers import strip_markers
 from bot.config import Settings
 from bot.eval.metrics import (
     BY_NAME,
@@ -39,7 +40,6 @@ from bot.eval.metrics import (
     refusal_scores,
     retrieval_scores,
     share,
-    strip_markers,
 )
 from bot.eval.questions import QuestionItem
 from bot.eval.report import render_html, summary_markdown
@@ -51,8 +51,16 @@ from index.retriever import Passage
 RESULTS_FORMAT = "docbot-eval/1"
 
 
-class EvalError(RuntimeError):
-    """The run cannot go ahead (no documents indexed, unreadable results file, ...)."""
+class EvalError(Exception):
+    """The run cannot go ahead (no documents given or indexed)."""
+
+
+class ResultsFileError(EvalError):
+    """A run's results (for eval compare) cannot be read."""
+
+
+class GateError(ValueError):
+    """A ``--fail-under`` the CLI cannot use; the message says what it takes."""
 
 
 # --- gates -------------------------------------------------------------------------------------
@@ -69,19 +77,19 @@ class Gate:
     def parse(cls, text: str) -> Gate:
         name, sep, value = (part.strip() for part in text.partition("="))
         if not sep or not name or not value:
-            raise ValueError(f"--fail-under {text!r}: expected METRIC=VALUE, e.g. hit@5=0.9")
+            raise GateError(f"--fail-under {text!r}: expected METRIC=VALUE, e.g. hit@5=0.9")
         metric = BY_NAME.get(name)
         gateable = [m.name for m in METRICS if m.higher_is_better]
         if metric is None:
-            raise ValueError(f"--fail-under {text!r}: unknown metric {name!r}; one of {', '.join(gateable)}")
+            raise GateError(f"--fail-under {text!r}: unknown metric {name!r}; one of {', '.join(gateable)}")
         if not metric.higher_is_better:
-            raise ValueError(f"--fail-under {text!r}: lower {name} is better, so a lower bound does not apply")
+            raise GateError(f"--fail-under {text!r}: lower {name} is better, so a lower bound does not apply")
         try:
             threshold = float(value)
         except ValueError:
-            raise ValueError(f"--fail-under {text!r}: {value!r} is not a number") from None
+            raise GateError(f"--fail-under {text!r}: {value!r} is not a number") from None
         if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"--fail-under {text!r}: {name} lies between 0 and 1")
+            raise GateError(f"--fail-under {text!r}: {name} lies between 0 and 1")
         return cls(name, threshold)
 
     def check(self, metrics: dict[str, float | None]) -> dict[str, Any]:
@@ -387,9 +395,9 @@ def load_results(path: Path) -> dict[str, Any]:
     try:
         results = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EvalError(f"{file}: not a readable results.json ({exc})") from exc
+        raise ResultsFileError(f"{file}: not a readable results.json ({exc})") from exc
     if not isinstance(results, dict) or results.get("format") != RESULTS_FORMAT:
-        raise EvalError(f"{file}: not a docbot eval results file (format {RESULTS_FORMAT})")
+        raise ResultsFileError(f"{file}: not a docbot eval results file (format {RESULTS_FORMAT})")
     return results
 
 

@@ -10,12 +10,8 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, FastAPI
 from sse_starlette import EventSourceResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
@@ -24,12 +20,12 @@ from bot.web import documents
 from bot.web.access import Access
 from bot.web.edge import AnswerSlots
 from bot.web.embed import install_embed
+from bot.web.errors import failure, install_error_handlers
 from bot.web.health import StoreProbe
 from bot.web.models import AskRequest, AskResponse, DocumentInfo, DocumentList, Problem, StoreProblem
-from bot.web.openai_compat import error_response, openai_router
-from bot.web.security import Guard, RateLimiter, checked_origins, install_browser_policy
-from bot.web.streams import Piece, answer_of, failure, start_stream, store_down_fix, with_fix
-from index.errors import StoreUnavailableError
+from bot.web.openai_compat import openai_router
+from bot.web.security import Guard, RateLimiter, install_browser_policy
+from bot.web.streams import Piece, answer_of, start_stream, store_down_fix
 
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {
@@ -58,7 +54,7 @@ _STREAM_DOC = {
 
 
 def install_api(app: FastAPI, bot: Bot, settings: Settings, access: Access, slots: AnswerSlots) -> None:
-    origins = checked_origins(settings.embed_origins)
+    origins = settings.embed_origins  # checked and normalised by Settings
     guard = Guard(access, RateLimiter(settings.rate_limit_per_minute))
     install_error_handlers(app, bot.retriever.store.location, store_down_fix(settings))
     app.add_api_route(
@@ -132,38 +128,3 @@ async def answer_events(pieces: AsyncIterator[Piece], store: str, store_fix: str
         if status == 503:
             body |= {"store": store, "fix": store_fix}
         yield {"event": "error", "data": json.dumps(body)}
-
-
-def _is_openai(request: Request) -> bool:
-    return request.url.path.startswith("/v1/")
-
-
-def install_error_handlers(app: FastAPI, store_location: str, store_fix: str) -> None:
-    """FastAPI's error bodies under /api, OpenAI's under /v1; a store that is down is a 503 naming it and the fix."""
-
-    async def on_http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        if _is_openai(request):
-            return error_response(exc.status_code, str(exc.detail), exc.headers)
-        return await http_exception_handler(request, exc)
-
-    async def on_invalid_request(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        if _is_openai(request):
-            first = exc.errors()[0] if exc.errors() else {}
-            where = ".".join(str(part) for part in first.get("loc", ()))
-            return error_response(422, f"{where}: {first.get('msg', 'invalid request')}")
-        # FastAPI's own body, without the echo of what was sent (bytes that are not UTF-8 made it fail with a 500)
-        problems = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
-        ]
-        return JSONResponse({"detail": problems}, status_code=422)
-
-    async def on_store_down(request: Request, exc: Exception) -> Response:
-        if _is_openai(request):
-            return error_response(503, with_fix(str(exc), store_fix))
-        return JSONResponse({"detail": str(exc), "store": store_location, "fix": store_fix}, status_code=503)
-
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(RequestValidationError, on_invalid_request)
-    app.add_exception_handler(StoreUnavailableError, on_store_down)

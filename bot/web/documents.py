@@ -39,7 +39,7 @@ class UploadRefusedError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class DocumentInfo:
+class IndexedDocument:
     """One indexed file, as listed on the page."""
 
     root: str  # the folder it was indexed from (never shown: a server path)
@@ -68,7 +68,7 @@ def _now() -> str:
 # --- listing -----------------------------------------------------------------------------------
 
 
-def list_documents(store: Store, settings: Settings) -> list[DocumentInfo]:
+def list_documents(store: Store, settings: Settings) -> list[IndexedDocument]:
     """Every indexed file with its title and chunk count, sorted by title."""
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
     for _, _, meta in store.iter_all(with_text=False):
@@ -83,7 +83,7 @@ def list_documents(store: Store, settings: Settings) -> list[DocumentInfo]:
     for (root, source), entry in grouped.items():
         record = records.get(document_key(root, source))
         documents.append(
-            DocumentInfo(
+            IndexedDocument(
                 root=root,
                 source=source,
                 title=entry["title"],
@@ -175,7 +175,7 @@ def sanitise_filename(name: str) -> str:
 # --- removal -----------------------------------------------------------------------------------
 
 
-def remove_document(store: Store, settings: Settings, document: DocumentInfo) -> int:
+def remove_document(store: Store, settings: Settings, document: IndexedDocument) -> int:
     """Delete the document's chunks (and its file, if it was uploaded). Returns how many chunks went.
 
     The caller refreshes the retriever so that the BM25 side follows.

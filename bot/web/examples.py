@@ -11,14 +11,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from bot.answer.citations import STOPWORDS
+from bot.answer.text import MONTHS, STOPWORDS, YEAR
 
 #: A capitalised word of at most 41 characters: unbounded, ``[A-Z][\w'’-]*\w`` is retried at every capital of a
 #: long hyphenated run ("A-A-A-...") and takes quadratic time (25 s for 40 KB).
 _NAME_WORD = r"(?:[A-Z][\w'’-]{0,39}\w|al-[A-Z]\w{0,40})"
 _NAME = re.compile(rf"\b{_NAME_WORD}(?: {_NAME_WORD})+")
-_MONTHS = "January February March April May June July August September October November December".split()
-_DATE = re.compile(rf"\b(?:(?:{'|'.join(_MONTHS)}) )?(?:1[5-9]|20)\d\d\b")
+_DATE = re.compile(rf"\b(?:(?:{'|'.join(MONTHS)}) )?{YEAR}")
 #: Capitalised only because they start a sentence or a heading, not part of a name.
 _LEADING = STOPWORDS | {"according", "although", "however", "since", "while", "during", "last", "mr", "ms", "dr"}
 
@@ -28,7 +27,7 @@ def names_in(text: str) -> list[str]:
     names = []
     for match in _NAME.finditer(text):
         words = match.group().split()
-        while words and (words[0].lower() in _LEADING or words[0] in _MONTHS):
+        while words and (words[0].lower() in _LEADING or words[0] in MONTHS):
             words.pop(0)
         if len(words) >= 2:
             names.append(" ".join(words))

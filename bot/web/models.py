@@ -72,7 +72,7 @@ class DocumentInfo(BaseModel):
     uploaded: bool = Field(description="True for files uploaded through the chat page.")
 
     @classmethod
-    def of(cls, document: documents.DocumentInfo) -> DocumentInfo:
+    def of(cls, document: documents.IndexedDocument) -> DocumentInfo:
         return cls(
             key=document.key,
             source=document.source,

@@ -15,13 +15,13 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
 from bot.web.edge import AnswerSlots
+from bot.web.errors import error_body, failure
 from bot.web.models import (
     MODEL_ID,
     AssistantMessage,
@@ -32,28 +32,9 @@ from bot.web.models import (
     ModelCard,
     ModelList,
 )
-from bot.web.streams import Piece, answer_of, failure, start_stream, store_down_fix, with_fix
+from bot.web.streams import Piece, answer_of, start_stream, store_down_fix, with_fix
 
 SOURCES_HEADING = "\n\nSources:\n"
-
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    404: "not_found_error",
-    413: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-    503: "service_unavailable",
-}
-
-
-def error_body(status: int, message: str) -> dict[str, dict[str, str | int]]:
-    """An error in OpenAI's shape, which OpenAI clients turn into their own exceptions."""
-    return {"error": {"message": message, "type": _ERROR_TYPES.get(status, "server_error"), "code": status}}
-
-
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 
 def conversation(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:

@@ -1,7 +1,8 @@
 """The Gradio chat page: streamed, cited answers beside a sources panel, a documents view, feedback.
 
 Every string from a document or a question reaches the browser escaped (see :mod:`bot.web.render`); the
-only script on the page is :data:`HEAD`, which makes the ``[n]`` markers jump to their source.
+only script on the page is ``static/page.js`` (see :func:`page_assets`), which makes the ``[n]`` markers jump to
+their source.
 """
 
 from __future__ import annotations
@@ -69,100 +70,18 @@ EMPTY_WELCOME = (
     "then ask a question here.</div>"
 )
 
-CSS = """
-.gradio-container { max-width: 1280px !important; }
-#docbot-title h1 { margin: 0; font-size: 1.5rem; }
-#docbot-title p { margin: 0.1rem 0 0; color: var(--body-text-color-subdued); }
-.docbot-status { display: flex; flex-wrap: wrap; gap: 0.3rem 1.2rem; font-size: 0.85rem;
-  color: var(--body-text-color-subdued); }
-.docbot-status b { color: var(--body-text-color); font-weight: 600; overflow-wrap: anywhere; }
-.docbot-empty { margin-top: 0.5rem; padding: 0.6rem 0.8rem; border-radius: 8px;
-  background: #fff4e5; color: #5c3b00; border: 1px solid #f5c26b; }
-.docbot-down, .upload-failed { margin-top: 0.5rem; padding: 0.6rem 0.8rem; border-radius: 8px; overflow-wrap: anywhere;
-  background: #fdecec; color: #7f1d1d; border: 1px solid #f3a6a6; }
-.welcome { text-align: center; line-height: 1.6; }
-#docbot-chat .q, #docbot-chat .a { white-space: normal; overflow-wrap: anywhere; }
-#docbot-chat .a.refused { font-style: italic; }
-#docbot-chat .a-note { margin-top: 0.4rem; font-size: 0.85em; color: var(--body-text-color-subdued); }
-a.cite { display: inline-block; margin: 0 1px; padding: 0 4px; border-radius: 6px; font-size: 0.85em;
-  font-weight: 600; line-height: 1.4; text-decoration: none !important; cursor: pointer;
-  background: var(--color-accent-soft); color: var(--color-accent) !important; }
-a.cite:hover, a.cite:focus-visible { background: var(--color-accent); color: white !important; }
-.docbot-sources { max-height: 72vh; overflow-y: auto; overflow-wrap: anywhere; padding-right: 2px; }
-.docbot-sources h3 { margin: 0 0 0.4rem; font-size: 1rem; }
-.src-intro, .src-none { color: var(--body-text-color-subdued); font-size: 0.9rem; }
-.src-turn { display: none; }
-.src-turn.shown { display: block; }
-.src-head { margin: 0 0 0.5rem; font-size: 0.85rem; font-weight: 600; }
-.src-by { font-weight: 400; color: var(--body-text-color-subdued); }
-.src-card { border: 1px solid var(--block-border-color); border-radius: 10px; padding: 0.6rem 0.75rem;
-  margin-bottom: 0.6rem; background: var(--block-background-fill); scroll-margin: 0.5rem; outline: none; }
-.src-card.active { border-color: var(--color-accent); box-shadow: 0 0 0 2px var(--color-accent-soft); }
-.src-card.flash { animation: docbot-flash 1.6s ease-out; }
-@keyframes docbot-flash { from { background: var(--color-accent-soft); }
-  to { background: var(--block-background-fill); } }
-.src-title { margin: 0; font-size: 0.95rem; }
-.src-num { display: inline-block; min-width: 1.4em; padding: 0 4px; margin-right: 4px; border-radius: 6px;
-  text-align: center; background: var(--color-accent-soft); color: var(--color-accent); font-size: 0.85em; }
-.src-meta { margin: 0.15rem 0 0.4rem; font-size: 0.8rem; color: var(--body-text-color-subdued); }
-.src-passage { margin: 0; padding: 0 0 0 0.6rem; border-left: 3px solid var(--block-border-color);
-  white-space: pre-wrap; font-size: 0.88rem; line-height: 1.5; }
-mark.src-quote { background: rgba(250, 204, 21, 0.45); color: inherit; padding: 0 1px; border-radius: 2px; }
-.src-context { margin-top: 0.4rem; font-size: 0.85rem; }
-.src-context summary { cursor: pointer; color: var(--color-accent); }
-.ctx-text { margin-top: 0.4rem; max-height: 40vh; overflow-y: auto; white-space: pre-wrap; line-height: 1.5;
-  color: var(--body-text-color-subdued); }
-.ctx-passage { color: var(--body-text-color); background: var(--background-fill-secondary); }
-.doc-table-wrap { overflow-x: auto; }
-.doc-table { width: 100%; border-collapse: collapse; border: none !important; font-size: 0.9rem; }
-.doc-table th, .doc-table td { border-left: none !important; border-right: none !important;
-  text-align: left; padding: 0.35rem 0.5rem; vertical-align: top;
-  border-bottom: 1px solid var(--block-border-color); overflow-wrap: anywhere; }
-.doc-table th, .doc-table .doc-num { overflow-wrap: normal; white-space: nowrap; }
-.hint { margin: 0 0 0.4rem; font-size: 0.85rem; color: var(--body-text-color-subdued); }
-.upload-report { margin: 0.3rem 0; padding-left: 1.2rem; font-size: 0.9rem; }
-.upload-report .bad { color: var(--error-text-color, #b91c1c); }
-@media (max-width: 640px) {
-  .gradio-container { padding: 0 6px !important; }
-  .docbot-sources { max-height: none; }
-  .doc-table th:nth-child(4), .doc-table td:nth-child(4) { display: none; }
-}
-"""
 
-#: Clicking an [n] marker shows that answer's sources and highlights source n (event delegation, so it
-#: works for messages Gradio renders later). Without JavaScript the link still jumps to the source.
-HEAD = """<script>
-(() => {
-  const show = (id) => {
-    const card = document.getElementById(id);
-    if (!card || !card.classList.contains("src-card")) return;
-    const group = card.closest(".src-turn");
-    document.querySelectorAll(".src-turn.shown").forEach((g) => { if (g !== group) g.classList.remove("shown"); });
-    if (group) group.classList.add("shown");
-    document.querySelectorAll(".src-card.active").forEach((c) => c.classList.remove("active", "flash"));
-    card.classList.add("active");
-    void card.offsetWidth;
-    card.classList.add("flash");
-    card.scrollIntoView({ behavior: "smooth", block: "nearest" });
-    card.focus({ preventScroll: true });
-  };
-  document.addEventListener("click", (event) => {
-    const link = event.target instanceof Element ? event.target.closest("a.cite") : null;
-    if (!link) return;
-    event.preventDefault();
-    event.stopPropagation();
-    show((link.getAttribute("href") || "").replace(/^#/, ""));
-  }, true);
-})();
-</script>"""
-
+#: The chat page's stylesheet and its one script (read by :func:`page_assets`).
+STATIC = Path(__file__).with_name("static")
 #: Asks before a document is removed; the handler gets no key when the person cancels.
 CONFIRM_REMOVE_JS = "(key) => (key && window.confirm('Remove this document from the index?')) ? key : null"
 
 
 def page_assets() -> dict[str, str]:
-    """The page's CSS and head script, for ``gr.mount_gradio_app`` (Gradio 6 takes them there)."""
-    return {"css": CSS, "head": HEAD}
+    """The page's CSS and head script from ``static/page.css`` and ``static/page.js``, for ``gr.mount_gradio_app``
+    (Gradio 6 takes them there); read when the app is built, not at import."""
+    script = (STATIC / "page.js").read_text(encoding="utf-8")
+    return {"css": (STATIC / "page.css").read_text(encoding="utf-8"), "head": f"<script>\n{script}</script>"}
 
 
 class ChatPage:

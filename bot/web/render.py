@@ -6,18 +6,17 @@ results into Gradio components.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
 from bot.answer.citations import Answer, Citation
-from bot.web.documents import Context, DocumentInfo
+from bot.answer.markers import MARKER, numbers_of
+from bot.web.documents import Context, IndexedDocument
 from index.pipeline import IndexReport
 
 #: The sources panel keeps the citations of this many recent answers (older [n] links then do nothing).
 MAX_SOURCE_TURNS = 20
-_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 NO_PASSAGE = "No passage of the documents answers this question."
 
 
@@ -52,11 +51,10 @@ def _linked(text: str, turn: int, citations: Sequence[Citation]) -> str:
     titles = {c.number: c.title for c in citations}
     parts: list[str] = []
     position = 0
-    for match in _MARKER.finditer(text):
-        parts.append(_text(text[position : match.start()]))
+    for match in MARKER.finditer(text):
+        parts.append(_text(text[position : match.start(1) - 1]))  # up to the '[': the space before stays
         links = []
-        for part in match.group(1).split(","):
-            number = int(part)
+        for number in numbers_of(match.group(1)):
             label = f"Source {number}: {titles[number]}" if number in titles else f"Source {number}"
             links.append(
                 f'<a class="cite" href="#{source_anchor(turn, number)}" title="{escape(label)}">[{number}]</a>'
@@ -196,13 +194,13 @@ def store_down_html(generator: str, embedding_model: str, where: str) -> str:
     )
 
 
-def _when(document: DocumentInfo) -> str:
+def _when(document: IndexedDocument) -> str:
     if document.indexed_at is None:
         return '<span title="indexed with docbot index">—</span>'
     return escape(document.indexed_at.replace("T", " ").replace("+00:00", " UTC"))
 
 
-def documents_html(documents: Sequence[DocumentInfo]) -> str:
+def documents_html(documents: Sequence[IndexedDocument]) -> str:
     if not documents:
         return '<p class="doc-none">No documents yet: upload some below.</p>'
     rows = "".join(
@@ -246,7 +244,7 @@ def notice_html(text: str) -> str:
     return f'<p class="hint">{_text(text)}</p>'
 
 
-def removed_html(document: DocumentInfo, passages: int) -> str:
+def removed_html(document: IndexedDocument, passages: int) -> str:
     return (
         f'<ul class="upload-report"><li>Removed {_text(document.title)} ({escape(document.source)}, '
         f"{passages} passages).</li></ul>"

@@ -10,7 +10,6 @@ Keys are never stored beyond their SHA-256 digests, logged or echoed: a caller i
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -31,22 +30,8 @@ bearer = HTTPBearer(
     "DOCBOT_USERS works too); needed unless anonymous callers may ask.",
 )
 
-_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
-
 #: Callers forgotten after this many idle ones pile up (the rate limiter's memory bound).
 _SWEEP_AT = 10_000
-
-
-def checked_origins(origins: Sequence[str]) -> list[str]:
-    """``scheme://host[:port]`` origins (a trailing ``/`` is dropped); anything else is a settings error."""
-    cleaned = [origin.rstrip("/") for origin in origins]
-    bad = [origin for origin in cleaned if not _ORIGIN.fullmatch(origin)]
-    if bad:
-        raise ValueError(
-            f"DOCBOT_EMBED_ORIGINS must list origins like https://wiki.example.com (scheme, host, optional port, "
-            f"no path); not: {', '.join(bad)}"
-        )
-    return cleaned
 
 
 def frame_ancestors(origins: Sequence[str]) -> str:

@@ -1,27 +1,23 @@
 """Running the synchronous, CPU-bound :class:`~bot.answer.chat.Bot` off the event loop, for every API route.
 
 A stream's first step (condense, retrieve, first sentence) runs before the response starts, so an empty question
-or a store that is down still gets a proper HTTP status; errors after that become an error event.
+or a store that is down still gets a proper HTTP status (:mod:`bot.web.errors`); errors after that become an error
+event.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 from fastapi import HTTPException
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from bot.answer.chat import Bot
+from bot.answer.chat import Bot, History
 from bot.answer.citations import Answer
 from bot.config import Settings
-from index.errors import StoreUnavailableError
 
 Piece = str | Answer
-History = Sequence[tuple[str, str]]
-
-logger = logging.getLogger(__name__)
 
 
 def checked_question(question: str, settings: Settings) -> str:
@@ -33,11 +29,7 @@ def checked_question(question: str, settings: Settings) -> str:
 
 
 async def answer_of(bot: Bot, settings: Settings, question: str, history: History, k: int | None) -> Answer:
-    question = checked_question(question, settings)
-    try:
-        return await run_in_threadpool(bot.ask, question, history, k)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    return await run_in_threadpool(bot.ask, checked_question(question, settings), history, k)
 
 
 async def start_stream(
@@ -46,19 +38,8 @@ async def start_stream(
     """The answer's pieces, its first one already computed; the rest are computed as the client reads."""
     question = checked_question(question, settings)
     pieces = bot.stream(question, history, k)
-    try:
-        first = await run_in_threadpool(list, itertools.islice(pieces, 1))
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    first = await run_in_threadpool(list, itertools.islice(pieces, 1))
     return iterate_in_threadpool(itertools.chain(first, pieces))
-
-
-def failure(exc: Exception) -> tuple[int, str]:
-    """Status and message for an error in the middle of a stream (the response has already started)."""
-    if isinstance(exc, StoreUnavailableError):
-        return 503, str(exc)
-    logger.exception("the answer stream failed")
-    return 500, "internal error while answering"
 
 
 def store_down_fix(settings: Settings) -> str:
