@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from live import LiveServer, child_env, free_port, live_server
+from test_ui_browser import add_document
 
 pytestmark = pytest.mark.server
 #: Five servers start in this module; on a busy shared machine loading the model can take minutes.
@@ -325,9 +326,6 @@ def test_an_open_page_refuses_anonymous_uploads_and_signs_editors_in_at_signin(
         page.get_by_role("tab", name="Documents").click()
         note = tmp_path / "harbour.md"
         note.write_text(NOTE)
-        page.locator("#docbot-upload input[type=file]").set_input_files([str(note)])
-        page.locator("#docbot-upload").get_by_text("harbour.md").wait_for()
-        page.locator("#docbot-add").click()
-        page.locator("#docbot-upload-report", has_text="Added: harbour.md").wait_for()
+        add_document(page, note)
     finally:
         context.close()

@@ -42,7 +42,10 @@ FIXED: dict[str, Callable[[], bytes]] = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("budget"), env={"DOCBOT_PARSE_TIMEOUT_S": str(TIMEOUT_S)}) as live:
+    with live_server(
+        tmp_path_factory.mktemp("budget"),
+        env={"DOCBOT_PARSE_TIMEOUT_S": str(TIMEOUT_S), "DOCBOT_ANONYMOUS_ROLE": "admin"},
+    ) as live:
         yield live
 
 

@@ -66,7 +66,8 @@ def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
 
 @pytest.fixture
 def docbot(tmp_path: Path, chroma: ChromaServer) -> Iterator[LiveServer]:
-    with live_server(tmp_path, env={"DOCBOT_CHROMA_URL": chroma.url}) as live:
+    env = {"DOCBOT_CHROMA_URL": chroma.url, "DOCBOT_ANONYMOUS_ROLE": "admin"}  # the laptop setup: it uploads
+    with live_server(tmp_path, env=env) as live:
         assert not (live.data_dir / "chroma").exists(), "indexed into a local store, not the server"
         yield live
 

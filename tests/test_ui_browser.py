@@ -181,6 +181,13 @@ def choose_file(page: Any, file: Path, attempts: int = 3) -> None:
                 raise
 
 
+def add_document(page: Any, file: Path) -> None:
+    """Choose ``file`` in the Documents tab's upload box, press "Add to the index" and wait for its report."""
+    choose_file(page, file)
+    page.locator("#docbot-add").click()
+    page.locator("#docbot-upload-report", has_text=f"Added: {file.name}").wait_for()
+
+
 def test_upload_then_ask_about_it(page: Any, server: LiveServer, tmp_path: Path) -> None:
     upload = tmp_path / "The Quokka Festival.md"
     upload.write_text(UPLOAD_MD)
@@ -308,10 +315,7 @@ def test_empty_index_login_and_removal_by_owner_or_admin(
         assert not editor.locator("#docbot-add-note").is_visible()
         upload = tmp_path / "quokka.md"
         upload.write_text(UPLOAD_MD)
-        editor.locator("#docbot-upload input[type=file]").set_input_files([str(upload)])
-        editor.locator("#docbot-upload").get_by_text("quokka.md").wait_for()
-        editor.locator("#docbot-add").click()
-        editor.locator("#docbot-upload-report", has_text="Added: quokka.md").wait_for()
+        add_document(editor, upload)
         editor.locator("#docbot-admin").wait_for()  # an editor may remove the documents they uploaded
         editor.locator("#docbot-admin input").click()
         assert editor.get_by_role("option").all_inner_texts() == ["The Quokka Festival (quokka.md)"]
