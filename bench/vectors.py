@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.config import Settings
+from index.calibration import PROBES
 from index.embeddings import Embedder
 from index.store import PAGE
 
@@ -67,8 +68,12 @@ class VectorCache:
         self._unsaved.clear()
 
 
+#: The off-topic questions every index run asks of its index (index.calibration): not corpus vectors.
+_PROBES = frozenset(PROBES)
+
+
 class CachedEmbedder(Embedder):
-    """docbot's embedder, answering from the cache where it can and remembering what it computes."""
+    """docbot's embedder, answering from the cache where it can and counting the corpus vectors it computes."""
 
     def __init__(self, settings: Settings, cache: VectorCache) -> None:
         super().__init__(settings.embedding_model, settings.embed_batch_size, "auto")
@@ -81,7 +86,7 @@ class CachedEmbedder(Embedder):
         if missing:
             fresh = super().encode([texts[i] for i in missing])
             self.cache.add((keys[i], fresh[row]) for row, i in enumerate(missing))
-            self.computed += len(missing)
+            self.computed += sum(texts[i] not in _PROBES for i in missing)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self.cache[key] for key in keys]).astype(np.float32)
