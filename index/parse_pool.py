@@ -124,12 +124,14 @@ class ParsePool:
     def parse(self, path: Path, data: bytes, source: str, *, max_bytes: int, budget: ParseBudget) -> LoadedFile:
         """Documents of one file, parsed in a worker; raises :class:`LoadError` with a one-line reason."""
         for attempt in range(2):
-            worker = self._take(budget.memory_mb)
+            worker, reused = self._take(budget.memory_mb)
             try:
                 kind, value = worker.parse(path, data, source, max_bytes, budget.timeout_s)
             except _WorkerLost as exc:
                 worker.close()
-                if attempt == 0 and isinstance(exc, _IdleWorkerDied):
+                # A reused worker may have died while it waited (killed from outside, say) before it read this
+                # file: a fresh one tells whether the file is to blame.
+                if attempt == 0 and (reused or isinstance(exc, _IdleWorkerDied)):
                     continue
                 raise LoadError(str(exc)) from None
             except BaseException:  # out of time (or interrupted): the worker may still be busy with the file
@@ -145,7 +147,8 @@ class ParsePool:
             raise LoadError(str(value))
         raise AssertionError("unreachable")
 
-    def _take(self, memory_mb: int) -> _Worker:
+    def _take(self, memory_mb: int) -> tuple[_Worker, bool]:
+        """An idle worker with this memory budget (reused: True) or a new one (False)."""
         with self._lock:
             dead = [worker for worker in self._idle if worker.process.poll() is not None]
             self._idle = [worker for worker in self._idle if worker not in dead]
@@ -155,9 +158,9 @@ class ParsePool:
         for worker in dead:
             worker.close()
         if found is not None:
-            return found
+            return found, True
         try:
-            return _Worker(memory_mb)
+            return _Worker(memory_mb), False
         except _WorkerLost as exc:
             raise LoadError(str(exc)) from None
 
