@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser services run test test-fast lint bench bench-quick clean
+.PHONY: install browser run test test-fast lint bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,23 +17,19 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages of the full tier: Chromium for the browser tests (never `playwright install`) and PostgreSQL,
-# which the shared-state tests start on loopback themselves (no cluster service is needed).
+# which the shared-state tests start on loopback themselves (no cluster service is needed), and nginx, whose
+# `nginx -t` checks deploy/nginx.conf (no nginx service is started either).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql; }
-
-# Debian's PostgreSQL (the replica tests start their own on loopback) and nginx (`nginx -t` of deploy/nginx.conf).
-# Neither is left running: the tests start and stop what they need.
-services:
-	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { \
-		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql nginx; }
+	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nginx; }
 
 run: install
 	$(VENV)/bin/docbot index seeds
 	$(VENV)/bin/docbot serve
 
 # -m "" overrides the fast-tier selection in pyproject's addopts (the last -m wins): every tier runs.
-test: install browser services
+test: install browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q -m "" --durations=20
 
