@@ -50,12 +50,20 @@ def self_signed(folder: Path) -> None:
     )
 
 
-def local_nginx_conf(folder: Path) -> Path:
-    """deploy/nginx.conf with its certificate, pid and log paths moved into ``folder``; nothing else changed."""
+def local_nginx_conf(folder: Path, replicas: list[str] | None = None, ports: tuple[int, int] | None = None) -> Path:
+    """deploy/nginx.conf with its certificate, pid and log paths moved into ``folder`` (a self-signed certificate
+    made there); with ``replicas`` (host:port) in place of the two replica addresses and ``ports`` (http, https) in
+    place of 80 and 443, so that it can run on loopback. Nothing else changed."""
+    self_signed(folder)
     text = (DEPLOY / "nginx.conf").read_text()
-    for real, local in NGINX_PATHS.items():
-        assert real in text, f"deploy/nginx.conf no longer names {real}: update this test's NGINX_PATHS"
-        text = text.replace(real, f"{folder}/{local}")
+    swaps = {real: f"{folder}/{local}" for real, local in NGINX_PATHS.items()}
+    if replicas is not None:
+        swaps |= dict(zip(("10.0.0.11:7860", "10.0.0.12:7860"), replicas, strict=True))
+    if ports is not None:
+        swaps |= {"listen 80;": f"listen 127.0.0.1:{ports[0]};", "listen 443 ": f"listen 127.0.0.1:{ports[1]} "}
+    for real, local in swaps.items():
+        assert real in text, f"deploy/nginx.conf no longer has {real!r}: update tests/test_deploy_config.py"
+        text = text.replace(real, local)
     conf = folder / "nginx.conf"
     conf.write_text(text)
     return conf
@@ -63,7 +71,6 @@ def local_nginx_conf(folder: Path) -> Path:
 
 @pytest.mark.server
 def test_nginx_accepts_the_reference_config(tmp_path: Path) -> None:
-    self_signed(tmp_path)
     conf = local_nginx_conf(tmp_path)
     checked = subprocess.run(
         [nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True, timeout=60

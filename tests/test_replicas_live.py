@@ -1,7 +1,8 @@
 """Two ``docbot serve`` replicas on loopback sharing one Chroma server and one PostgreSQL, as docs/deploy.md deploys
 them (issue #18, "Done when"): a document uploaded through replica A is cited by replica B within 5 s; a
 conversation started on A continues on B with its history; killing A mid-stream loses no stored conversation or
-vote, and B keeps answering.
+vote, and B keeps answering. And Debian's nginx running deploy/nginx.conf (moved to loopback ports) in front of
+both: the API spread over both, answer streams passed through, plain http redirected.
 
 Each replica has a data directory of its own (nothing shared on disk); the seed document is indexed into the Chroma
 server beforehand by ``docbot index`` from a third data directory. The API is called with a named key (the same
@@ -26,8 +27,19 @@ from typing import Any
 
 import httpx
 import pytest
-from live import ROOT, ChromaServer, PostgresServer, child_env, chroma_server, free_port, postgres_server, wait_http
+from live import (
+    ROOT,
+    ChromaServer,
+    PostgresServer,
+    child_env,
+    chroma_server,
+    free_port,
+    postgres_server,
+    stop_process,
+    wait_http,
+)
 from page_events import add_files, page_client, run_event, upload, upload_event
+from test_deploy_config import local_nginx_conf, nginx_binary
 
 from bot.state.conversations import ConversationStore
 from bot.state.database import Database
@@ -51,6 +63,8 @@ NOTE_QUESTION = "When does the Skerrin lighthouse keeper hand over the lamp watc
 FIRST, FOLLOW_UP = "What group is the article about?", "What did coalition forces resume because of it?"
 #: Seconds within which the other replica must cite an upload (the issue's figure).
 FOLLOW_S = 5.0
+#: The public name deploy/nginx.conf serves.
+PUBLIC_HOST = "docs.example.com"
 
 
 @dataclass
@@ -81,6 +95,9 @@ def _env(chroma: ChromaServer, postgres: PostgresServer, data_dir: Path) -> dict
         "DOCBOT_USERS": f"{EDITOR[0]}:{EDITOR[1]}:editor",
         "DOCBOT_API_KEYS": f"ops:{KEY}:editor",
         "DOCBOT_STORE_CHECK_INTERVAL_S": "1",
+        # nginx on loopback in front of both (deploy/nginx.conf), as in docs/deploy.md
+        "DOCBOT_TRUSTED_PROXIES": "127.0.0.1",
+        "DOCBOT_ALLOWED_HOSTS": f"{PUBLIC_HOST},127.0.0.1,localhost",
     }
 
 
@@ -169,6 +186,53 @@ def test_a_conversation_started_on_one_replica_continues_on_the_other(cluster: C
     stored = ConversationStore(cluster.database).answers(conversation, KEY_OWNER)
     assert [a.question for a in stored] == [FIRST, FOLLOW_UP]
     assert [a.text for a in stored] == [first["answer"], follow_up["answer"]]
+
+
+@contextmanager
+def nginx_in_front(cluster: Cluster, folder: Path) -> Iterator[tuple[str, str]]:
+    """Debian's nginx running deploy/nginx.conf on loopback ports, the two replicas as its upstreams:
+    (its https URL, its http URL)."""
+    http, https = free_port(), free_port()
+    replicas = [r.url.removeprefix("http://") for r in (cluster.a, cluster.b)]
+    conf = local_nginx_conf(folder, replicas, (http, https))
+    log = folder / "nginx.out"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [nginx_binary(), "-p", str(folder), "-c", str(conf), "-g", "daemon off;"], stdout=out, stderr=out
+        )
+    try:
+        wait_http(f"http://127.0.0.1:{http}/", 30, process)
+        yield f"https://127.0.0.1:{https}", f"http://127.0.0.1:{http}"
+    finally:
+        stop_process(process)
+
+
+def answered_asks(replica: Replica) -> int:
+    """``/api/ask`` requests the replica answered 200, from its access log."""
+    return replica.log.read_text(errors="replace").count('"POST /api/ask HTTP/1.1" 200')
+
+
+def test_nginx_with_the_reference_config_spreads_the_api_and_passes_streams(cluster: Cluster, tmp_path: Path) -> None:
+    with (
+        nginx_in_front(cluster, tmp_path) as (https, http),
+        httpx.Client(base_url=https, verify=False, headers={"Host": PUBLIC_HOST, **AUTH}, timeout=120) as front,
+    ):
+        before = [answered_asks(r) for r in (cluster.a, cluster.b)]
+        for _ in range(6):
+            assert front.post("/api/ask", json={"question": FIRST}).status_code == 200
+        time.sleep(0.5)  # the access log line follows the response
+        spread = [answered_asks(r) - n for r, n in zip((cluster.a, cluster.b), before, strict=True)]
+        assert sum(spread) == 6 and min(spread) >= 1, f"nginx sent A and B {spread} of 6 questions"
+
+        with front.stream("POST", "/api/ask/stream", json={"question": FIRST}) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = [line[7:] for line in response.iter_lines() if line.startswith("event: ")]
+        assert "text" in events and events[-1] == "answer", events
+
+        page = front.get("/")
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        redirect = httpx.get(f"{http}/api/health", headers={"Host": PUBLIC_HOST})
+        assert redirect.status_code == 301 and redirect.headers["location"] == f"https://{PUBLIC_HOST}/api/health"
 
 
 class Prober(threading.Thread):
