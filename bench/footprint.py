@@ -41,8 +41,7 @@ class Bm25Footprint:
     chunks: int
     build_seconds: float
     files_mib: float
-    load_seconds: float  # a fresh process: LexicalIndex.load
-    loaded_rss_mib: float  # what loading added to that process's resident memory
+    load_seconds: float  # a fresh process: LexicalIndex.load (the arrays are read whole: memory = files_mib)
     nonzeros: int  # (chunk, term) pairs in the sparse matrix
     vocabulary: int
 
@@ -77,14 +76,12 @@ def _folder_mib(folder: Path) -> float:
     return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20, 1)
 
 
-def _load_in_child(folder: str, results: multiprocessing.Queue[tuple[float, float]]) -> None:
+def _load_in_child(folder: str, results: multiprocessing.Queue[float]) -> None:
     import bm25s  # noqa: F401 - the library's own import is not what loading an index costs
 
-    before = process_memory_kib(multiprocessing.current_process().pid or 0)
     started = time.perf_counter()
     LexicalIndex.load(Path(folder))
-    seconds = time.perf_counter() - started
-    results.put((seconds, (process_memory_kib(multiprocessing.current_process().pid or 0) - before) / 1024))
+    results.put(time.perf_counter() - started)
 
 
 def bm25(ids: list[str], texts: list[str], folder: Path) -> Bm25Footprint:
@@ -95,17 +92,16 @@ def bm25(ids: list[str], texts: list[str], folder: Path) -> Bm25Footprint:
     matrix = lexical._retriever.scores  # bm25s: the sparse matrix's arrays
     vocabulary = len(lexical._retriever.vocab_dict)
     context = multiprocessing.get_context("spawn")
-    results: multiprocessing.Queue[tuple[float, float]] = context.Queue()
+    results: multiprocessing.Queue[float] = context.Queue()
     child = context.Process(target=_load_in_child, args=(str(folder), results))
     child.start()
-    load_seconds, loaded_mib = results.get(timeout=600)
+    load_seconds = results.get(timeout=600)
     child.join()
     return Bm25Footprint(
         len(ids),
         round(build_seconds, 1),
         _folder_mib(folder),
         round(load_seconds, 2),
-        round(loaded_mib, 1),
         int(matrix["data"].size),
         vocabulary,
     )

@@ -27,7 +27,7 @@ from bench.answering import Served, free_port, load, serve
 from bench.machine import load_average
 from bench.retrieval import Latency
 
-CHROMA_START_S = 120.0
+CHROMA_START_S = 300.0
 
 
 @dataclass
