@@ -11,21 +11,29 @@ over one's.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
 
+from bench import corpus, report
 from bench.answering import Served, free_port, load, serve
-from bench.machine import load_average
-from bench.retrieval import Latency
+from bench.machine import describe, load_average
+from bench.retrieval import Latency, build_index
+from bench.vectors import VectorCache
+from bot.settings_errors import load_settings
+from index.chunking import Chunker
+from index.embeddings import resolve_model
 
 CHROMA_START_S = 300.0
 
@@ -124,3 +132,33 @@ def measure(
         one = _run(replicas[:1], questions, clients, per_client)
         two = _run(replicas, questions, clients, per_client)
     return ReplicaComparison(chunks, one, two, round(two.answers_per_s / one.answers_per_s, 3))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.replicas``: this comparison alone, on the benchmark corpus at one size (vectors cached)."""
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(prog="python -m bench.replicas", description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=1000, help="index size (default 1k: the model dominates)")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=160, help="requests in each of the two rows")
+    parser.add_argument("--cache", type=Path, default=here / ".cache", help="corpora and chunk vectors, reused")
+    parser.add_argument("--json", type=Path, default=here / "results" / "replicas.json")
+    args = parser.parse_args(argv)
+    base = load_settings()
+    info = corpus.build_corpus(args.cache / "corpus" / str(args.chunks), args.chunks, Chunker(800, 150))
+    vectors = VectorCache(args.cache / "vectors" / resolve_model(base.embedding_model)[1].replace("/", "--"))
+    with tempfile.TemporaryDirectory(prefix="work-", dir=args.cache) as work:
+        settings = base.model_copy(update={"data_dir": Path(work) / "index"})
+        build_index(info.folder, settings, vectors)
+        per_client = max(1, args.requests // args.clients)
+        compared = measure(
+            settings.data_dir, Path(work) / "replicas", corpus.questions(200), info.chunks, args.clients, per_client
+        )
+    results = {"command": " ".join(["python -m bench.replicas", *(argv or sys.argv[1:])]), "machine": describe()}
+    results["replicas"] = asdict(compared)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print("\n".join(report.replicas_section(results["replicas"])))
+
+
+if __name__ == "__main__":
+    main()

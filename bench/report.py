@@ -184,7 +184,7 @@ def _answering(answering: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _replicas(replicas: dict[str, Any]) -> list[str]:
+def replicas_section(replicas: dict[str, Any]) -> list[str]:
     lines = ["## Replicas", ""]
     if "error" in replicas:
         return [*lines, f"Not measured in this run: `{replicas['error'][:300]}`.", ""]
@@ -236,7 +236,7 @@ def markdown(results: dict[str, Any]) -> str:
     if results.get("answering"):
         lines += _answering(results["answering"])
     if results.get("replicas"):
-        lines += _replicas(results["replicas"])
+        lines += replicas_section(results["replicas"])
     if ANALYSIS.is_file():
         lines += ["## Where the time goes", "", ANALYSIS.read_text().strip(), ""]
     return "\n".join(lines)

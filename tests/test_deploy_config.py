@@ -15,7 +15,7 @@ import pytest
 from live import ROOT
 
 from bot.config import Settings
-from bot.web.access import Access
+from bot.web.access import anonymous_role, check_exposure, parse_keys, parse_users
 
 DEPLOY = ROOT / "deploy"
 #: Absolute paths of the real install, and where the test puts them instead.
@@ -113,8 +113,9 @@ def test_every_setting_the_env_example_names_exists_and_is_valid(monkeypatch: py
     settings = Settings()
     assert settings.chroma_url == env["DOCBOT_CHROMA_URL"]
     assert str(settings.data_dir) == env["DOCBOT_DATA_DIR"]
-    access = Access.from_settings(settings)  # a non-loopback host with users and keys: accepted
-    assert access.anonymous is None and access.login_configured
+    check_exposure(settings)  # a non-loopback host with users and keys: accepted
+    assert anonymous_role(settings) is None
+    assert parse_users(settings.users) and parse_keys(settings.api_keys)
 
 
 def test_units_start_what_docbot_installs() -> None:
