@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from threading import RLock
+from threading import RLock, Thread
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -17,6 +17,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr, SkipValidation
 
 from index.calibration import Calibration, evidence, sync_calibration
+from index.follow import StoreFollower
 from index.lexical import LexicalIndex, sync_lexical
 from index.protocols import Embedder, Store
 from index.settings import IndexSettings
@@ -87,12 +88,23 @@ class HybridRetriever(BaseRetriever):
     _lexical: LexicalIndex = PrivateAttr()
     _calibration: Calibration = PrivateAttr()
     _lock: Any = PrivateAttr(default_factory=RLock)
+    _follower: StoreFollower = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
+        self._follower = StoreFollower(self.store.revision, self._sync, self.settings.store_check_interval_s)
         self.refresh()
 
     def refresh(self) -> None:
-        """Pick up what an index run changed (the BM25 side and the calibration are redone if out of step)."""
+        """Pick up what an index run changed, now (the BM25 side and the calibration are redone if out of step)."""
+        self._follower.sync()
+
+    def follow(self) -> Thread | None:
+        """Check, in the background and at most every ``store_check_interval_s``, whether the store changed through
+        another process, and rebuild the BM25 side if so; never waits. Returns the check's thread, if one started."""
+        return self._follower.poll()
+
+    def _sync(self) -> None:
+        """Bring the BM25 side and the calibration in line with the store; swap them in together."""
         lexical = sync_lexical(self.store, self.settings.lexical_dir)
         calibration = sync_calibration(self.store, self.embedder, lexical, self.settings.data_dir)
         with self._lock:
@@ -107,6 +119,7 @@ class HybridRetriever(BaseRetriever):
     def search(self, query: str, k: int | None = None, *, lexical: bool = True, dense: bool = True) -> Retrieval:
         """The top ``k`` passages for ``query``; ``lexical``/``dense`` off leave that side out (for comparisons:
         without the dense side nothing counts as covered)."""
+        self.follow()
         settings = self.settings
         k = k or settings.k
         fetch = max(settings.fetch_k, k)
