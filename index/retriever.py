@@ -123,35 +123,39 @@ class HybridRetriever(BaseRetriever):
         settings = self.settings
         k = k or settings.k
         fetch = max(settings.fetch_k, k)
-        dense_hits = self.store.query(self.embedder.encode([query])[0], fetch) if dense else []
+        dense_hits = self.store.nearest(self.embedder.encode([query])[0], fetch) if dense else []
         with self._lock:
             lexical_hits = self._lexical.search(query, fetch) if lexical else []
         scores: dict[str, float] = {}
-        similarity: dict[str, float] = {}
-        chunks: dict[str, StoredChunk] = {}
-        for rank, hit in enumerate(dense_hits):
-            scores[hit.chunk.id] = settings.dense_weight / (settings.rrf_k + rank + 1)
-            similarity[hit.chunk.id] = hit.similarity
-            chunks[hit.chunk.id] = hit.chunk
+        similarity = dict(dense_hits)
+        for rank, (chunk_id, _) in enumerate(dense_hits):
+            scores[chunk_id] = settings.dense_weight / (settings.rrf_k + rank + 1)
         for rank, lex in enumerate(lexical_hits):
             scores[lex.id] = scores.get(lex.id, 0.0) + settings.lexical_weight / (settings.rrf_k + rank + 1)
-        missing = [i for i in scores if i not in chunks]
-        chunks.update({c.id: c for c in self.store.get(missing)})
-        ranked = sorted((i for i in scores if i in chunks), key=lambda i: scores[i], reverse=True)
-        passages: list[Passage] = []
-        for chunk_id in ranked:
-            text = chunks[chunk_id].text
-            if any(near_duplicate(text, p.text, settings.duplicate_threshold) for p in passages):
-                continue
-            passages.append(Passage.from_stored(chunks[chunk_id], scores[chunk_id], similarity.get(chunk_id)))
-            if len(passages) == k:
-                break
-        best = max((hit.similarity for hit in dense_hits), default=-1.0)
+        ranked = sorted(scores, key=scores.__getitem__, reverse=True)
+        passages = self._distinct_passages(ranked, scores, similarity, k)
+        best = max(similarity.values(), default=-1.0)
         with self._lock:
             found = evidence(best, self._lexical.known_share(query))
             floor = self._calibration.floor if settings.coverage == "calibrated" else -math.inf
         covered = bool(passages) and found >= floor and best >= self.settings.relevance_floor
         return Retrieval(passages, best, found, floor, covered)
+
+    def _distinct_passages(
+        self, ranked: list[str], scores: dict[str, float], similarity: dict[str, float], k: int
+    ) -> list[Passage]:
+        """The first ``k`` chunks of ``ranked`` that are no near-duplicate of a better one. Texts are read from the
+        store a few at a time, only as far down the ranking as that takes (ids gone from the store are skipped)."""
+        passages: list[Passage] = []
+        window = 2 * k
+        for start in range(0, len(ranked), window):
+            for chunk in self.store.get(ranked[start : start + window]):
+                if any(near_duplicate(chunk.text, p.text, self.settings.duplicate_threshold) for p in passages):
+                    continue
+                passages.append(Passage.from_stored(chunk, scores[chunk.id], similarity.get(chunk.id)))
+                if len(passages) == k:
+                    return passages
+        return passages
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
         retrieval = self.search(query)

@@ -219,20 +219,16 @@ class VectorStore:
         ]
         return sorted(chunks, key=lambda c: (c.page or 0, int(c.metadata.get("start", 0))))
 
-    def query(self, vector: np.ndarray, n: int) -> list[DenseHit]:
-        total = self.count()
-        if total == 0:
-            return []
+    def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """The ids of the ``n`` chunks nearest to ``vector`` with their cosine similarity, best first; reads no
+        texts or metadata (a search fetches those for the few passages it keeps)."""
         result = self._call(
-            "search",
-            self._collection.query,
-            query_embeddings=[vector],
-            n_results=min(n, total),
-            include=["metadatas", "documents", "distances"],
+            "search", self._collection.query, query_embeddings=[vector], n_results=n, include=["distances"]
         )
-        return [
-            DenseHit(StoredChunk(i, t or "", dict(m or {})), 1.0 - float(d))
-            for i, t, m, d in zip(
-                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
-            )
-        ]
+        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+
+    def query(self, vector: np.ndarray, n: int) -> list[DenseHit]:
+        """The ``n`` nearest chunks, read in full."""
+        nearest = self.nearest(vector, n)
+        chunks = {chunk.id: chunk for chunk in self.get([i for i, _ in nearest])}
+        return [DenseHit(chunks[i], similarity) for i, similarity in nearest if i in chunks]
