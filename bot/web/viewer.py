@@ -50,12 +50,12 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _head(found: Evidence) -> str:
+def _head(found: Evidence, tools: str = "") -> str:
     where = [found.source] + ([f"page {found.page} of {len(found.pages)}"] if found.page else [])
     notice = f'<p class="view-notice" role="status">{escape(found.notice)}</p>' if found.notice else ""
     return (
         f'<header class="view-head"><h1>{escape(found.title)}</h1>'
-        f'<p class="view-meta">{escape(" · ".join(where))}</p>{notice}</header>'
+        f'<p class="view-meta">{escape(" · ".join(where))}</p>{notice}{tools}</header>'
     )
 
 
@@ -99,7 +99,7 @@ def text_html(found: Evidence, quote: tuple[int, int] | None) -> str:
 
 
 def text_view(found: Evidence, quote: tuple[int, int] | None) -> str:
-    body = f'{_head(found)}{_pages_nav(found)}<main class="view-text">{text_html(found, quote)}</main>'
+    body = f'{_head(found, _pages_nav(found))}<main class="view-text">{text_html(found, quote)}</main>'
     return _page(found.title, body)
 
 

@@ -1,0 +1,111 @@
+"""The evidence viewer in Debian's Chromium against the real ``docbot serve``: a citation on the chat page and on
+``/embed`` opens its document with the supporting sentence highlighted and scrolled into view.
+
+With UPDATE_DOCS_SCREENSHOT=1 the viewer's screenshot is also copied to docs/viewer.png for the README.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import EVAL_SET, ROOT
+from live import LiveServer, live_server, screenshot, seeds_with
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+KEY = "viewer-browser-key-2b9e41"
+SEED = next(json.loads(line) for line in EVAL_SET.read_text().splitlines() if '"dev-03"' in line)
+WAIT_MS = 90_000
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    work = tmp_path_factory.mktemp("viewer")
+    docs = seeds_with(work, {})
+    env = {"DOCBOT_API_KEYS": KEY, "DOCBOT_ANONYMOUS_ROLE": "reader"}  # the page open to readers, the embed keyed
+    with live_server(work, env=env, docs=docs) as live:
+        yield live
+
+
+def in_viewport(locator: Any) -> bool:
+    return bool(
+        locator.evaluate(
+            "(el) => { const r = el.getBoundingClientRect();"
+            " return r.top >= 0 && r.bottom <= window.innerHeight && r.height > 0; }"
+        )
+    )
+
+
+def test_a_citation_on_the_page_opens_the_document_at_the_highlighted_sentence(
+    chromium: Any, server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    context = chromium.new_context(**DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(server.url)
+    page.wait_for_selector(".docbot-status")
+    page.locator("#docbot-question textarea").fill(SEED["question"])
+    page.locator("#docbot-question textarea").press("Enter")
+    page.locator('#docbot-chat [data-testid="bot"] a.cite').first.click()
+    card = page.locator("#src-turn-0 .src-card").first
+    quote = card.locator(".src-passage mark.src-quote").inner_text()
+    assert SEED["evidence"] in " ".join(quote.split())
+    with context.expect_page() as opened:
+        card.locator("a.src-open").click()
+    view = opened.value
+    view.wait_for_load_state()
+    cited = view.locator("mark.quote#cited")
+    expect(cited).to_have_text(quote)
+    expect(view.locator("mark.passage")).to_contain_text(quote)
+    assert in_viewport(cited)
+    assert view.evaluate("document.scripts.length") == 0
+    shot = screenshot(view, "viewer-text")
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
+        view.screenshot(path=str(ROOT / "docs" / "viewer-text.png"))
+    assert shot.exists()
+    context.close()
+
+
+def test_a_citation_in_the_embed_opens_the_viewer_panel_with_the_key(chromium: Any, server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    page = chromium.new_page(viewport={"width": 400, "height": 640})
+    page.set_default_timeout(WAIT_MS)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    page.goto(f"{server.url}/embed#key={KEY}")
+    page.locator("#question").fill(SEED["question"])
+    page.locator("#send").click()
+    answer = page.locator(".msg.bot").last
+    answer.locator("button.cite").first.click()
+    quote = answer.locator("blockquote.quote").first.inner_text()
+    answer.locator("button.open-view").first.click()
+    cited = page.locator("section.viewer mark.quote#cited")
+    expect(cited).to_have_text(quote)
+    assert SEED["evidence"] in " ".join(quote.split())
+    assert in_viewport(cited)
+    screenshot(page, "viewer-embed")
+    page.locator("section.viewer .viewer-close").click()
+    expect(page.locator("section.viewer")).to_have_count(0)
+    assert not [line for line in console if "Content Security Policy" in line or "Refused" in line]
+
+
+def test_the_live_viewer_answers_readers_and_refuses_bad_credentials(server: LiveServer) -> None:
+    import httpx
+
+    answer = httpx.post(
+        f"{server.url}/api/ask", json={"question": SEED["question"]}, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    url = server.url + answer.json()["citations"][0]["view_url"]
+    assert httpx.get(url).status_code == 200  # DOCBOT_ANONYMOUS_ROLE=reader
+    refused = httpx.get(url, headers={"Authorization": "Bearer not-the-key"})
+    assert refused.status_code == 401 and refused.headers["www-authenticate"]
+    removed = httpx.get(f"{server.url}/view/{'0' * 32}?quote=1-2")
+    assert removed.status_code == 404 and "removed from the index" in removed.text
