@@ -97,11 +97,6 @@ class Settings(IndexSettings):
         description="Most bytes Gradio's upload cache may hold (files chosen on the page but not yet added); an "
         "upload that would go over it is refused. Cached copies are deleted once added or refused.",
     )
-    view_base_url: str | None = Field(
-        None,
-        description="Address of the docbot server (http://127.0.0.1:7860) that the eval report's evidence links "
-        "open in the viewer; unset, the report shows each link's path and notes that a server must be running.",
-    )
     max_body_bytes: int = Field(256 * 1024, ge=1, description="Largest request body /api and /v1 accept.")
     max_question_chars: int = Field(2000, ge=1, description="Longest question /api and /v1 accept.")
     rate_limit_per_minute: int = Field(
@@ -109,6 +104,11 @@ class Settings(IndexSettings):
     )
 
     # --- evidence views (bot/view/) ---------------------------------------------------------------
+    view_base_url: str | None = Field(
+        None,
+        description="Address of the docbot server (http://127.0.0.1:7860) that the eval report's evidence links "
+        "open in the viewer; unset, the report shows each link's path and notes that a server must be running.",
+    )
     view_dpi: int = Field(
         150, ge=36, le=600, description="Resolution a cited PDF page is drawn at (zooming in asks for more)."
     )

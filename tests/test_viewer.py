@@ -4,6 +4,9 @@ moved documents, hostile references. One app for the module over real Chroma wit
 
 from __future__ import annotations
 
+import io
+import os
+import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 from answer_fixtures import clean_settings, write_docs
 from conftest import HASHING_COVERAGE
 from fastapi.testclient import TestClient
+from pdf_fixtures import ACROSS, WRAPPED, harbour_report_pdf, pdfium_boxes
 
 from app import Services, build, create_app
 from bot.answer.citations import view_path
@@ -34,6 +38,7 @@ HOSTILE_HTML = (
 )
 #: Every tag a view may contain: nothing that runs or loads anything but docbot's own stylesheet.
 VIEW_TAGS = {"html", "head", "meta", "title", "link", "body", "header", "h1", "p", "nav", "a", "main", "mark", "span"}
+PDF_TAGS = VIEW_TAGS | {"div", "img", "svg", "rect"}
 
 
 class Tags(HTMLParser):
@@ -52,10 +57,10 @@ def tags_of(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.tags
 
 
-def assert_inert(html: str) -> None:
+def assert_inert(html: str, allowed: set[str] = VIEW_TAGS) -> None:
     """Only the viewer's own tags, no event handler, no remote or script address."""
     for tag, attrs in tags_of(html):
-        assert tag in VIEW_TAGS, tag
+        assert tag in allowed, tag
         assert not any(name.startswith("on") for name in attrs), (tag, attrs)
         for name in ("href", "src"):
             value = (attrs.get(name) or "").lower()
@@ -70,6 +75,7 @@ def services(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedde
         **{"hostile.txt": HOSTILE_TEXT, "gone.md": "# Gone\n\nThis note is removed later.\n", "moved.txt": "Moved."},
     )
     (docs / "lighthouse.html").write_text(HOSTILE_HTML, encoding="utf-8")
+    harbour_report_pdf(docs / "harbour-report.pdf")
     (docs / "moved.txt").write_text("Moving notes\n\nThe bridge opened in 1932. It was painted red.\n")
     settings = clean_settings(root / "data", api_keys=KEY, **HASHING_COVERAGE)
     built = build(settings, embedder=hashing_embedder)
@@ -89,9 +95,9 @@ def web(services: Services) -> Iterator[TestClient]:
 
 
 def link(services: Services, source: str, sentence: str) -> str:
-    """A citation's view_url for ``sentence`` of the (single-chunk) document ``source``."""
-    chunk = next(c for c in services.store.by_source(source) if sentence in c.text)
-    lo = int(chunk.metadata["start"]) + chunk.text.index(sentence)
+    """A citation's view_url for ``sentence`` of the document ``source`` (line breaks in the text count as spaces)."""
+    chunk = next(c for c in services.store.by_source(source) if sentence in c.text.replace("\n", " "))
+    lo = int(chunk.metadata["start"]) + chunk.text.replace("\n", " ").index(sentence)
     return view_path(chunk.id, lo, lo + len(sentence))
 
 
@@ -192,3 +198,88 @@ def test_a_quote_outside_its_passage_is_refused(web: TestClient, services: Servi
     response = web.get(view_path(chunk.id, end, end + 5))
     assert response.status_code == 400
     assert "not inside the cited passage" in response.text
+
+
+# --- PDF: the drawn page with the sentence's boxes -------------------------------------------------------
+
+
+def rects(html: str, css: str) -> list[tuple[float, float, float, float]]:
+    """The (left, top, right, bottom) page fractions of the view's SVG rectangles of class ``css``."""
+    found = []
+    for tag, attrs in tags_of(html):
+        if tag == "rect" and attrs.get("class") == css:
+            x, y, w, h = (float(attrs[name] or 0) for name in ("x", "y", "width", "height"))
+            found.append((x, y, x + w, y + h))
+    return found
+
+
+def inside(inner: tuple[float, ...], outer: tuple[float, ...], slack: float = 1e-4) -> bool:
+    return (
+        outer[0] - slack <= inner[0]
+        and outer[1] - slack <= inner[1]
+        and inner[2] <= outer[2] + slack
+        and inner[3] <= outer[3] + slack
+    )
+
+
+@pytest.mark.parametrize("sentence", [WRAPPED, ACROSS], ids=["over-lines", "over-the-column-break"])
+def test_a_pdf_citation_shows_its_page_with_the_sentence_boxed(
+    web: TestClient, services: Services, sentence: str
+) -> None:
+    url = link(services, "harbour-report.pdf", sentence)
+    response = web.get(url)
+    assert response.status_code == 200, response.text
+    assert_inert(response.text, PDF_TAGS)
+    boxes = rects(response.text, "quote")
+    mine, others = pdfium_boxes(services.settings.data_dir.parent / "docs" / "harbour-report.pdf", 2, sentence)
+    assert len(boxes) >= 2  # one per line fragment
+    assert all(any(inside(char, box) for box in boxes) for char in mine)
+    centres = [((c[0] + c[2]) / 2, (c[1] + c[3]) / 2) * 2 for c in others]
+    assert not any(inside(centre, box, slack=0) for centre in centres for box in boxes)
+    assert all(any(inside(box, passage) for passage in rects(response.text, "passage")) for box in boxes)
+    assert 'id="cited"' in response.text
+    assert "page 2 of 3" in response.text
+    nav = dict(re.findall(r'<a class="view-(prev|next)" href="([^"]+)"', response.text))
+    assert nav == {"prev": "?page=1&zoom=100", "next": "?page=3&zoom=100"}
+    picture = re.search(r'<img src="([^"]+)"', response.text)
+    assert picture is not None and picture.group(1).endswith("/page.png?page=2&amp;zoom=100")
+
+
+def test_a_pdf_page_is_drawn_sharper_when_zoomed(web: TestClient, services: Services) -> None:
+    from PIL import Image
+
+    reference = link(services, "harbour-report.pdf", ACROSS).split("?")[0]
+    sizes = []
+    for zoom in (100, 200):
+        response = web.get(f"{reference}/page.png", params={"page": 2, "zoom": zoom})
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        sizes.append(Image.open(io.BytesIO(response.content)).size)
+    assert sizes[1][0] == pytest.approx(2 * sizes[0][0], abs=2)
+    zoomed = web.get(link(services, "harbour-report.pdf", ACROSS).replace("#cited", "&zoom=200"))
+    assert 'class="view-sheet zoom-200"' in zoomed.text and "zoom=200" in zoomed.text
+    assert web.get(f"{reference}/page.png", params={"page": 2, "zoom": 7}).status_code == 400
+    assert web.get(f"{reference}/page.png", params={"page": 9}).status_code == 404
+
+
+def test_another_page_of_the_pdf_has_no_highlight(web: TestClient, services: Services) -> None:
+    response = web.get(link(services, "harbour-report.pdf", ACROSS).split("?")[0] + "?page=3")
+    assert response.status_code == 200
+    assert "page 3 of 3" in response.text and not rects(response.text, "quote") and not rects(response.text, "passage")
+
+
+def test_a_pdf_that_cannot_be_drawn_in_time_shows_its_text_with_the_reason(services: Services) -> None:
+    """The viewer's worker over view_timeout_s (here a budget no PDF meets): killed, the view says why in one line
+    and shows the page's text with the sentence highlighted; the picture's route answers 422 with the reason."""
+    slow = services.settings.model_copy(update={"view_timeout_s": 0.001, "data_dir": services.settings.data_dir})
+    app = create_app(Services(slow, services.embedder, services.store, services.indexer))
+    client = TestClient(app, base_url="http://127.0.0.1:7860", headers={"Authorization": f"Bearer {KEY}"})
+    pdf = services.settings.data_dir.parent / "docs" / "harbour-report.pdf"
+    os.utime(pdf, ns=(pdf.stat().st_atime_ns, pdf.stat().st_mtime_ns + 10**9))  # a new version: nothing cached
+    url = link(services, "harbour-report.pdf", WRAPPED)
+    response = client.get(url)
+    assert response.status_code == 200
+    notice = re.search(r'<p class="view-notice" role="status">([^<]+)</p>', response.text)
+    assert notice is not None and "the page cannot be drawn" in notice.group(1)
+    assert " ".join(cited(response.text).split()) == WRAPPED
+    picture = client.get(url.split("?")[0] + "/page.png?page=2&zoom=150")
+    assert picture.status_code == 422 and "\n" not in picture.text.strip()

@@ -24,7 +24,7 @@ _SPAN = re.compile(r"(\d{1,10})-(\d{1,10})")
 REMOVED = "this document was removed from the index after the answer (or the link is not one docbot made)"
 
 
-class ViewError(Exception):
+class EvidenceError(Exception):
     """A view that cannot be shown: its HTTP status and a one-line reason."""
 
     def __init__(self, status: int, reason: str) -> None:
@@ -50,7 +50,7 @@ class Evidence:
 
 def check_reference(reference: str) -> str:
     if not _REFERENCE.fullmatch(reference):
-        raise ViewError(400, "not a docbot evidence reference: open the link from an answer's citation")
+        raise EvidenceError(400, "not a docbot evidence reference: open the link from an answer's citation")
     return reference
 
 
@@ -60,14 +60,14 @@ def parse_span(text: str | None) -> tuple[int, int] | None:
         return None
     match = _SPAN.fullmatch(text)
     if not match or int(match.group(1)) >= int(match.group(2)):
-        raise ViewError(400, f"quote={text[:40]!r} is not START-END character offsets with START < END")
+        raise EvidenceError(400, f"quote={text[:40]!r} is not START-END character offsets with START < END")
     return int(match.group(1)), int(match.group(2))
 
 
 def stored_chunk(store: VectorStore, chunk_id: str) -> StoredChunk:
     found = store.get([check_reference(chunk_id)])
     if not found:
-        raise ViewError(404, REMOVED)
+        raise EvidenceError(404, REMOVED)
     return found[0]
 
 
@@ -118,10 +118,12 @@ def _file_text(path: Path, chunk: StoredChunk, settings: Settings) -> tuple[str 
     return text, None
 
 
-def evidence(store: VectorStore, settings: Settings, chunk_id: str, page: int | None = None, *, text: bool) -> Evidence:
+def evidence(
+    store: VectorStore, settings: Settings, chunk_id: str, page: int | None = None, *, drawable: bool
+) -> Evidence:
     """The cited document, at ``page`` of a PDF instead of the cited one when given (then no passage is marked).
 
-    ``text``: also read the document's text (the PDF view needs only the file).
+    ``drawable``: a PDF page will be drawn, so its text is needed only when the file is gone or changed.
     """
     cited = stored_chunk(store, chunk_id)
     siblings = _siblings(store, cited)
@@ -129,9 +131,10 @@ def evidence(store: VectorStore, settings: Settings, chunk_id: str, page: int | 
     chunk = cited
     if page is not None and page != cited.page:
         if page not in pages:
-            raise ViewError(404, f"page {page} of this document has no text in the index (pages: {_listed(pages)})")
+            raise EvidenceError(404, f"page {page} of this document has no text in the index (pages: {_listed(pages)})")
         chunk = next(c for c in siblings if c.page == page)
     path, notice = unchanged_file(chunk, settings)
+    text = not (drawable and chunk.source.lower().endswith(".pdf"))
     body: str | None = None
     if path is not None and text:
         body, notice = _file_text(path, chunk, settings)

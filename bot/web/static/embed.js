@@ -159,7 +159,7 @@
         });
       }
       await showImages(body, address);
-      body.querySelector("#cited, .view-box.quote")?.scrollIntoView({ block: "center" });
+      body.querySelector("#cited")?.scrollIntoView({ block: "center" });
     } catch (error) {
       body.replaceChildren(el("p", "viewer-error", error.message || String(error)));
     } finally {
