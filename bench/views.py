@@ -2,58 +2,21 @@
 
 The baseline is measured in the same run on the same pages: open the PDF and draw the page with pypdfium2 in
 this process, no PNG, no worker, no budget. The PDF is two-column A4 text (:func:`two_column_pdf`), the layout
-the tests use too.
+the tests use too (``tests/pdf_fixtures.py``; ``python -m bench`` runs from the repository root).
 """
 
 from __future__ import annotations
 
+import random
 import statistics
-import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.view.pdf import PageRenderer, page_count
-from index.parse_pool import ParseBudget
-
-#: Layout of :func:`two_column_pdf` (A4 in points, Helvetica 10 on 13).
-PAGE_WIDTH, PAGE_HEIGHT = 595.2756, 841.8898
-MARGIN, GUTTER, LEADING, FONT_SIZE = 56.0, 24.0, 13.0, 10
-COLUMN_CHARS = 42
-LINES_PER_COLUMN = int((PAGE_HEIGHT - 2 * MARGIN) // LEADING)
-BUDGET = ParseBudget(timeout_s=60, memory_mb=1024)
-DPI = 150
-
-
-def column_lines(paragraphs: list[str]) -> list[str]:
-    """The lines one page's paragraphs take, a blank line after each, as :func:`two_column_pdf` wraps them."""
-    lines: list[str] = []
-    for paragraph in paragraphs:
-        lines += [*textwrap.wrap(paragraph, COLUMN_CHARS), ""]
-    return lines
-
-
-def two_column_pdf(path: Path, pages: list[list[str]], title: str = "Harbour report") -> Path:
-    """A PDF whose pages hold ``pages``' paragraphs in two columns (left column first), lines wrapped at
-    :data:`COLUMN_CHARS` characters. A page that does not fit raises ``ValueError``."""
-    from reportlab.pdfgen import canvas
-
-    pdf = canvas.Canvas(str(path), pagesize=(PAGE_WIDTH, PAGE_HEIGHT))
-    pdf.setTitle(title)
-    column_width = (PAGE_WIDTH - 2 * MARGIN - GUTTER) / 2
-    for number, paragraphs in enumerate(pages, start=1):
-        lines = column_lines(paragraphs)
-        if len(lines) > 2 * LINES_PER_COLUMN + 1:
-            raise ValueError(f"page {number} takes {len(lines)} lines; two columns hold {2 * LINES_PER_COLUMN}")
-        pdf.setFont("Helvetica", FONT_SIZE)
-        for at, line in enumerate(lines):
-            column, row = divmod(at, LINES_PER_COLUMN)
-            if line:
-                x = MARGIN + column * (column_width + GUTTER)
-                pdf.drawString(x, PAGE_HEIGHT - MARGIN - (row + 1) * LEADING, line)
-        pdf.showPage()
-    pdf.save()
-    return path
+from bench.corpus import SEED, ProseWriter
+from bot.config import Settings
+from bot.view.pdf import PageRenderer, page_count, view_budget
+from tests.pdf_fixtures import LINES_PER_COLUMN, column_lines, two_column_pdf
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,47 +32,51 @@ class ViewTimes:
     png_kib: float
 
 
-def _bare(path: Path, page: int) -> float:
+def _bare(path: Path, page: int, dpi: int) -> float:
     import pypdfium2 as pdfium
 
     started = time.perf_counter()
     document = pdfium.PdfDocument(path)
-    document[page - 1].render(scale=DPI / 72)
+    document[page - 1].render(scale=dpi / 72)
     document.close()
     return time.perf_counter() - started
 
 
-def _timed(renderer: PageRenderer, path: Path, page: int) -> tuple[float, int]:
+def _timed(renderer: PageRenderer, path: Path, page: int, dpi: int) -> tuple[float, int]:
     started = time.perf_counter()
-    size = len(renderer.png(path, page, DPI))
+    size = len(renderer.png(path, page, dpi))
     return time.perf_counter() - started, size
 
 
-def sample_pdf(path: Path, pages: int, words: list[str]) -> Path:
-    """``pages`` full two-column pages of text made from ``words``."""
-    per_page = []
-    for number in range(pages):
-        paragraphs = []
-        for p in range(12):
-            start = (number * 997 + p * 131) % max(len(words) - 60, 1)
-            paragraphs.append(" ".join(words[start : start + 45]).capitalize() + ".")
-        per_page.append(paragraphs)
-    return two_column_pdf(path, per_page)
+def sample_pdf(path: Path, pages: int) -> Path:
+    """``pages`` full two-column pages of the benchmark corpus's prose."""
+    writer = ProseWriter(random.Random(SEED))
+    per_page: list[list[str]] = [[]]
+    while len(per_page) <= pages:
+        for block in writer.document()[2]:
+            if block.startswith("#"):
+                continue
+            if len(column_lines([*per_page[-1], block])) > 2 * LINES_PER_COLUMN:
+                per_page.append([])
+            per_page[-1].append(block)
+    return two_column_pdf(path, per_page[:pages])
 
 
-def measure(work: Path, words: list[str], pages: int = 12) -> ViewTimes:
-    pdf = sample_pdf(work / "views.pdf", pages, words)
-    renderer = PageRenderer(work / "views-cache", 1 << 30, BUDGET)
-    first, _ = _timed(renderer, pdf, 1)
-    assert page_count(pdf, budget=BUDGET) == pages
+def measure(work: Path, settings: Settings, pages: int = 12) -> ViewTimes:
+    """Page 1 first (the worker starts), then every other page cold, then every other page again (cached)."""
+    pdf = sample_pdf(work / "views.pdf", pages)
+    budget, dpi = view_budget(settings), settings.view_dpi
+    renderer = PageRenderer(work / "views-cache", settings.view_cache_bytes, budget)
+    first, _ = _timed(renderer, pdf, 1, dpi)
+    assert page_count(pdf, budget=budget) == pages
     numbers = range(2, pages + 1)
-    bare = [_bare(pdf, n) for n in numbers]
-    cold, sizes = zip(*(_timed(renderer, pdf, n) for n in numbers), strict=True)
-    cached = [_timed(renderer, pdf, n)[0] for n in numbers]
+    bare = [_bare(pdf, n, dpi) for n in numbers]
+    cold, sizes = zip(*(_timed(renderer, pdf, n, dpi) for n in numbers), strict=True)
+    cached = [_timed(renderer, pdf, n, dpi)[0] for n in numbers]
     bare_ms, cold_ms, cached_ms = (1000 * statistics.median(times) for times in (bare, cold, cached))
     return ViewTimes(
         pages=len(numbers),
-        dpi=DPI,
+        dpi=dpi,
         bare_ms=round(bare_ms, 1),
         first_ms=round(1000 * first, 1),
         cold_ms=round(cold_ms, 1),

@@ -15,14 +15,13 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import pypdfium2 as pdfium
 import pytest
 from answer_fixtures import bot_with, build_retriever, clean_settings
 from conftest import HASHING_COVERAGE
+from pdf_fixtures import ACROSS, WRAPPED, column_lines, filler, harbour_report_pdf, pdfium_boxes, two_column_pdf
 from PIL import Image
 from test_loaders import BAD_FILES
 
-from bench.views import LINES_PER_COLUMN, column_lines, two_column_pdf
 from bot.view.layout import Box, PageChars, align
 from bot.view.pdf import PageRenderer, ViewError, page_count, page_layout, sentence_boxes
 from index.embeddings import Embedder
@@ -30,62 +29,16 @@ from index.loaders import load_file
 from index.parse_pool import ParseBudget
 
 BUDGET = ParseBudget(timeout_s=20, memory_mb=1024)
-WRAPPED = (
-    "The harbour master rings the fog bell every ninety seconds while the eastern channel stays closed to "
-    "vessels of deep draught."
-)
-ACROSS = (
-    "Pilots board the incoming tankers at the outer buoy and bring them through the dredged channel to the "
-    "north berth before the evening tide turns."
-)
-FILLER = "Cranes unload containers onto the quay where trucks wait in long rows beside the customs shed"
-
-
-def filler(lines: int) -> str:
-    """A paragraph of exactly ``lines`` wrapped lines."""
-    words = (FILLER.split() * 200)[:1]
-    while len(column_lines([" ".join(words)])) - 1 < lines:
-        words.append((FILLER.split() * 200)[len(words)])
-    while len(column_lines([" ".join(words)])) - 1 > lines:
-        words.pop()
-    return " ".join(words) + "."
 
 
 @pytest.fixture(scope="module")
 def report_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three pages; on page 2, WRAPPED wraps over lines of the left column and ACROSS starts two lines before
-    the bottom of the left column and ends at the top of the right one."""
-    folder = tmp_path_factory.mktemp("pdf")
-    before = filler(8)
-    wrapped_lines = len(column_lines([WRAPPED]))
-    gap = filler(LINES_PER_COLUMN - 2 - (len(column_lines([before])) + wrapped_lines) - 1)
-    page2 = [before, WRAPPED, gap, ACROSS, filler(20), "The end of page two."]
-    pages = [[filler(30), "Page one talks about tugboats."], page2, [filler(10), "Page three is short."]]
-    return two_column_pdf(folder / "harbour-report.pdf", pages)
+    return harbour_report_pdf(tmp_path_factory.mktemp("pdf") / "harbour-report.pdf")
 
 
 def truth(path: Path, page: int, sentence: str) -> tuple[list[Box], list[Box]]:
-    """pdfium's tight boxes (page fractions) of ``sentence``'s characters on the page, and of every other inked
-    character there: read straight from pdfium, without the viewer's code."""
-    document = pdfium.PdfDocument(path)
-    pdf_page = document[page - 1]
-    width, height = pdf_page.get_size()
-    textpage = pdf_page.get_textpage()
-    chars = [(i, textpage.get_text_range(i, 1)) for i in range(textpage.count_chars())]
-    inked = [(i, c) for i, c in chars if c.strip()]
-    flat = "".join(c for _, c in inked)
-    wanted = "".join(sentence.split())
-    at = flat.index(wanted)
-    assert flat.count(wanted) == 1
-
-    def box(index: int) -> Box:
-        left, bottom, right, top = textpage.get_charbox(index)
-        return Box(left / width, 1 - top / height, right / width, 1 - bottom / height)
-
-    mine = {i for i, _ in inked[at : at + len(wanted)]}
-    result = [box(i) for i, _ in inked if i in mine], [box(i) for i, _ in inked if i not in mine]
-    document.close()
-    return result
+    mine, others = pdfium_boxes(path, page, sentence)
+    return [Box(*r) for r in mine], [Box(*r) for r in others]
 
 
 def span(path: Path, page: int, sentence: str) -> tuple[int, int]:
