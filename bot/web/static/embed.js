@@ -129,9 +129,10 @@
     return response;
   }
 
+  // Pictures (a PDF page) are fetched with the key too; their addresses are relative to the viewer's.
   async function showImages(panel, base) {
-    for (const img of panel.querySelectorAll("img[src]")) {
-      const response = await fetchWithKey(new URL(img.getAttribute("src"), base));
+    for (const img of panel.querySelectorAll("img[data-src]")) {
+      const response = await fetchWithKey(new URL(img.dataset.src, base));
       img.src = URL.createObjectURL(await response.blob());
     }
   }
@@ -151,6 +152,10 @@
     try {
       const response = await fetchWithKey(address);
       const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      for (const img of page.querySelectorAll("img[src]")) {
+        img.dataset.src = img.getAttribute("src"); // a parsed document loads nothing; this one would
+        img.removeAttribute("src");
+      }
       for (const part of page.querySelectorAll("header, main")) body.append(document.importNode(part, true));
       for (const link of body.querySelectorAll("a[href]")) {
         link.addEventListener("click", (event) => {
