@@ -239,8 +239,9 @@ def test_a_pdf_citation_shows_its_page_with_the_sentence_boxed(
     assert all(any(inside(box, passage) for passage in rects(response.text, "passage")) for box in boxes)
     assert 'id="cited"' in response.text
     assert "page 2 of 3" in response.text
+    quote = url.split("quote=")[1].split("#")[0]
     nav = dict(re.findall(r'<a class="view-(prev|next)" href="([^"]+)"', response.text))
-    assert nav == {"prev": "?page=1&zoom=100", "next": "?page=3&zoom=100"}
+    assert nav == {"prev": f"?page=1&amp;quote={quote}&amp;zoom=100", "next": f"?page=3&amp;quote={quote}&amp;zoom=100"}
     picture = re.search(r'<img src="([^"]+)"', response.text)
     assert picture is not None and picture.group(1).endswith("/page.png?page=2&amp;zoom=100")
 
@@ -261,10 +262,15 @@ def test_a_pdf_page_is_drawn_sharper_when_zoomed(web: TestClient, services: Serv
     assert web.get(f"{reference}/page.png", params={"page": 9}).status_code == 404
 
 
-def test_another_page_of_the_pdf_has_no_highlight(web: TestClient, services: Services) -> None:
-    response = web.get(link(services, "harbour-report.pdf", ACROSS).split("?")[0] + "?page=3")
+def test_another_page_of_the_pdf_has_no_highlight_and_leads_back(web: TestClient, services: Services) -> None:
+    url = link(services, "harbour-report.pdf", ACROSS).replace("#cited", "")
+    response = web.get(url + "&page=3")
     assert response.status_code == 200
     assert "page 3 of 3" in response.text and not rects(response.text, "quote") and not rects(response.text, "passage")
+    back = re.search(r'<a class="view-prev" href="\?([^"]+)"', response.text)
+    assert back is not None
+    again = web.get(url.split("?")[0] + "?" + back.group(1).replace("&amp;", "&"))
+    assert "page 2 of 3" in again.text and rects(again.text, "quote")
 
 
 def test_a_pdf_that_cannot_be_drawn_in_time_shows_its_text_with_the_reason(services: Services) -> None:

@@ -30,7 +30,7 @@ from bot.view.layout import Box
 from bot.view.pdf import MAX_DPI, PageRenderer, sentence_boxes, view_budget
 from bot.web.access import Access
 from bot.web.embed import static_asset
-from bot.web.evidence import Evidence, EvidenceError, evidence, parse_span
+from bot.web.evidence import REMOVED, Evidence, EvidenceError, evidence, parse_span
 from bot.web.security import Guard, RateLimiter, frame_ancestors
 from index.store import VectorStore
 
@@ -70,24 +70,25 @@ def _head(found: Evidence, tools: str = "") -> str:
     )
 
 
-def _pages_nav(found: Evidence, zoom: int | None = None, quote: tuple[int, int] | None = None) -> str:
+def _pages_nav(found: Evidence, quote: tuple[int, int] | None, zoom: int | None = None) -> str:
     """Links to the neighbouring pages of a PDF (pages with text in the index) and, for a drawn page, to the other
-    zoom levels of this page."""
+    zoom levels of this page. Every link keeps the quote, so the way back to the cited page shows it again."""
     if found.page is None:
         return ""
     at = found.pages.index(found.page) if found.page in found.pages else -1
-    kept = f"&zoom={zoom}" if zoom else ""
+    kept = (f"&quote={quote[0]}-{quote[1]}" if quote else "") + (f"&zoom={zoom}" if zoom else "")
     links = []
     if at > 0:
         before = found.pages[at - 1]
-        links.append(f'<a class="view-prev" href="?page={before}{kept}">‹ page {before}</a>')
+        links.append(f'<a class="view-prev" href="{escape(f"?page={before}{kept}")}">‹ page {before}</a>')
     if 0 <= at < len(found.pages) - 1:
         after = found.pages[at + 1]
-        links.append(f'<a class="view-next" href="?page={after}{kept}">page {after} ›</a>')
+        links.append(f'<a class="view-next" href="{escape(f"?page={after}{kept}")}">page {after} ›</a>')
     if zoom:
         here = f"page={found.page}" + (f"&quote={quote[0]}-{quote[1]}" if quote else "")
         links += [
-            f'<a class="view-zoom{" current" if level == zoom else ""}" href="?{here}&zoom={level}">{level}%</a>'
+            f'<a class="view-zoom{" current" if level == zoom else ""}" href="{escape(f"?{here}&zoom={level}")}">'
+            f"{level}%</a>"
             for level in ZOOMS
         ]
     return f'<nav class="view-pages">{"".join(links)}</nav>' if links else ""
@@ -119,8 +120,9 @@ def text_html(found: Evidence, quote: tuple[int, int] | None) -> str:
     return f'{escape(text[:p_lo])}<mark class="passage">{inner}</mark>{escape(text[p_hi:])}'
 
 
-def text_view(found: Evidence, quote: tuple[int, int] | None) -> str:
-    body = f'{_head(found, _pages_nav(found))}<main class="view-text">{text_html(found, quote)}</main>'
+def text_view(found: Evidence, quote: tuple[int, int] | None, asked: tuple[int, int] | None) -> str:
+    """``quote``: the checked quote on the cited page (None elsewhere); ``asked``: the link's, kept in page links."""
+    body = f'{_head(found, _pages_nav(found, asked))}<main class="view-text">{text_html(found, quote)}</main>'
     return _page(found.title, body)
 
 
@@ -135,7 +137,7 @@ def _rects(boxes: Sequence[Box], css: str, first_id: str = "") -> str:
 
 
 def pdf_view(
-    found: Evidence, quote: tuple[int, int] | None, zoom: int, passage: Sequence[Box], sentence: Sequence[Box]
+    found: Evidence, asked: tuple[int, int] | None, zoom: int, passage: Sequence[Box], sentence: Sequence[Box]
 ) -> str:
     """The drawn page with the passage's and the sentence's boxes over it (an SVG in page fractions)."""
     picture = f"{found.chunk_id}/page.png?page={found.page}&zoom={zoom}"
@@ -147,12 +149,12 @@ def pdf_view(
         f'<div class="view-sheet zoom-{zoom}"><img src="{escape(picture)}" alt="page {found.page} of '
         f'{escape(found.title)}">{layer}</div>'
     )
-    body = f'{_head(found, _pages_nav(found, zoom, quote))}<main class="view-pdf">{sheet}</main>'
+    body = f'{_head(found, _pages_nav(found, asked, zoom))}<main class="view-pdf">{sheet}</main>'
     return _page(found.title, body)
 
 
 def error_view(error: EvidenceError) -> str:
-    title = "Removed" if error.status == 404 else "Cannot show this evidence"
+    title = "Removed" if str(error) == REMOVED else "Cannot show this evidence"
     return _page(title, f'<main class="view-error"><h1>{title}</h1><p role="alert">{escape(str(error))}</p></main>')
 
 
@@ -170,14 +172,14 @@ def install_viewer(app: FastAPI, store: VectorStore, settings: Settings, access:
         found = evidence(store, settings, reference, page, drawable=True)
         quote = check_quote(found, span)
         if found.file is None or found.page is None or not _is_pdf(found):
-            return text_view(found, quote)
+            return text_view(found, quote, span)
         try:
             passage = sentence_boxes(found.file, found.page, *found.passage, budget=budget) if found.passage else []
             sentence = sentence_boxes(found.file, found.page, *quote, budget=budget) if quote else []
         except ViewError as exc:
             found = evidence(store, settings, reference, page, drawable=False)
-            return text_view(replace(found, notice=f"the page cannot be drawn ({exc}): showing its text"), quote)
-        return pdf_view(found, quote, zoom, passage, sentence)
+            return text_view(replace(found, notice=f"the page cannot be drawn ({exc}): showing its text"), quote, span)
+        return pdf_view(found, span, zoom, passage, sentence)
 
     @app.get(
         "/view/{reference}",
