@@ -72,11 +72,15 @@ def services(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedde
     root = tmp_path_factory.mktemp("viewer")
     docs = write_docs(
         root / "docs",
-        **{"hostile.txt": HOSTILE_TEXT, "gone.md": "# Gone\n\nThis note is removed later.\n", "moved.txt": "Moved."},
+        **{
+            "hostile.txt": HOSTILE_TEXT,
+            "lighthouse.html": HOSTILE_HTML,
+            "gone.md": "# Gone\n\nThis note is removed later.\n",
+            "moved.txt": "Moving notes\n\nThe bridge opened in 1932. It was painted red.\n",
+            "changed.txt": "The tower is tall. Its bell rings at six.",
+        },
     )
-    (docs / "lighthouse.html").write_text(HOSTILE_HTML, encoding="utf-8")
     harbour_report_pdf(docs / "harbour-report.pdf")
-    (docs / "moved.txt").write_text("Moving notes\n\nThe bridge opened in 1932. It was painted red.\n")
     settings = clean_settings(root / "data", api_keys=KEY, **HASHING_COVERAGE)
     built = build(settings, embedder=hashing_embedder)
     report = built.indexer.run([docs])
@@ -174,6 +178,16 @@ def test_a_file_moved_away_shows_the_text_the_index_keeps(web: TestClient, servi
     assert cited(response.text) == "It was painted red."
 
 
+def test_a_file_changed_since_indexing_shows_the_indexed_text(web: TestClient, services: Services) -> None:
+    url = link(services, "changed.txt", "Its bell rings at six.")
+    folder = Path(str(services.store.by_source("changed.txt")[0].metadata["root"]))
+    (folder / "changed.txt").write_text("Rewritten entirely: the tower fell.")
+    response = web.get(url)
+    assert response.status_code == 200
+    assert "changed since it was indexed" in response.text
+    assert cited(response.text) == "Its bell rings at six." and "Rewritten" not in response.text
+
+
 @pytest.mark.parametrize(
     ("path", "status"),
     [
@@ -190,6 +204,11 @@ def test_hostile_references_get_a_one_line_reason(web: TestClient, path: str, st
     response = web.get(path)
     assert response.status_code == status, response.text
     assert "Traceback" not in response.text and "/etc/passwd" not in response.text
+
+
+def test_a_page_of_a_document_without_pages_is_refused(web: TestClient, services: Services) -> None:
+    response = web.get(link(services, "hostile.txt", "The ferry leaves at noon.").replace("#cited", "&page=2"))
+    assert response.status_code == 400 and "only a PDF has" in response.text
 
 
 def test_a_quote_outside_its_passage_is_refused(web: TestClient, services: Services) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from bot.config import Settings
@@ -89,16 +90,24 @@ def source_file(chunk: StoredChunk) -> Path | None:
     return path
 
 
+@lru_cache(maxsize=256)
+def _hash_of(path: str, mtime_ns: int, size: int, max_bytes: int) -> str:
+    """The content hash of one version of a file (its path, modification time and size): read once, not per view."""
+    return content_hash(read_file(Path(path), max_bytes))
+
+
 def unchanged_file(chunk: StoredChunk, settings: Settings) -> tuple[Path | None, str | None]:
     """The chunk's file if it is still there with the bytes that were indexed, else None with why not."""
     path = source_file(chunk)
     if path is None:
         return None, "the file is no longer where it was indexed: showing the text the index keeps"
     try:
-        data = read_file(path, settings.max_file_bytes)
-    except LoadError as exc:
-        return None, f"the file cannot be read again ({exc}): showing the text the index keeps"
-    if content_hash(data) != chunk.metadata.get("content_hash"):
+        stat = path.stat()
+        digest = _hash_of(str(path), stat.st_mtime_ns, stat.st_size, settings.max_file_bytes)
+    except (OSError, LoadError) as exc:  # an OSError's text would name the server path: its reason only
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        return None, f"the file cannot be read again ({reason}): showing the text the index keeps"
+    if digest != chunk.metadata.get("content_hash"):
         return None, "the file changed since it was indexed: showing the text the index keeps"
     return path, None
 
@@ -130,6 +139,8 @@ def evidence(
     pages = sorted({c.page for c in siblings if c.page})
     chunk = cited
     if page is not None and page != cited.page:
+        if not pages:
+            raise EvidenceError(400, "this document has no pages (only a PDF has): open the link without page=")
         if page not in pages:
             raise EvidenceError(404, f"page {page} of this document has no text in the index (pages: {_listed(pages)})")
         chunk = next(c for c in siblings if c.page == page)
