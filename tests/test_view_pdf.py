@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from pdf_fixtures import ACROSS, WRAPPED, column_lines, filler, harbour_report_p
 from PIL import Image
 from test_loaders import BAD_FILES
 
+from bot.view import pdf as view_pdf
 from bot.view.layout import Box, PageChars, align
 from bot.view.pdf import PageRenderer, ViewError, page_count, page_layout, sentence_boxes
 from index.embeddings import Embedder
@@ -221,9 +223,49 @@ def test_alignment_survives_ligatures_hyphens_and_spacing() -> None:
     assert layout.to_char[layout.text.index("of ")] == theirs.index("of")
 
 
-def test_the_viewer_worker_is_killed_when_over_time(report_pdf: Path, tmp_path: Path) -> None:
-    """A page that takes longer than view_timeout_s: the view says so in one line and the next one works."""
-    big = PageRenderer(tmp_path / "views", 10**9, ParseBudget(timeout_s=0.001, memory_mb=1024))
+def test_the_viewer_worker_is_killed_when_over_time(
+    report_pdf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page that takes longer than view_timeout_s: the view says so in one line, the failure is remembered for a
+    while (not retried at every view), and once forgotten the page is drawn."""
+    hurried = PageRenderer(tmp_path / "views", 10**9, ParseBudget(timeout_s=0.001, memory_mb=1024))
     with pytest.raises(ViewError, match=r"took longer than 0.001 s to show \(raise view_timeout_s\)"):
-        big.png(report_pdf, 3, 600)
+        hurried.png(report_pdf, 3, 600)
+    started = time.monotonic()
+    with pytest.raises(ViewError, match="took longer"):
+        hurried.png(report_pdf, 3, 600)
+    assert time.monotonic() - started < 0.5  # remembered: no worker asked
+    monkeypatch.setattr(view_pdf, "FAILURE_KEPT_S", 0.0)
+    hurried.budget = BUDGET
+    assert hurried.png(report_pdf, 3, 600).startswith(b"\x89PNG")
     assert page_layout(report_pdf, 3, budget=BUDGET).text.endswith("Page three is short.")
+
+
+def test_views_beyond_the_concurrent_ones_wait_a_bounded_time(
+    report_pdf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(view_pdf, "_turns", threading.BoundedSemaphore(1))
+    view_pdf._turns.acquire()  # another view holds the only turn
+    renderer = PageRenderer(tmp_path / "views", 10**9, ParseBudget(timeout_s=0.2, memory_mb=1024))
+    with pytest.raises(ViewError, match=r"the viewer is busy with other pages for over 0.2 s; try again shortly"):
+        renderer.png(report_pdf, 1, 40)
+
+
+def test_boxes_on_a_rotated_page_fall_on_its_ink(tmp_path: Path) -> None:
+    """A page with /Rotate 90 is drawn turned; the boxes are fractions of the drawn (turned) page."""
+    import pypdf
+
+    upright = harbour_report_pdf(tmp_path / "upright.pdf")
+    writer = pypdf.PdfWriter(clone_from=upright)
+    writer.pages[1].rotate(90)
+    turned = tmp_path / "turned.pdf"
+    writer.write(turned)
+    picture = Image.open(io.BytesIO(PageRenderer(tmp_path / "v", 10**9, BUDGET).png(turned, 2, 72))).convert("L")
+    assert picture.width > picture.height  # landscape now
+    start, end = span(turned, 2, WRAPPED)
+    boxes = sentence_boxes(turned, 2, start, end, budget=BUDGET)
+    assert boxes and all(b.bottom - b.top > b.right - b.left for b in boxes)  # lines run top to bottom
+    for box in boxes:
+        w, h = picture.size
+        crop = picture.crop((int(box.left * w), int(box.top * h), int(box.right * w) + 1, int(box.bottom * h) + 1))
+        assert crop.getextrema()[0] < 100

@@ -62,40 +62,47 @@ def _fraction_map(page: pdfium.PdfPage) -> Callable[[float, float], tuple[float,
 
 
 def page_chars(page: pdfium.PdfPage) -> PageChars:
-    """Every character pdfium finds on the page, its (loose) box and its line number."""
+    """Every character pdfium finds on the page, its (loose) box and its line number.
+
+    Lines are told apart in the page's own coordinates (before its /Rotate turns it), where text runs rightward.
+    """
     textpage = page.get_textpage()
     to_fraction = _fraction_map(page)
-    count = textpage.count_chars()
     rect = pdfium_c.FS_RECTF()
     chars: list[str] = []
     boxes: list[Box | None] = []
     lines: list[int] = []
     line, last = 0, None
-    for index in range(count):
+    for index in range(textpage.count_chars()):
         char = chr(pdfium_c.FPDFText_GetUnicode(textpage, index) or 0xFFFD)
         box = None
         if char in _LINE_BREAKS:
             if last is not None:
                 line, last = line + 1, None
-        elif not char.isspace() and pdfium_c.FPDFText_GetLooseCharBox(textpage, index, rect):
+        elif not char.isspace() and _loose_box(textpage, index, rect):
+            # y grows upward on the page: flip it so "top" is the smaller number, as on the screen
+            upright = Box(rect.left, -rect.top, rect.right, -rect.bottom)
+            if last is not None and not _same_line(last, upright):
+                line += 1
+            last = upright
             x1, y1 = to_fraction(rect.left, rect.top)
             x2, y2 = to_fraction(rect.right, rect.bottom)
             box = Box(min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2))
-            if box.right <= box.left or box.bottom <= box.top:
-                box = None
-        if box is not None:
-            if last is not None and not _same_line(last, box):
-                line += 1
-            last = box
         chars.append(char)
         boxes.append(box)
         lines.append(line)
     return PageChars(text="".join(chars), boxes=tuple(boxes), lines=tuple(lines))
 
 
+def _loose_box(textpage: pdfium.PdfTextPage, index: int, rect: pdfium_c.FS_RECTF) -> bool:
+    """Fill ``rect`` with the character's box (page units); False for a character without one or without area."""
+    found = pdfium_c.FPDFText_GetLooseCharBox(textpage, index, rect)
+    return bool(found) and rect.right > rect.left and rect.top > rect.bottom
+
+
 def _same_line(before: Box, after: Box) -> bool:
-    """Whether ``after`` continues the line of ``before``: it overlaps it vertically by half and goes on rightward
-    (no further than a few character heights: a wider jump is the gutter between columns)."""
+    """Whether ``after`` continues the line of ``before`` (both in page units): it overlaps it vertically by half
+    and goes on rightward (no further than a few character heights: a wider jump is the gutter between columns)."""
     height = max(before.bottom - before.top, after.bottom - after.top)
     shared = min(before.bottom, after.bottom) - max(before.top, after.top)
     gap = after.left - before.right
