@@ -10,12 +10,15 @@ from __future__ import annotations
 import io
 import math
 import os
+import subprocess
+import sys
 import threading
 import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
 from answer_fixtures import bot_with, build_retriever, clean_settings
 from conftest import HASHING_COVERAGE
@@ -269,3 +272,34 @@ def test_boxes_on_a_rotated_page_fall_on_its_ink(tmp_path: Path) -> None:
         w, h = picture.size
         crop = picture.crop((int(box.left * w), int(box.top * h), int(box.right * w) + 1, int(box.bottom * h) + 1))
         assert crop.getextrema()[0] < 100
+
+
+def test_columns_read_in_another_order_are_still_found(report_pdf: Path) -> None:
+    """pypdf and pdfium may take a page's blocks in different orders: docbot's text with its second half moved to
+    the front still puts each sentence on the same characters."""
+    from bot.view.pdfium_pages import page_chars
+
+    text = page_layout(report_pdf, 2, budget=BUDGET).text
+    document = pdfium.PdfDocument(report_pdf)
+    chars = page_chars(document[1])
+    cut = text.replace("\n", " ").index(ACROSS)
+    moved = text[cut:] + "\n" + text[:cut].rstrip()
+    swapped, plain = align(moved, chars), align(text, chars)
+    document.close()
+    for sentence in (WRAPPED, ACROSS):
+        here, there = moved.replace("\n", " ").index(sentence), text.replace("\n", " ").index(sentence)
+        assert swapped.boxes(here, here + len(sentence)) == plain.boxes(there, there + len(sentence))
+        assert plain.boxes(there, there + len(sentence))
+
+
+def test_the_viewer_worker_imports_no_torch_and_nothing_of_the_server() -> None:
+    code = (
+        "import sys, bot.view.pdf_worker as w; w._preload(); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sentence_transformers', 'chromadb', "
+        "'gradio', 'transformers', 'fastapi', 'langchain_core'} | {m for m in sys.modules if m.startswith("
+        "('bot.web', 'bot.answer', 'bot.config', 'index.store')) }))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "[]"
