@@ -197,7 +197,7 @@ def _views(views: dict[str, Any]) -> list[str]:
         f"A two-column A4 page of text drawn at {views['dpi']} dpi as PNG (median of {views['pages']} pages, "
         f"{views['png_kib']} KiB each) by `PageRenderer` (`bot/view/pdf.py`): in its budgeted worker process, then "
         "from the disk cache. Baseline, measured in the same run: bare pypdfium2 opening the file and drawing the "
-        "page in-process (no PNG, no worker).",
+        f"page in-process (no PNG, no worker). Load average when done: {views['load_average']}.",
         "",
         *_table(
             ["view", "ms", "÷ bare pypdfium2"],

@@ -7,6 +7,7 @@ the tests use too (``tests/pdf_fixtures.py``; ``python -m bench`` runs from the 
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
@@ -30,6 +31,7 @@ class ViewTimes:
     cold_over_bare: float
     cached_over_bare: float
     png_kib: float
+    load_average: float  # of the machine over the last minute, when done (2 cores: above 2 is contention)
 
 
 def _bare(path: Path, page: int, dpi: int) -> float:
@@ -84,4 +86,5 @@ def measure(work: Path, settings: Settings, pages: int = 12) -> ViewTimes:
         cold_over_bare=round(cold_ms / bare_ms, 2),
         cached_over_bare=round(cached_ms / bare_ms, 3),
         png_kib=round(statistics.median(sizes) / 1024, 1),
+        load_average=round(os.getloadavg()[0], 1),
     )

@@ -303,3 +303,18 @@ def test_the_viewer_worker_imports_no_torch_and_nothing_of_the_server() -> None:
     env = {**os.environ, "PYTHONPATH": str(root)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_page_in_colour_is_drawn_in_colour_and_a_grey_one_in_grey(report_pdf: Path, tmp_path: Path) -> None:
+    from reportlab.pdfgen import canvas
+
+    coloured = tmp_path / "chart.pdf"
+    pdf = canvas.Canvas(str(coloured))
+    pdf.setFillColorRGB(0.8, 0.1, 0.1)
+    pdf.rect(100, 500, 200, 120, fill=1)
+    pdf.drawString(100, 450, "Red bars are ferries.")
+    pdf.save()
+    renderer = PageRenderer(tmp_path / "views", 10**9, BUDGET)
+    picture = Image.open(io.BytesIO(renderer.png(coloured, 1, 72)))
+    assert picture.mode == "RGB" and picture.convert("RGB").getpixel((200, 842 - 560)) == (204, 26, 26)
+    assert Image.open(io.BytesIO(renderer.png(report_pdf, 1, 72))).mode == "L"

@@ -18,6 +18,8 @@ from bot.view.layout import Box, PageChars
 
 #: The largest picture of a page, in pixels: a page declared kilometres wide is drawn smaller, not at 150 dpi.
 MAX_PIXELS = 30_000_000
+#: Scale of the small drawing that tells whether a page has colour (A4: 119 x 168 pixels).
+THUMBNAIL_SCALE = 0.2
 #: Device units of the square a page is mapped onto to measure it (fractions with six digits).
 _UNITS = 1_000_000
 _LINE_BREAKS = frozenset("\r\n")
@@ -109,16 +111,23 @@ def _same_line(before: Box, after: Box) -> bool:
     return shared >= 0.5 * height and -0.5 * height <= gap <= 3 * height
 
 
+def _has_colour(page: pdfium.PdfPage) -> bool:
+    """Whether a small drawing of the page (a few ms) holds any pixel that is not grey."""
+    red, green, blue = page.render(scale=THUMBNAIL_SCALE, rev_byteorder=True).to_pil().split()
+    return (
+        ImageChops.difference(red, green).getbbox() is not None
+        or ImageChops.difference(green, blue).getbbox() is not None
+    )
+
+
 def render_png(page: pdfium.PdfPage, dpi: int) -> bytes:
-    """The page drawn at ``dpi`` (less if that would pass :data:`MAX_PIXELS`) as PNG bytes."""
+    """The page drawn at ``dpi`` (less if that would pass :data:`MAX_PIXELS`) as PNG bytes: in grey when a small
+    drawing of it shows no colour (a third of the pixels to draw and compress), else in colour."""
     width, height = page.get_size()
     scale = dpi / 72
     if width * height * scale * scale > MAX_PIXELS:
         scale = (MAX_PIXELS / max(width * height, 1.0)) ** 0.5
-    picture = page.render(scale=scale, rev_byteorder=True).to_pil()
-    red, green, blue = picture.split()
-    if ImageChops.difference(red, green).getbbox() is None and ImageChops.difference(green, blue).getbbox() is None:
-        picture = red  # a page without colour: one channel, a third of the bytes to compress
+    picture = page.render(scale=scale, rev_byteorder=True, grayscale=not _has_colour(page)).to_pil()
     out = io.BytesIO()
     picture.save(out, format="PNG", compress_level=1)
     return out.getvalue()
