@@ -216,9 +216,9 @@ def test_a_hostile_pdf_fails_in_one_line_within_the_budget(
 def test_alignment_survives_ligatures_hyphens_and_spacing() -> None:
     """docbot's text and pdfium's differ: a ligature, a hyphen at a line end, spaces; offsets still find boxes."""
     theirs = "The ﬁsh of\r\nthe off-\r\nice"
-    boxes = tuple(None if c.isspace() else Box(i / 40, 0.1, (i + 1) / 40, 0.2) for i, c in enumerate(theirs))
-    lines = tuple(0 if i < 10 else 1 if i < 17 else 2 for i in range(len(theirs)))
-    layout = align("The fish of the office", PageChars(theirs, boxes, lines))
+    boxes = [None if c.isspace() else Box(i / 40, 0.1, (i + 1) / 40, 0.2) for i, c in enumerate(theirs)]
+    lines = [0 if i < 10 else 1 if i < 17 else 2 for i in range(len(theirs))]
+    layout = align("The fish of the office", PageChars.of(theirs, boxes, lines))
     start = layout.text.index("fish")
     assert layout.to_char[start] == theirs.index("ﬁ") == layout.to_char[start + 1]
     office = layout.text.index("office")

@@ -30,8 +30,8 @@ __all__ = ["Box", "PageRenderer", "ViewError", "page_count", "sentence_boxes", "
 
 #: Resolutions a page may be drawn at (the page asks for more to zoom in sharply).
 MIN_DPI, MAX_DPI = 36, 600
-#: Page layouts (or their failures) remembered in memory.
-LAYOUTS_KEPT = 256
+#: Page layouts (or their failures) remembered in memory (a page of text: about 150 KB).
+LAYOUTS_KEPT = 128
 #: A failure is remembered this long (a hostile file is not retried on every view; a timeout under passing load is).
 FAILURE_KEPT_S = 60.0
 #: PDF operations at once in this process (each in its own worker process, tens of MB); others wait their turn.

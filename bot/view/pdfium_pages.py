@@ -93,7 +93,7 @@ def page_chars(page: pdfium.PdfPage) -> PageChars:
         chars.append(char)
         boxes.append(box)
         lines.append(line)
-    return PageChars(text="".join(chars), boxes=tuple(boxes), lines=tuple(lines))
+    return PageChars.of("".join(chars), boxes, lines)
 
 
 def _loose_box(textpage: pdfium.PdfTextPage, index: int, rect: pdfium_c.FS_RECTF) -> bool:
