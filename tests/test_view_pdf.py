@@ -110,15 +110,18 @@ def test_a_cited_sentence_lands_on_its_page_and_box(tmp_path: Path, hashing_embe
     (citation,) = [c for c in answer.citations if "fog bell" in c.quote]
     assert (citation.source, citation.page) == ("port-notes.pdf", 2)
     assert " ".join(citation.quote.split()) == WRAPPED
-    boxes = sentence_boxes(
-        docs / citation.source, citation.page, citation.quote_start, citation.quote_end, budget=BUDGET
-    )
+    where = (docs / citation.source, citation.page, citation.quote_start, citation.quote_end)
+    boxes = sentence_boxes(*where, budget=BUDGET, expected=citation.quote)
     mine, others = truth(pdf, 2, WRAPPED)
     assert_covers_exactly(boxes, mine, others)
     passage = sentence_boxes(
         docs / citation.source, citation.page, citation.passage_start, citation.passage_end, budget=BUDGET
     )
     assert all(any(p.contains(b) for p in passage) for b in boxes)  # the passage, marked lightly, holds the quote
+
+    two_column_pdf(pdf, [[filler(40)], [filler(3), WRAPPED, filler(30)], [filler(20)]])  # edited since the answer
+    with pytest.raises(ViewError, match="the document changed since this answer: page 2 no longer holds the cited"):
+        sentence_boxes(*where, budget=BUDGET, expected=citation.quote)
 
 
 def test_page_count_and_pages_out_of_range(report_pdf: Path, tmp_path: Path) -> None:

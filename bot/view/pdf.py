@@ -112,8 +112,10 @@ class _Memo:
 _layouts = _Memo(LAYOUTS_KEPT)
 
 
-def _ask(memo: _Memo, key: tuple[object, ...], header: tuple[object, ...], budget: ParseBudget) -> object:
-    """The worker's answer to ``header``, remembered under ``key`` (failures too)."""
+def _ask(
+    memo: _Memo, key: tuple[object, ...], header: tuple[object, ...], budget: ParseBudget, *, keep: bool = True
+) -> object:
+    """The worker's answer to ``header``, remembered under ``key`` (failures always, answers when ``keep``)."""
     found = memo.get(key)
     if found is not None:
         return found
@@ -122,7 +124,8 @@ def _ask(memo: _Memo, key: tuple[object, ...], header: tuple[object, ...], budge
     except ViewError as exc:
         memo.put(key, exc)
         raise
-    memo.put(key, value)
+    if keep:
+        memo.put(key, value)
     return value
 
 
@@ -134,11 +137,19 @@ def page_layout(path: Path, page: int, *, budget: ParseBudget) -> PageLayout:
     return layout
 
 
-def sentence_boxes(path: Path, page: int, start: int, end: int, *, budget: ParseBudget) -> list[Box]:
-    """The boxes (one per line fragment, across line and column breaks) of ``text[start:end]`` of that page."""
+def sentence_boxes(
+    path: Path, page: int, start: int, end: int, *, budget: ParseBudget, expected: str | None = None
+) -> list[Box]:
+    """The boxes (one per line fragment, across line and column breaks) of ``text[start:end]`` of that page.
+
+    ``expected``: the text a citation quotes there; when the page no longer holds it at those characters, the file
+    changed since the answer and :class:`ViewError` says so (rather than boxing other words).
+    """
     layout = page_layout(path, page, budget=budget)
     if not 0 <= start < end <= len(layout.text):
         raise ViewError(f"characters {start}-{end} are not on page {page} (it has {len(layout.text)})")
+    if expected is not None and layout.text[start:end].split() != expected.split():
+        raise ViewError(f"the document changed since this answer: page {page} no longer holds the cited text there")
     return layout.boxes(start, end)
 
 
@@ -174,12 +185,7 @@ class PageRenderer:
             data = cached.read_bytes()
             os.utime(cached)  # recently used
             return data
-        self._failures.get(key)  # raises the remembered ViewError of a file that failed before
-        try:
-            data = _call(("render", version[0], page, dpi), self.budget)
-        except ViewError as exc:
-            self._failures.put(key, exc)
-            raise
+        data = _ask(self._failures, key, ("render", version[0], page, dpi), self.budget, keep=False)
         assert isinstance(data, bytes)
         self._store(cached, data)
         return data
