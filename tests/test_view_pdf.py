@@ -321,3 +321,17 @@ def test_a_page_in_colour_is_drawn_in_colour_and_a_grey_one_in_grey(report_pdf: 
     picture = Image.open(io.BytesIO(renderer.png(coloured, 1, 72)))
     assert picture.mode == "RGB" and picture.convert("RGB").getpixel((200, 842 - 560)) == (204, 26, 26)
     assert Image.open(io.BytesIO(renderer.png(report_pdf, 1, 72))).mode == "L"
+
+
+def test_a_page_of_too_many_characters_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Its layout would travel back to the server: some 240,000 characters on a page are not placed."""
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "dense.pdf"
+    pdf = canvas.Canvas(str(path))
+    pdf.setFont("Helvetica", 0.3)
+    for line in range(2500):
+        pdf.drawString(10, 10 + 0.3 * line, "harbour " * 12)
+    pdf.save()
+    with pytest.raises(ViewError, match=r"the page holds 2\d\d,\d{3} characters, more than the 200,000 a view places"):
+        sentence_boxes(path, 1, 0, 10, budget=BUDGET)

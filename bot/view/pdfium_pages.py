@@ -18,6 +18,8 @@ from bot.view.layout import Box, PageChars
 
 #: The largest picture of a page, in pixels: a page declared kilometres wide is drawn smaller, not at 150 dpi.
 MAX_PIXELS = 30_000_000
+#: Most characters of a page placed (a dense page holds under 10,000): the layout travels back to the server.
+MAX_CHARS = 200_000
 #: Scale of the small drawing that tells whether a page has colour (A4: 119 x 168 pixels).
 THUMBNAIL_SCALE = 0.2
 #: Device units of the square a page is mapped onto to measure it (fractions with six digits).
@@ -75,7 +77,10 @@ def page_chars(page: pdfium.PdfPage) -> PageChars:
     boxes: list[Box | None] = []
     lines: list[int] = []
     line, last = 0, None
-    for index in range(textpage.count_chars()):
+    count = textpage.count_chars()
+    if count > MAX_CHARS:
+        raise ViewError(f"the page holds {count:,} characters, more than the {MAX_CHARS:,} a view places")
+    for index in range(count):
         char = chr(pdfium_c.FPDFText_GetUnicode(textpage, index) or 0xFFFD)
         box = None
         if char in _LINE_BREAKS:
