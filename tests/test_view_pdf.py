@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,8 @@ import pypdfium2 as pdfium
 import pytest
 from answer_fixtures import bot_with, build_retriever, clean_settings
 from conftest import HASHING_COVERAGE
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pdf_fixtures import ACROSS, WRAPPED, column_lines, filler, harbour_report_pdf, pdfium_boxes, two_column_pdf
 from PIL import Image
 from test_loaders import BAD_FILES
@@ -335,3 +338,30 @@ def test_a_page_of_too_many_characters_is_refused_in_one_line(tmp_path: Path) ->
     pdf.save()
     with pytest.raises(ViewError, match=r"the page holds 2\d\d,\d{3} characters, more than the 200,000 a view places"):
         sentence_boxes(path, 1, 0, 10, budget=BUDGET)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(
+        st.sampled_from(["harbour", "fish", "office", "tide", "of", "the", "ﬁne", "quay", "a"]), max_size=60
+    ),
+    seps=st.lists(st.sampled_from([" ", "  ", "\n", "-\n", " \r\n"]), min_size=60, max_size=60),
+    ligatures=st.booleans(),
+)
+def test_alignment_maps_every_character_onto_the_same_letter(
+    words: list[str], seps: list[str], ligatures: bool
+) -> None:
+    """Whatever the two extractions do with spaces, line-end hyphens and ligatures, each of docbot's letters is
+    placed on a pdfium character showing that letter, in order."""
+    ours = " ".join(words)
+    theirs = "".join(w + s for w, s in zip(words, seps, strict=False))
+    if ligatures:
+        theirs = theirs.replace("fi", "ﬁ")
+    boxes: list[Box | None] = [None if c.isspace() else Box(0, 0, 1, 1) for c in theirs]
+    layout = align(ours, PageChars.of(theirs, boxes, [0] * len(theirs)))
+    placed = [(i, layout.to_char[i]) for i, c in enumerate(ours) if not c.isspace()]
+    assert all(j >= 0 for _, j in placed)
+    assert all(
+        set(unicodedata.normalize("NFKC", ours[i])) & set(unicodedata.normalize("NFKC", theirs[j])) for i, j in placed
+    )
+    assert [j for _, j in placed] == sorted(j for _, j in placed)
