@@ -340,7 +340,7 @@ def test_a_page_of_too_many_characters_is_refused_in_one_line(tmp_path: Path) ->
         sentence_boxes(path, 1, 0, 10, budget=BUDGET)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     words=st.lists(
         st.sampled_from(["harbour", "fish", "office", "tide", "of", "the", "ﬁne", "quay", "a"]), max_size=60
@@ -365,3 +365,12 @@ def test_alignment_maps_every_character_onto_the_same_letter(
         set(unicodedata.normalize("NFKC", ours[i])) & set(unicodedata.normalize("NFKC", theirs[j])) for i, j in placed
     )
     assert [j for _, j in placed] == sorted(j for _, j in placed)
+
+
+def test_warm_up_starts_a_viewer_worker_ahead_of_the_first_view(report_pdf: Path, tmp_path: Path) -> None:
+    pool = view_pdf._viewer()
+    pool.close()  # no idle worker left from the tests before
+    view_pdf.warm_up(BUDGET).join(timeout=120)
+    assert len(pool._idle) == 1 and pool._idle[0].process.poll() is None
+    assert PageRenderer(tmp_path / "views", 10**9, BUDGET).png(report_pdf, 1, 40).startswith(b"\x89PNG")
+    assert len(pool._idle) == 1  # the warm worker drew it and is back

@@ -26,7 +26,7 @@ from bot.view.errors import ViewError
 from bot.view.layout import Box, PageLayout
 from index.parse_pool import ParseBudget, WorkerKind, WorkerPool
 
-__all__ = ["Box", "PageRenderer", "ViewError", "page_count", "sentence_boxes", "view_budget"]
+__all__ = ["Box", "PageRenderer", "ViewError", "page_count", "sentence_boxes", "view_budget", "warm_up"]
 
 #: Resolutions a page may be drawn at (the page asks for more to zoom in sharply).
 MIN_DPI, MAX_DPI = 36, 600
@@ -58,6 +58,14 @@ def _viewer() -> WorkerPool:
             _pool = WorkerPool(VIEWING)
             atexit.register(_pool.close)
         return _pool
+
+
+def warm_up(budget: ParseBudget) -> threading.Thread:
+    """Start a viewer worker in the background (a server calls this once it is up): the first page view then
+    costs what any other does, not the worker's start."""
+    thread = threading.Thread(target=_viewer().warm, args=(budget.memory_mb,), name="docbot-view-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _call(header: tuple[object, ...], budget: ParseBudget) -> object:
