@@ -374,3 +374,18 @@ def test_warm_up_starts_a_viewer_worker_ahead_of_the_first_view(report_pdf: Path
     assert len(pool._idle) == 1 and pool._idle[0].process.poll() is None
     assert PageRenderer(tmp_path / "views", 10**9, BUDGET).png(report_pdf, 1, 40).startswith(b"\x89PNG")
     assert len(pool._idle) == 1  # the warm worker drew it and is back
+
+
+def test_a_page_declared_huge_is_drawn_smaller_not_out_of_memory(tmp_path: Path) -> None:
+    """A page 2,000 points square at 600 dpi would be 278 million pixels: it is drawn at about MAX_PIXELS."""
+    from reportlab.pdfgen import canvas
+
+    from bot.view.pdfium_pages import MAX_PIXELS
+
+    path = tmp_path / "poster.pdf"
+    pdf = canvas.Canvas(str(path), pagesize=(2000, 2000))
+    pdf.drawString(100, 1900, "A harbour poster.")
+    pdf.save()
+    picture = Image.open(io.BytesIO(PageRenderer(tmp_path / "views", 10**9, BUDGET).png(path, 1, 600)))
+    assert MAX_PIXELS * 0.99 <= picture.width * picture.height <= MAX_PIXELS * 1.001  # whole pixels, rounded up
+    assert picture.width == picture.height
