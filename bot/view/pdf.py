@@ -204,7 +204,7 @@ class PageRenderer:
             return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_suffix(f".{threading.get_ident()}.part")
+            partial = cached.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")  # replicas share the folder
             partial.write_bytes(data)
             partial.replace(cached)
             with self._lock:
