@@ -197,7 +197,7 @@ def _views(views: dict[str, Any]) -> list[str]:
         f"A two-column A4 page of text drawn at {views['dpi']} dpi as PNG (median of {views['pages']} pages, "
         f"{views['png_kib']} KiB each) by `PageRenderer` (`bot/view/pdf.py`): in its budgeted worker process, then "
         "from the disk cache. Baseline, measured in the same run: bare pypdfium2 opening the file and drawing the "
-        "page in-process (no PNG, no worker).",
+        f"page in-process (no PNG, no worker). Load average when done: {views['load_average']}.",
         "",
         *_table(
             ["view", "ms", "÷ bare pypdfium2"],
@@ -209,6 +209,9 @@ def _views(views: dict[str, Any]) -> list[str]:
             ],
         ),
         f"Target: a page view under {VIEW_TARGET_MS} ms on 2 cores: {met} ({views['cold_ms']} ms).",
+        "",
+        f"The boxes of a span on a page (`sentence_boxes`): {views['boxes_cold_ms']} ms the first time (the page's "
+        f"text read by pypdf and pdfium and aligned), {views['boxes_cached_ms']} ms after (kept in memory).",
         "",
     ]
     return lines

@@ -7,6 +7,7 @@ the tests use too (``tests/pdf_fixtures.py``; ``python -m bench`` runs from the 
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from bench.corpus import SEED, ProseWriter
 from bot.config import Settings
-from bot.view.pdf import PageRenderer, page_count, view_budget
+from bot.view.pdf import PageRenderer, page_count, sentence_boxes, view_budget
+from index.parse_pool import ParseBudget
 from tests.pdf_fixtures import LINES_PER_COLUMN, column_lines, two_column_pdf
 
 
@@ -30,6 +32,9 @@ class ViewTimes:
     cold_over_bare: float
     cached_over_bare: float
     png_kib: float
+    boxes_cold_ms: float  # median: a span's boxes on a page not measured before (pypdf and pdfium text, aligned)
+    boxes_cached_ms: float  # median: the same again, from the layouts kept in memory
+    load_average: float  # of the machine over the last minute, when done (2 cores: above 2 is contention)
 
 
 def _bare(path: Path, page: int, dpi: int) -> float:
@@ -48,6 +53,13 @@ def _timed(renderer: PageRenderer, path: Path, page: int, dpi: int) -> tuple[flo
     return time.perf_counter() - started, size
 
 
+def _boxes(path: Path, page: int, budget: ParseBudget) -> float:
+    """Time to find the boxes of the page's first 200 characters."""
+    started = time.perf_counter()
+    sentence_boxes(path, page, 0, 200, budget=budget)
+    return time.perf_counter() - started
+
+
 def sample_pdf(path: Path, pages: int) -> Path:
     """``pages`` full two-column pages of the benchmark corpus's prose."""
     writer = ProseWriter(random.Random(SEED))
@@ -63,7 +75,8 @@ def sample_pdf(path: Path, pages: int) -> Path:
 
 
 def measure(work: Path, settings: Settings, pages: int = 12) -> ViewTimes:
-    """Page 1 first (the worker starts), then every other page cold, then every other page again (cached)."""
+    """Page 1 first (the worker starts), then every other page cold, then every other page again (cached); then a
+    span's boxes on every other page, cold and again."""
     pdf = sample_pdf(work / "views.pdf", pages)
     budget, dpi = view_budget(settings), settings.view_dpi
     renderer = PageRenderer(work / "views-cache", settings.view_cache_bytes, budget)
@@ -73,6 +86,8 @@ def measure(work: Path, settings: Settings, pages: int = 12) -> ViewTimes:
     bare = [_bare(pdf, n, dpi) for n in numbers]
     cold, sizes = zip(*(_timed(renderer, pdf, n, dpi) for n in numbers), strict=True)
     cached = [_timed(renderer, pdf, n, dpi)[0] for n in numbers]
+    boxes_cold = [_boxes(pdf, n, budget) for n in numbers]
+    boxes_cached = [_boxes(pdf, n, budget) for n in numbers]
     bare_ms, cold_ms, cached_ms = (1000 * statistics.median(times) for times in (bare, cold, cached))
     return ViewTimes(
         pages=len(numbers),
@@ -84,4 +99,7 @@ def measure(work: Path, settings: Settings, pages: int = 12) -> ViewTimes:
         cold_over_bare=round(cold_ms / bare_ms, 2),
         cached_over_bare=round(cached_ms / bare_ms, 3),
         png_kib=round(statistics.median(sizes) / 1024, 1),
+        boxes_cold_ms=round(1000 * statistics.median(boxes_cold), 1),
+        boxes_cached_ms=round(1000 * statistics.median(boxes_cached), 2),
+        load_average=round(os.getloadavg()[0], 1),
     )

@@ -187,6 +187,15 @@ class WorkerPool:
         except _WorkerLost as exc:
             raise self.kind.error(str(exc)) from None
 
+    def warm(self, memory_mb: int) -> None:
+        """Start a worker now (about a second) so the first request does not wait for it; a failure is left for
+        that request to report."""
+        try:
+            worker = _Worker(self.kind, memory_mb)
+        except _WorkerLost:
+            return
+        self._give_back(worker)
+
     def _give_back(self, worker: _Worker) -> None:
         with self._lock:
             self._idle.append(worker)

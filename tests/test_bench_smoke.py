@@ -84,6 +84,7 @@ def test_page_views_alone_join_the_last_results(tmp_path: Path) -> None:
     views = data["views"]
     assert views["dpi"] == 150 and views["pages"] == 11 and views["png_kib"] > 10
     assert 0 < views["cached_ms"] < views["cold_ms"] and views["bare_ms"] > 0
+    assert 0 < views["boxes_cached_ms"] < views["boxes_cold_ms"]
     assert data["retrieval"]  # the earlier figures are kept
     page = doc.read_text()
     assert "## PDF page views" in page and "## Retrieval latency" in page and "page from the disk cache" in page

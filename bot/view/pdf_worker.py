@@ -42,8 +42,8 @@ def _handle(header: object, data: bytes) -> object:
         if op == "render":
             return pdfium_pages.render_png(page, args[1])
         if op == "layout":
-            text = pdf_page_text(open_pdf(pdf_bytes).pages[args[0] - 1])
-            return align(text, pdfium_pages.page_chars(page))
+            chars = pdfium_pages.page_chars(page)  # first: it refuses a page of too many characters at once
+            return align(pdf_page_text(open_pdf(pdf_bytes).pages[args[0] - 1]), chars)
         raise ValueError(f"unknown request {op!r}")
     finally:
         document.close()
