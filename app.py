@@ -155,12 +155,14 @@ def upload_inbox(settings: Settings) -> UploadInbox:
 def serve(settings: Settings) -> None:
     import uvicorn
 
+    from bot.view.pdf import view_budget, warm_up
     from bot.web.access import Access
 
     access = Access.from_settings(settings)  # a settings problem stops here, before the model loads
     # Forwarded headers are bot.web.edge's to judge (DOCBOT_TRUSTED_PROXIES): uvicorn's own handling would believe
     # them from 127.0.0.1, so any local caller, or a proxy on the same machine passing a client's header through.
     app = create_app(build(settings), access)
+    warm_up(view_budget(settings))  # a PDF viewer worker starts meanwhile: the first page view does not wait for it
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
 
 
