@@ -300,8 +300,9 @@ def upload_page(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embe
     (settings.data_dir / STAGING).mkdir()
     inbox = UploadInbox(settings.data_dir / "gradio", settings.upload_cache_bytes)
     inbox.folder.mkdir()
+    access = Access.from_settings(settings, services.database)
     return ChatPage(
-        Bot(settings, services.retriever, None), settings, services.indexer, inbox, Access.from_settings(settings)
+        Bot(settings, services.retriever, None), settings, services.indexer, inbox, access, services.database
     )
 
 

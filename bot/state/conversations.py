@@ -17,10 +17,8 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    Engine,
     ForeignKey,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -31,12 +29,11 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from bot.answer.citations import Answer, Citation
-
-metadata = MetaData()
+from bot.state.database import METADATA, Database
 
 conversations = Table(
     "conversations",
-    metadata,
+    METADATA,
     Column("id", String(64), primary_key=True),
     Column("owner", String(300), nullable=False, index=True),
     Column("title", String(200), nullable=False),
@@ -46,7 +43,7 @@ conversations = Table(
 
 turns = Table(
     "conversation_turns",
-    metadata,
+    METADATA,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("conversation_id", ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("question", Text, nullable=False),
@@ -89,8 +86,9 @@ def new_id() -> str:
 
 
 class ConversationStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        database.ensure(conversations, turns)
 
     def _check(self, connection: Connection, conversation_id: str, owner: str) -> None:
         query = select(conversations.c.owner).where(conversations.c.id == conversation_id)
@@ -101,7 +99,7 @@ class ConversationStore:
         """Append ``answer`` to the owner's conversation (a new one, titled with its question, when the id is
         None); returns the conversation's id once the turn is committed."""
         now = _now()
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             if conversation_id is None:
                 conversation_id = new_id()
                 title = " ".join(answer.question.split())[:TITLE_CHARS]
@@ -133,7 +131,7 @@ class ConversationStore:
             .where(turns.c.conversation_id == conversation_id)
             .order_by(turns.c.id)
         )
-        with self.engine.connect() as connection:
+        with self.database.begin() as connection:
             self._check(connection, conversation_id, owner)
             rows = connection.execute(query).all()
         return [
@@ -159,5 +157,5 @@ class ConversationStore:
             .order_by(conversations.c.updated.desc())
             .limit(limit)
         )
-        with self.engine.connect() as connection:
+        with self.database.begin() as connection:
             return [ConversationSummary(row.id, row.title, row.updated) for row in connection.execute(query)]

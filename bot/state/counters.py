@@ -13,14 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Column, Engine, Integer, MetaData, String, Table, delete, select
+from sqlalchemy import BigInteger, Column, Integer, String, Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-metadata = MetaData()
+from bot.state.database import METADATA, Database
 
 counters = Table(
     "rate_counters",
-    metadata,
+    METADATA,
     Column("key", String(300), primary_key=True),
     Column("window_start", BigInteger, primary_key=True, autoincrement=False),
     Column("count", Integer, nullable=False),
@@ -44,23 +44,24 @@ class Window:
 
 
 class WindowCounters:
-    """Counts per key in fixed windows of ``window_s`` seconds, shared through ``engine``'s database.
+    """Counts per key in fixed windows of ``window_s`` seconds, shared through ``database``.
 
     ``namespace`` keeps counters of different purposes (and window lengths) apart in the one table.
     """
 
     def __init__(
-        self, engine: Engine, namespace: str, window_s: float, clock: Callable[[], float] = time.time
+        self, database: Database, namespace: str, window_s: float, clock: Callable[[], float] = time.time
     ) -> None:
-        self.engine = engine
+        self.database = database
         self.namespace = namespace
         self.window_s = window_s
         self._clock = clock
         self._swept = -1
-        dialect = engine.dialect.name
+        dialect = database.backend
         if dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"rate counters need SQLite or PostgreSQL, not {dialect}")
         self._insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        database.ensure(counters)
 
     def _window(self) -> tuple[int, float]:
         """The current window's start (whole epoch seconds) and the seconds left in it."""
@@ -78,7 +79,7 @@ class WindowCounters:
         upsert = upsert.on_conflict_do_update(
             index_elements=[counters.c.key, counters.c.window_start], set_={"count": counters.c.count + 1}
         ).returning(counters.c.count)
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             count = connection.execute(upsert).scalar_one()
             if start != self._swept:  # once per window and process: forget this namespace's past windows
                 past = counters.c.key.startswith(f"{self.namespace}:", autoescape=True)
@@ -90,5 +91,5 @@ class WindowCounters:
         """``key``'s count in this window, counting nothing."""
         start, ends_in = self._window()
         query = select(counters.c.count).where(counters.c.key == self._key(key), counters.c.window_start == start)
-        with self.engine.connect() as connection:
+        with self.database.begin() as connection:
             return Window(connection.execute(query).scalar_one_or_none() or 0, ends_in)

@@ -17,9 +17,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    Engine,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -29,14 +27,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from bot.answer.citations import Answer
+from bot.state.database import METADATA, Database
 
 Vote = Literal["up", "down", "cleared"]
 
-metadata = MetaData()
-
 votes = Table(
     "feedback",
-    metadata,
+    METADATA,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("time", String(40), nullable=False),
     Column("vote", String(10), nullable=False),
@@ -49,7 +46,7 @@ votes = Table(
 )
 
 #: Files imported into the database once (their resolved path).
-imports = Table("state_imports", metadata, Column("name", String(1000), primary_key=True))
+imports = Table("state_imports", METADATA, Column("name", String(1000), primary_key=True))
 
 _FIELDS = ("time", "vote", "question", "answer", "citations", "refused", "generator", "user")
 
@@ -87,20 +84,21 @@ class FeedbackFileError(ValueError):
 
 
 class FeedbackStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        database.ensure(votes, imports)
 
     def record(self, answer: Answer, vote: Vote, user: str | None = None) -> dict[str, Any]:
         """Store one vote (committed when this returns); returns what was stored."""
         record = feedback_record(answer, vote, user)
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             connection.execute(insert(votes).values(**record))
         return record
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every vote, oldest first, in the exported shape."""
         query = select(*(votes.c[name] for name in _FIELDS)).order_by(votes.c.id)
-        with self.engine.connect() as connection:
+        with self.database.begin() as connection:
             for row in connection.execute(query):
                 yield dict(row._mapping)
 
@@ -116,7 +114,7 @@ class FeedbackStore:
             return None
         rows = list(_read_votes(path))
         try:
-            with self.engine.begin() as connection:
+            with self.database.begin() as connection:
                 connection.execute(insert(imports).values(name=str(path.resolve())))
                 if rows:
                     connection.execute(insert(votes), rows)

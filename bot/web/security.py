@@ -28,6 +28,7 @@ bearer = HTTPBearer(
     "DOCBOT_USERS works too); needed unless anonymous callers may ask.",
 )
 
+
 def frame_ancestors(origins: Sequence[str]) -> str:
     return "frame-ancestors " + " ".join(["'self'", *origins])
 
