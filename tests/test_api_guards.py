@@ -34,7 +34,7 @@ class Clock:
         return self.now
 
 
-def test_rate_limiter_is_a_fixed_window_per_caller_shared_by_replicas(state_db: Database, tmp_path: Path) -> None:
+def test_rate_limiter_is_a_sliding_window_per_caller_shared_by_replicas(state_db: Database, tmp_path: Path) -> None:
     clock = Clock()
     clock.now = 1200.0  # a window of 60 s starts here
     other_replica = Database.open(None, tmp_path / "state")
@@ -45,12 +45,14 @@ def test_rate_limiter_is_a_fixed_window_per_caller_shared_by_replicas(state_db: 
         allowed.append(replica.retry_after("a"))
         clock.now += 10
     assert allowed == [0, 0, 0]
-    assert twin.retry_after("a") == 30  # at 30 s: over the limit on either replica until the window ends at 60 s
+    assert twin.retry_after("a") == 45  # at 30 s, over the limit on either replica (4 counted: 30 s + 3/4 minute)
     assert limiter.retry_after("b") == 0  # another caller has a window of its own
     page = RateLimiter(WindowCounters(state_db, "page", 60, clock=clock), 3)
     assert page.retry_after("a") == 0  # and so has another purpose
-    clock.now += 30
-    assert limiter.retry_after("a") == 0  # at 60 s a new window begins
+    clock.now = 1260.0
+    assert limiter.retry_after("a") > 0  # a new fixed window, but the last minute's requests still count
+    clock.now = 1380.0
+    assert limiter.retry_after("a") == 0  # two minutes on, they have faded
     other_replica.close()
 
 

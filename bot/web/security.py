@@ -34,8 +34,9 @@ def frame_ancestors(origins: Sequence[str]) -> str:
 
 
 class RateLimiter:
-    """At most ``limit`` requests per caller in each window of its counters (a minute), counted in the database
-    (:mod:`bot.state.counters`), so a caller's requests to every replica add up."""
+    """At most ``limit`` requests per caller in any window of its counters' length (a minute), counted in the
+    database (:mod:`bot.state.counters`), so a caller's requests to every replica add up. Refused requests count
+    too: a caller who keeps hammering stays refused."""
 
     def __init__(self, counters: WindowCounters, limit: int) -> None:
         self.counters = counters
@@ -44,7 +45,7 @@ class RateLimiter:
     def retry_after(self, caller: str) -> int:
         """Count one request; 0 if it is allowed, else the whole seconds until one would be."""
         window = self.counters.hit(caller)
-        return window.wait if window.count > self.limit else 0
+        return window.wait(self.limit) if window.recent > self.limit else 0
 
 
 class Guard:
