@@ -436,10 +436,6 @@ class _DocumentsTab:
 
 def _chat_tab() -> _ChatTab:
     with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=180, elem_id="docbot-past-conversations"):
-            past = gr.Radio(
-                label="Past conversations", choices=[], visible=False, elem_id="docbot-past", container=True
-            )
         with gr.Column(scale=3, min_width=300):
             chatbot = gr.Chatbot(
                 elem_id="docbot-chat",
@@ -468,6 +464,7 @@ def _chat_tab() -> _ChatTab:
                 )
                 ask = gr.Button("Ask", variant="primary", scale=0, min_width=72, elem_id="docbot-ask")
             new = gr.Button("New conversation", size="sm", variant="secondary", elem_id="docbot-new")
+            past = gr.Radio(label="Past conversations", choices=[], visible=False, elem_id="docbot-past")
         with gr.Column(scale=2, min_width=260):
             gr.HTML("<h3>Sources</h3>", js_on_load=None)
             sources = gr.HTML(sources_html([]), elem_id="docbot-sources", js_on_load=None)
@@ -514,8 +511,8 @@ def build_ui(
     slots: AnswerSlots,
     database: Database,
 ) -> gr.Blocks:
-    """The page: a Chat tab (past conversations, the conversation beside its sources) and a Documents tab (list,
-    upload, remove)."""
+    """The page: a Chat tab (the conversation beside its sources, past conversations below it) and a Documents tab
+    (list, upload, remove)."""
     page = ChatPage(bot, settings, indexer, inbox, access, database, slots)
     with gr.Blocks(title="docbot", analytics_enabled=False) as blocks:
         turns = gr.State([])
