@@ -111,7 +111,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres: Any) -> Iterator
         replicas = [_start(docbot, workdir, env, label) for label in ("a", "b")]
         try:
             for replica in replicas:
-                wait_http(f"{replica.url}/api/health", 180, replica.process)
+                wait_http(f"{replica.url}/api/health", 600, replica.process)
             yield Cluster(replicas[0], replicas[1], database_url)
         finally:
             for replica in replicas:

@@ -31,6 +31,7 @@ from bot.web.models import AskRequest, AskResponse, DocumentInfo, DocumentList, 
 from bot.web.openai_compat import openai_router
 from bot.web.security import Guard, RateLimiter, install_browser_policy
 from bot.web.streams import Piece, answer_of, start_stream, store_down_fix
+from index.errors import StoreUnavailableError
 
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {
@@ -143,6 +144,6 @@ async def answer_events(
     except Exception as exc:
         status, message = failure(exc)
         body: dict[str, object] = {"detail": message, "status": status}
-        if status == 503:
+        if isinstance(exc, StoreUnavailableError):
             body |= {"store": store, "fix": store_fix}
         yield {"event": "error", "data": json.dumps(body)}
