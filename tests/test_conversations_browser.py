@@ -21,7 +21,7 @@ WAIT_MS = 60_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("conversations")) as live:  # anonymous visitors may ask (reader)
+    with live_server(tmp_path_factory.mktemp("conversations"), timeout_s=600) as live:  # anonymous may ask
         yield live
 
 

@@ -21,6 +21,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
@@ -216,7 +217,7 @@ class PageRateLimit:
             return
         user = self.user_of(scope)
         caller = f"user:{user}" if user else f"ip:{scope['client'][0] if scope.get('client') else 'unknown'}"
-        wait = self.limiter.retry_after(caller)
+        wait = await run_in_threadpool(self.limiter.retry_after, caller)  # a database round trip, off the loop
         if not wait:
             await self.app(scope, receive, send)
             return

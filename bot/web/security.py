@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -72,9 +73,8 @@ class Guard:
         assert identity is not None  # allowed() refuses None
         return identity
 
-    async def __call__(
-        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
-    ) -> Identity:
+    def admit(self, request: Request) -> Identity:
+        """The caller's identity, once counted against the rate limit (raises the 401 or 429)."""
         identity = self.identity(request)
         address = request.client.host if request.client else "unknown"
         wait = self._limiter.retry_after(f"ip:{address}" if identity.anonymous else f"id:{identity.name}")
@@ -85,6 +85,12 @@ class Guard:
                 headers={"Retry-After": str(wait)},
             )
         return identity
+
+    async def __call__(
+        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+    ) -> Identity:
+        # in a worker thread: the counters are database round trips, which must never hold up the event loop
+        return await run_in_threadpool(self.admit, request)
 
 
 class FrameAncestors:
