@@ -34,11 +34,11 @@ def _open(context: Any, server: LiveServer) -> Any:
 
 
 def _ask(page: Any, question: str) -> None:
+    """Send a question and wait for its finished answer (its sources panel section)."""
     answers = _answers(page).count()
     page.locator("#docbot-question textarea").fill(question)
     page.locator("#docbot-question textarea").press("Enter")
     page.locator(f"#src-turn-{answers}").wait_for(state="attached")
-    _answers(page).nth(answers).locator("a.cite").first.wait_for()
 
 
 def _answers(page: Any) -> Any:
@@ -53,6 +53,7 @@ def test_a_reload_brings_back_the_conversation_and_the_list(chromium: Any, serve
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = _open(context, server)
     _ask(page, QUESTION)
+    assert _answers(page).first.locator("a.cite").count() >= 1
     _past(page).first.wait_for()
     assert _past(page).count() == 1 and QUESTION[:40] in _past(page).first.inner_text()
     answer = _answers(page).first.inner_text()
