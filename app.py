@@ -95,7 +95,7 @@ def build(
 
 
 def create_app(services: Services, access: Access | None = None) -> FastAPI:
-    """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, Gradio page.
+    """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, evidence viewer, Gradio page.
 
     ``access`` (who may do what) defaults to the one ``services.settings`` describe."""
     import gradio as gr
@@ -108,6 +108,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     from bot.web.page import build_ui, page_assets
     from bot.web.signin import install_signin
     from bot.web.upload_inbox import InboxMiddleware
+    from bot.web.viewer import install_viewer
 
     settings = services.settings
     access = access or Access.from_settings(settings, services.database)
@@ -119,6 +120,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     database = services.database
     import_feedback_file(settings, database)
     install_api(app, services.bot, settings, access, slots, database)
+    install_viewer(app, services.store, settings, access, database)
     install_gate(app, access)
     if access.login_configured and access.anonymous is not None:  # the page is open, so Gradio shows no login form
         install_signin(app)

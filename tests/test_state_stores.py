@@ -45,6 +45,7 @@ def _answer(question: str, text: str = "The answer [1].", refused: bool = False)
         quote_end=119,
         support=0.9,
         supported=True,
+        view_url="/view/doc.txt#0?quote=108-119#cited",
     )
     return Answer(question=question, text=text, citations=[] if refused else [citation], refused=refused)
 
