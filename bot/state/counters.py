@@ -53,7 +53,7 @@ class Window:
             seconds = self.length * (1 - (limit - self.count) / self.previous) - self.into if self.previous else 0
         else:  # this window must fade, after it ends
             seconds = self.length - self.into + self.length * (1 - limit / self.count)
-        return max(1, math.ceil(seconds))
+        return max(1, math.ceil(min(seconds, self.length)))  # a window's length on, every counted event has left
 
 
 class WindowCounters:
