@@ -83,12 +83,14 @@ def build(settings: Settings, *, embedder: Embedder | None = None, rebuild: bool
 def create_app(services: Services, access: Access | None = None) -> FastAPI:
     """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, Gradio page.
 
-    ``access`` (who may do what) defaults to the one ``services.settings`` describe."""
+    ``access`` (who may do what) defaults to the one ``services.settings`` describe; its grants per collection are
+    read from the state database (``services.database``) unless it brings a grant store of its own."""
     import gradio as gr
     from fastapi import FastAPI
 
+    from bot.state.grants import GrantStore
     from bot.web.access import Access
-    from bot.web.access_gate import connect_page_login, install_gate
+    from bot.web.access_gate import connect_page_login, install_gate, page_is_open
     from bot.web.api import install_api
     from bot.web.edge import AnswerSlots, install_edge
     from bot.web.page import build_ui, page_assets
@@ -97,6 +99,8 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
 
     settings = services.settings
     access = access or Access.from_settings(settings)
+    if access.grants is None:
+        access.grants = GrantStore(services.database, settings.grants_cache_s)
     inbox = upload_inbox(settings)
     slots = AnswerSlots(settings.max_concurrent_answers)
     app = FastAPI(
@@ -104,7 +108,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     )
     install_api(app, services.bot, settings, access, slots)
     install_gate(app, access)
-    if access.login_configured and access.anonymous is not None:  # the page is open, so Gradio shows no login form
+    if page_is_open(access):  # Gradio shows no login form
         install_signin(app)
     app.add_middleware(InboxMiddleware, inbox=inbox)
     app.state.upload_inbox = inbox

@@ -18,7 +18,7 @@ import gradio as gr
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
-from bot.web.access import POLICY, Access, BadCredentialsError, Identity, allowed
+from bot.web.access import Access, BadCredentialsError, Identity, allowed
 from bot.web.documents import (
     UploadRefusedError,
     list_documents,
@@ -111,9 +111,9 @@ class ChatPage:
     def who(self, request: gr.Request) -> Identity | None:
         """The caller's identity from the request that started this event (never from what the page says)."""
         raw = request.request  # None only when called in-process: no credentials, so the anonymous role
-        authorization, cookies = (raw.headers.get("authorization"), raw.cookies) if raw else (None, {})
+        headers, cookies = (raw.headers, raw.cookies) if raw else ({}, {})
         try:
-            return self.access.identify(authorization, cookies)
+            return self.access.identify(headers, cookies)
         except BadCredentialsError:
             return None
 
@@ -167,7 +167,7 @@ class ChatPage:
             placeholder = WELCOME if chunks else EMPTY_WELCOME
         chatbot = gr.Chatbot(examples=[{"text": q} for q in questions] or None, placeholder=placeholder)
         identity = self.who(request)
-        choices = [(f"{d.title} ({d.source})", d.key) for d in documents if allowed(identity, "remove", d.owner)]
+        choices = [(f"{d.title} ({d.source})", d.key) for d in documents if allowed(identity, "remove", owner=d.owner)]
         note = self.add_note(identity)
         return (
             status,
@@ -254,7 +254,7 @@ class ChatPage:
                 raise UploadRefusedError(f"{name}: chosen twice; add one file of each name at a time")
             uploads = self.settings.uploads_dir
             exists = (uploads / name).exists()
-            if exists and not allowed(identity, "replace", owner_of(self.settings, uploads, name)):
+            if exists and not allowed(identity, "replace", owner=owner_of(self.settings, uploads, name)):
                 raise UploadRefusedError(
                     f"{name}: a document of that name was added by someone else; only they or the administrator "
                     "can replace it (rename your file to add it beside theirs)"
@@ -311,13 +311,13 @@ class ChatPage:
     def remove(self, key: str | None, request: gr.Request) -> str:
         identity = self.who(request)
         refusal = notice_html("Removing this document needs the administrator (or the editor who uploaded it).")
-        if identity is None or identity.role < POLICY["remove"]:
+        if not allowed(identity, "upload"):  # may write at all: the document's owner is checked below
             return refusal
         try:
             document = next((d for d in list_documents(self.store, self.settings) if d.key == key), None)
             if document is None:
                 return notice_html("Choose a document to remove first.")
-            if not allowed(identity, "remove", document.owner):
+            if not allowed(identity, "remove", owner=document.owner):
                 return refusal
             removed = remove_document(self.store, self.settings, document)
             self.bot.retriever.refresh()

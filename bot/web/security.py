@@ -80,7 +80,7 @@ class Guard:
         address = request.client.host if request.client else "unknown"
         challenge = {"WWW-Authenticate": self._access.challenge()}
         try:
-            identity = self._access.authenticate(address, request.headers.get("authorization"), request.cookies)
+            identity = self._access.authenticate(address, request.headers, request.cookies)
         except ThrottledError as exc:
             raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
         except BadCredentialsError as exc:
