@@ -54,8 +54,7 @@ class Services:
         """The state database (``bot.state``), opened on first use: indexing and eval never need it."""
         from bot.state.database import Database
 
-        url = self.settings.database_url
-        return Database.open(url.get_secret_value() if url else None, self.settings.data_dir)
+        return Database.for_settings(self.settings)
 
     @cached_property
     def bot(self) -> Bot:

@@ -1,4 +1,4 @@
-"""The ``docbot`` command: index, ask, chat, serve, eval. Parsing and printing only."""
+"""The ``docbot`` command: index, ask, chat, serve, eval, access. Parsing and printing only."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from bot.answer.citations import Answer
+from bot.cli_access import access_app
 from bot.config import Settings
 from bot.settings_errors import SettingsError, load_settings
 
@@ -34,6 +35,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
     from bot.eval.retrievers import RetrieversError
     from bot.eval.run import EvalError, GateError, ResultsFileError
     from bot.state.database import DatabaseError
+    from bot.state.grants import GrantError
     from bot.web.access import AccessError
     from index import errors
 
@@ -43,7 +45,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
         return [str(exc)], 2
     if isinstance(exc, QuestionSetError):
         return [f"{exc.path}: {problem}" for problem in exc.problems], 2
-    if isinstance(exc, QuestionError | GateError | RetrieversError | SquadError | ResultsFileError):
+    if isinstance(exc, QuestionError | GateError | RetrieversError | SquadError | ResultsFileError | GrantError):
         return [str(exc)], 2
     failures = (
         errors.StoreUnavailableError,
@@ -231,6 +233,7 @@ eval_app = typer.Typer(
     "eval compare RUN_A RUN_B, eval import-squad FILE.json.",
 )
 app.add_typer(eval_app, name="eval")
+app.add_typer(access_app, name="access")
 
 
 def _enter_temporary_bot(stack: ExitStack, settings: Settings, docs: Path) -> Bot:

@@ -126,7 +126,7 @@ def test_a_scoped_key_reads_its_one_collection_only(store: GrantStore) -> None:
     assert not allowed(identity, "upload", "hr")
     store.grant("eng", EVERYONE, Right.read)
     assert readable(access.identify({"authorization": f"Bearer {secret}"}, {}), ["hr", "eng"]) == ["hr"]
-    assert store.keys()[0].name == "embed-hr"
+    assert store.scoped_keys()[0].name == "embed-hr"
     assert store.delete_key("embed-hr")
     with pytest.raises(Exception, match="not valid"):
         access.identify({"authorization": f"Bearer {secret}"}, {})
@@ -162,3 +162,41 @@ def test_the_edge_removes_proxy_identity_headers_from_anyone_but_a_trusted_proxy
     assert direct["headers"] == [(b"accept", b"*/*")]
     proxied = edge.resolved({**scope, "client": ("10.0.0.5", 5000)})
     assert (b"remote-user", b"admin") in proxied["headers"] and (b"remote-groups", b"hr-team") in proxied["headers"]
+
+
+def test_docbot_access_grants_revokes_lists_and_makes_a_scoped_key(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    env = {"DOCBOT_DATA_DIR": str(tmp_path)}
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(app, ["access", *args], env=env)
+
+    assert "no grants" in run("list").output
+    first = run("grant", "read", "--collection", "hr", "--group", "hr-team")
+    assert first.exit_code == 0 and "first grant" in first.output
+    assert "first grant" not in run("grant", "write", "-c", "hr", "--user", "alice").output
+    created = run("key", "create", "--collection", "hr", "--read-only", "--name", "embed-hr")
+    secret = created.output.splitlines()[0]
+    listed = run("list", "--collection", "hr").output.splitlines()
+    assert listed == ["hr\tgroup:hr-team\tread", "hr\tuser:alice\twrite", "hr\tscoped-key:embed-hr\tread"]
+    assert secret not in run("list").output  # printed once, stored as a digest only
+    # what the CLI wrote is what a server's policy reads
+    access = Access.from_settings(
+        Settings(data_dir=tmp_path, api_keys=[SecretStr("k")]), GrantStore(Database.open(None, tmp_path))
+    )
+    assert readable(access.identify({"authorization": f"Bearer {secret}"}, {}), ["default", "hr"]) == ["hr"]
+    for bad, message in (
+        (["grant", "owner", "-c", "hr", "--user", "x"], "read, write or admin"),
+        (["grant", "read", "-c", "hr", "--user", "x", "--everyone"], "exactly one holder"),
+        (["revoke", "-c", "hr", "--user", "nobody"], "has no grant"),
+        (["key", "delete", "nope"], "no scoped key"),
+        (["grant", "read", "-c", "hr", "--user", "a\tb"], "printable"),
+    ):
+        result = run(*bad)
+        assert result.exit_code == 2 and message in result.output, (bad, result.output)
+    assert run("revoke", "-c", "hr", "--user", "alice").exit_code == 0
+    assert run("key", "delete", "embed-hr").exit_code == 0
+    assert run("list").output.splitlines() == ["hr\tgroup:hr-team\tread"]

@@ -191,7 +191,7 @@ class GrantStore:
         name, collection = checked_name(name, "key"), checked_name(collection, "collection")
         if right is Right.admin:
             raise GrantError("a scoped key reads (or writes) one collection; grants are managed with docbot access")
-        if any(key.name == name for key in self.keys()):
+        if any(key.name == name for key in self.scoped_keys()):
             raise GrantError(f"a scoped key named {name!r} exists: choose another name, or delete it first")
         secret = "dbk_" + secrets.token_urlsafe(32)
         row = {"name": name, "digest": digest(secret), "collection": collection, "access_right": right.name}
@@ -206,6 +206,6 @@ class GrantStore:
         self._forget()
         return bool(removed)
 
-    def keys(self) -> list[ScopedKey]:
+    def scoped_keys(self) -> list[ScopedKey]:
         self._forget()
         return sorted((key for _, key in self.snapshot().keys), key=lambda key: key.name)
