@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from bot.config import Settings
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from bot.answer.chat import Bot
+    from bot.answer.llm import ModelBackend
     from bot.state.database import Database
     from bot.web.access import Access
     from bot.web.upload_inbox import UploadInbox
@@ -77,6 +80,67 @@ def build(settings: Settings, *, embedder: Embedder | None = None, rebuild: bool
     embedder = embedder or SentenceEmbedder.from_settings(settings)
     store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=rebuild)
     return Services(settings, embedder, store, Indexer(settings, embedder, store))
+
+
+class Library:
+    """Every collection of one docbot over one embedder: each collection's :class:`Services` (opened on first use and
+    kept), and a bot over one or several collections (several are searched as one ranking, index.fusion)."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, first: Services | None = None) -> None:
+        """``first``: Services already built for one collection (``settings``' own), reused rather than opened twice."""
+        from index.collections import DEFAULT, Collections
+
+        self.settings = settings
+        self.embedder = embedder
+        self.collections = Collections(settings, model=(embedder.name, embedder.dimension))
+        self._services: dict[str, Services] = {DEFAULT: first} if first is not None else {}
+        self._bots: dict[tuple[str, ...], Bot] = {}
+        self._lock = threading.RLock()
+
+    def services(self, name: str, *, create: bool = False) -> Services:
+        """The collection's parts; ``create`` makes a collection that does not exist yet (an index run)."""
+        from index.collections import check_name
+
+        check_name(name)
+        with self._lock:
+            if name not in self._services:
+                if not create:
+                    self.collections.require(name)
+                scoped = cast(Settings, self.collections.settings_for(name))  # a copy of self.settings: a Settings
+                self._services[name] = build(scoped, embedder=self.embedder)
+            return self._services[name]
+
+    def forget(self, name: str) -> None:
+        """Drop what is open of a collection (after it was renamed or deleted)."""
+        with self._lock:
+            self._services.pop(name, None)
+            self._bots = {key: bot for key, bot in self._bots.items() if name not in key}
+
+    @cached_property
+    def backend(self) -> ModelBackend | None:
+        from bot.answer.llm import build_backend
+
+        return build_backend(self.settings)
+
+    def bot(self, names: Sequence[str]) -> Bot:
+        """The bot answering from these collections (in this order; duplicates once)."""
+        from bot.answer.chat import Bot
+        from index.fusion import FusedRetriever
+
+        key = tuple(dict.fromkeys(names))
+        if not key:
+            raise ValueError("a bot needs at least one collection")
+        with self._lock:
+            if key not in self._bots:
+                retrievers = {name: self.services(name).retriever for name in key}
+                self._bots[key] = Bot(self.settings, FusedRetriever(retrievers, self.settings.rrf_k), self.backend)
+            return self._bots[key]
+
+
+def build_library(settings: Settings, *, embedder: Embedder | None = None) -> Library:
+    """The library of ``settings``' docbot: the model is loaded once (unless ``embedder`` is given)."""
+    first = build(settings, embedder=embedder)
+    return Library(settings, first.embedder, first)
 
 
 def create_app(services: Services, access: Access | None = None) -> FastAPI:

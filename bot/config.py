@@ -207,4 +207,4 @@ class Settings(IndexSettings):
 
     @property
     def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+        return self.index_home / "uploads"

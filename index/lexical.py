@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from index.errors import LexicalIndexError
 
 if TYPE_CHECKING:
@@ -146,14 +148,18 @@ class LexicalIndex:
         vocabulary = self._retriever.vocab_dict
         return sum(token in vocabulary for token in tokens) / len(tokens)
 
-    def search(self, query: str, k: int) -> list[LexicalHit]:
-        """Top-``k`` chunks by BM25 score; chunks sharing no term with the query are left out."""
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[LexicalHit]:
+        """Top-``k`` chunks by BM25 score; chunks sharing no term with the query are left out, and so are those
+        ``mask`` (one boolean a chunk, in ``ids`` order) rules out, before the top ``k`` are taken."""
         if self._retriever is None or not self.ids:
             return []
         tokens = tokenize([query], self._stemmer)
         if not tokens[0]:
             return []
-        result = self._retriever.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False, n_threads=1)
+        weights = None if mask is None else mask.astype(np.float32)
+        result = self._retriever.retrieve(
+            tokens, k=min(k, len(self.ids)), show_progress=False, n_threads=1, weight_mask=weights
+        )
         return [
             LexicalHit(self.ids[int(doc)], float(score))
             for doc, score in zip(result.documents[0], result.scores[0], strict=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from index.filters import Filter
     from index.retriever import Retrieval
     from index.store import DenseHit, StoredChunk
 
@@ -44,7 +45,7 @@ class Store(Protocol):
 
     def by_source(self, source: str) -> list[StoredChunk]: ...
 
-    def query(self, vector: np.ndarray, n: int) -> list[DenseHit]: ...
+    def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[DenseHit]: ...
 
     def delete(self, ids: Sequence[str]) -> None: ...
 
@@ -58,7 +59,9 @@ class Retriever(Protocol):
     @property
     def store(self) -> Store: ...
 
-    def search(self, query: str, k: int | None = None, *, lexical: bool = True) -> Retrieval: ...
+    def search(
+        self, query: str, k: int | None = None, *, lexical: bool = True, where: Filter | None = None
+    ) -> Retrieval: ...
 
     def refresh(self) -> None:
         """Pick up what an index run changed."""

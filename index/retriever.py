@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from threading import RLock
 from typing import Any
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr, SkipValidation
 
 from index.calibration import Calibration, evidence, sync_calibration
+from index.filters import Filter, FilterTable
 from index.lexical import LexicalIndex, sync_lexical
 from index.protocols import Embedder, Store
 from index.settings import IndexSettings
@@ -38,6 +40,7 @@ class Passage:
     end: int
     score: float  # fused RRF score
     similarity: float | None  # cosine similarity to the query, when dense search found it
+    collection: str = ""  # the collection it comes from, when retrieved through index.fusion
 
     @classmethod
     def from_stored(cls, chunk: StoredChunk, score: float, similarity: float | None) -> Passage:
@@ -86,6 +89,7 @@ class HybridRetriever(BaseRetriever):
     store: SkipValidation[Store]
     _lexical: LexicalIndex = PrivateAttr()
     _calibration: Calibration = PrivateAttr()
+    _table: FilterTable | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=RLock)
 
     def model_post_init(self, context: Any, /) -> None:
@@ -94,25 +98,57 @@ class HybridRetriever(BaseRetriever):
     def refresh(self) -> None:
         """Pick up what an index run changed (the BM25 side and the calibration are redone if out of step)."""
         lexical = sync_lexical(self.store, self.settings.lexical_dir)
-        calibration = sync_calibration(self.store, self.embedder, lexical, self.settings.data_dir)
+        calibration = sync_calibration(self.store, self.embedder, lexical, self.settings.index_home)
         with self._lock:
             self._lexical = lexical
             self._calibration = calibration
+            self._table = None
+
+    def _mask(self, lexical: LexicalIndex, where: Filter) -> np.ndarray:
+        """The rows of ``lexical``'s corpus that ``where`` keeps (the chunks' filter fields are read on the first
+        filtered search after each refresh)."""
+        with self._lock:
+            table = self._table if self._lexical is lexical else None
+        if table is None:
+            metadata = {chunk_id: meta for chunk_id, _, meta in self.store.iter_all(with_text=False)}
+            table = FilterTable(lexical.ids, metadata)
+            with self._lock:
+                if self._lexical is lexical:
+                    self._table = table
+        return table.mask(where)
 
     @property
     def floor(self) -> float:
         """The evidence (index.calibration.evidence) a query needs to count as covered: this index's own floor."""
         return self._calibration.floor
 
-    def search(self, query: str, k: int | None = None, *, lexical: bool = True, dense: bool = True) -> Retrieval:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        lexical: bool = True,
+        dense: bool = True,
+        where: Filter | None = None,
+        vector: np.ndarray | None = None,
+    ) -> Retrieval:
         """The top ``k`` passages for ``query``; ``lexical``/``dense`` off leave that side out (for comparisons:
-        without the dense side nothing counts as covered)."""
+        without the dense side nothing counts as covered). ``where``: only chunks that pass this filter, on both
+        sides. ``vector``: the query's embedding, when the caller has it already."""
         settings = self.settings
         k = k or settings.k
         fetch = max(settings.fetch_k, k)
-        dense_hits = self.store.query(self.embedder.encode([query])[0], fetch) if dense else []
+        where = None if where is None or where.empty else where
         with self._lock:
-            lexical_hits = self._lexical.search(query, fetch) if lexical else []
+            side = self._lexical
+        mask = self._mask(side, where) if where is not None and lexical else None
+        if dense:
+            vector = self.embedder.encode([query])[0] if vector is None else vector
+            dense_hits = self.store.query(vector, fetch, where.chroma_where() if where is not None else None)
+        else:
+            dense_hits = []
+        with self._lock:
+            lexical_hits = side.search(query, fetch, mask) if lexical else []
         scores: dict[str, float] = {}
         similarity: dict[str, float] = {}
         chunks: dict[str, StoredChunk] = {}
