@@ -39,6 +39,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, text in {
         401: "No identity (an API key, or a user's password as HTTP Basic) where anonymous callers may not ask, "
         "or credentials that are not valid.",
+        403: "Signed in, but granted no collection (docbot access grant).",
         413: "The body is larger than DOCBOT_MAX_BODY_BYTES.",
         422: "An empty question, one longer than DOCBOT_MAX_QUESTION_CHARS, or a malformed body.",
         429: "Over DOCBOT_RATE_LIMIT_PER_MINUTE for this identity (or address), or too many bad credentials from "

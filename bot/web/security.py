@@ -85,11 +85,14 @@ class Guard:
             raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
         except BadCredentialsError as exc:
             raise HTTPException(401, "the API key (or user and password) is not valid", headers=challenge) from exc
-        if not allowed(identity, "ask"):
+        if identity is not None and not identity.anonymous and not allowed(identity, "ask"):
+            raise HTTPException(
+                403, f"{identity.name} may read no collection here: an administrator grants it (docbot access grant)"
+            )
+        if identity is None or not allowed(identity, "ask"):
             raise HTTPException(
                 401, "an API key is required: send the header Authorization: Bearer <key>", headers=challenge
             )
-        assert identity is not None  # allowed() refuses None
         return identity
 
     async def __call__(
