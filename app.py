@@ -106,8 +106,7 @@ class Library:
             if name not in self._services:
                 if not create:
                     self.collections.require(name)
-                scoped = cast(Settings, self.collections.settings_for(name))  # a copy of self.settings: a Settings
-                self._services[name] = build(scoped, embedder=self.embedder)
+                self._services[name] = build(collection_settings(self.settings, name), embedder=self.embedder)
             return self._services[name]
 
     def forget(self, name: str) -> None:
@@ -135,6 +134,13 @@ class Library:
                 retrievers = {name: self.services(name).retriever for name in key}
                 self._bots[key] = Bot(self.settings, FusedRetriever(retrievers, self.settings.rrf_k), self.backend)
             return self._bots[key]
+
+
+def collection_settings(settings: Settings, name: str) -> Settings:
+    """``settings`` pointed at collection ``name`` (its Chroma collection, its folder)."""
+    from index.collections import Collections
+
+    return cast(Settings, Collections(settings).settings_for(name))  # a copy of a Settings is a Settings
 
 
 def build_library(settings: Settings, *, embedder: Embedder | None = None) -> Library:
@@ -169,7 +175,8 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
-    install_api(app, services.bot, settings, access, slots)
+    library = Library(settings, services.embedder, services)
+    install_api(app, library, settings, access, slots)
     install_gate(app, access)
     if page_is_open(access):  # Gradio shows no login form
         install_signin(app)

@@ -57,6 +57,13 @@ class Settings(IndexSettings):
     openai_model: str = Field("docbot-local", description="Model name sent to the OpenAI-compatible server.")
     openai_api_key: SecretStr | None = Field(None, description="Key for the OpenAI-compatible endpoint.")
 
+    # --- collections ---------------------------------------------------------------------------
+    default_collection: str = Field(
+        "default",
+        description="The collection (docbot collections) that index, ask, eval and the served page and API use when "
+        "none is named (docbot serve --collection sets it for one server).",
+    )
+
     # --- serving -------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Interface docbot serve listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port docbot serve listens on.")
@@ -170,6 +177,17 @@ class Settings(IndexSettings):
         "proxy_groups_headers",
         mode="before",
     )(_split_list)
+
+    @field_validator("default_collection")
+    @classmethod
+    def _collection_name(cls, name: str) -> str:
+        from index.collections import check_name
+        from index.errors import CollectionError
+
+        try:
+            return check_name(name)
+        except CollectionError:
+            raise ValueError("a collection name: 1 to 40 lowercase letters, digits, - and _ (e.g. hr)") from None
 
     @field_validator("users")
     @classmethod

@@ -26,6 +26,7 @@ class Citation:
     quote_end: int
     support: float  # 0..1, how well the quote supports the claim
     supported: bool
+    collection: str = ""  # the collection the passage comes from
 
 
 @dataclass
@@ -82,6 +83,7 @@ class CitationBook:
                 quote_end=p.start + hi,
                 support=round(support.score, 3),
                 supported=support.supported,
+                collection=p.collection,
             )
         )
         self._numbers[key] = number

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from sse_starlette import EventSourceResponse
@@ -17,7 +17,8 @@ from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
 from bot.web import documents
-from bot.web.access import Access
+from bot.web.access import Access, Identity
+from bot.web.collections import asked_collections, readable_collections
 from bot.web.edge import AnswerSlots
 from bot.web.embed import install_embed
 from bot.web.errors import failure, install_error_handlers
@@ -26,6 +27,9 @@ from bot.web.models import AskRequest, AskResponse, DocumentInfo, DocumentList, 
 from bot.web.openai_compat import openai_router
 from bot.web.security import Guard, RateLimiter, install_browser_policy
 from bot.web.streams import Piece, answer_of, start_stream, store_down_fix
+
+if TYPE_CHECKING:
+    from app import Library
 
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {
@@ -54,9 +58,10 @@ _STREAM_DOC = {
 }
 
 
-def install_api(app: FastAPI, bot: Bot, settings: Settings, access: Access, slots: AnswerSlots) -> None:
+def install_api(app: FastAPI, library: Library, settings: Settings, access: Access, slots: AnswerSlots) -> None:
     origins = settings.embed_origins  # checked and normalised by Settings
     guard = Guard(access, RateLimiter(settings.rate_limit_per_minute))
+    bot = library.bot([settings.default_collection])
     install_error_handlers(app, bot.retriever.store.location, store_down_fix(settings))
     app.add_api_route(
         "/api/health",
@@ -66,8 +71,8 @@ def install_api(app: FastAPI, bot: Bot, settings: Settings, access: Access, slot
         summary="Ready to answer: 200, or 503 while the vector store is unreachable (no key needed)",
         responses=_STORE_DOWN,
     )
-    app.include_router(rest_router(bot, settings, guard, slots))
-    app.include_router(openai_router(bot, settings, guard, slots))
+    app.include_router(rest_router(library, settings, guard, slots))
+    app.include_router(openai_router(library, settings, guard, slots))
     install_embed(app, settings, origins)
     install_browser_policy(app, origins)
 
@@ -79,7 +84,7 @@ def _health(bot: Bot, probe: StoreProbe) -> Callable[[], Awaitable[dict[str, obj
     return health
 
 
-def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any], slots: AnswerSlots) -> APIRouter:
+def rest_router(library: Library, settings: Settings, guard: Guard, slots: AnswerSlots) -> APIRouter:
     router = APIRouter(
         prefix="/api",
         tags=["api"],
@@ -89,10 +94,18 @@ def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any], slots: 
     )
 
     answering = [Depends(slots.for_request)]
+    caller = Depends(guard)  # the router's own dependency: FastAPI runs it once a request
+
+    def bot_for(request: AskRequest, identity: Identity) -> Bot:
+        names = asked_collections(
+            request.collection, settings.default_collection, identity, library.collections.names()
+        )
+        return library.bot(names)
 
     @router.post("/ask", summary="Answer a question with cited passages", dependencies=answering)
-    async def ask(request: AskRequest) -> AskResponse:
-        return AskResponse.of(await answer_of(bot, settings, request.question, request.history, request.k))
+    async def ask(request: AskRequest, identity: Identity = caller) -> AskResponse:
+        bot, where = bot_for(request, identity), request.condition()
+        return AskResponse.of(await answer_of(bot, settings, request.question, request.history, request.k, where))
 
     @router.post(
         "/ask/stream",
@@ -101,16 +114,23 @@ def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any], slots: 
         responses={200: _STREAM_DOC},
         dependencies=answering,
     )
-    async def ask_stream(request: AskRequest) -> EventSourceResponse:
-        pieces = await start_stream(bot, settings, request.question, request.history, request.k)
+    async def ask_stream(request: AskRequest, identity: Identity = caller) -> EventSourceResponse:
+        bot, where = bot_for(request, identity), request.condition()
+        pieces = await start_stream(bot, settings, request.question, request.history, request.k, where)
         return EventSourceResponse(
             answer_events(pieces, bot.retriever.store.location, store_down_fix(settings)), sep="\n"
         )
 
-    @router.get("/documents", summary="The indexed documents, by title")
-    def indexed_documents() -> DocumentList:
-        listed = documents.list_documents(bot.retriever.store, settings)
+    @router.get("/documents", summary="The indexed documents of a collection, by title")
+    def indexed_documents(identity: Identity = caller, collection: str | None = None) -> DocumentList:
+        name = asked_collections(collection, settings.default_collection, identity, library.collections.names())[0]
+        services = library.services(name)
+        listed = documents.list_documents(services.store, services.settings)
         return DocumentList(documents=[DocumentInfo.of(d) for d in listed])
+
+    @router.get("/collections", summary="The collections the caller may read")
+    def readable(identity: Identity = caller) -> list[str]:
+        return readable_collections(identity, library.collections.names())
 
     return router
 
