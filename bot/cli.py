@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from bot.answer.citations import Answer
-from bot.cli_access import access_app
+from bot.cli_access import access_app, grant_store
 from bot.config import Settings
 from bot.settings_errors import SettingsError, load_settings
 
@@ -342,7 +342,8 @@ def collections_create(name: Annotated[str, typer.Argument(help="lowercase lette
 def collections_rename(old: str, new: str) -> None:
     """Rename a collection; nothing is indexed again."""
     _collections().rename(old, new)
-    typer.echo(f"renamed collection {old} to {new}")
+    grant_store().rename_collection(old, new)
+    typer.echo(f"renamed collection {old} to {new} (its grants and scoped keys follow it)")
 
 
 @collections_app.command("delete")
@@ -357,6 +358,8 @@ def collections_delete(
     if not yes and not typer.confirm(question, default=False):
         raise _fail("nothing was deleted")
     collections.delete(name)
+    if name != "default":  # the default collection stays (empty), and so does who may read it
+        grant_store().forget_collection(name)
     typer.echo(f"deleted collection {name}")
 
 

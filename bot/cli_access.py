@@ -33,7 +33,7 @@ IN_FORCE = (
 )
 
 
-def _store() -> GrantStore:
+def grant_store() -> GrantStore:
     from bot.state.database import Database
     from bot.state.grants import GrantStore
 
@@ -64,7 +64,7 @@ def grant(
     if right.strip().lower() not in Right.__members__:
         raise GrantError(f"the right is read, write or admin, not {right!r}")
     holder = _holder(user, group, key, everyone)
-    store = _store()
+    store = grant_store()
     first = not store.grants()
     store.grant(collection, holder, Right[right.strip().lower()])
     typer.echo(f"granted {right.strip().lower()} on {collection} to {holder}")
@@ -84,7 +84,7 @@ def revoke(
     from bot.state.grants import GrantError
 
     holder = _holder(user, group, key, everyone)
-    if not _store().revoke(collection, holder):
+    if not grant_store().revoke(collection, holder):
         raise GrantError(f"{holder} has no grant on {collection}: docbot access list shows the grants")
     typer.echo(f"revoked {holder} on {collection}")
 
@@ -94,7 +94,7 @@ def list_grants(
     collection: Annotated[str | None, typer.Option("--collection", "-c", help="Only this collection.")] = None,
 ) -> None:
     """The grants and scoped keys (of one collection), one a line."""
-    store = _store()
+    store = grant_store()
     grants, keys = store.grants(collection), [k for k in store.scoped_keys() if collection in (None, k.collection)]
     if not grants and not keys:
         typer.echo("no grants: the settings roles apply to every collection (reader reads, editor writes)")
@@ -117,7 +117,7 @@ def key_create(
     from bot.state.grants import Right
 
     chosen = name or f"{collection}-{secrets.token_hex(3)}"
-    secret = _store().create_key(chosen, collection, Right.read if read_only else Right.write)
+    secret = grant_store().create_key(chosen, collection, Right.read if read_only else Right.write)
     typer.echo(secret)
     right = "read only" if read_only else "read and write"
     typer.echo(f"key {chosen}: {collection}, {right}; shown this once: store it now", err=True)
@@ -128,6 +128,6 @@ def key_delete(name: Annotated[str, typer.Argument(help="The scoped key's name (
     """Delete a scoped key: it stops working within DOCBOT_GRANTS_CACHE_S seconds."""
     from bot.state.grants import GrantError
 
-    if not _store().delete_key(name):
+    if not grant_store().delete_key(name):
         raise GrantError(f"no scoped key named {name!r}: docbot access list shows them")
     typer.echo(f"deleted key {name}")

@@ -13,7 +13,8 @@ from pydantic import SecretStr
 from bot.config import Settings
 from bot.state.database import Database
 from bot.state.grants import EVERYONE, GrantError, GrantStore, Right, principal
-from bot.web.access import Access, AccessError, Identity, Role, allowed, readable
+from bot.web.access import Access, AccessError, Identity, Role, allowed
+from bot.web.collections import readable_collections as readable
 from bot.web.edge import ForwardedHeaders
 
 

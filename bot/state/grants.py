@@ -25,6 +25,7 @@ from enum import IntEnum
 from sqlalchemy import Column, DateTime, LargeBinary, String, Table, delete, insert, select, update
 
 from bot.state.database import METADATA, Database
+from index.collections import check_name
 
 EVERYONE = "everyone"
 PRINCIPAL_KINDS = ("user", "group", "key")
@@ -160,7 +161,7 @@ class GrantStore:
 
     def grant(self, collection: str, holder: str, right: Right) -> None:
         """Give ``holder`` ``right`` on ``collection`` (replacing the right they had there)."""
-        collection = checked_name(collection, "collection")
+        collection = check_name(collection)
         values = {"access_right": right.name, "granted_at": datetime.now(UTC)}
         where = (GRANTS.c.collection == collection) & (GRANTS.c.principal == holder)
         with self._tables().begin() as connection:
@@ -184,11 +185,18 @@ class GrantStore:
         self._forget()
         return removed
 
+    def rename_collection(self, old: str, new: str) -> None:
+        """A renamed collection keeps its grants and scoped keys."""
+        with self._tables().begin() as connection:
+            for table in (GRANTS, SCOPED_KEYS):
+                connection.execute(update(table).where(table.c.collection == old).values(collection=new))
+        self._forget()
+
     # --- scoped keys -----------------------------------------------------------------------------
 
     def create_key(self, name: str, collection: str, right: Right = Right.read) -> str:
         """A new key opening ``collection`` with ``right``; the key itself is returned once and never stored."""
-        name, collection = checked_name(name, "key"), checked_name(collection, "collection")
+        name, collection = checked_name(name, "key"), check_name(collection)
         if right is Right.admin:
             raise GrantError("a scoped key reads (or writes) one collection; grants are managed with docbot access")
         if any(key.name == name for key in self.scoped_keys()):

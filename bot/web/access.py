@@ -119,11 +119,6 @@ def allowed(identity: Identity | None, action: str, collection: str | None = Non
     return True
 
 
-def readable(identity: Identity | None, collections: Sequence[str]) -> list[str]:
-    """The ones of ``collections`` ``identity`` may read, in the order given."""
-    return [name for name in collections if allowed(identity, "read", name)]
-
-
 def _role(text: str, setting: str, form: str) -> Role:
     try:
         return Role[text.strip().lower()]
