@@ -33,7 +33,7 @@ SERVER_ENV = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("wiki"), SERVER_ENV) as running:
+    with live_server(tmp_path_factory.mktemp("wiki"), SERVER_ENV, timeout_s=300) as running:
         yield running
 
 
