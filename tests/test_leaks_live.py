@@ -1,6 +1,8 @@
-"""Identity from the wiki and grants on a real ``docbot serve`` behind a real nginx (the wiki's reverse proxy) on
-loopback: the proxy's user and groups headers sign readers in, only when they come from the trusted proxy; a grant
-made with ``docbot access`` applies to the running server without a restart."""
+"""The leak suite on a real ``docbot serve`` behind a real nginx (the wiki's reverse proxy) on loopback, readers
+signed in by the wiki: the proxy's user and groups headers count only when they come from the trusted proxy; a grant
+made with ``docbot access`` applies to the running server without a restart; two collections (``default`` holds HR's
+documents, ``finance`` the finance report) with different readers, through ``/api``, ``/v1`` and the page in
+Chromium: each reader gets cited answers from their own collection, and nothing of the other."""
 
 from __future__ import annotations
 
@@ -13,14 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
+from leak_corpus import FINANCE_DOCS, FINANCE_MARKS, FINANCE_QUESTION, HR_DOCS, HR_MARKS, HR_QUESTION, write
 from live import LiveServer, child_env, live_server
 from wiki_proxy import PROXY_ADDRESS, WikiProxy, wiki_proxy
 
 pytestmark = pytest.mark.server
 
-QUESTION = "What did coalition forces resume because of the growing ISIS force?"
-PASSWORDS = {"alice": "alice-wiki-pw", "bob": "bob-wiki-pw"}
-GROUPS = {"alice": "hr-team,staff", "bob": "eng"}
+QUESTION = HR_QUESTION
+PASSWORDS = {"alice": "alice-wiki-pw", "bob": "bob-wiki-pw", "fiona": "fiona-wiki-pw"}
+GROUPS = {"alice": "hr-team,staff", "bob": "eng", "fiona": "finance-team,staff"}
 ANN = ("ann", "ann-docbot-pw")
 SERVER_ENV = {
     "DOCBOT_PROXY_AUTH": "true",
@@ -31,9 +34,20 @@ SERVER_ENV = {
 }
 
 
+def docbot(workdir: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**child_env(), "DOCBOT_DATA_DIR": str(data_dir)}
+    command = [str(Path(sys.executable).with_name("docbot")), *args]
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(tmp_path_factory.mktemp("wiki"), SERVER_ENV, timeout_s=300) as running:
+    work = tmp_path_factory.mktemp("wiki")
+    finance = docbot(
+        work, work / "data", "index", "--collection", "finance", str(write(work / "finance", FINANCE_DOCS))
+    )
+    assert finance.returncode == 0, finance.stderr
+    with live_server(work, SERVER_ENV, docs=write(work / "hr", HR_DOCS), timeout_s=300) as running:
         yield running
 
 
@@ -44,16 +58,20 @@ def proxy(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 def access_cli(server: LiveServer, *args: str, check: bool = True) -> str:
-    docbot = str(Path(sys.executable).with_name("docbot"))
-    env = {**child_env(), "DOCBOT_DATA_DIR": str(server.data_dir)}
-    done = subprocess.run([docbot, "access", *args], env=env, capture_output=True, text=True, timeout=60)
+    done = docbot(server.data_dir.parent, server.data_dir, "access", *args)
     assert done.returncode == 0 or not check, done.stderr
     return done.stdout
 
 
-def ask(url: str, user: str | None = None, **headers: str) -> httpx.Response:
+def ask(url: str, user: str | None = None, question: str = QUESTION, **more: Any) -> httpx.Response:
     auth = (user, PASSWORDS[user]) if user else None
-    return httpx.post(f"{url}/api/ask", json={"question": QUESTION}, auth=auth, headers=headers, timeout=120)
+    return httpx.post(f"{url}/api/ask", json={"question": question, **more}, auth=auth, timeout=120)
+
+
+def clean_of(marks: tuple[str, ...], response: httpx.Response, asked: str) -> None:
+    text = response.text.replace(asked, "")
+    for mark in marks:
+        assert mark.lower() not in text.lower(), (mark, str(response.url), text[:300])
 
 
 def status_until(check: Any, expected: int, timeout_s: float = 10) -> int:
@@ -95,3 +113,71 @@ def test_a_grant_applies_to_the_running_server_without_a_restart(server: LiveSer
     finally:
         access_cli(server, "revoke", "--collection", "default", "--group", "hr-team", check=False)
         access_cli(server, "revoke", "--collection", "default", "--user", "bob", check=False)
+
+
+@pytest.fixture(scope="module")
+def granted(server: LiveServer, proxy: WikiProxy) -> WikiProxy:
+    """HR's group reads the default collection (HR's documents), the finance team reads finance."""
+    access_cli(server, "grant", "read", "--collection", "default", "--group", "hr-team")
+    access_cli(server, "grant", "read", "--collection", "finance", "--group", "finance-team")
+    assert status_until(lambda: ask(proxy.url, "bob"), 403) == 403
+    return proxy
+
+
+def test_each_wiki_reader_gets_their_own_collection_through_api_and_v1(granted: WikiProxy) -> None:
+    url = granted.url
+    hr = ask(url, "alice")
+    assert hr.status_code == 200 and hr.json()["citations"], hr.text
+    clean_of(FINANCE_MARKS, hr, QUESTION)
+    refused = ask(url, "alice", FINANCE_QUESTION)
+    assert refused.status_code == 200 and refused.json()["refused"], refused.text
+    clean_of(FINANCE_MARKS, refused, FINANCE_QUESTION)
+    forbidden, missing = ask(url, "alice", collection="finance"), ask(url, "alice", collection="payroll")
+    assert forbidden.status_code == missing.status_code == 404
+    assert forbidden.text.replace("finance", "X") == missing.text.replace("payroll", "X")
+    finance = ask(url, "fiona", FINANCE_QUESTION, collection="finance")
+    assert finance.status_code == 200 and "48.7" in finance.json()["answer"], finance.text
+    clean_of(HR_MARKS, finance, FINANCE_QUESTION)
+    for user, models in (("alice", ["docbot"]), ("fiona", ["docbot/finance"])):
+        listed = httpx.get(f"{url}/v1/models", auth=(user, PASSWORDS[user]), timeout=30)
+        assert [m["id"] for m in listed.json()["data"]] == models
+        chat = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "docbot/finance", "messages": [{"role": "user", "content": FINANCE_QUESTION}]},
+            auth=(user, PASSWORDS[user]),
+            timeout=120,
+        )
+        assert chat.status_code == (404 if user == "alice" else 200), chat.text
+        if user == "alice":
+            clean_of(FINANCE_MARKS[:-1], chat, FINANCE_QUESTION)
+    documents = httpx.get(f"{url}/api/documents", auth=("alice", PASSWORDS["alice"]), timeout=30)
+    assert len(documents.json()["documents"]) == len(HR_DOCS)
+    clean_of(FINANCE_MARKS, documents, "")
+
+
+@pytest.mark.browser
+def test_the_page_signs_the_wiki_reader_in_and_answers_from_their_collection_only(
+    granted: WikiProxy, chromium: Any
+) -> None:
+    context = chromium.new_context(http_credentials={"username": "alice", "password": PASSWORDS["alice"]})
+    page = context.new_page()
+    page.set_default_timeout(180_000)
+    try:
+        page.goto(granted.url)
+        page.wait_for_selector(".docbot-status")
+        assert page.locator("input[type=password]").count() == 0  # no second login
+        for question, answered in ((HR_QUESTION, True), (FINANCE_QUESTION, False)):
+            turn = page.locator("#docbot-sources .src-turn").count()
+            page.locator("#docbot-question textarea").fill(question)
+            page.locator("#docbot-question textarea").press("Enter")
+            page.locator(f"#src-turn-{turn}").wait_for(state="attached")
+            cards = page.locator(f"#src-turn-{turn} .src-card").count()
+            assert (cards > 0) == answered, question
+        page.get_by_role("tab", name="Documents").click()
+        page.locator("#docbot-documents .doc-table").wait_for()
+        text = page.content().replace(FINANCE_QUESTION, "")
+        for mark in FINANCE_MARKS[:-1]:
+            assert mark.lower() not in text.lower(), mark
+        assert "Parental Leave Policy" in text
+    finally:
+        context.close()
