@@ -50,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         folder.mkdir()
         (folder / file).write_text(text, encoding="utf-8")
         subprocess.run([DOCBOT, "index", "--collection", name, str(folder)], cwd=work, env=env, check=True)
-    with live_server(work, env={"DOCBOT_ANONYMOUS_ROLE": "admin"}) as live:
+    with live_server(work, env={"DOCBOT_ANONYMOUS_ROLE": "admin"}, timeout_s=600) as live:  # a busy machine
         yield live
 
 
