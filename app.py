@@ -182,7 +182,9 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
         install_signin(app)
     app.add_middleware(InboxMiddleware, inbox=inbox)
     app.state.upload_inbox = inbox
-    blocks = build_ui(services.bot, settings, services.indexer, inbox, access, slots)
+    first = library.services(settings.default_collection)
+    bot = library.bot([settings.default_collection])
+    blocks = build_ui(bot, first.settings, first.indexer, inbox, access, slots, library)
     gr.mount_gradio_app(
         app,
         blocks,

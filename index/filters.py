@@ -233,3 +233,15 @@ class FilterTable:
         if where.before is not None:
             keep &= self._modified < where.before
         return keep
+
+
+def chips(metadata: Iterable[Mapping[str, Any]], limit: int = 40) -> list[str]:
+    """The filters worth offering for these chunks, as ``key=value`` chips: each file type, tag and top folder."""
+    found: dict[str, set[str]] = {"type": set(), "tag": set(), "path": set()}
+    for meta in metadata:
+        derived = fields_for(str(meta.get("source", "")), None) if "type" not in meta else meta
+        if derived.get("type"):
+            found["type"].add(str(derived["type"]))
+        found["tag"].update(str(tag) for tag in derived.get("tags") or [])
+        found["path"].update(str(folder) for folder in (derived.get("folders") or [])[:1])
+    return [f"{key}={value}" for key in ("type", "tag", "path") for value in sorted(found[key])][:limit]

@@ -278,3 +278,24 @@ def test_front_matter_tags_forms() -> None:
     assert front_matter_tags("---\ntags:\n  - x\n  - y z\n---\n") == ["x"]
     assert front_matter_tags("---\ntags: [unclosed\n---\n") == []
     assert front_matter_tags("no front matter\ntags: a") == []
+
+
+@pytest.mark.server
+def test_collections_on_a_chroma_server(tmp_path: Path, docs: Path) -> None:
+    """The same registry over HTTP: a second docbot data folder sees the collections the first one made."""
+    import live
+
+    with live.chroma_server(tmp_path) as server:
+        first = build_library(
+            Settings(data_dir=tmp_path / "a", chroma_url=server.url, **HASHING_COVERAGE), embedder=HashingEmbedder()
+        )
+        first.services("hr", create=True).indexer.run([docs / "hr"])
+        first.collections.create("eng")
+        first.collections.rename("eng", "ops")
+        assert first.collections.names() == [DEFAULT, "hr", "ops"]
+        assert not (tmp_path / "a" / "chroma").exists()
+        other = Collections(Settings(data_dir=tmp_path / "b", chroma_url=server.url))
+        assert other.names() == [DEFAULT, "hr", "ops"] and other.info("hr").passages == 2
+        assert first.bot(["hr"]).retriever.search("annual leave days").passages[0].source == "leave.md"
+        first.collections.delete("ops")
+        assert other.names() == [DEFAULT, "hr"]

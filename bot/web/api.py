@@ -29,7 +29,7 @@ from bot.web.security import Guard, RateLimiter, install_browser_policy
 from bot.web.streams import Piece, answer_of, start_stream, store_down_fix
 
 if TYPE_CHECKING:
-    from app import Library
+    from bot.web.collections import Library
 
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {
