@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from bot.answer.chat import Bot
     from bot.answer.llm import ModelBackend
+    from bot.state.database import Database
     from bot.web.access import Access
     from bot.web.upload_inbox import UploadInbox
     from index.pipeline import Indexer
@@ -50,6 +51,14 @@ class Services:
         from index.retriever import HybridRetriever
 
         return HybridRetriever(settings=self.settings, embedder=self.embedder, store=self.store)
+
+    @cached_property
+    def database(self) -> Database:
+        """The state database (``bot.state``), opened on first use: indexing and eval never need it."""
+        from bot.state.database import Database
+
+        url = self.settings.database_url
+        return Database.open(url.get_secret_value() if url else None, self.settings.data_dir)
 
     @cached_property
     def bot(self) -> Bot:

@@ -35,6 +35,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
     from bot.eval.questions import QuestionSetError
     from bot.eval.retrievers import RetrieversError
     from bot.eval.run import EvalError, GateError, ResultsFileError
+    from bot.state.database import DatabaseError
     from bot.web.access import AccessError
     from index import errors
     from index.filters import FilterError
@@ -64,6 +65,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
         errors.EmbeddingModelError,
         BackendError,
         EvalError,
+        DatabaseError,
     )
     if isinstance(exc, failures):
         return [str(exc)], 1

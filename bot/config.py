@@ -110,6 +110,14 @@ class Settings(IndexSettings):
         120, ge=1, description="Requests one API key (or address) may make to /api and /v1 in a minute."
     )
 
+    # --- shared state (bot/state) ---------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        None,
+        description="The state database (conversations, feedback, grants, rate-limit counters) as an SQLAlchemy "
+        "URL; replicas share one, e.g. postgresql+psycopg://docbot:secret@db.internal:5432/docbot. Default: SQLite "
+        "in the data directory (state.db).",
+    )
+
     # --- the network edge (bot/web/edge.py) ------------------------------------------------------
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
         default_factory=list,
