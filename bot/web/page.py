@@ -257,7 +257,7 @@ class ChatPage:
         models = (self.bot.generator_name, self.bot.retriever.embedder.name)
         identity = self.who(request)
         readable = self.readable(identity)
-        picker = gr.Dropdown(choices=readable, value=scope.names, visible=len(readable) > 1)
+        picker = gr.Dropdown(choices=readable, value=scope.names, visible=len(readable) > 1, multiselect=True)
         offered: list[str] = []
         try:
             documents = list_documents(scope.store, scope.settings)
@@ -287,7 +287,7 @@ class ChatPage:
             gr.Column(visible=not note),
             gr.HTML(note, visible=bool(note)),
             picker,
-            gr.Dropdown(choices=sorted(set(offered) | set(picked)), value=picked),
+            gr.Dropdown(choices=sorted(set(offered) | set(picked)), value=picked, multiselect=True),
         )
 
     # --- chat ------------------------------------------------------------------------------------
