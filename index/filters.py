@@ -31,6 +31,8 @@ _TAG = re.compile(r"[\w][\w.-]{0,63}")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 #: Front matter longer than this is not read for tags (a file that opens with ``---`` and never closes it).
 MAX_FRONT_MATTER = 16_384
+#: Values one filter may hold in all (each becomes a clause of the Chroma query).
+MAX_VALUES = 20
 
 
 class FilterError(ValueError):
@@ -133,6 +135,10 @@ class Filter:
             if not all(isinstance(item, str) and item.strip() and len(item) <= 200 for item in items) or not items:
                 raise FilterError(f"{key}: a non-empty text (or a list of them) of at most 200 characters")
             values[key] = [item.strip() for item in items]
+        if sum(len(items) for items in values.values()) > MAX_VALUES:
+            raise FilterError(f"a filter holds at most {MAX_VALUES} values")
+        if any(not p.strip("/") for p in values.get("path", [])):
+            raise FilterError("path: a folder like policies/ or a file like policies/leave.md")
         for key in ("after", "before"):
             if len(values.get(key, [])) > 1:
                 raise FilterError(f"{key} may be given once")

@@ -266,6 +266,8 @@ def test_bm25_is_masked_before_its_top_k(tmp_path: Path) -> None:
         ("{not json", "not valid JSON"),
         ('{"tag": 5}', "a non-empty text"),
         ("after=2025-01-01,after=2025-02-01", "after may be given once"),
+        ("path=/", "path: a folder like policies/"),
+        (",".join(f"tag=t{n}" for n in range(21)), "at most 20 values"),
     ],
 )
 def test_bad_filters_say_what_a_filter_is(text: str, message: str) -> None:

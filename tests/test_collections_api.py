@@ -138,3 +138,38 @@ def test_the_collections_command(library: Library, tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "there is no collection 'nope'" in missing.output
     where = runner.invoke(cli, ["ask", "--where", "type", LEAVE], env=env)
     assert where.exit_code == 2 and "is not key=value" in where.output
+
+
+def test_the_page_follows_the_picked_collections_and_chips(library: Library, tmp_path: Path) -> None:
+    """The page's handlers in-process: what one session picks steers its answers, documents and filter."""
+    import gradio as gr
+
+    from bot.web.page import ChatPage
+    from bot.web.upload_inbox import UploadInbox
+
+    settings = library.settings.model_copy(update={"anonymous_role": "reader"})
+    inbox = UploadInbox(tmp_path / "inbox", settings.upload_cache_bytes)
+    default = library.services(DEFAULT)
+    page = ChatPage(
+        library.bot([DEFAULT]), settings, default.indexer, inbox, Access.from_settings(settings), None, library
+    )
+    ann, bob = gr.Request(session_hash="ann"), gr.Request(session_hash="bob")
+
+    page.pick(["hr"], ann)
+    page.pick(["nope", "eng"], bob)  # a name that is no collection is dropped
+    assert page.scope(ann).names == ["hr"] and page.scope(bob).names == ["eng"]
+    *_, (_, _, sources, turns) = page.respond(LEAVE, [], ann)
+    assert {c.collection for c in turns[-1].answer.citations} == {"hr"} and "leave.md" in sources
+
+    outputs = page.overview(ann)
+    table, picker, chips = outputs[2], outputs[-2], outputs[-1]
+    assert "sick.txt" in table and "deploy" not in table
+    assert picker.choices == [(n, n) for n in (DEFAULT, "eng", "hr")] and picker.value == ["hr"]
+    assert {"type=md", "type=txt", "tag=policy"} <= {value for value, _ in chips.choices}
+
+    assert page.filter_chips(["type=txt"], ann) == ""
+    assert page.scope(ann).where is not None and page.scope(ann).where.types == ("txt",)
+    *_, (_, _, _, turns) = page.respond("How many days of sick leave before a doctor's note is needed?", [], ann)
+    assert {c.source for c in turns[-1].answer.citations} == {"sick.txt"}
+    assert "is ignored" in page.filter_chips(["nonsense"], ann)
+    assert page.scope(ann).where is None and page.scope(bob).where is None

@@ -272,7 +272,7 @@ class ChatPage:
         models = (self.bot.generator_name, self.bot.retriever.embedder.name)
         identity = self.who(request)
         readable = self.readable(identity)
-        picker = gr.Dropdown(choices=readable, value=scope.names, visible=len(readable) > 1)
+        picker = gr.Dropdown(choices=readable, value=scope.names, visible=len(readable) > 1, multiselect=True)
         offered: list[str] = []
         try:
             if not self.may(identity, "read", scope):  # nothing of a collection this caller may not read
@@ -310,7 +310,7 @@ class ChatPage:
             gr.Column(visible=not note),
             gr.HTML(note, visible=bool(note)),
             picker,
-            gr.Dropdown(choices=sorted(set(offered) | set(picked)), value=picked),
+            gr.Dropdown(choices=sorted(set(offered) | set(picked)), value=picked, multiselect=True),
         )
 
     # --- chat ------------------------------------------------------------------------------------
