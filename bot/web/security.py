@@ -69,12 +69,21 @@ class RateLimiter:
 
 
 class Guard:
-    """The dependency in front of ``/api`` and ``/v1``: who the caller is (see :mod:`bot.web.access`), whether they may
-    ask, and the rate limit per identity (per address for anonymous callers). Returns the identity."""
+    """The dependency in front of ``/api``, ``/v1`` and the evidence viewer: who the caller is (see
+    :mod:`bot.web.access`), whether they may do ``action`` (ask; read for the viewer) on ``collection`` (None: on some
+    collection; each route then checks the collections it is asked about), and the rate limit per identity (per
+    address for anonymous callers). Returns the identity.
 
-    def __init__(self, access: Access, limiter: RateLimiter) -> None:
+    No identity: 401. Signed in but not allowed: 403 when no collection was named (they were granted nothing), else
+    404 (a collection one may not read is answered like one that does not exist)."""
+
+    def __init__(
+        self, access: Access, limiter: RateLimiter, action: str = "ask", collection: str | None = None
+    ) -> None:
         self._access = access
         self._limiter = limiter
+        self._action = action
+        self._collection = collection
 
     def identity(self, request: Request) -> Identity:
         address = request.client.host if request.client else "unknown"
@@ -85,15 +94,18 @@ class Guard:
             raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
         except BadCredentialsError as exc:
             raise HTTPException(401, "the API key (or user and password) is not valid", headers=challenge) from exc
-        if identity is not None and not identity.anonymous and not allowed(identity, "ask"):
-            raise HTTPException(
-                403, f"{identity.name} may read no collection here: an administrator grants it (docbot access grant)"
-            )
-        if identity is None or not allowed(identity, "ask"):
+        if allowed(identity, self._action, self._collection):
+            assert identity is not None  # allowed() refuses None
+            return identity
+        if identity is None or identity.anonymous:
             raise HTTPException(
                 401, "an API key is required: send the header Authorization: Bearer <key>", headers=challenge
             )
-        return identity
+        if self._collection is not None:
+            raise HTTPException(404, "not found")
+        raise HTTPException(
+            403, f"{identity.name} may read no collection here: an administrator grants it (docbot access grant)"
+        )
 
     async def __call__(
         self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
