@@ -32,9 +32,9 @@ from index.filters import Filter
 HERE = Path(__file__).resolve().parent
 #: name → filter; the corpus keeps 500 files a folder (part-000, part-001, ...), every third file plain text.
 FILTERS = {
-    "path: one folder (~5% of chunks)": "path=part-003/",
+    "path: one folder of 500 files (~5% at 100k)": "path=part-001/",
     "type: plain text (~1/3)": "type=txt",
-    "tag and type (~3%)": "tag=part-003,type=md",
+    "tag and type (~3% at 100k)": "tag=part-001,type=md",
 }
 WARM_UP = 5
 

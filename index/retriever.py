@@ -22,9 +22,13 @@ from index.filters import Filter, FilterTable
 from index.lexical import LexicalIndex, sync_lexical
 from index.protocols import Embedder, Store
 from index.settings import IndexSettings
-from index.store import StoredChunk
+from index.store import DenseHit, StoredChunk
 
 _WORD = re.compile(r"\w+")
+#: A filter's dense search looks this many times deeper than the share of chunks it keeps asks for ...
+OVERFETCH = 3
+#: ... when that is at most this deep; else Chroma filters (see HybridRetriever._dense).
+MAX_OVERFETCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +108,7 @@ class HybridRetriever(BaseRetriever):
             self._calibration = calibration
             self._table = None
 
-    def _mask(self, lexical: LexicalIndex, where: Filter) -> np.ndarray:
+    def _table_for(self, lexical: LexicalIndex) -> FilterTable:
         """The rows of ``lexical``'s corpus that ``where`` keeps (the chunks' filter fields are read on the first
         filtered search after each refresh)."""
         with self._lock:
@@ -115,7 +119,31 @@ class HybridRetriever(BaseRetriever):
             with self._lock:
                 if self._lexical is lexical:
                     self._table = table
-        return table.mask(where)
+        return table
+
+    def _dense(
+        self, vector: np.ndarray, fetch: int, where: Filter | None, table: FilterTable | None, mask: np.ndarray | None
+    ) -> list[DenseHit]:
+        """The ``fetch`` nearest chunks that pass ``where``.
+
+        A filter that keeps a good share of the chunks is applied to a deeper unfiltered search (ids only, then the
+        texts of the ones kept): Chroma's own ``where`` first lists every chunk that passes, which costs ten times a
+        search when that is a third of the index. A narrow filter goes to Chroma's ``where``, cheap for a short list.
+        """
+        if where is None or table is None or mask is None:
+            return self.store.query(vector, fetch)
+        share = float(mask.mean()) if mask.size else 0.0
+        if share == 0.0:
+            return []
+        depth = math.ceil(OVERFETCH * fetch / share)
+        if depth <= MAX_OVERFETCH:
+            rows = table.rows
+            nearest = self.store.nearest(vector, depth)
+            kept = [(i, sim) for i, sim in nearest if i in rows and mask[rows[i]]][:fetch]
+            if len(kept) == fetch or len(nearest) < depth:
+                chunks = {c.id: c for c in self.store.get([i for i, _ in kept])}
+                return [DenseHit(chunks[i], sim) for i, sim in kept if i in chunks]
+        return self.store.query(vector, fetch, where.chroma_where())
 
     @property
     def floor(self) -> float:
@@ -141,10 +169,11 @@ class HybridRetriever(BaseRetriever):
         where = None if where is None or where.empty else where
         with self._lock:
             side = self._lexical
-        mask = self._mask(side, where) if where is not None and lexical else None
+        table = self._table_for(side) if where is not None else None
+        mask = table.mask(where) if table is not None and where is not None else None
         if dense:
             vector = self.embedder.encode([query])[0] if vector is None else vector
-            dense_hits = self.store.query(vector, fetch, where.chroma_where() if where is not None else None)
+            dense_hits = self._dense(vector, fetch, where, table, mask)
         else:
             dense_hits = []
         with self._lock:

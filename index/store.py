@@ -211,6 +211,16 @@ class VectorStore:
         ]
         return sorted(chunks, key=lambda c: (c.page or 0, int(c.metadata.get("start", 0))))
 
+    def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """The ``n`` nearest chunks' ids and cosine similarities only (no texts: cheap to ask for many)."""
+        total = self.count()
+        if total == 0:
+            return []
+        result = self._call(
+            "search", self._collection.query, query_embeddings=[vector], n_results=min(n, total), include=["distances"]
+        )
+        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+
     def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[DenseHit]:
         """The ``n`` nearest chunks, among those matching the Chroma ``where`` when one is given."""
         total = self.count()
