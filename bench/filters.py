@@ -128,8 +128,8 @@ def markdown(run: FilterRun) -> str:
     lines = [
         report.FILTERS_HEADING,
         "",
-        "`python -m bench.filters --chunks 100000`: a filter's cost at 100,000 chunks (target: at most 1.5x an "
-        "unfiltered search).",
+        "`python -m bench.filters --chunks N`: what a filter costs beside an unfiltered search on the same index "
+        "(the target: at most 1.5x at 100,000 chunks).",
         "",
         f"Hybrid search at {run.chunks:,} chunks, {run.queries} questions, each searched unfiltered and under every "
         "filter in turn (random vectors: the search is measured, not the model).",
