@@ -32,9 +32,9 @@ from index.filters import Filter
 HERE = Path(__file__).resolve().parent
 #: name → filter; the corpus keeps 500 files a folder (part-000, part-001, ...), every third file plain text.
 FILTERS = {
-    "path: one folder (~5% of chunks)": "path=part-003/",
+    "path: one folder of 500 files (~5% at 100k)": "path=part-001/",
     "type: plain text (~1/3)": "type=txt",
-    "tag and type (~3%)": "tag=part-003,type=md",
+    "tag and type (~3% at 100k)": "tag=part-001,type=md",
 }
 WARM_UP = 5
 
@@ -128,8 +128,8 @@ def markdown(run: FilterRun) -> str:
     lines = [
         report.FILTERS_HEADING,
         "",
-        "`python -m bench.filters --chunks 100000`: a filter's cost at 100,000 chunks (target: at most 1.5x an "
-        "unfiltered search).",
+        "`python -m bench.filters --chunks N`: what a filter costs beside an unfiltered search on the same index "
+        "(the target: at most 1.5x at 100,000 chunks).",
         "",
         f"Hybrid search at {run.chunks:,} chunks, {run.queries} questions, each searched unfiltered and under every "
         "filter in turn (random vectors: the search is measured, not the model).",

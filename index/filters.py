@@ -214,6 +214,7 @@ class FilterTable:
                     self._by[key][str(value)].append(row)
             self._modified[row] = int(meta.get("modified") or 0)
         self._masks: dict[tuple[str, str], np.ndarray] = {}
+        self.rows = {chunk_id: row for row, chunk_id in enumerate(ids)}
 
     def _rows(self, kind: str, value: str) -> np.ndarray:
         key = (kind, value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from threading import RLock
+from threading import RLock, Thread
 from typing import Any
 
 import numpy as np
@@ -19,12 +19,17 @@ from pydantic import ConfigDict, PrivateAttr, SkipValidation
 
 from index.calibration import Calibration, evidence, sync_calibration
 from index.filters import Filter, FilterTable
+from index.follow import StoreFollower
 from index.lexical import LexicalIndex, sync_lexical
 from index.protocols import Embedder, Store
 from index.settings import IndexSettings
 from index.store import StoredChunk
 
 _WORD = re.compile(r"\w+")
+#: A filter's dense search looks this many times deeper than the share of chunks it keeps asks for ...
+OVERFETCH = 3
+#: ... when that is at most this deep; else Chroma filters (see HybridRetriever._dense).
+MAX_OVERFETCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +96,23 @@ class HybridRetriever(BaseRetriever):
     _calibration: Calibration = PrivateAttr()
     _table: FilterTable | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=RLock)
+    _follower: StoreFollower = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
+        self._follower = StoreFollower(self.store.revision, self._sync, self.settings.store_check_interval_s)
         self.refresh()
 
     def refresh(self) -> None:
-        """Pick up what an index run changed (the BM25 side and the calibration are redone if out of step)."""
+        """Pick up what an index run changed, now (the BM25 side and the calibration are redone if out of step)."""
+        self._follower.sync()
+
+    def follow(self) -> Thread | None:
+        """Check, in the background and at most every ``store_check_interval_s``, whether the store changed through
+        another process, and rebuild the BM25 side if so; never waits. Returns the check's thread, if one started."""
+        return self._follower.poll()
+
+    def _sync(self) -> None:
+        """Bring the BM25 side and the calibration in line with the store; swap them in together."""
         lexical = sync_lexical(self.store, self.settings.lexical_dir)
         calibration = sync_calibration(self.store, self.embedder, lexical, self.settings.index_home)
         with self._lock:
@@ -104,9 +120,9 @@ class HybridRetriever(BaseRetriever):
             self._calibration = calibration
             self._table = None
 
-    def _mask(self, lexical: LexicalIndex, where: Filter) -> np.ndarray:
-        """The rows of ``lexical``'s corpus that ``where`` keeps (the chunks' filter fields are read on the first
-        filtered search after each refresh)."""
+    def _table_for(self, lexical: LexicalIndex) -> FilterTable:
+        """The filter fields of ``lexical``'s corpus (read from the store on the first filtered search after each
+        change of the index)."""
         with self._lock:
             table = self._table if self._lexical is lexical else None
         if table is None:
@@ -115,7 +131,30 @@ class HybridRetriever(BaseRetriever):
             with self._lock:
                 if self._lexical is lexical:
                     self._table = table
-        return table.mask(where)
+        return table
+
+    def _dense(
+        self, vector: np.ndarray, fetch: int, where: Filter | None, table: FilterTable | None, mask: np.ndarray | None
+    ) -> list[tuple[str, float]]:
+        """The ``fetch`` nearest chunks that pass ``where``: (id, cosine similarity), best first.
+
+        A filter that keeps a good share of the chunks is applied to a deeper unfiltered search: Chroma's own
+        ``where`` first lists every chunk that passes, which costs ten times a search when that is a third of the
+        index. A narrow filter goes to Chroma's ``where``, cheap for a short list.
+        """
+        if where is None or table is None or mask is None:
+            return self.store.nearest(vector, fetch)
+        share = float(mask.mean()) if mask.size else 0.0
+        if share == 0.0:
+            return []
+        depth = math.ceil(OVERFETCH * fetch / share)
+        if depth <= MAX_OVERFETCH:
+            rows = table.rows
+            nearest = self.store.nearest(vector, depth)
+            kept = [(i, sim) for i, sim in nearest if i in rows and mask[rows[i]]][:fetch]
+            if len(kept) == fetch or len(nearest) < depth:
+                return kept
+        return self.store.nearest(vector, fetch, where.chroma_where())
 
     @property
     def floor(self) -> float:
@@ -135,46 +174,52 @@ class HybridRetriever(BaseRetriever):
         """The top ``k`` passages for ``query``; ``lexical``/``dense`` off leave that side out (for comparisons:
         without the dense side nothing counts as covered). ``where``: only chunks that pass this filter, on both
         sides. ``vector``: the query's embedding, when the caller has it already."""
+        self.follow()
         settings = self.settings
         k = k or settings.k
         fetch = max(settings.fetch_k, k)
         where = None if where is None or where.empty else where
         with self._lock:
             side = self._lexical
-        mask = self._mask(side, where) if where is not None and lexical else None
+        table = self._table_for(side) if where is not None else None
+        mask = table.mask(where) if table is not None and where is not None else None
         if dense:
             vector = self.embedder.encode([query])[0] if vector is None else vector
-            dense_hits = self.store.query(vector, fetch, where.chroma_where() if where is not None else None)
+            dense_hits = self._dense(vector, fetch, where, table, mask)
         else:
             dense_hits = []
         with self._lock:
             lexical_hits = side.search(query, fetch, mask) if lexical else []
         scores: dict[str, float] = {}
-        similarity: dict[str, float] = {}
-        chunks: dict[str, StoredChunk] = {}
-        for rank, hit in enumerate(dense_hits):
-            scores[hit.chunk.id] = settings.dense_weight / (settings.rrf_k + rank + 1)
-            similarity[hit.chunk.id] = hit.similarity
-            chunks[hit.chunk.id] = hit.chunk
+        similarity = dict(dense_hits)
+        for rank, (chunk_id, _) in enumerate(dense_hits):
+            scores[chunk_id] = settings.dense_weight / (settings.rrf_k + rank + 1)
         for rank, lex in enumerate(lexical_hits):
             scores[lex.id] = scores.get(lex.id, 0.0) + settings.lexical_weight / (settings.rrf_k + rank + 1)
-        missing = [i for i in scores if i not in chunks]
-        chunks.update({c.id: c for c in self.store.get(missing)})
-        ranked = sorted((i for i in scores if i in chunks), key=lambda i: scores[i], reverse=True)
-        passages: list[Passage] = []
-        for chunk_id in ranked:
-            text = chunks[chunk_id].text
-            if any(near_duplicate(text, p.text, settings.duplicate_threshold) for p in passages):
-                continue
-            passages.append(Passage.from_stored(chunks[chunk_id], scores[chunk_id], similarity.get(chunk_id)))
-            if len(passages) == k:
-                break
-        best = max((hit.similarity for hit in dense_hits), default=-1.0)
+        ranked = sorted(scores, key=scores.__getitem__, reverse=True)
+        passages = self._distinct_passages(ranked, scores, similarity, k)
+        best = max(similarity.values(), default=-1.0)
         with self._lock:
             found = evidence(best, self._lexical.known_share(query))
             floor = self._calibration.floor if settings.coverage == "calibrated" else -math.inf
         covered = bool(passages) and found >= floor and best >= self.settings.relevance_floor
         return Retrieval(passages, best, found, floor, covered)
+
+    def _distinct_passages(
+        self, ranked: list[str], scores: dict[str, float], similarity: dict[str, float], k: int
+    ) -> list[Passage]:
+        """The first ``k`` chunks of ``ranked`` that are no near-duplicate of a better one. Texts are read from the
+        store a few at a time, only as far down the ranking as that takes (ids gone from the store are skipped)."""
+        passages: list[Passage] = []
+        window = 2 * k
+        for start in range(0, len(ranked), window):
+            for chunk in self.store.get(ranked[start : start + window]):
+                if any(near_duplicate(chunk.text, p.text, self.settings.duplicate_threshold) for p in passages):
+                    continue
+                passages.append(Passage.from_stored(chunk, scores[chunk.id], similarity.get(chunk.id)))
+                if len(passages) == k:
+                    return passages
+        return passages
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
         retrieval = self.search(query)

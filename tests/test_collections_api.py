@@ -48,7 +48,8 @@ def api(library: Library) -> Iterator[TestClient]:
     """/api and /v1 as create_app installs them, without the page (its Gradio import would double this module's
     time; the page's picker has a browser test of its own)."""
     app = FastAPI()
-    install_api(app, library, library.settings, Access.from_settings(library.settings), AnswerSlots(4))
+    settings, database = library.settings, library.services(DEFAULT).database
+    install_api(app, library, settings, Access.from_settings(settings, database), AnswerSlots(4), database)
     with TestClient(app, base_url="http://127.0.0.1:7860", headers={"Authorization": f"Bearer {KEY}"}) as client:
         yield client
 
@@ -151,14 +152,21 @@ def test_the_page_follows_the_picked_collections_and_chips(library: Library, tmp
     inbox = UploadInbox(tmp_path / "inbox", settings.upload_cache_bytes)
     default = library.services(DEFAULT)
     page = ChatPage(
-        library.bot([DEFAULT]), settings, default.indexer, inbox, Access.from_settings(settings), None, library
+        library.bot([DEFAULT]),
+        settings,
+        default.indexer,
+        inbox,
+        Access.from_settings(settings, default.database),
+        default.database,
+        None,
+        library,
     )
     ann, bob = gr.Request(session_hash="ann"), gr.Request(session_hash="bob")
 
     page.pick(["hr"], ann)
     page.pick(["nope", "eng"], bob)  # a name that is no collection is dropped
     assert page.scope(ann).names == ["hr"] and page.scope(bob).names == ["eng"]
-    *_, (_, _, sources, turns) = page.respond(LEAVE, [], ann)
+    *_, (_, _, sources, turns, _, _) = page.respond(LEAVE, [], None, ann)
     assert {c.collection for c in turns[-1].answer.citations} == {"hr"} and "leave.md" in sources
 
     outputs = page.overview(ann)
@@ -169,7 +177,8 @@ def test_the_page_follows_the_picked_collections_and_chips(library: Library, tmp
 
     assert page.filter_chips(["type=txt"], ann) == ""
     assert page.scope(ann).where is not None and page.scope(ann).where.types == ("txt",)
-    *_, (_, _, _, turns) = page.respond("How many days of sick leave before a doctor's note is needed?", [], ann)
+    sick = "How many days of sick leave before a doctor's note is needed?"
+    *_, (_, _, _, turns, _, _) = page.respond(sick, [], None, ann)
     assert {c.source for c in turns[-1].answer.citations} == {"sick.txt"}
     assert "is ignored" in page.filter_chips(["nonsense"], ann)
     assert page.scope(ann).where is None and page.scope(bob).where is None

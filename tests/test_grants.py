@@ -32,7 +32,7 @@ def store(tmp_path: Path) -> GrantStore:
 
 
 def access_with(store: GrantStore, **settings: Any) -> Access:
-    return Access.from_settings(Settings(**settings), store)
+    return Access.from_settings(Settings(grants_cache_s=0, **settings), store.database)
 
 
 def test_grants_are_stored_replaced_listed_and_revoked(store: GrantStore) -> None:
@@ -185,9 +185,7 @@ def test_docbot_access_grants_revokes_lists_and_makes_a_scoped_key(tmp_path: Pat
     assert listed == ["hr\tgroup:hr-team\tread", "hr\tuser:alice\twrite", "hr\tscoped-key:embed-hr\tread"]
     assert secret not in run("list").output  # printed once, stored as a digest only
     # what the CLI wrote is what a server's policy reads
-    access = Access.from_settings(
-        Settings(data_dir=tmp_path, api_keys=[SecretStr("k")]), GrantStore(Database.open(None, tmp_path))
-    )
+    access = Access.from_settings(Settings(data_dir=tmp_path, api_keys=[SecretStr("k")]), Database.open(None, tmp_path))
     assert readable(access.identify({"authorization": f"Bearer {secret}"}, {}), ["default", "hr"]) == ["hr"]
     for bad, message in (
         (["grant", "owner", "-c", "hr", "--user", "x"], "read, write or admin"),

@@ -29,6 +29,8 @@ from enum import IntEnum
 from pydantic import SecretStr
 
 from bot.config import Settings
+from bot.state.counters import WindowCounters
+from bot.state.database import Database
 from bot.state.grants import EVERYONE, GrantStore, Right
 from bot.web.auth_throttle import FailureThrottle
 
@@ -252,7 +254,9 @@ class Access:
     grants: GrantStore | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, grants: GrantStore | None = None) -> Access:
+    def from_settings(cls, settings: Settings, database: Database) -> Access:
+        """The policy ``settings`` describe; failed sign-ins are counted in ``database`` (shared by replicas), and
+        the grants per collection and scoped keys are read from it."""
         users, keys = parse_users(settings.users), parse_keys(settings.api_keys)
         anonymous = anonymous_role(settings)
         proxy = ProxyHeaders.from_settings(settings)
@@ -262,7 +266,9 @@ class Access:
                 "configure a user or key, or choose reader, editor or admin"
             )
         check_exposure(settings)
-        throttle = FailureThrottle(settings.auth_failure_limit, settings.auth_failure_window_s)
+        counters = WindowCounters(database, "auth", settings.auth_failure_window_s)
+        throttle = FailureThrottle(counters, settings.auth_failure_limit)
+        grants = GrantStore(database, settings.grants_cache_s)
         return cls(users, keys, anonymous, throttle, proxy=proxy, grants=grants)
 
     @property
