@@ -328,11 +328,11 @@ class ChatPage:
             answer, [surrounding_text(scope.stores.get(c.collection, scope.store), c) for c in answer.citations]
         )
 
-    def _stored(self, answer: Answer) -> Turn:
+    def _stored(self, answer: Answer, scope: Scope) -> Turn:
         """A stored turn as shown again: its sources' surrounding text when the store can be read, else the
         passages alone."""
         try:
-            return self._finish(answer)
+            return self._finish(answer, scope)
         except StoreUnavailableError:
             return Turn(answer)
 
@@ -351,7 +351,8 @@ class ChatPage:
         try:
             if owner is not None:
                 if kept.conversation is not None:
-                    turns = [self._stored(a) for a in self.conversations.answers(kept.conversation, owner)]
+                    scope = self.scope(request)
+                    turns = [self._stored(a, scope) for a in self.conversations.answers(kept.conversation, owner)]
                 past = past_list(self.conversations.listed(owner), kept.conversation)
         except ConversationNotFoundError:  # not this caller's (or gone): a new conversation
             kept = kept.showing(None)
