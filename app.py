@@ -71,8 +71,7 @@ def open_database(settings: Settings) -> Database:
     """The state database ``settings`` name (DOCBOT_DATABASE_URL, else SQLite in the data directory)."""
     from bot.state.database import Database
 
-    url = settings.database_url
-    return Database.open(url.get_secret_value() if url else None, settings.data_dir)
+    return Database.for_settings(settings)
 
 
 def build(
