@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.config import Settings
 from bot.state.counters import WindowCounters
-from bot.state.database import Database
+from bot.state.database import Database, DatabaseError
 from bot.web.security import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,14 @@ class PageRateLimit:
             return
         user = self.user_of(scope)
         caller = f"user:{user}" if user else f"ip:{scope['client'][0] if scope.get('client') else 'unknown'}"
-        wait = await run_in_threadpool(self.limiter.retry_after, caller)  # a database round trip, off the loop
+        try:
+            wait = await run_in_threadpool(self.limiter.retry_after, caller)  # a database round trip, off the loop
+        except DatabaseError:
+            log.exception("page rate limit: the state database failed")
+            detail = "the state database is unavailable, so page events are refused for now; retry shortly"
+            response = JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+            await response(scope, receive, send)
+            return
         if not wait:
             await self.app(scope, receive, send)
             return
