@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from bot.config import Settings
 
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from bot.answer.chat import Bot
+    from bot.answer.llm import ModelBackend
     from bot.state.database import Database
     from bot.web.access import Access
     from bot.web.upload_inbox import UploadInbox
@@ -68,8 +71,7 @@ def open_database(settings: Settings) -> Database:
     """The state database ``settings`` name (DOCBOT_DATABASE_URL, else SQLite in the data directory)."""
     from bot.state.database import Database
 
-    url = settings.database_url
-    return Database.open(url.get_secret_value() if url else None, settings.data_dir)
+    return Database.for_settings(settings)
 
 
 def build(
@@ -94,15 +96,83 @@ def build(
     return Services(settings, embedder, store, Indexer(settings, embedder, store), database)
 
 
+class Library:
+    """Every collection of one docbot over one embedder: each collection's :class:`Services` (opened on first use and
+    kept), and a bot over one or several collections (several are searched as one ranking, index.fusion)."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, first: Services | None = None) -> None:
+        """``first``: Services already built for one collection (``settings``' own), reused rather than opened twice."""
+        from index.collections import DEFAULT, Collections
+
+        self.settings = settings
+        self.embedder = embedder
+        self.collections = Collections(settings, model=(embedder.name, embedder.dimension))
+        self._services: dict[str, Services] = {DEFAULT: first} if first is not None else {}
+        self._bots: dict[tuple[str, ...], Bot] = {}
+        self._lock = threading.RLock()
+
+    def services(self, name: str, *, create: bool = False) -> Services:
+        """The collection's parts; ``create`` makes a collection that does not exist yet (an index run)."""
+        from index.collections import check_name
+
+        check_name(name)
+        with self._lock:
+            if name not in self._services:
+                if not create:
+                    self.collections.require(name)
+                self._services[name] = build(collection_settings(self.settings, name), embedder=self.embedder)
+            return self._services[name]
+
+    def forget(self, name: str) -> None:
+        """Drop what is open of a collection (after it was renamed or deleted)."""
+        with self._lock:
+            self._services.pop(name, None)
+            self._bots = {key: bot for key, bot in self._bots.items() if name not in key}
+
+    @cached_property
+    def backend(self) -> ModelBackend | None:
+        from bot.answer.llm import build_backend
+
+        return build_backend(self.settings)
+
+    def bot(self, names: Sequence[str]) -> Bot:
+        """The bot answering from these collections (in this order; duplicates once)."""
+        from bot.answer.chat import Bot
+        from index.fusion import FusedRetriever
+
+        key = tuple(dict.fromkeys(names))
+        if not key:
+            raise ValueError("a bot needs at least one collection")
+        with self._lock:
+            if key not in self._bots:
+                retrievers = {name: self.services(name).retriever for name in key}
+                self._bots[key] = Bot(self.settings, FusedRetriever(retrievers, self.settings.rrf_k), self.backend)
+            return self._bots[key]
+
+
+def collection_settings(settings: Settings, name: str) -> Settings:
+    """``settings`` pointed at collection ``name`` (its Chroma collection, its folder)."""
+    from index.collections import Collections
+
+    return cast(Settings, Collections(settings).settings_for(name))  # a copy of a Settings is a Settings
+
+
+def build_library(settings: Settings, *, embedder: Embedder | None = None) -> Library:
+    """The library of ``settings``' docbot: the model is loaded once (unless ``embedder`` is given)."""
+    first = build(settings, embedder=embedder)
+    return Library(settings, first.embedder, first)
+
+
 def create_app(services: Services, access: Access | None = None) -> FastAPI:
     """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, evidence viewer, Gradio page.
 
-    ``access`` (who may do what) defaults to the one ``services.settings`` describe."""
+    ``access`` (who may do what) defaults to the one ``services.settings`` describe; its grants per collection are
+    read from the state database (``services.database``) unless it brings a grant store of its own."""
     import gradio as gr
     from fastapi import FastAPI
 
     from bot.web.access import Access
-    from bot.web.access_gate import connect_page_login, install_gate
+    from bot.web.access_gate import connect_page_login, install_gate, page_is_open
     from bot.web.api import install_api
     from bot.web.edge import AnswerSlots, install_edge
     from bot.web.page import build_ui, page_assets
@@ -119,14 +189,17 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     )
     database = services.database
     import_feedback_file(settings, database)
-    install_api(app, services.bot, settings, access, slots, database)
+    library = Library(settings, services.embedder, services)
+    install_api(app, library, settings, access, slots, database)
     install_viewer(app, services.store, settings, access, database)
     install_gate(app, access)
-    if access.login_configured and access.anonymous is not None:  # the page is open, so Gradio shows no login form
+    if page_is_open(access):  # Gradio shows no login form
         install_signin(app)
     app.add_middleware(InboxMiddleware, inbox=inbox)
     app.state.upload_inbox = inbox
-    blocks = build_ui(services.bot, settings, services.indexer, inbox, access, slots, database)
+    first = library.services(settings.default_collection)
+    bot = library.bot([settings.default_collection])
+    blocks = build_ui(bot, first.settings, first.indexer, inbox, access, slots, database, library)
     gr.mount_gradio_app(
         app,
         blocks,

@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
             results = run(args, Path(work), base)
     path = report.write_json(args.results, results["mode"], results)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
-    args.doc.write_text(report.markdown(results))
+    args.doc.write_text(report.markdown(results).rstrip() + "\n" + report.kept_filters_section(args.doc))
     took = "" if args.only else f" in {results['total_seconds'] / 60:.1f} min"
     _log(f"wrote {path} and {args.doc}{took}")
 

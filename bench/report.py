@@ -275,3 +275,28 @@ def markdown(results: dict[str, Any]) -> str:
     if ANALYSIS.is_file():
         lines += ["## Where the time goes", "", ANALYSIS.read_text().strip(), ""]
     return "\n".join(lines)
+
+
+#: The section ``python -m bench.filters`` writes; a run of ``python -m bench`` keeps it.
+FILTERS_HEADING = "## Filters"
+
+
+def kept_filters_section(page: Path) -> str:
+    """The filter benchmark's section of an existing page ("" when it has none)."""
+    try:
+        text = page.read_text()
+    except OSError:
+        return ""
+    start = text.find(f"\n{FILTERS_HEADING}\n")
+    if start < 0:
+        return ""
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end >= 0 else len(text)].rstrip() + "\n"
+
+
+def with_filters_section(page: Path, section: str) -> str:
+    """The page with its filter section replaced by ``section`` (appended when it has none)."""
+    text = page.read_text() if page.exists() else "# Benchmarks\n"
+    old = kept_filters_section(page)
+    body = text.replace(old, "") if old else text
+    return body.rstrip() + "\n\n" + section.rstrip() + "\n"

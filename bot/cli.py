@@ -1,4 +1,4 @@
-"""The ``docbot`` command: index, ask, chat, serve, eval, feedback. Parsing and printing only."""
+"""The ``docbot`` command: index, ask, chat, serve, eval, feedback, access. Parsing and printing only."""
 
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ import typer
 from typer.core import TyperGroup
 
 from bot.answer.citations import Answer
+from bot.cli_access import access_app, grant_store
 from bot.config import Settings
 from bot.settings_errors import SettingsError, load_settings
 
 if TYPE_CHECKING:
     from bot.answer.chat import Bot
+    from index.collections import Collections
+    from index.filters import Filter
 
 
 def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
@@ -35,8 +38,10 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
     from bot.eval.run import EvalError, GateError, ResultsFileError
     from bot.state.database import DatabaseError
     from bot.state.feedback import FeedbackFileError
+    from bot.state.grants import GrantError
     from bot.web.access import AccessError
     from index import errors
+    from index.filters import FilterError
 
     if isinstance(exc, SettingsError):
         return exc.lines, 2
@@ -44,7 +49,8 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
         return [str(exc)], 2
     if isinstance(exc, QuestionSetError):
         return [f"{exc.path}: {problem}" for problem in exc.problems], 2
-    if isinstance(exc, QuestionError | GateError | RetrieversError | SquadError | ResultsFileError | FeedbackFileError):
+    refused = (QuestionError, GateError, RetrieversError, SquadError, ResultsFileError, FeedbackFileError)
+    if isinstance(exc, (*refused, FilterError, errors.CollectionError, GrantError)):
         return [str(exc)], 2
     failures = (
         errors.StoreUnavailableError,
@@ -110,29 +116,82 @@ def _indexing_progress() -> Iterator[Callable[[int, int, int], None]]:
         yield progress
 
 
+CollectionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--collection",
+        "-c",
+        metavar="NAME[,NAME...]",
+        help="The collection (default: DOCBOT_DEFAULT_COLLECTION, default); ask and chat take several, "
+        "comma-separated, searched as one ranking.",
+    ),
+]
+WhereOption = Annotated[
+    str | None,
+    typer.Option(
+        "--where",
+        metavar="FILTER",
+        help="Only passages that pass this filter: type=pdf,tag=hr,path=policies/,after=2025-01-01 (keys path, type, "
+        "tag, after, before; a repeated key is any of its values), or the same as JSON.",
+    ),
+]
+
+
+def _collection_names(settings: Settings, given: str | None) -> list[str]:
+    from index.collections import check_name
+
+    names = [check_name(n.strip()) for n in (given or settings.default_collection).split(",") if n.strip()]
+    if not names:
+        raise _fail("--collection: name at least one collection", 2)
+    return list(dict.fromkeys(names))
+
+
 @app.command()
 def index(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files and folders to index (default: seeds/).")] = None,
     rebuild: Annotated[bool, typer.Option(help="Drop the index and build it again from scratch.")] = False,
     strict: Annotated[bool, typer.Option(help="Exit non-zero when any file fails.")] = False,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            "--collection",
+            "-c",
+            help="Index into this collection, created if new (default: DOCBOT_DEFAULT_COLLECTION).",
+        ),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag", help="Tag every file this run indexes (repeatable), beside its front matter tags and folder name."
+        ),
+    ] = None,
 ) -> None:
     """Index documents incrementally: only new and changed files are embedded; deleted files are removed."""
-    from app import build
+    from app import build, collection_settings
+    from index.collections import check_name
 
-    services = build(load_settings(), rebuild=rebuild)
+    settings = load_settings()
+    name = check_name(collection or settings.default_collection)
+    services = build(collection_settings(settings, name), rebuild=rebuild)
     with _indexing_progress() as progress:
-        report = services.indexer.run(paths or [Path("seeds")], progress=progress)
+        report = services.indexer.run(paths or [Path("seeds")], progress=progress, tags=tag or ())
     typer.echo(report.summary())
     if strict and report.failed:
         raise typer.Exit(1)
 
 
-def _open_bot(settings: Settings) -> Bot:
-    from app import build
+def _open_bot(settings: Settings, collection: str | None = None) -> Bot:
+    from app import build_library
+    from index.collections import Collections
 
-    bot = build(settings).bot
-    if bot.retriever.store.count() == 0:
-        raise _fail("the index is empty: run `docbot index PATH` first (make run indexes seeds/)")
+    names = _collection_names(settings, collection)
+    for name in names:  # before the model loads
+        Collections(settings).require(name)
+    library = build_library(settings)
+    bot = library.bot(names)
+    if all(library.services(name).store.count() == 0 for name in names):
+        where = "" if names == ["default"] else f" --collection {','.join(names)}"
+        raise _fail(f"the index is empty: run `docbot index{where} PATH` first (make run indexes seeds/)")
     return bot
 
 
@@ -158,17 +217,24 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the structured answer as JSON.")] = False,
     k: Annotated[int | None, typer.Option(help="Passages to retrieve.")] = None,
     generator: GeneratorOption = None,
+    collection: CollectionOption = None,
+    where: WhereOption = None,
 ) -> None:
     """Answer one question with cited passages."""
-    bot = _open_bot(load_settings(generator=generator))
+    from index.filters import Filter
+
+    condition = Filter.parse(where) if where else None
+    bot = _open_bot(load_settings(generator=generator), collection)
     if as_json:
-        typer.echo(json.dumps(bot.ask(question, k=k).to_dict(), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(bot.ask(question, k=k, where=condition).to_dict(), indent=2, ensure_ascii=False))
         return
-    _print_answer(_stream_to_terminal(bot, question, [], k))
+    _print_answer(_stream_to_terminal(bot, question, [], k, condition))
 
 
-def _stream_to_terminal(bot: Bot, question: str, history: list[tuple[str, str]], k: int | None) -> Answer:
-    for piece in bot.stream(question, history, k):
+def _stream_to_terminal(
+    bot: Bot, question: str, history: list[tuple[str, str]], k: int | None, where: Filter | None = None
+) -> Answer:
+    for piece in bot.stream(question, history, k, where):
         if isinstance(piece, Answer):
             typer.echo("")
             return piece
@@ -177,9 +243,9 @@ def _stream_to_terminal(bot: Bot, question: str, history: list[tuple[str, str]],
 
 
 @app.command()
-def chat(generator: GeneratorOption = None) -> None:
+def chat(generator: GeneratorOption = None, collection: CollectionOption = None) -> None:
     """An interactive conversation in the terminal (follow-up questions use the history)."""
-    bot = _open_bot(load_settings(generator=generator))
+    bot = _open_bot(load_settings(generator=generator), collection)
     history: list[tuple[str, str]] = []
     typer.echo(f"docbot ({bot.generator_name}). Ask a question; 'new' starts over, Ctrl-D or 'quit' leaves.")
     while True:
@@ -206,11 +272,87 @@ def chat(generator: GeneratorOption = None) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default: settings, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: settings, 7860).")] = None,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            "--collection", "-c", help="The collection asked when a request names none (default: settings, default)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the chat page, the REST API and the embed widget."""
     from app import serve as serve_app
 
-    serve_app(load_settings(host=host, port=port))
+    serve_app(load_settings(host=host, port=port, default_collection=collection))
+
+
+# --- collections: docbot collections [list | create | rename | delete] ---------------------------
+
+collections_app = typer.Typer(
+    cls=_DocbotGroup,
+    invoke_without_command=True,
+    help="The collections of this docbot: list them (the default), create, rename, delete.",
+)
+app.add_typer(collections_app, name="collections")
+
+
+def _collections() -> Collections:
+    from index.collections import Collections
+
+    return Collections(load_settings())
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+@collections_app.callback()
+def collections_list(ctx: typer.Context) -> None:
+    """List every collection: documents, passages, size of its text, when it was last indexed."""
+    if ctx.invoked_subcommand is not None:
+        return
+    collections = _collections()
+    rows = [collections.info(name) for name in collections.names()]
+    typer.echo(f"{'collection':<24} {'documents':>9} {'passages':>9} {'size':>9}  last indexed")
+    for info in rows:
+        when = info.last_indexed.astimezone().strftime("%Y-%m-%d %H:%M") if info.last_indexed else "never"
+        typer.echo(f"{info.name:<24} {info.documents:>9} {info.passages:>9} {_size(info.size_bytes):>9}  {when}")
+
+
+@collections_app.command("create")
+def collections_create(name: Annotated[str, typer.Argument(help="lowercase letters, digits, - and _")]) -> None:
+    """Create an empty collection (docbot index --collection NAME PATH also creates it)."""
+    _collections().create(name)
+    typer.echo(f"created collection {name}; fill it with: docbot index --collection {name} PATH")
+
+
+@collections_app.command("rename")
+def collections_rename(old: str, new: str) -> None:
+    """Rename a collection; nothing is indexed again."""
+    _collections().rename(old, new)
+    grant_store().rename_collection(old, new)
+    typer.echo(f"renamed collection {old} to {new} (its grants and scoped keys follow it)")
+
+
+@collections_app.command("delete")
+def collections_delete(
+    name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False
+) -> None:
+    """Delete a collection and every trace of it: passages, BM25 files, calibration, uploads and their records."""
+    collections = _collections()
+    info = collections.info(name)
+    emptied = " (the default collection stays, empty)" if name == "default" else ""
+    question = f"Delete collection {name} with {info.documents} documents and {info.passages} passages{emptied}?"
+    if not yes and not typer.confirm(question, default=False):
+        raise _fail("nothing was deleted")
+    collections.delete(name)
+    if name != "default":  # the default collection stays (empty), and so does who may read it
+        grant_store().forget_collection(name)
+    typer.echo(f"deleted collection {name}")
 
 
 # --- eval: docbot eval QUESTIONS.jsonl | eval run | eval compare | eval import-squad ------------------
@@ -232,6 +374,7 @@ eval_app = typer.Typer(
     "eval compare RUN_A RUN_B, eval import-squad FILE.json.",
 )
 app.add_typer(eval_app, name="eval")
+app.add_typer(access_app, name="access")
 
 
 def _enter_temporary_bot(stack: ExitStack, settings: Settings, docs: Path) -> Bot:
@@ -255,6 +398,7 @@ def eval_run(
     ] = None,
     k: Annotated[int, typer.Option(min=1, max=100, help="Passages handed to the answerer.")] = 5,
     generator: GeneratorOption = None,
+    collection: CollectionOption = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Folder for results.json, summary.md, report.html (default: eval-runs/SET-TIME)."),
@@ -287,7 +431,7 @@ def eval_run(
     compared = parse_retrievers(retrievers) if retrievers else ()
     settings = load_settings(generator=generator)
     with ExitStack() as stack:
-        bot = _enter_temporary_bot(stack, settings, docs) if docs else _open_bot(settings)
+        bot = _enter_temporary_bot(stack, settings, docs) if docs else _open_bot(settings, collection)
         with tqdm(total=len(items), desc="evaluating", unit="question", file=sys.stderr, disable=None) as bar:
             results = evaluate(bot, items, RunSpec(questions, k, docs, gates, compared), lambda _: bar.update())
     out = out or Path("eval-runs") / f"{questions.stem}-{datetime.now():%Y%m%d-%H%M%S}"

@@ -57,6 +57,13 @@ class Settings(IndexSettings):
     openai_model: str = Field("docbot-local", description="Model name sent to the OpenAI-compatible server.")
     openai_api_key: SecretStr | None = Field(None, description="Key for the OpenAI-compatible endpoint.")
 
+    # --- collections ---------------------------------------------------------------------------
+    default_collection: str = Field(
+        "default",
+        description="The collection (docbot collections) that index, ask, eval and the served page and API use when "
+        "none is named (docbot serve --collection sets it for one server).",
+    )
+
     # --- serving -------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Interface docbot serve listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port docbot serve listens on.")
@@ -154,9 +161,54 @@ class Settings(IndexSettings):
         64, ge=1, description="Page events (questions, uploads) allowed to wait in Gradio's queue; beyond it, refused."
     )
 
-    _split = field_validator("users", "api_keys", "embed_origins", "trusted_proxies", "allowed_hosts", mode="before")(
-        _split_list
+    # --- who may read which collection (bot/web/access.py, bot/state/grants.py) -------------------
+    proxy_auth: bool = Field(
+        False,
+        description="Sign readers in from the wiki's reverse proxy: its user header (and groups header) names them, "
+        "believed only from DOCBOT_TRUSTED_PROXIES and removed from anyone else's requests.",
     )
+    proxy_user_headers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["Remote-User", "X-Forwarded-User"],
+        description="Headers the proxy names the signed-in reader in, comma-separated, first present wins.",
+    )
+    proxy_groups_headers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["Remote-Groups", "X-Forwarded-Groups"],
+        description="Headers the proxy lists the reader's groups in (comma-separated groups), first present wins.",
+    )
+    proxy_role: Literal["reader", "editor", "admin"] = Field(
+        "reader",
+        description="The role of a reader the proxy signs in who has no DOCBOT_USERS account of that name (one who "
+        "has gets that account's role).",
+    )
+    grants_cache_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Seconds a server keeps the grants it read before reading them again: how soon a change made "
+        "with docbot access applies.",
+    )
+
+    _split = field_validator(
+        "users",
+        "api_keys",
+        "embed_origins",
+        "trusted_proxies",
+        "allowed_hosts",
+        "proxy_user_headers",
+        "proxy_groups_headers",
+        mode="before",
+    )(_split_list)
+
+    @field_validator("default_collection")
+    @classmethod
+    def _collection_name(cls, name: str) -> str:
+        from index.collections import check_name
+        from index.errors import CollectionError
+
+        try:
+            return check_name(name)
+        except CollectionError:
+            raise ValueError("a collection name: 1 to 40 lowercase letters, digits, - and _ (e.g. hr)") from None
 
     @field_validator("users")
     @classmethod
@@ -194,4 +246,4 @@ class Settings(IndexSettings):
 
     @property
     def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+        return self.index_home / "uploads"

@@ -37,3 +37,8 @@ class IndexRunError(RuntimeError):
         super().__init__(message)
         self.index_unchanged = index_unchanged  # undone, or refused before any write
         self.disk_full = disk_full
+
+
+class CollectionError(ValueError):
+    """A collection name that is not allowed, one that does not exist, or one that is taken; the message says which
+    and what to do."""

@@ -155,8 +155,9 @@ class LexicalIndex:
         vocabulary = self._retriever.vocab_dict
         return sum(token in vocabulary for token in tokens) / len(tokens)
 
-    def search(self, query: str, k: int) -> list[LexicalHit]:
-        """Top-``k`` chunks by BM25 score; chunks sharing no term with the query are left out."""
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[LexicalHit]:
+        """Top-``k`` chunks by BM25 score; chunks sharing no term with the query are left out, and so are those
+        ``mask`` (one boolean a chunk, in ``ids`` order) rules out, before the top ``k`` are taken."""
         if self._retriever is None or not self.ids:
             return []
         scores = self._scores(
@@ -164,6 +165,8 @@ class LexicalIndex:
         )
         if scores is None:
             return []
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
         top = min(k, len(scores))
         best = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else np.arange(len(scores))
         best = best[np.argsort(-scores[best], kind="stable")]

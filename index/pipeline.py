@@ -30,14 +30,16 @@ from typing import Any
 from index.calibration import sync_calibration
 from index.chunking import Chunker
 from index.errors import IndexRunError, LoadError
+from index.filters import MAX_FRONT_MATTER, fields_for
 from index.lexical import current_fingerprint, fingerprint, sync_lexical
-from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, read_file
+from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, decode_text, read_file
 from index.parse_pool import ParseBudget, parse_in_worker
 from index.protocols import Embedder
 from index.settings import IndexSettings
 from index.store import VectorStore
 from index.types import Chunk
 
+MARKDOWN_SUFFIXES = (".md", ".markdown")
 #: Chunks gathered from several files before one call to the embedding model.
 EMBED_GROUP = 512
 
@@ -109,6 +111,17 @@ class SourceFile:
     root: str  # absolute folder the source path is relative to
     source: str
     path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A read file waiting for its group's embedding call: its chunks, the ids they replace, its filter fields."""
+
+    file: SourceFile
+    kind: str  # added or updated
+    chunks: list[Chunk]
+    old_ids: list[str]
+    fields: dict[str, Any]
 
 
 @dataclass
@@ -230,21 +243,23 @@ class Indexer:
             versions.expected[digest] = int(meta["n_chunks"])
         return stored
 
-    def run(self, paths: Sequence[Path], *, progress: Progress | None = None) -> IndexReport:
+    def run(self, paths: Sequence[Path], *, progress: Progress | None = None, tags: Sequence[str] = ()) -> IndexReport:
+        """``tags``: added to every file this run indexes (``docbot index --tag``), beside its own (index.filters)."""
         started = time.perf_counter()
         with index_lock(self.settings.data_dir):
-            report = self._run(paths, progress or (lambda done, total, chunks: None))
+            report = self._run(paths, progress or (lambda done, total, chunks: None), tuple(tags))
         report.seconds = time.perf_counter() - started
         return report
 
-    def _run(self, paths: Sequence[Path], progress: Progress) -> IndexReport:
+    def _run(self, paths: Sequence[Path], progress: Progress, tags: tuple[str, ...]) -> IndexReport:
         report = IndexReport()
         files, mirrored, report.failed = scan(paths)
+        self._add_filter_fields()
         stored = self._stored()
         undo = Undo(before={i for versions in stored.values() for ids in versions.ids.values() for i in ids})
         with reserved_space(self.settings.data_dir, RESERVE_BYTES) as release_reserve:
             try:
-                doomed = self._write(files, mirrored, stored, report, progress, undo)
+                doomed = self._write(files, mirrored, stored, report, progress, undo, tags)
                 current = current_fingerprint(self.settings.lexical_dir)
                 lexical = None
                 if report.changed or doomed or current != fingerprint(undo.before):
@@ -255,7 +270,7 @@ class Indexer:
                 raise
         self.store.delete(doomed)  # the run has succeeded: old versions go last, a failure here is repaired later
         if lexical is not None:  # measured at index time: a server opening the index then only reads it
-            sync_calibration(self.store, self.embedder, lexical, self.settings.data_dir)
+            sync_calibration(self.store, self.embedder, lexical, self.settings.index_home)
         return report
 
     def _write(
@@ -266,9 +281,10 @@ class Indexer:
         report: IndexReport,
         progress: Progress,
         undo: Undo,
+        tags: tuple[str, ...],
     ) -> list[str]:
         """Write every new and changed file; returns the ids to delete once all is written."""
-        pending: list[tuple[SourceFile, str, list[Chunk], list[str]]] = []
+        pending: list[Pending] = []
         seen: set[tuple[str, str]] = set()
         doomed: list[str] = []
 
@@ -292,8 +308,10 @@ class Indexer:
                 continue
             chunks = [c for doc in loaded.documents for c in self.chunker.split(doc, digest, root=file.root)]
             old_ids = versions.ids_except(digest) if versions is not None else []
-            pending.append((file, "updated" if versions is not None else "added", chunks, old_ids))
-            if sum(len(p[2]) for p in pending) >= EMBED_GROUP:
+            text = decode_text(data[:MAX_FRONT_MATTER]) if file.path.suffix.lower() in MARKDOWN_SUFFIXES else ""
+            fields = fields_for(file.source, file.path, tags, text)
+            pending.append(Pending(file, "updated" if versions is not None else "added", chunks, old_ids, fields))
+            if sum(len(p.chunks) for p in pending) >= EMBED_GROUP:
                 doomed += self._flush(pending, report, undo)
         doomed += self._flush(pending, report, undo)
         progress(len(files), len(files), report.chunks_embedded)
@@ -323,24 +341,36 @@ class Indexer:
                 disk_full=is_disk_full(cause),
             ) from cause
 
-    def _flush(
-        self, pending: list[tuple[SourceFile, str, list[Chunk], list[str]]], report: IndexReport, undo: Undo
-    ) -> list[str]:
+    def _add_filter_fields(self) -> None:
+        """Give chunks stored before filters existed their filter fields (index.filters): metadata only, nothing is
+        embedded again."""
+        missing = {chunk_id: meta for chunk_id, _, meta in self.store.iter_all(with_text=False) if "type" not in meta}
+        self.store.set_metadata(
+            {
+                chunk_id: {
+                    **meta,
+                    **fields_for(str(meta["source"]), Path(str(meta.get("root", ""))) / str(meta["source"])),
+                }
+                for chunk_id, meta in missing.items()
+            }
+        )
+
+    def _flush(self, pending: list[Pending], report: IndexReport, undo: Undo) -> list[str]:
         """Embed the chunks of the pending files in one call and write them in one; returns the old ids they replace.
 
         One write for the group, not one a file: a write's fixed cost is most of it for a file of a few chunks.
         """
         if not pending:
             return []
-        chunks = [c for _, _, file_chunks, _ in pending for c in file_chunks]
+        chunks = [c for item in pending for c in item.chunks]
         if not self.settings.chroma_url:  # a Chroma server's disk is its own
             ensure_room(self.settings.data_dir, chunks)
         texts = [c.text for c in chunks]
         vectors = self.embedder.encode(texts)
         metadatas = [
-            {**c.metadata(len(file_chunks)), "root": file.root}
-            for file, _, file_chunks, _ in pending
-            for c in file_chunks
+            {**c.metadata(len(item.chunks)), "root": item.file.root, **item.fields}
+            for item in pending
+            for c in item.chunks
         ]
         new_ids = {c.id for c in chunks}
         kept = [i for i in new_ids if i in undo.before and i not in undo.replaced]
@@ -348,10 +378,10 @@ class Indexer:
         undo.added.update(new_ids - undo.before)  # before the write: a failed write may still land later
         self.store.upsert(chunks, vectors, metadatas)
         replaced: list[str] = []
-        for file, kind, file_chunks, old_ids in pending:
-            ids = {c.id for c in file_chunks}
-            replaced += [i for i in old_ids if i not in ids]
-            (report.added if kind == "added" else report.updated).append(file.source)
+        for item in pending:
+            ids = {c.id for c in item.chunks}
+            replaced += [i for i in item.old_ids if i not in ids]
+            (report.added if item.kind == "added" else report.updated).append(item.file.source)
         report.chunks_embedded += len(texts)
         pending.clear()
         return replaced

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from index.filters import Filter
     from index.retriever import Retrieval
     from index.store import DenseHit, StoredChunk
 
@@ -48,7 +49,7 @@ class Store(Protocol):
 
     def by_source(self, source: str) -> list[StoredChunk]: ...
 
-    def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]: ...
+    def nearest(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]: ...
 
     def query(self, vector: np.ndarray, n: int) -> list[DenseHit]: ...
 
@@ -64,7 +65,9 @@ class Retriever(Protocol):
     @property
     def store(self) -> Store: ...
 
-    def search(self, query: str, k: int | None = None, *, lexical: bool = True) -> Retrieval: ...
+    def search(
+        self, query: str, k: int | None = None, *, lexical: bool = True, where: Filter | None = None
+    ) -> Retrieval: ...
 
     def refresh(self) -> None:
         """Pick up what an index run changed."""

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from threading import RLock, Thread
 from typing import Any
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr, SkipValidation
 
 from index.calibration import Calibration, evidence, sync_calibration
+from index.filters import Filter, FilterTable
 from index.follow import StoreFollower
 from index.lexical import LexicalIndex, sync_lexical
 from index.protocols import Embedder, Store
@@ -24,6 +26,10 @@ from index.settings import IndexSettings
 from index.store import StoredChunk
 
 _WORD = re.compile(r"\w+")
+#: A filter's dense search looks this many times deeper than the share of chunks it keeps asks for ...
+OVERFETCH = 3
+#: ... when that is at most this deep; else Chroma filters (see HybridRetriever._dense).
+MAX_OVERFETCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,7 @@ class Passage:
     end: int
     score: float  # fused RRF score
     similarity: float | None  # cosine similarity to the query, when dense search found it
+    collection: str = ""  # the collection it comes from, when retrieved through index.fusion
 
     @classmethod
     def from_stored(cls, chunk: StoredChunk, score: float, similarity: float | None) -> Passage:
@@ -87,6 +94,7 @@ class HybridRetriever(BaseRetriever):
     store: SkipValidation[Store]
     _lexical: LexicalIndex = PrivateAttr()
     _calibration: Calibration = PrivateAttr()
+    _table: FilterTable | None = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=RLock)
     _follower: StoreFollower = PrivateAttr()
 
@@ -106,26 +114,82 @@ class HybridRetriever(BaseRetriever):
     def _sync(self) -> None:
         """Bring the BM25 side and the calibration in line with the store; swap them in together."""
         lexical = sync_lexical(self.store, self.settings.lexical_dir)
-        calibration = sync_calibration(self.store, self.embedder, lexical, self.settings.data_dir)
+        calibration = sync_calibration(self.store, self.embedder, lexical, self.settings.index_home)
         with self._lock:
             self._lexical = lexical
             self._calibration = calibration
+            self._table = None
+
+    def _table_for(self, lexical: LexicalIndex) -> FilterTable:
+        """The filter fields of ``lexical``'s corpus (read from the store on the first filtered search after each
+        change of the index)."""
+        with self._lock:
+            table = self._table if self._lexical is lexical else None
+        if table is None:
+            metadata = {chunk_id: meta for chunk_id, _, meta in self.store.iter_all(with_text=False)}
+            table = FilterTable(lexical.ids, metadata)
+            with self._lock:
+                if self._lexical is lexical:
+                    self._table = table
+        return table
+
+    def _dense(
+        self, vector: np.ndarray, fetch: int, where: Filter | None, table: FilterTable | None, mask: np.ndarray | None
+    ) -> list[tuple[str, float]]:
+        """The ``fetch`` nearest chunks that pass ``where``: (id, cosine similarity), best first.
+
+        A filter that keeps a good share of the chunks is applied to a deeper unfiltered search: Chroma's own
+        ``where`` first lists every chunk that passes, which costs ten times a search when that is a third of the
+        index. A narrow filter goes to Chroma's ``where``, cheap for a short list.
+        """
+        if where is None or table is None or mask is None:
+            return self.store.nearest(vector, fetch)
+        share = float(mask.mean()) if mask.size else 0.0
+        if share == 0.0:
+            return []
+        depth = math.ceil(OVERFETCH * fetch / share)
+        if depth <= MAX_OVERFETCH:
+            rows = table.rows
+            nearest = self.store.nearest(vector, depth)
+            kept = [(i, sim) for i, sim in nearest if i in rows and mask[rows[i]]][:fetch]
+            if len(kept) == fetch or len(nearest) < depth:
+                return kept
+        return self.store.nearest(vector, fetch, where.chroma_where())
 
     @property
     def floor(self) -> float:
         """The evidence (index.calibration.evidence) a query needs to count as covered: this index's own floor."""
         return self._calibration.floor
 
-    def search(self, query: str, k: int | None = None, *, lexical: bool = True, dense: bool = True) -> Retrieval:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        lexical: bool = True,
+        dense: bool = True,
+        where: Filter | None = None,
+        vector: np.ndarray | None = None,
+    ) -> Retrieval:
         """The top ``k`` passages for ``query``; ``lexical``/``dense`` off leave that side out (for comparisons:
-        without the dense side nothing counts as covered)."""
+        without the dense side nothing counts as covered). ``where``: only chunks that pass this filter, on both
+        sides. ``vector``: the query's embedding, when the caller has it already."""
         self.follow()
         settings = self.settings
         k = k or settings.k
         fetch = max(settings.fetch_k, k)
-        dense_hits = self.store.nearest(self.embedder.encode([query])[0], fetch) if dense else []
+        where = None if where is None or where.empty else where
         with self._lock:
-            lexical_hits = self._lexical.search(query, fetch) if lexical else []
+            side = self._lexical
+        table = self._table_for(side) if where is not None else None
+        mask = table.mask(where) if table is not None and where is not None else None
+        if dense:
+            vector = self.embedder.encode([query])[0] if vector is None else vector
+            dense_hits = self._dense(vector, fetch, where, table, mask)
+        else:
+            dense_hits = []
+        with self._lock:
+            lexical_hits = side.search(query, fetch, mask) if lexical else []
         scores: dict[str, float] = {}
         similarity = dict(dense_hits)
         for rank, (chunk_id, _) in enumerate(dense_hits):

@@ -42,7 +42,17 @@ class IndexSettings(BaseSettings):
     # --- storage -------------------------------------------------------------------------------
     data_dir: Path = Field(Path(".docbot"), description="Where the index, BM25 files and feedback live.")
     chroma_url: str | None = Field(None, description="Use a Chroma server (http://host:port) instead of a local store.")
-    collection: str = Field("docbot", description="Chroma collection name.")
+    collection: str = Field(
+        "docbot",
+        description="Chroma collection name of the default docbot collection; another docbot collection NAME is "
+        "the Chroma collection <collection>.NAME (see docbot collections).",
+    )
+    index_dir: Path | None = Field(
+        None,
+        description="Where this index's BM25 files, calibration and upload records live (default: data_dir). "
+        "docbot sets it to data_dir/collections/NAME for each collection other than default; set it by hand only "
+        "to move them.",
+    )
 
     # --- indexing ------------------------------------------------------------------------------
     embedding_model: str = Field(BUNDLED_EMBEDDING_MODEL, description="Bundled model, a path or a model name.")
@@ -142,5 +152,10 @@ class IndexSettings(BaseSettings):
         return self.data_dir / "chroma"
 
     @property
+    def index_home(self) -> Path:
+        """The folder of this collection's own files (BM25, calibration, upload records)."""
+        return self.index_dir or self.data_dir
+
+    @property
     def lexical_dir(self) -> Path:
-        return self.data_dir / "bm25"
+        return self.index_home / "bm25"

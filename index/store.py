@@ -48,7 +48,8 @@ class DenseHit:
     similarity: float  # cosine similarity, 1 = identical direction
 
 
-def _client(settings: IndexSettings) -> Any:
+def chroma_client(settings: IndexSettings) -> Any:
+    """A client of the configured Chroma: the local store in ``data_dir/chroma``, or the server."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -80,11 +81,14 @@ def _client(settings: IndexSettings) -> Any:
 class VectorStore:
     """The dense side of the index: chunk vectors, texts and metadata in one Chroma collection."""
 
-    def __init__(self, settings: IndexSettings, model_name: str, dimension: int, *, rebuild: bool = False) -> None:
-        """Open (or create) the collection; ``rebuild`` drops whatever was there first."""
+    def __init__(
+        self, settings: IndexSettings, model_name: str, dimension: int, *, rebuild: bool = False, client: Any = None
+    ) -> None:
+        """Open (or create) the collection; ``rebuild`` drops whatever was there first. ``client``: a Chroma client
+        to share (default: a new one for ``settings``)."""
         self.location = settings.chroma_url or str(settings.chroma_dir)
         self._settings = settings
-        self._client = _client(settings)
+        self._client = client if client is not None else chroma_client(settings)
         self.model_name = model_name
         self.dimension = dimension
         if rebuild:
@@ -93,6 +97,20 @@ class VectorStore:
         # A Chroma server tells its batch limit once and the client keeps it: ask here, where a failure is
         # reported as this store's, not later from inside a write.
         self._call("connect", self._client.get_max_batch_size)
+
+    @classmethod
+    def existing(cls, settings: IndexSettings, client: Any = None) -> VectorStore | None:
+        """The collection ``settings.collection`` opened with the model it was built with (no embedder needed, for
+        reading), or None when it does not exist."""
+        client = client if client is not None else chroma_client(settings)
+        location = settings.chroma_url or str(settings.chroma_dir)
+        try:
+            if settings.collection not in [c if isinstance(c, str) else c.name for c in client.list_collections()]:
+                return None
+            meta = client.get_collection(settings.collection).metadata or {}
+        except Exception as exc:
+            raise StoreUnavailableError(f"Chroma store {location} is unavailable: {exc}") from exc
+        return cls(settings, str(meta.get("embedding_model")), int(meta.get("dimension") or 0), client=client)
 
     def _drop(self) -> None:
         if any(c.name == self._settings.collection for c in self._client.list_collections()):
@@ -219,11 +237,17 @@ class VectorStore:
         ]
         return sorted(chunks, key=lambda c: (c.page or 0, int(c.metadata.get("start", 0))))
 
-    def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+    def nearest(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
         """The ids of the ``n`` chunks nearest to ``vector`` with their cosine similarity, best first; reads no
-        texts or metadata (a search fetches those for the few passages it keeps)."""
+        texts or metadata (a search fetches those for the few passages it keeps). ``where``: among the chunks
+        whose metadata match this Chroma filter only."""
         result = self._call(
-            "search", self._collection.query, query_embeddings=[vector], n_results=n, include=["distances"]
+            "search",
+            self._collection.query,
+            query_embeddings=[vector],
+            n_results=n,
+            where=where,
+            include=["distances"],
         )
         return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
 

@@ -92,3 +92,18 @@ def test_page_views_alone_join_the_last_results(tmp_path: Path) -> None:
     assert data["retrieval"]  # the earlier figures are kept
     page = doc.read_text()
     assert "## PDF page views" in page and "## Retrieval latency" in page and "page from the disk cache" in page
+
+
+def test_filter_bench_writes_its_section_and_keeps_the_page(tmp_path: Path) -> None:
+    results, doc = tmp_path / "results", tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n## Retrieval latency\n\nkept\n\n## Filters\n\nold figures\n")
+    command = [sys.executable, "-m", "bench.filters", "--chunks", "60", "--queries", "3"]
+    command += ["--results", str(results), "--doc", str(doc), "--cache", str(tmp_path / "c")]
+    subprocess.run(command, cwd=ROOT, check=True, timeout=600, capture_output=True)
+
+    run = json.loads((results / "filters.json").read_text())["filters"]
+    assert run["chunks"] == 60 and run["queries"] == 3 and len(run["cases"]) == 3
+    assert all(case["filtered"]["p50_ms"] > 0 and case["ratio_p50"] > 0 for case in run["cases"])
+    page = doc.read_text()
+    assert "## Retrieval latency\n\nkept" in page and "old figures" not in page
+    assert page.count("## Filters") == 1 and "Hybrid search at 60 chunks, 3 questions" in page

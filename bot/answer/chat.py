@@ -18,6 +18,7 @@ from bot.answer.markers import MARKER, parse_markers
 from bot.answer.support import Support, SupportChecker
 from bot.answer.text import content_words, sentences_of_stream
 from bot.config import Settings
+from index.filters import Filter
 from index.protocols import Retriever
 from index.retriever import Passage, near_duplicate
 
@@ -145,20 +146,23 @@ class Bot:
                 return rewritten
         return condense_deterministic(question, history)
 
-    def ask(self, question: str, history: History = (), k: int | None = None) -> Answer:
-        for piece in self.stream(question, history, k):
+    def ask(self, question: str, history: History = (), k: int | None = None, where: Filter | None = None) -> Answer:
+        for piece in self.stream(question, history, k, where):
             if isinstance(piece, Answer):
                 return piece
         raise AssertionError("stream ended without an answer")
 
-    def stream(self, question: str, history: History = (), k: int | None = None) -> Iterator[str | Answer]:
-        """Text pieces of the answer as they are checked, then the final :class:`Answer`."""
+    def stream(
+        self, question: str, history: History = (), k: int | None = None, where: Filter | None = None
+    ) -> Iterator[str | Answer]:
+        """Text pieces of the answer as they are checked, then the final :class:`Answer`; ``where``: only passages
+        that pass this filter (index.filters)."""
         question = question.strip()
         if not question:
             raise QuestionError("the question is empty")
         started = time.perf_counter()
         query = self.condense(question, history)
-        retrieval = self.retriever.search(query, k)
+        retrieval = self.retriever.search(query, k, where=where)
         retrieved = time.perf_counter()
         answer = Answer(question=question, text="", query=query, generator=self.generator_name)
         if retrieval.covered:

@@ -28,6 +28,7 @@ class Citation:
     support: float  # 0..1, how well the quote supports the claim
     supported: bool
     view_url: str  # the evidence viewer at the quote (see view_path), relative to the server's address
+    collection: str = ""  # the collection the passage comes from
 
 
 def view_path(chunk_id: str, quote_start: int, quote_end: int) -> str:
@@ -100,6 +101,7 @@ class CitationBook:
                 support=round(support.score, 3),
                 supported=support.supported,
                 view_url=view_path(p.id, p.start + lo, p.start + hi),
+                collection=p.collection,
             )
         )
         self._numbers[key] = number

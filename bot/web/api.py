@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from sse_starlette import EventSourceResponse
@@ -22,6 +22,7 @@ from bot.state.counters import WindowCounters
 from bot.state.database import Database
 from bot.web import documents
 from bot.web.access import Access, Identity
+from bot.web.collections import asked_collections, readable_collections
 from bot.web.conversations import ApiConversations
 from bot.web.edge import AnswerSlots
 from bot.web.embed import install_embed
@@ -32,6 +33,9 @@ from bot.web.openai_compat import openai_router
 from bot.web.security import Guard, RateLimiter, install_browser_policy
 from bot.web.streams import Piece, answer_of, start_stream, store_down_fix
 from index.errors import StoreUnavailableError
+
+if TYPE_CHECKING:
+    from bot.web.collections import Library
 
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {
@@ -45,6 +49,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, text in {
         401: "No identity (an API key, or a user's password as HTTP Basic) where anonymous callers may not ask, "
         "or credentials that are not valid.",
+        403: "Signed in, but granted no collection (docbot access grant).",
         413: "The body is larger than DOCBOT_MAX_BODY_BYTES.",
         404: "A conversation_id that is not one of this caller's conversations.",
         422: "An empty question, one longer than DOCBOT_MAX_QUESTION_CHARS, history and conversation_id together, "
@@ -62,10 +67,11 @@ _STREAM_DOC = {
 
 
 def install_api(
-    app: FastAPI, bot: Bot, settings: Settings, access: Access, slots: AnswerSlots, database: Database
+    app: FastAPI, library: Library, settings: Settings, access: Access, slots: AnswerSlots, database: Database
 ) -> None:
     origins = settings.embed_origins  # checked and normalised by Settings
     guard = Guard(access, RateLimiter(WindowCounters(database, "api", 60.0), settings.rate_limit_per_minute))
+    bot = library.bot([settings.default_collection])
     install_error_handlers(app, bot.retriever.store.location, store_down_fix(settings))
     app.add_api_route(
         "/api/health",
@@ -76,8 +82,8 @@ def install_api(
         responses=_STORE_DOWN,
     )
     talks = ApiConversations(ConversationStore(database))
-    app.include_router(rest_router(bot, settings, guard, slots, talks))
-    app.include_router(openai_router(bot, settings, guard, slots))
+    app.include_router(rest_router(library, settings, guard, slots, talks))
+    app.include_router(openai_router(library, settings, guard, slots))
     install_embed(app, settings, origins)
     install_browser_policy(app, origins)
 
@@ -89,7 +95,9 @@ def _health(bot: Bot, probe: StoreProbe) -> Callable[[], Awaitable[dict[str, obj
     return health
 
 
-def rest_router(bot: Bot, settings: Settings, guard: Guard, slots: AnswerSlots, talks: ApiConversations) -> APIRouter:
+def rest_router(
+    library: Library, settings: Settings, guard: Guard, slots: AnswerSlots, talks: ApiConversations
+) -> APIRouter:
     router = APIRouter(
         prefix="/api",
         tags=["api"],
@@ -101,10 +109,17 @@ def rest_router(bot: Bot, settings: Settings, guard: Guard, slots: AnswerSlots, 
     answering = [Depends(slots.for_request)]
     caller = Depends(guard)  # the router's own guard: FastAPI runs it once a request and hands its identity here
 
+    def bot_for(request: AskRequest, identity: Identity) -> Bot:
+        names = asked_collections(
+            request.collection, settings.default_collection, identity, library.collections.names()
+        )
+        return library.bot(names)
+
     @router.post("/ask", summary="Answer a question with cited passages", dependencies=answering)
     async def ask(request: AskRequest, identity: Identity = caller) -> AskResponse:
+        bot, where = bot_for(request, identity), request.condition()
         history = await talks.history(request, identity)
-        answer = await answer_of(bot, settings, request.question, history, request.k)
+        answer = await answer_of(bot, settings, request.question, history, request.k, where)
         return AskResponse.of(answer, await talks.keep(request, identity, answer))
 
     @router.post(
@@ -115,17 +130,24 @@ def rest_router(bot: Bot, settings: Settings, guard: Guard, slots: AnswerSlots, 
         dependencies=answering,
     )
     async def ask_stream(request: AskRequest, identity: Identity = caller) -> EventSourceResponse:
+        bot, where = bot_for(request, identity), request.condition()
         history = await talks.history(request, identity)
-        pieces = await start_stream(bot, settings, request.question, history, request.k)
+        pieces = await start_stream(bot, settings, request.question, history, request.k, where)
         keep = partial(talks.keep, request, identity)
         return EventSourceResponse(
             answer_events(pieces, bot.retriever.store.location, store_down_fix(settings), keep), sep="\n"
         )
 
-    @router.get("/documents", summary="The indexed documents, by title")
-    def indexed_documents() -> DocumentList:
-        listed = documents.list_documents(bot.retriever.store, settings)
+    @router.get("/documents", summary="The indexed documents of a collection, by title")
+    def indexed_documents(identity: Identity = caller, collection: str | None = None) -> DocumentList:
+        name = asked_collections(collection, settings.default_collection, identity, library.collections.names())[0]
+        services = library.services(name)
+        listed = documents.list_documents(services.store, services.settings)
         return DocumentList(documents=[DocumentInfo.of(d) for d in listed])
+
+    @router.get("/collections", summary="The collections the caller may read")
+    def readable(identity: Identity = caller) -> list[str]:
+        return readable_collections(identity, library.collections.names())
 
     return router
 

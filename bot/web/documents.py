@@ -107,7 +107,7 @@ class Record:
 
 def load_records(settings: Settings) -> dict[str, Record]:
     """Each uploaded document's record by its key (files written before owners were kept: owner None)."""
-    path = settings.data_dir / INDEX_TIMES
+    path = settings.index_home / INDEX_TIMES
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -130,7 +130,7 @@ def owner_of(settings: Settings, root: Path, source: str) -> str | None:
 
 
 def _write_records(settings: Settings, records: dict[str, Record]) -> None:
-    path = settings.data_dir / INDEX_TIMES
+    path = settings.index_home / INDEX_TIMES
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     data = {key: {"indexed_at": r.indexed_at, "owner": r.owner} for key, r in records.items()}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.answer.citations import Answer, Citation
 from bot.web import documents
+from index.filters import Filter, FilterError
 
 SEED_QUESTION = "What did coalition forces resume because of the growing ISIS force?"
 
@@ -45,6 +47,27 @@ class AskRequest(BaseModel):
         "leave it out to start a new one. Every answer returns the id of the conversation it was stored in.",
     )
     k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: the server's setting).")
+    collection: str | list[str] | None = Field(
+        None,
+        description="The collection to ask, or a list of collections searched as one ranking (default: the server's "
+        "DOCBOT_DEFAULT_COLLECTION). A collection the caller may not read is answered like one that does not exist.",
+        examples=["hr", ["hr", "eng"]],
+    )
+    where: dict[str, str | list[str]] | None = Field(
+        None,
+        description="Only passages that pass this filter: keys path (a folder prefix or a file), type (pdf, md...), "
+        "tag, after and before (dates like 2025-01-31); a list is any of its values.",
+        examples=[{"type": "pdf", "tag": ["hr", "policy"], "after": "2025-01-01"}],
+    )
+
+    def condition(self) -> Filter | None:
+        """``where`` as a filter (a 422 names what is wrong with it)."""
+        if not self.where:
+            return None
+        try:
+            return Filter.of(self.where)
+        except FilterError as exc:
+            raise HTTPException(422, f"where: {exc}") from exc
 
 
 class AskResponse(BaseModel):
@@ -126,7 +149,11 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(MODEL_ID, description="Any name is accepted; docbot answers as 'docbot'.")
+    model: str = Field(
+        MODEL_ID,
+        description="docbot/NAME asks the collection NAME (see /v1/models); docbot, or any other name, the server's "
+        "default collection.",
+    )
     messages: list[ChatMessage] = Field(
         min_length=1,
         description="The last message must be the user's question; earlier user/assistant pairs are the history; "

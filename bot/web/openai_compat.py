@@ -12,14 +12,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from sse_starlette import EventSourceResponse
 
-from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
+from bot.web.access import Identity
+from bot.web.collections import asked_collections, readable_collections
 from bot.web.edge import AnswerSlots
 from bot.web.errors import error_body, failure
 from bot.web.models import (
@@ -32,7 +33,11 @@ from bot.web.models import (
     ModelCard,
     ModelList,
 )
+from bot.web.security import Guard
 from bot.web.streams import Piece, answer_of, start_stream, store_down_fix, with_fix
+
+if TYPE_CHECKING:
+    from bot.web.collections import Library
 
 SOURCES_HEADING = "\n\nSources:\n"
 
@@ -61,8 +66,9 @@ def sources_suffix(answer: Answer) -> str:
     return SOURCES_HEADING + answer.sources_block() if answer.citations else ""
 
 
-def completion(answer: Answer) -> ChatCompletion:
+def completion(answer: Answer, model: str = MODEL_ID) -> ChatCompletion:
     return ChatCompletion(
+        model=model,
         id=f"chatcmpl-{uuid.uuid4().hex}",
         created=int(time.time()),
         choices=[ChatChoice(message=AssistantMessage(content=message_content(answer)))],
@@ -71,20 +77,22 @@ def completion(answer: Answer) -> ChatCompletion:
     )
 
 
-def _chunk_maker() -> Callable[..., str]:
+def _chunk_maker(model: str) -> Callable[..., str]:
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
     def chunk(delta: dict[str, str], finish_reason: str | None = None, **extra: Any) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
-        body = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID}
+        body = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
         return json.dumps({**body, "choices": [choice], **extra})
 
     return chunk
 
 
-async def completion_chunks(pieces: AsyncIterator[Piece], store_fix: str) -> AsyncIterator[dict[str, str]]:
+async def completion_chunks(
+    pieces: AsyncIterator[Piece], store_fix: str, model: str = MODEL_ID
+) -> AsyncIterator[dict[str, str]]:
     """chat.completion.chunk events: the role, the text pieces, the sources, the end (with citations), [DONE]."""
-    chunk = _chunk_maker()
+    chunk = _chunk_maker(model)
     yield {"data": chunk({"role": "assistant", "content": ""})}
     try:
         async for piece in pieces:
@@ -101,15 +109,29 @@ async def completion_chunks(pieces: AsyncIterator[Piece], store_fix: str) -> Asy
     yield {"data": "[DONE]"}
 
 
-def openai_router(bot: Bot, settings: Settings, guard: Callable[..., Any], slots: AnswerSlots) -> APIRouter:
+def model_name(collection: str, default: str) -> str:
+    """The /v1 model name of a collection: docbot/NAME, plain docbot for the server's default collection."""
+    return MODEL_ID if collection == default else f"{MODEL_ID}/{collection}"
+
+
+def model_collection(model: str, default: str) -> str:
+    """The collection a /v1 model name asks: docbot/NAME → NAME; docbot or any other name → the default."""
+    prefix = f"{MODEL_ID}/"
+    return model[len(prefix) :] if model.startswith(prefix) else default
+
+
+def openai_router(library: Library, settings: Settings, guard: Guard, slots: AnswerSlots) -> APIRouter:
     router = APIRouter(
         prefix="/v1", tags=["openai"], dependencies=[Depends(guard)], max_body_size=settings.max_body_bytes
     )
     created = int(time.time())
+    default = settings.default_collection
+    caller = Depends(guard)  # the router's own dependency: FastAPI runs it once a request
 
-    @router.get("/models", summary="The one model docbot serves")
-    def models() -> ModelList:
-        return ModelList(data=[ModelCard(created=created)])
+    @router.get("/models", summary="One model a collection the caller may read: docbot/NAME (docbot: the default)")
+    def models(identity: Identity = caller) -> ModelList:
+        readable = readable_collections(identity, library.collections.names())
+        return ModelList(data=[ModelCard(id=model_name(name, default), created=created) for name in readable])
 
     @router.post(
         "/chat/completions",
@@ -123,11 +145,16 @@ def openai_router(bot: Bot, settings: Settings, guard: Callable[..., Any], slots
         },
         dependencies=[Depends(slots.for_request)],
     )
-    async def chat_completions(request: ChatCompletionRequest) -> ChatCompletion | EventSourceResponse:
+    async def chat_completions(
+        request: ChatCompletionRequest, identity: Identity = caller
+    ) -> ChatCompletion | EventSourceResponse:
+        name = model_collection(request.model, default)
+        bot = library.bot(asked_collections(name, default, identity, library.collections.names()))
+        model = model_name(name, default)
         question, history = conversation(request.messages)
         if request.stream:
             pieces = await start_stream(bot, settings, question, history, None)
-            return EventSourceResponse(completion_chunks(pieces, store_down_fix(settings)), sep="\n")
-        return completion(await answer_of(bot, settings, question, history, None))
+            return EventSourceResponse(completion_chunks(pieces, store_down_fix(settings), model), sep="\n")
+        return completion(await answer_of(bot, settings, question, history, None), model)
 
     return router

@@ -8,10 +8,12 @@ their source.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -21,7 +23,9 @@ from bot.config import Settings
 from bot.state.conversations import ConversationNotFoundError, ConversationStore
 from bot.state.database import Database, DatabaseError
 from bot.state.feedback import FeedbackStore
+from bot.state.grants import Right
 from bot.web.access import POLICY, Access, BadCredentialsError, Identity, allowed
+from bot.web.collections import readable_collections
 from bot.web.conversations import conversation_owner
 from bot.web.documents import (
     UploadRefusedError,
@@ -55,11 +59,25 @@ from bot.web.render import (
 from bot.web.upload_inbox import UploadInbox, given_paths, session_key
 from bot.web.upload_staging import Staged, stage_upload
 from index.errors import IndexRunError, StoreUnavailableError
+from index.filters import Filter, FilterError, chips
 from index.loaders import SUPPORTED_SUFFIXES
 from index.pipeline import Indexer
 from index.protocols import Store
 
+if TYPE_CHECKING:
+    from bot.web.collections import Library
+
 log = logging.getLogger(__name__)
+
+#: Page sessions whose picked collections and filter chips are kept (the oldest are forgotten first).
+MAX_SESSIONS = 10_000
+
+NOTHING_READABLE = "There is nothing here you may read: an administrator can grant you a collection."
+
+
+class NothingReadableError(Exception):
+    """The picked collections are none the caller may read (the overview then shows nothing of them)."""
+
 
 #: How many passages the example questions are drawn from.
 EXAMPLE_PASSAGES = 400
@@ -89,6 +107,28 @@ def page_assets() -> dict[str, str]:
     return {"css": (STATIC / "page.css").read_text(encoding="utf-8"), "head": f"<script>\n{script}</script>"}
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What one page event works on: the picked collections' bot, and the first one's documents (listed, added to,
+    removed from) with its settings (where its uploads and their records live)."""
+
+    names: list[str]
+    bot: Bot
+    store: Store
+    settings: Settings
+    indexer: Indexer
+    where: Filter | None = None
+    stores: dict[str, Store] = field(default_factory=dict)  # each picked collection's store
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a page session picked: collections and filter chips."""
+
+    names: tuple[str, ...] = ()
+    chips: tuple[str, ...] = ()
+
+
 class ChatPage:
     """The page's behaviour: each method is one event handler, free of layout."""
 
@@ -101,7 +141,9 @@ class ChatPage:
         access: Access,
         database: Database,
         slots: AnswerSlots | None = None,
+        library: Library | None = None,
     ) -> None:
+        """``library``: every collection, for the collection picker; without it the page serves ``bot`` alone."""
         self.bot = bot
         self.conversations = ConversationStore(database)
         self.votes = FeedbackStore(database)
@@ -109,25 +151,98 @@ class ChatPage:
         self.indexer = indexer
         self.inbox = inbox
         self.access = access
+        self.library = library
         self.slots = slots or AnswerSlots(settings.max_concurrent_answers)
-        self._examples: tuple[int, list[str]] | None = None
+        self._examples: dict[str, tuple[int, list[str]]] = {}
+        self._choices: OrderedDict[str, Choice] = OrderedDict()
+        self._choices_lock = threading.Lock()
 
     @property
     def store(self) -> Store:
         return self.bot.retriever.store
 
+    # --- the picked collections and filter chips, per page session --------------------------------
+
+    def readable(self, identity: Identity | None) -> list[str]:
+        if self.library is None:
+            return [self.settings.default_collection]
+        return readable_collections(identity, self.library.collections.names())
+
+    def _choice(self, request: gr.Request) -> Choice:
+        with self._choices_lock:
+            return self._choices.get(request.session_hash or "", Choice())
+
+    def _remember(self, request: gr.Request, choice: Choice) -> None:
+        with self._choices_lock:
+            self._choices[request.session_hash or ""] = choice
+            self._choices.move_to_end(request.session_hash or "")
+            while len(self._choices) > MAX_SESSIONS:
+                self._choices.popitem(last=False)
+
+    def pick(self, names: list[str] | str | None, request: gr.Request) -> None:
+        """The picker changed: remember the collections (only readable ones count, checked again at each use)."""
+        picked = [names] if isinstance(names, str) else list(names or [])
+        self._remember(request, Choice(tuple(picked), self._choice(request).chips))
+
+    def filter_chips(self, values: list[str] | None, request: gr.Request) -> str:
+        """The filter chips changed: remember them; a chip that is not a filter is reported (and ignored)."""
+        chips_given = tuple(str(v) for v in values or [])
+        self._remember(request, Choice(self._choice(request).names, chips_given))
+        try:
+            self._filter(chips_given)
+        except FilterError as exc:
+            return notice_html(f"That filter is ignored: {exc}.")
+        return ""
+
+    @staticmethod
+    def _filter(chips_given: tuple[str, ...]) -> Filter | None:
+        if not chips_given:
+            return None
+        data: dict[str, list[str]] = {}
+        for chip in chips_given:
+            key, sep, value = chip.replace(":", "=", 1).partition("=")
+            if not sep:
+                raise FilterError(f"{chip!r} is not key=value (type=pdf, tag=hr, path=policies/, after=2025-01-01)")
+            data.setdefault(key.strip().lower(), []).append(value.strip())
+        return Filter.of(data)
+
+    def scope(self, request: gr.Request) -> Scope:
+        """The collections this session picked that its caller may read (the default collection when none)."""
+        choice = self._choice(request)
+        try:
+            where = self._filter(choice.chips)
+        except FilterError:
+            where = None
+        if self.library is None:
+            return Scope([self.settings.default_collection], self.bot, self.store, self.settings, self.indexer, where)
+        readable = self.readable(self.who(request))
+        names = [name for name in dict.fromkeys(choice.names) if name in readable]
+        if not names:
+            default = self.settings.default_collection
+            names = [default if default in readable or not readable else readable[0]]
+        first = self.library.services(names[0])
+        stores: dict[str, Store] = {name: self.library.services(name).store for name in names}
+        return Scope(names, self.library.bot(names), first.store, first.settings, first.indexer, where, stores)
+
     def who(self, request: gr.Request) -> Identity | None:
         """The caller's identity from the request that started this event (never from what the page says)."""
         raw = request.request  # None only when called in-process: no credentials, so the anonymous role
-        authorization, cookies = (raw.headers.get("authorization"), raw.cookies) if raw else (None, {})
+        headers, cookies = (raw.headers, raw.cookies) if raw else ({}, {})
         try:
-            return self.access.identify(authorization, cookies)
+            return self.access.identify(headers, cookies)
         except BadCredentialsError:
             return None
 
-    def add_note(self, identity: Identity | None) -> str:
+    @staticmethod
+    def may(identity: Identity | None, action: str, scope: Scope) -> bool:
+        """May ``identity`` do ``action`` on the picked collections: every one to read or ask, the first (where
+        documents are listed, added and removed) to change documents."""
+        names = scope.names if POLICY[action] is Right.read else scope.names[:1]
+        return bool(names) and all(allowed(identity, action, name) for name in names)
+
+    def add_note(self, identity: Identity | None, scope: Scope) -> str:
         """Why this caller sees no upload form, and how to get one ("" when they may upload)."""
-        if allowed(identity, "upload"):
+        if self.may(identity, "upload", scope):
             return ""
         if identity is not None and not identity.anonymous:
             return notice_html(
@@ -145,38 +260,55 @@ class ChatPage:
 
     # --- overview: header, examples, documents -------------------------------------------------
 
-    def examples(self, chunks: int) -> list[str]:
-        """Example questions, recomputed only when the index changes size."""
-        if self._examples is None or self._examples[0] != chunks:
+    def examples(self, chunks: int, store: Store | None = None, collection: str = "") -> list[str]:
+        """Example questions of a collection, recomputed only when it changes size."""
+        store = store or self.store
+        cached = self._examples.get(collection)
+        if cached is None or cached[0] != chunks:
             passages = []
-            for _, text, meta in self.store.iter_all(with_text=True):
+            for _, text, meta in store.iter_all(with_text=True):
                 passages.append((str(meta.get("title", "")), text or ""))
                 if len(passages) >= EXAMPLE_PASSAGES:
                     break
-            self._examples = (chunks, example_questions(passages))
-        return self._examples[1]
+            cached = self._examples[collection] = (chunks, example_questions(passages))
+        return cached[1]
 
     def overview(self, request: gr.Request) -> tuple[Any, ...]:
-        """Status line, chat examples, documents table, the upload form or a note, and what this caller may remove."""
+        """Status line, chat examples, documents table, the upload form or a note, what this caller may remove, the
+        collection picker and the filter chips."""
+        scope = self.scope(request)
         models = (self.bot.generator_name, self.bot.retriever.embedder.name)
+        identity = self.who(request)
+        readable = self.readable(identity)
+        picker = gr.Dropdown(choices=readable, value=scope.names, visible=len(readable) > 1, multiselect=True)
+        offered: list[str] = []
         try:
-            documents = list_documents(self.store, self.settings)
+            if not self.may(identity, "read", scope):  # nothing of a collection this caller may not read
+                raise NothingReadableError
+            documents = list_documents(scope.store, scope.settings)
             chunks = sum(d.chunks for d in documents)
-            questions = self.examples(chunks) if chunks else []
+            questions = self.examples(chunks, scope.store, scope.names[0]) if chunks else []
+            offered = chips(meta for _, _, meta in scope.store.iter_all(with_text=False)) if chunks else []
         except StoreUnavailableError as exc:  # the page still loads, and says why it shows no documents
             log.warning("the page's overview: %s", exc)
             where = f"at {self.settings.chroma_url}" if self.settings.chroma_url else "in the data directory"
             status = store_down_html(*models, where)
             table = notice_html("The documents cannot be listed while the vector store is unreachable.")
             documents, questions, placeholder = [], [], WELCOME
+        except NothingReadableError:
+            status, table = status_html(*models, 0, 0), notice_html(NOTHING_READABLE)
+            documents, questions, placeholder = [], [], WELCOME
         else:
             status = status_html(*models, len(documents), chunks)
             table = documents_html(documents)
             placeholder = WELCOME if chunks else EMPTY_WELCOME
         chatbot = gr.Chatbot(examples=[{"text": q} for q in questions] or None, placeholder=placeholder)
-        identity = self.who(request)
-        choices = [(f"{d.title} ({d.source})", d.key) for d in documents if allowed(identity, "remove", d.owner)]
-        note = self.add_note(identity)
+        picked = [c for c in self._choice(request).chips]
+        here = scope.names[0]
+        choices = [
+            (f"{d.title} ({d.source})", d.key) for d in documents if allowed(identity, "remove", here, owner=d.owner)
+        ]
+        note = self.add_note(identity, scope)
         return (
             status,
             chatbot,
@@ -185,18 +317,22 @@ class ChatPage:
             gr.Column(visible=bool(choices)),
             gr.Column(visible=not note),
             gr.HTML(note, visible=bool(note)),
+            picker,
+            gr.Dropdown(choices=sorted(set(offered) | set(picked)), value=picked, multiselect=True),
         )
 
     # --- chat ------------------------------------------------------------------------------------
 
-    def _finish(self, answer: Answer) -> Turn:
-        return Turn(answer, [surrounding_text(self.store, c) for c in answer.citations])
+    def _finish(self, answer: Answer, scope: Scope) -> Turn:
+        return Turn(
+            answer, [surrounding_text(scope.stores.get(c.collection, scope.store), c) for c in answer.citations]
+        )
 
-    def _stored(self, answer: Answer) -> Turn:
+    def _stored(self, answer: Answer, scope: Scope) -> Turn:
         """A stored turn as shown again: its sources' surrounding text when the store can be read, else the
         passages alone."""
         try:
-            return self._finish(answer)
+            return self._finish(answer, scope)
         except StoreUnavailableError:
             return Turn(answer)
 
@@ -215,7 +351,8 @@ class ChatPage:
         try:
             if owner is not None:
                 if kept.conversation is not None:
-                    turns = [self._stored(a) for a in self.conversations.answers(kept.conversation, owner)]
+                    scope = self.scope(request)
+                    turns = [self._stored(a, scope) for a in self.conversations.answers(kept.conversation, owner)]
                 past = past_list(self.conversations.listed(owner), kept.conversation)
         except ConversationNotFoundError:  # not this caller's (or gone): a new conversation
             kept = kept.showing(None)
@@ -263,8 +400,11 @@ class ChatPage:
             return
         kept = Kept.of(saved)
         owner = self._owner(request, kept)
-        if owner is None:
-            turns = [*turns, self._refusal(question, "Please sign in to ask questions.")]
+        identity, scope = self.who(request), self.scope(request)
+        if owner is None or not self.may(identity, "ask", scope):
+            signed_in = identity is not None and not identity.anonymous
+            refusal = NOTHING_READABLE if signed_in else "Please sign in to ask questions."
+            turns = [*turns, self._refusal(question, refusal)]
             yield "", chat_messages(turns), sources_html(turns), turns, gr.skip(), gr.skip()
             return
         limit = self.settings.max_question_chars
@@ -274,28 +414,29 @@ class ChatPage:
             return
         with self.slots.held() as free:
             if free:
-                yield from self._answer(question, turns, lambda answer: self._keep(answer, kept, owner))
+                keep = lambda answer: self._keep(answer, kept, owner)  # noqa: E731
+                yield from self._answer(question, turns, keep, scope)
             else:
                 turns = [*turns, self._refusal(question, BUSY_ANSWER, BUSY_SOURCES)]
                 yield "", chat_messages(turns), sources_html(turns), turns, gr.skip(), gr.skip()
 
     def _answer(
-        self, question: str, turns: list[Turn], keep: Callable[[Answer], tuple[Any, Any]]
+        self, question: str, turns: list[Turn], keep: Callable[[Answer], tuple[Any, Any]], scope: Scope
     ) -> Iterator[tuple[Any, ...]]:
         history = [(t.answer.question, t.answer.text) for t in turns]
         text = ""
         try:
-            if self.store.count() == 0:
+            if all(store.count() == 0 for store in scope.stores.values() or [scope.store]):
                 turns = [*turns, self._refusal(question, EMPTY_INDEX_ANSWER)]
                 yield "", chat_messages(turns), sources_html(turns), turns, gr.skip(), gr.skip()
                 return
             earlier = [*chat_messages(turns), {"role": "user", "content": question_html(question)}]
             pending = '<div class="a streaming">Searching the documents…</div>'
             yield "", [*earlier, {"role": "assistant", "content": pending}], gr.skip(), turns, gr.skip(), gr.skip()
-            for piece in self.bot.stream(question, history):
+            for piece in scope.bot.stream(question, history, where=scope.where):
                 if isinstance(piece, Answer):
                     saved, past = keep(piece)  # stored before it is shown as final
-                    turns = [*turns, self._finish(piece)]
+                    turns = [*turns, self._finish(piece, scope)]
                     yield "", chat_messages(turns), sources_html(turns), turns, saved, past
                     return
                 text += piece
@@ -324,37 +465,40 @@ class ChatPage:
 
     # --- documents -------------------------------------------------------------------------------
 
-    def _stage(self, given: str, identity: Identity, session: str, staged: dict[str, Staged]) -> None:
-        """Put one received file in the uploads folder (its previous version kept aside); refusals raise."""
+    def _stage(self, given: str, identity: Identity, session: str, staged: dict[str, Staged], scope: Scope) -> None:
+        """Put one received file in the collection's uploads folder (its previous version kept aside); refusals
+        raise."""
         with self.inbox.take(given, session) as source:
             name = sanitise_filename(Path(given).name)
             if name in staged:
                 raise UploadRefusedError(f"{name}: chosen twice; add one file of each name at a time")
-            uploads = self.settings.uploads_dir
+            settings = scope.settings
+            uploads = settings.uploads_dir
             exists = (uploads / name).exists()
-            if exists and not allowed(identity, "replace", owner_of(self.settings, uploads, name)):
+            if exists and not allowed(identity, "replace", scope.names[0], owner=owner_of(settings, uploads, name)):
                 raise UploadRefusedError(
                     f"{name}: a document of that name was added by someone else; only they or the administrator "
                     "can replace it (rename your file to add it beside theirs)"
                 )
-            staged[name] = stage_upload(source, name, self.settings)
+            staged[name] = stage_upload(source, name, settings)
 
     def upload(self, files: list[str] | None, progress: gr.Progress, request: gr.Request) -> str:
         """Index the files this caller uploaded, with visible progress, keeping any replaced version until the new
         one is indexed; report what happened. Gradio's cached copies are deleted either way."""
         identity = self.who(request)
         session = session_key(request.cookies if request.request else {})
-        if identity is None or not allowed(identity, "upload"):
+        scope = self.scope(request)
+        if identity is None or not self.may(identity, "upload", scope):
             for given in files or []:
                 self.inbox.discard(given, session)
-            return self.add_note(identity)
+            return self.add_note(identity, scope)
         if not files:
             return notice_html("Choose one or more files first.")
         staged: dict[str, Staged] = {}
         refused: list[str] = []
         for given in files:
             try:
-                self._stage(given, identity, session, staged)
+                self._stage(given, identity, session, staged, scope)
             except UploadRefusedError as exc:
                 refused.append(str(exc))
             finally:
@@ -367,8 +511,8 @@ class ChatPage:
 
         progress((0, len(staged)), desc="Indexing", unit="files")
         try:
-            report = self.indexer.run([s.target for s in staged.values()], progress=on_progress)
-            self.bot.retriever.refresh()
+            report = scope.indexer.run([s.target for s in staged.values()], progress=on_progress)
+            self._refresh(scope)
         except (IndexRunError, StoreUnavailableError) as exc:  # a failed run, or the store down before or after it
             log.exception("indexing an upload failed")
             for done in staged.values():  # keep no file of an upload the index did not take; restore replaced ones
@@ -382,27 +526,35 @@ class ChatPage:
                 done.keep()
         changed = report.added + report.updated
         record_indexed(
-            self.settings, self.settings.uploads_dir, changed, owner=None if identity.anonymous else identity.name
+            scope.settings, scope.settings.uploads_dir, changed, owner=None if identity.anonymous else identity.name
         )
         return report_html(report, refused)
 
     def remove(self, key: str | None, request: gr.Request) -> str:
         identity = self.who(request)
         refusal = notice_html("Removing this document needs the administrator (or the editor who uploaded it).")
-        if identity is None or identity.role < POLICY["remove"]:
+        scope = self.scope(request)
+        if not self.may(identity, "upload", scope):  # may write here at all: the document's owner is checked below
             return refusal
         try:
-            document = next((d for d in list_documents(self.store, self.settings) if d.key == key), None)
+            document = next((d for d in list_documents(scope.store, scope.settings) if d.key == key), None)
             if document is None:
                 return notice_html("Choose a document to remove first.")
-            if not allowed(identity, "remove", document.owner):
+            if not allowed(identity, "remove", scope.names[0], owner=document.owner):
                 return refusal
-            removed = remove_document(self.store, self.settings, document)
-            self.bot.retriever.refresh()
+            removed = remove_document(scope.store, scope.settings, document)
+            self._refresh(scope)
         except StoreUnavailableError:
             log.exception("removing a document failed")
             return failure_html(REMOVE_STORE_DOWN)
         return removed_html(document, removed)
+
+    def _refresh(self, scope: Scope) -> None:
+        """After the first picked collection changed: its retriever (shared by every bot that searches it)."""
+        if self.library is None:
+            self.bot.retriever.refresh()
+        else:
+            self.library.services(scope.names[0]).retriever.refresh()
 
 
 def _pick_example(event: gr.SelectData) -> str:
@@ -418,6 +570,8 @@ class _ChatTab:
     new: gr.Button
     sources: gr.HTML
     past: gr.Radio
+    chips: gr.Dropdown
+    chips_note: gr.HTML
 
 
 @dataclass
@@ -463,12 +617,22 @@ def _chat_tab() -> _ChatTab:
                     autofocus=True,
                 )
                 ask = gr.Button("Ask", variant="primary", scale=0, min_width=72, elem_id="docbot-ask")
+            chips = gr.Dropdown(
+                label="Only passages from",
+                info="Filter chips: pick file types, tags and folders, or type one (after=2025-01-01, path=policies/).",
+                choices=[],
+                value=[],
+                multiselect=True,
+                allow_custom_value=True,
+                elem_id="docbot-filters",
+            )
+            chips_note = gr.HTML(elem_id="docbot-filters-note", js_on_load=None)
             new = gr.Button("New conversation", size="sm", variant="secondary", elem_id="docbot-new")
             past = gr.Radio(label="Past conversations", choices=[], visible=False, elem_id="docbot-past")
         with gr.Column(scale=2, min_width=260):
             gr.HTML("<h3>Sources</h3>", js_on_load=None)
             sources = gr.HTML(sources_html([]), elem_id="docbot-sources", js_on_load=None)
-    return _ChatTab(chatbot, question, ask, new, sources, past)
+    return _ChatTab(chatbot, question, ask, new, sources, past, chips, chips_note)
 
 
 def _documents_tab(settings: Settings) -> _DocumentsTab:
@@ -510,10 +674,11 @@ def build_ui(
     access: Access,
     slots: AnswerSlots,
     database: Database,
+    library: Library | None = None,
 ) -> gr.Blocks:
-    """The page: a Chat tab (the conversation beside its sources, past conversations below it) and a Documents tab
-    (list, upload, remove)."""
-    page = ChatPage(bot, settings, indexer, inbox, access, database, slots)
+    """The page: a collection picker, a Chat tab (the conversation beside its sources, past conversations below it)
+    and a Documents tab (list, upload, remove), both following the picked collections."""
+    page = ChatPage(bot, settings, indexer, inbox, access, database, slots, library)
     with gr.Blocks(title="docbot", analytics_enabled=False) as blocks:
         turns = gr.State([])
         saved = browser_state()
@@ -523,16 +688,30 @@ def build_ui(
             js_on_load=None,
         )
         status = gr.HTML(elem_id="docbot-status-line", js_on_load=None)
+        picker = gr.Dropdown(
+            label="Collections",
+            info="Questions go to every collection picked; the Documents tab shows the first.",
+            choices=[],
+            multiselect=True,
+            visible=False,
+            elem_id="docbot-collections",
+        )
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 chat = _chat_tab()
             with gr.Tab("Documents", id="documents"):
                 docs = _documents_tab(settings)
         overview = [status, chat.chatbot, docs.table, docs.to_remove, docs.admin, docs.uploader, docs.add_note]
+        overview += [picker, chat.chips]
         shown = [saved, turns, chat.chatbot, chat.sources, chat.past]
         blocks.load(page.overview, outputs=overview, show_progress="hidden").then(
             page.restore, [saved], shown, show_progress="hidden"
         )
+        reset = [turns, chat.chatbot, chat.sources, chat.question, saved, chat.past]
+        picker.input(page.pick, [picker], None, show_progress="hidden").then(
+            page.new_conversation, [saved], reset, show_progress="hidden"
+        ).then(page.overview, None, overview, show_progress="hidden")
+        chat.chips.input(page.filter_chips, [chat.chips], [chat.chips_note], show_progress="hidden")
         _wire_chat(page, chat, turns, saved)
         _wire_documents(page, docs, overview)
     return blocks.queue(max_size=settings.max_queued_events)

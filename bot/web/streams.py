@@ -16,6 +16,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from bot.answer.chat import Bot, History
 from bot.answer.citations import Answer
 from bot.config import Settings
+from index.filters import Filter
 
 Piece = str | Answer
 
@@ -28,16 +29,18 @@ def checked_question(question: str, settings: Settings) -> str:
     return question
 
 
-async def answer_of(bot: Bot, settings: Settings, question: str, history: History, k: int | None) -> Answer:
-    return await run_in_threadpool(bot.ask, checked_question(question, settings), history, k)
+async def answer_of(
+    bot: Bot, settings: Settings, question: str, history: History, k: int | None, where: Filter | None = None
+) -> Answer:
+    return await run_in_threadpool(bot.ask, checked_question(question, settings), history, k, where)
 
 
 async def start_stream(
-    bot: Bot, settings: Settings, question: str, history: History, k: int | None
+    bot: Bot, settings: Settings, question: str, history: History, k: int | None, where: Filter | None = None
 ) -> AsyncIterator[Piece]:
     """The answer's pieces, its first one already computed; the rest are computed as the client reads."""
     question = checked_question(question, settings)
-    pieces = bot.stream(question, history, k)
+    pieces = bot.stream(question, history, k, where)
     first = await run_in_threadpool(list, itertools.islice(pieces, 1))
     return iterate_in_threadpool(itertools.chain(first, pieces))
 

@@ -1,12 +1,14 @@
 // docbot embed page: asks api/ask/stream and shows the answer with its citations.
 // Everything from the server or the user is put on the page as text (textContent, text nodes), never as HTML.
-// Options come in the address fragment, which browsers never send to a server: #key=...&color=...
+// Options come in the address fragment, which browsers never send to a server: #key=...&color=...&collection=...
+// (collection: one name, or several comma-separated, searched as one; none: the server's default collection)
 "use strict";
 
 (() => {
   const options = new URLSearchParams(location.hash.slice(1));
   const key = options.get("key") || "";
   const color = options.get("color");
+  const collection = (options.get("collection") || "").split(",").map((name) => name.trim()).filter(Boolean);
   const MAX_TURNS = 6;
   const MARKERS = /(\[\d+(?:,\s*\d+)*\])/;
 
@@ -67,7 +69,11 @@
     const response = await fetch("api/ask/stream", {
       method: "POST",
       headers,
-      body: JSON.stringify({ question, history: history.slice(-MAX_TURNS) }),
+      body: JSON.stringify({
+        question,
+        history: history.slice(-MAX_TURNS),
+        ...(collection.length ? { collection } : {}),
+      }),
     });
     if (!response.ok) throw new Error(await failureOf(response));
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();

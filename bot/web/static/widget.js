@@ -1,6 +1,7 @@
 // docbot widget: one tag adds a floating chat button that opens the docbot embed page in a panel.
 //   <script src="https://docbot.example/widget.js" data-title="Ask the docs" data-color="#0b5cad"
-//           data-key="(a dedicated, low-privilege key; only when docbot has API keys)" async></script>
+//           data-key="(a dedicated, low-privilege key; only when docbot has API keys)"
+//           data-collection="hr" async></script>   (one collection, or several comma-separated; default: the server's)
 // The title is shown as text, the color is used only if it is a valid CSS color, the key travels in the
 // address fragment of the iframe (never sent to a server, never in a log).
 "use strict";
@@ -14,6 +15,7 @@
   const color = wanted && CSS.supports("color", wanted) ? wanted : "#2563eb";
   const fragment = new URLSearchParams({ color });
   if (script.dataset.key) fragment.set("key", script.dataset.key);
+  if (script.dataset.collection) fragment.set("collection", script.dataset.collection);
   const address = new URL("embed", script.src);
   address.hash = fragment.toString();
 

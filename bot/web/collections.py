@@ -1,0 +1,80 @@
+"""Which collections a caller may read, and the collections a request asks for, checked.
+
+:func:`readable_collections` is the one place that decides what a caller may read (the /v1 model list, the page's
+picker, every question); a request that names a collection the caller may not read gets exactly the answer a name
+that does not exist gets, so nothing tells the two apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from fastapi import HTTPException
+
+from bot.web.access import Identity, allowed
+from index.collections import check_name
+from index.errors import CollectionError
+
+if TYPE_CHECKING:
+    from bot.answer.chat import Bot
+    from bot.config import Settings
+    from index.collections import Collections
+    from index.pipeline import Indexer
+    from index.retriever import HybridRetriever
+    from index.store import VectorStore
+
+
+class CollectionParts(Protocol):
+    """One collection's parts, as the web side uses them (``app.Services``)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def store(self) -> VectorStore: ...
+
+    @property
+    def indexer(self) -> Indexer: ...
+
+    @property
+    def retriever(self) -> HybridRetriever: ...
+
+
+class Library(Protocol):
+    """Every collection of the docbot, as the web side uses it (``app.Library``)."""
+
+    @property
+    def collections(self) -> Collections: ...
+
+    def services(self, name: str) -> CollectionParts: ...
+
+    def bot(self, names: Sequence[str]) -> Bot: ...
+
+
+#: At most this many collections in one question.
+MAX_COLLECTIONS = 20
+
+
+def readable_collections(identity: Identity | None, collections: Sequence[str]) -> list[str]:
+    """The collections (of ``collections``, in that order) that ``identity`` may read."""
+    return [name for name in collections if allowed(identity, "read", name)]
+
+
+def asked_collections(
+    requested: str | Sequence[str] | None, default: str, identity: Identity | None, collections: Sequence[str]
+) -> list[str]:
+    """The collections a request names (``default`` when none), each one the caller may read; else a 404 (a 422 for a
+    name no collection could have)."""
+    names = [requested] if isinstance(requested, str) else list(requested or [default])
+    if not names or len(names) > MAX_COLLECTIONS:
+        raise HTTPException(422, f"collection: name 1 to {MAX_COLLECTIONS} collections")
+    try:
+        names = [check_name(name) for name in names]
+    except CollectionError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    readable = set(readable_collections(identity, collections))
+    unknown = [name for name in names if name not in readable]
+    if unknown:
+        raise HTTPException(404, f"no collection {unknown[0]!r} that you may read")
+    return list(dict.fromkeys(names))
