@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from index.retriever import Retrieval
-    from index.store import DenseHit, StoredChunk
+    from index.store import DenseHit, SentenceHit, StoredChunk
 
 
 class Embedder(Protocol):
@@ -45,6 +45,10 @@ class Store(Protocol):
     def by_source(self, source: str) -> list[StoredChunk]: ...
 
     def query(self, vector: np.ndarray, n: int) -> list[DenseHit]: ...
+
+    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def query_sentences(self, vector: np.ndarray, n: int) -> list[SentenceHit]: ...
 
     def delete(self, ids: Sequence[str]) -> None: ...
 

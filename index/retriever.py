@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from threading import RLock
 from typing import Any
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
@@ -23,6 +24,8 @@ from index.settings import IndexSettings
 from index.store import StoredChunk
 
 _WORD = re.compile(r"\w+")
+#: Sentences fetched for each chunk wanted when chunks are ranked by their best sentence (a chunk has several).
+SENTENCES_PER_CHUNK = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class Passage:
     end: int
     score: float  # fused RRF score
     similarity: float | None  # cosine similarity to the query, when dense search found it
+    sentences: int = 0  # how many sentence vectors the index stored for it (0: none, embed them when needed)
 
     @classmethod
     def from_stored(cls, chunk: StoredChunk, score: float, similarity: float | None) -> Passage:
@@ -52,6 +56,7 @@ class Passage:
             end=int(meta.get("end", 0)),
             score=score,
             similarity=similarity,
+            sentences=int(meta.get("sentences", 0)),
         )
 
 
@@ -62,6 +67,9 @@ class Retrieval:
     evidence: float  # how strongly the index bears on the query (index.calibration.evidence)
     floor: float  # the evidence this index needs to count a query as covered (index.calibration)
     covered: bool  # False: the documents do not cover the query
+    query_vector: np.ndarray | None = field(
+        default=None, compare=False
+    )  # the query's embedding, when the search made one (for the answerer)
 
 
 def _tokens(text: str) -> set[str]:
@@ -110,7 +118,9 @@ class HybridRetriever(BaseRetriever):
         settings = self.settings
         k = k or settings.k
         fetch = max(settings.fetch_k, k)
-        dense_hits = self.store.query(self.embedder.encode([query])[0], fetch) if dense else []
+        vector = self.embedder.encode([query])[0] if dense else None
+        dense_hits = self.store.query(vector, fetch) if vector is not None else []
+        sentence_ranking = self._sentence_ranking(vector, fetch) if vector is not None else []
         with self._lock:
             lexical_hits = self._lexical.search(query, fetch) if lexical else []
         scores: dict[str, float] = {}
@@ -122,6 +132,8 @@ class HybridRetriever(BaseRetriever):
             chunks[hit.chunk.id] = hit.chunk
         for rank, lex in enumerate(lexical_hits):
             scores[lex.id] = scores.get(lex.id, 0.0) + settings.lexical_weight / (settings.rrf_k + rank + 1)
+        for rank, chunk_id in enumerate(sentence_ranking):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + settings.sentence_weight / (settings.rrf_k + rank + 1)
         missing = [i for i in scores if i not in chunks]
         chunks.update({c.id: c for c in self.store.get(missing)})
         ranked = sorted((i for i in scores if i in chunks), key=lambda i: scores[i], reverse=True)
@@ -138,7 +150,16 @@ class HybridRetriever(BaseRetriever):
             found = evidence(best, self._lexical.known_share(query))
             floor = self._calibration.floor if settings.coverage == "calibrated" else -math.inf
         covered = bool(passages) and found >= floor and best >= self.settings.relevance_floor
-        return Retrieval(passages, best, found, floor, covered)
+        return Retrieval(passages, best, found, floor, covered, vector)
+
+    def _sentence_ranking(self, vector: np.ndarray, fetch: int) -> list[str]:
+        """Chunks in the order of their best-matching stored sentence (small-to-big), when weighted in the fusion."""
+        if self.settings.sentence_weight == 0:
+            return []
+        ranking: dict[str, None] = {}
+        for hit in self.store.query_sentences(vector, SENTENCES_PER_CHUNK * fetch):
+            ranking.setdefault(hit.chunk_id)
+        return list(ranking)[:fetch]
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
         retrieval = self.search(query)

@@ -257,7 +257,7 @@ GUARD_CASES = [
 
 def test_grounding_guard_on_judged_sentences(seeds: HybridRetriever) -> None:
     passages = seeds.search("ISIS in Iraq", seeds.store.count()).passages
-    evidence = SupportChecker(seeds.embedder).evidence("What is happening with ISIS in Iraq?", passages)
+    evidence = SupportChecker(seeds.embedder, seeds.store).evidence("What is happening with ISIS in Iraq?", passages)
     verdicts = {claim: evidence.support(claim, set()) for claim, _ in GUARD_CASES}
     assert {claim: s is not None and s.supported for claim, s in verdicts.items()} == dict(GUARD_CASES)
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.answer.passage_sentences import PassageSentences
 from bot.answer.question_parts import question_parts
 from bot.answer.support import lexical_overlap
 from bot.answer.text import MONTHS, YEAR, content_words, sentence_spans
-from index.protocols import Embedder
+from index.protocols import Embedder, Store
 from index.retriever import Passage, near_duplicate
 
 #: Weight of the semantic similarity in a sentence's score; the rest is query-word coverage.
@@ -71,11 +72,18 @@ class Pick:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, embedder: Embedder, max_sentences: int) -> None:
+    def __init__(self, embedder: Embedder, store: Store, max_sentences: int) -> None:
         self._embedder = embedder
+        self._store = store
         self._max_sentences = max_sentences
 
-    def pick(self, query: str, passages: list[Passage], already_said: Sequence[str] = ()) -> list[Pick]:
+    def pick(
+        self,
+        query: str,
+        passages: list[Passage],
+        already_said: Sequence[str] = (),
+        query_vector: np.ndarray | None = None,
+    ) -> list[Pick]:
         """The answering sentences, best first: the best one for each part of the question, or for a question
         asking one thing the best one and its close companions. Empty only when the passages have no sentence.
 
@@ -83,20 +91,22 @@ class ExtractiveAnswerer:
         best one is still the answer (an excerpt of the passage that covers it), not a refusal. Sentences found in
         ``already_said`` (earlier answers of the conversation) are demoted, so a follow-up is not answered with
         the previous answer unless that is still clearly the best one.
+
+        Sentence vectors come from the index; ``query_vector`` (the retriever's) spares embedding the query again:
+        only the parts of a multi-part question are embedded here.
         """
-        candidates = [
-            (i, span)
-            for i, p in enumerate(passages)
-            for span in sentence_spans(p.text)
-            if len(content_words(p.text[span[0] : span[1]])) >= MIN_WORDS
-        ]
-        if not candidates:
+        found = PassageSentences.of(passages, self._store, self._embedder)
+        keep = [n for n, text in enumerate(found.texts) if len(content_words(text)) >= MIN_WORDS]
+        if not keep:
             return []
+        candidates = [found.candidates[n] for n in keep]
+        texts = [found.texts[n] for n in keep]
+        sentence_vectors = found.vectors[keep]
         parts = question_parts(query)
         asked = parts if len(parts) > 1 else []
-        texts = [passages[i].text[lo:hi] for i, (lo, hi) in candidates]
-        vectors = self._embedder.encode([query, *asked, *texts])
-        sentence_vectors = vectors[1 + len(asked) :]
+        to_embed = [query, *asked] if query_vector is None else asked
+        embedded = self._embedder.encode(to_embed) if to_embed else np.zeros((0, sentence_vectors.shape[1]))
+        vectors = embedded if query_vector is None else np.vstack([query_vector[None, :], embedded])
         whole = np.clip(sentence_vectors @ vectors[0], 0.0, 1.0)
         repeat = [REPEAT_FACTOR if any(text in said for said in already_said) else 1.0 for text in texts]
 

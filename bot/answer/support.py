@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.answer.text import content_words, sentence_spans
-from index.protocols import Embedder
+from bot.answer.passage_sentences import PassageSentences
+from bot.answer.text import content_words
+from index.protocols import Embedder, Store
 from index.retriever import Passage
 
 #: A claim is supported by a passage sentence when that sentence holds at least this share of the claim's
@@ -60,13 +61,12 @@ class Support:
 class Evidence:
     """The sentences of one turn's passages, embedded once, against which each claim of the answer is checked."""
 
-    def __init__(self, embedder: Embedder, question: str, passages: list[Passage]) -> None:
+    def __init__(self, embedder: Embedder, question: np.ndarray, sentences: PassageSentences) -> None:
         self._embedder = embedder
-        self._candidates = [(i, span) for i, p in enumerate(passages) for span in sentence_spans(p.text)]
-        self._texts = [passages[i].text[lo:hi] for i, (lo, hi) in self._candidates]
-        vectors = embedder.encode([question, *self._texts])
-        self._question = vectors[0]
-        self._vectors = vectors[1:]
+        self._candidates = sentences.candidates
+        self._texts = sentences.texts
+        self._question = question
+        self._vectors = sentences.vectors
         self._relevance = self._vectors @ self._question
 
     def support(self, claim: str, cited: set[int]) -> Support | None:
@@ -93,8 +93,11 @@ def _best(options: list[Support]) -> Support | None:
 class SupportChecker:
     """Checks claims against the passage sentences: lexical and semantic overlap, and relevance to the question."""
 
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(self, embedder: Embedder, store: Store) -> None:
         self._embedder = embedder
+        self._store = store
 
-    def evidence(self, question: str, passages: list[Passage]) -> Evidence:
-        return Evidence(self._embedder, question, passages)
+    def evidence(self, question: str, passages: list[Passage], question_vector: np.ndarray | None = None) -> Evidence:
+        """The passages' sentences (vectors from the index) against the question (its vector reused when given)."""
+        vector = self._embedder.encode([question])[0] if question_vector is None else question_vector
+        return Evidence(self._embedder, vector, PassageSentences.of(passages, self._store, self._embedder))
