@@ -342,7 +342,10 @@ class Indexer:
         sentence_texts = [text[lo:hi] for text, spans in zip(texts, sentences, strict=True) for lo, hi in spans]
         if not self.settings.chroma_url:  # a Chroma server's disk is its own
             ensure_room(self.settings.data_dir, chunks, len(sentence_texts))
-        vectors = self.embedder.encode([*texts, *sentence_texts])  # one call: the model batches them together
+        distinct = list(dict.fromkeys(sentence_texts))  # chunks overlap: a sentence in two of them is embedded once
+        vectors = self.embedder.encode([*texts, *distinct])  # one call: the model batches them together
+        row = {text: len(texts) + n for n, text in enumerate(distinct)}
+        sentence_vectors = vectors[[row[text] for text in sentence_texts]]
         metadatas = [
             {**c.metadata(len(file_chunks)), "root": file.root}
             for file, _, file_chunks, _ in pending
@@ -352,7 +355,7 @@ class Indexer:
         kept = [i for i in new_ids if i in undo.before and i not in undo.replaced]
         undo.replaced.update({c.id: c.metadata for c in self.store.get(kept)})
         undo.added.update(new_ids - undo.before)  # before the write: a failed write may still land later
-        self.store.upsert(chunks, vectors[: len(texts)], metadatas, sentences, vectors[len(texts) :])
+        self.store.upsert(chunks, vectors[: len(texts)], metadatas, sentences, sentence_vectors)
         replaced: list[str] = []
         for file, kind, file_chunks, old_ids in pending:
             ids = {c.id for c in file_chunks}

@@ -61,15 +61,29 @@ class Passage:
 
 
 @dataclass(frozen=True, slots=True)
+class Coverage:
+    """What "the documents cover this query" means, once for every use: a passage this close to the query (cosine)
+    covers it when its evidence (with the share of the query's terms the index knows) clears this index's
+    calibrated floor and the fixed ``relevance_floor``. The refusal decision asks it of the best passage; the
+    grounding guard of a model's answer asks it of the passage sentence each claim is checked against."""
+
+    known_share: float  # share of the query's terms the index knows (BM25 vocabulary)
+    floor: float  # the evidence this index needs (index.calibration); -inf when coverage = floor
+    relevance_floor: float
+
+    def covers(self, similarity: float) -> bool:
+        return similarity >= self.relevance_floor and evidence(similarity, self.known_share) >= self.floor
+
+
+@dataclass(frozen=True, slots=True)
 class Retrieval:
     passages: list[Passage]
     best_similarity: float  # highest cosine similarity among dense candidates (-1 when none)
     evidence: float  # how strongly the index bears on the query (index.calibration.evidence)
     floor: float  # the evidence this index needs to count a query as covered (index.calibration)
     covered: bool  # False: the documents do not cover the query
-    query_vector: np.ndarray | None = field(
-        default=None, compare=False
-    )  # the query's embedding, when the search made one (for the answerer)
+    coverage: Coverage  # the rule ``covered`` came from, for the answerer's own checks
+    query_vector: np.ndarray | None = field(default=None, compare=False)  # the query's embedding, when made
 
 
 def _tokens(text: str) -> set[str]:
@@ -147,10 +161,11 @@ class HybridRetriever(BaseRetriever):
                 break
         best = max((hit.similarity for hit in dense_hits), default=-1.0)
         with self._lock:
-            found = evidence(best, self._lexical.known_share(query))
+            known = self._lexical.known_share(query)
             floor = self._calibration.floor if settings.coverage == "calibrated" else -math.inf
-        covered = bool(passages) and found >= floor and best >= self.settings.relevance_floor
-        return Retrieval(passages, best, found, floor, covered, vector)
+        coverage = Coverage(known, floor, settings.relevance_floor)
+        covered = bool(passages) and coverage.covers(best)
+        return Retrieval(passages, best, evidence(best, known), floor, covered, coverage, vector)
 
     def _sentence_ranking(self, vector: np.ndarray, fetch: int) -> list[str]:
         """Chunks in the order of their best-matching stored sentence (small-to-big), when weighted in the fusion."""

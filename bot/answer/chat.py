@@ -216,7 +216,7 @@ class Bot:
         """
         assert self.backend is not None
         passages = retrieval.passages
-        evidence = self.checker.evidence(query, passages, retrieval.query_vector)
+        evidence = self.checker.evidence(query, retrieval)
         book = CitationBook(passages)
         parts: list[str] = []
         refused = False
