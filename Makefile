@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's Chromium for the browser tests (never `playwright install`).
+# Debian packages of the full tier: Chromium for the browser tests (never `playwright install`) and PostgreSQL,
+# which the shared-state tests start on loopback themselves (no cluster service is needed).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql; }
 
 run: install
 	$(VENV)/bin/docbot index seeds

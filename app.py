@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from bot.answer.chat import Bot
+    from bot.state.database import Database
     from bot.web.access import Access
     from bot.web.upload_inbox import UploadInbox
     from index.pipeline import Indexer
@@ -49,6 +50,14 @@ class Services:
         return HybridRetriever(settings=self.settings, embedder=self.embedder, store=self.store)
 
     @cached_property
+    def database(self) -> Database:
+        """The state database (``bot.state``), opened on first use: indexing and eval never need it."""
+        from bot.state.database import Database
+
+        url = self.settings.database_url
+        return Database.open(url.get_secret_value() if url else None, self.settings.data_dir)
+
+    @cached_property
     def bot(self) -> Bot:
         from bot.answer.chat import Bot
         from bot.answer.llm import build_backend
@@ -72,7 +81,7 @@ def build(settings: Settings, *, embedder: Embedder | None = None, rebuild: bool
 
 
 def create_app(services: Services, access: Access | None = None) -> FastAPI:
-    """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, Gradio page.
+    """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, evidence viewer, Gradio page.
 
     ``access`` (who may do what) defaults to the one ``services.settings`` describe."""
     import gradio as gr
@@ -85,6 +94,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     from bot.web.page import build_ui, page_assets
     from bot.web.signin import install_signin
     from bot.web.upload_inbox import InboxMiddleware
+    from bot.web.viewer import install_viewer
 
     settings = services.settings
     access = access or Access.from_settings(settings)
@@ -94,6 +104,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
     install_api(app, services.bot, settings, access, slots)
+    install_viewer(app, services.store, settings, access)
     install_gate(app, access)
     if access.login_configured and access.anonymous is not None:  # the page is open, so Gradio shows no login form
         install_signin(app)

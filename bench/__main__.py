@@ -1,14 +1,16 @@
 """``python -m bench``: corpus → indexing → retrieval → answering figures → JSON + ``docs/benchmarks.md``.
 
 Full run: indexing compared at 1k and 10k chunks, retrieval at 1k, 10k and 100k. ``--quick``: indexing
-at 1k, retrieval at 1k and 10k. Answering and the server's peak memory on the largest index. ``--sizes``
-picks other corpus sizes (the smoke test uses tiny ones). Corpora and chunk vectors are kept in
-``bench/.cache/`` and reused by later runs.
+at 1k, retrieval at 1k and 10k. Answering and the server's peak memory on the largest index, then PDF page
+views (cold and cached, against bare pypdfium2). ``--sizes`` picks other corpus sizes (the smoke test uses tiny
+ones). ``--only views`` measures the page views alone and puts them into the last results of that mode.
+Corpora and chunk vectors are kept in ``bench/.cache/`` and reused by later runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -18,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import answering, corpus, indexing, report, retrieval
+from bench import answering, corpus, indexing, report, retrieval, views
 from bench.machine import describe
 from bench.vectors import VectorCache, absorb_index
 from bot.config import Settings
@@ -46,6 +48,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=HERE / "results", help="folder for the JSON results")
     parser.add_argument("--doc", type=Path, default=HERE.parent / "docs" / "benchmarks.md", help="Markdown page")
     parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="corpora and chunk vectors, reused")
+    parser.add_argument(
+        "--only", choices=["views"], help="measure this part alone and merge it into the last results of the mode"
+    )
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
@@ -94,6 +99,7 @@ def run(args: argparse.Namespace, work: Path, base: Settings) -> dict[str, Any]:
     answer_size = sizes[-1]
     _log(f"answering at {answer_size} chunks")
     answered = _answering(base, work / f"retrieval-{answer_size}", questions, corpora[answer_size].chunks, args)
+    viewed = _views(work, base)
     return {
         "mode": mode,
         "command": " ".join(["python -m bench", *args.argv]),
@@ -111,6 +117,7 @@ def run(args: argparse.Namespace, work: Path, base: Settings) -> dict[str, Any]:
         "indexing": indexed,
         "retrieval": searched,
         "answering": answered,
+        "views": viewed,
     }
 
 
@@ -130,6 +137,30 @@ def _answering(
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def _views(work: Path, base: Settings) -> dict[str, Any]:
+    """PDF page views at ``view_dpi``; a failure is reported in the page, not fatal."""
+    _log(f"PDF page views at {base.view_dpi} dpi")
+    folder = work / "views"
+    folder.mkdir()
+    try:
+        return asdict(views.measure(folder, base))
+    except Exception as exc:
+        _log(f"page views not measured: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _only_views(args: argparse.Namespace, base: Settings) -> dict[str, Any]:
+    """The last results of this mode with the page views measured anew."""
+    mode = "quick" if args.quick else "full"
+    last = args.results / f"{mode}.json"
+    if not last.is_file():
+        sys.exit(f"error: no {last} to add the page views to: run python -m bench{' --quick' if args.quick else ''}")
+    results: dict[str, Any] = json.loads(last.read_text())
+    with tempfile.TemporaryDirectory(prefix="work-", dir=args.cache) as work:
+        results["views"] = _views(Path(work), base)
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     try:
@@ -137,12 +168,16 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as exc:
         sys.exit("\n".join(f"error: {line}" for line in exc.lines))
     args.cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="work-", dir=args.cache) as work:
-        results = run(args, Path(work), base)
+    if args.only == "views":
+        results = _only_views(args, base)
+    else:
+        with tempfile.TemporaryDirectory(prefix="work-", dir=args.cache) as work:
+            results = run(args, Path(work), base)
     path = report.write_json(args.results, results["mode"], results)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(report.markdown(results))
-    _log(f"wrote {path} and {args.doc} in {results['total_seconds'] / 60:.1f} min")
+    took = "" if args.only else f" in {results['total_seconds'] / 60:.1f} min"
+    _log(f"wrote {path} and {args.doc}{took}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
     from bot.eval.questions import QuestionSetError
     from bot.eval.retrievers import RetrieversError
     from bot.eval.run import EvalError, GateError, ResultsFileError
+    from bot.state.database import DatabaseError
     from bot.web.access import AccessError
     from index import errors
 
@@ -52,6 +53,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
         errors.EmbeddingModelError,
         BackendError,
         EvalError,
+        DatabaseError,
     )
     if isinstance(exc, failures):
         return [str(exc)], 1
@@ -288,7 +290,7 @@ def eval_run(
         with tqdm(total=len(items), desc="evaluating", unit="question", file=sys.stderr, disable=None) as bar:
             results = evaluate(bot, items, RunSpec(questions, k, docs, gates, compared), lambda _: bar.update())
     out = out or Path("eval-runs") / f"{questions.stem}-{datetime.now():%Y%m%d-%H%M%S}"
-    written = write_run(results, out)
+    written = write_run(results, out, settings.view_base_url)
     typer.echo(written[1].read_text(encoding="utf-8"), nl=False)
     typer.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
     failed = failed_gates(results)

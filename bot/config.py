@@ -103,6 +103,35 @@ class Settings(IndexSettings):
         120, ge=1, description="Requests one API key (or address) may make to /api and /v1 in a minute."
     )
 
+    # --- evidence views (bot/view/) ---------------------------------------------------------------
+    view_base_url: str | None = Field(
+        None,
+        description="Address of the docbot server (http://127.0.0.1:7860) that the eval report's evidence links "
+        "open in the viewer; unset, the report shows each link's path and notes that a server must be running.",
+    )
+    view_dpi: int = Field(
+        150, ge=36, le=600, description="Resolution a cited PDF page is drawn at (zooming in asks for more)."
+    )
+    view_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Give up on showing a PDF page (drawing it or finding a sentence on it) after this many seconds: "
+        "its worker process is killed and the view says why. Its memory is capped by parse_memory_mb.",
+    )
+    view_cache_bytes: int = Field(
+        500 * 1024 * 1024,
+        ge=0,
+        description="Most bytes of drawn PDF pages kept on disk (data_dir/views); the least recently viewed go first.",
+    )
+
+    # --- shared state (bot/state) ---------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        None,
+        description="The state database (conversations, feedback, grants, rate-limit counters) as an SQLAlchemy "
+        "URL; replicas share one, e.g. postgresql+psycopg://docbot:secret@db.internal:5432/docbot. Default: SQLite "
+        "in the data directory (state.db).",
+    )
+
     # --- the network edge (bot/web/edge.py) ------------------------------------------------------
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
         default_factory=list,

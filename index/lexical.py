@@ -8,6 +8,7 @@ and a fingerprint that no longer matches the store tells the caller to rebuild.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from index.errors import LexicalIndexError
 
 if TYPE_CHECKING:
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 CURRENT = "CURRENT"
 #: Held while saving, so that two writers (an index run and a server refreshing) never mix their files.
 LOCK = ".lock"
+#: Questions whose terms one index keeps ready: a search and its coverage check tokenize a question once.
+TERMS_CACHE = 64
 
 
 def fingerprint(ids: Iterable[str]) -> str:
@@ -69,6 +74,7 @@ class LexicalIndex:
         self.fingerprint = fingerprint_
         self._retriever = retriever
         self._stemmer = _stemmer()
+        self._terms = functools.lru_cache(maxsize=TERMS_CACHE)(self._tokenize)
 
     @classmethod
     def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:
@@ -137,10 +143,13 @@ class LexicalIndex:
             raise LexicalIndexError(f"BM25 files in {folder} disagree with their id list")
         return cls(ids, retriever, name)
 
+    def _tokenize(self, query: str) -> tuple[str, ...]:
+        return tuple(tokenize([query], self._stemmer)[0])
+
     def known_share(self, query: str) -> float:
         """Share of the query's terms (stemmed, stop words out) that occur anywhere in the index: an off-topic
         question names things the documents never mention."""
-        tokens = tokenize([query], self._stemmer)[0]
+        tokens = self._terms(query)
         if self._retriever is None or not tokens:
             return 0.0
         vocabulary = self._retriever.vocab_dict
@@ -150,15 +159,29 @@ class LexicalIndex:
         """Top-``k`` chunks by BM25 score; chunks sharing no term with the query are left out."""
         if self._retriever is None or not self.ids:
             return []
-        tokens = tokenize([query], self._stemmer)
-        if not tokens[0]:
+        scores = self._scores(
+            [self._retriever.vocab_dict[t] for t in self._terms(query) if t in self._retriever.vocab_dict]
+        )
+        if scores is None:
             return []
-        result = self._retriever.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False, n_threads=1)
-        return [
-            LexicalHit(self.ids[int(doc)], float(score))
-            for doc, score in zip(result.documents[0], result.scores[0], strict=True)
-            if score > 0
-        ]
+        top = min(k, len(scores))
+        best = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else np.arange(len(scores))
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return [LexicalHit(self.ids[int(doc)], float(scores[doc])) for doc in best if scores[doc] > 0]
+
+    def _scores(self, term_ids: list[int]) -> np.ndarray | None:
+        """Every chunk's BM25 score for the query terms ``term_ids`` (repeats count again, as in ``bm25s``), summed
+        from the terms' rows of the precomputed score matrix in one ``bincount``; ``None`` for no known term."""
+        if not term_ids:
+            return None
+        matrix = self._retriever.scores
+        starts, ends = matrix["indptr"][term_ids], matrix["indptr"][np.asarray(term_ids) + 1]
+        docs = np.concatenate([matrix["indices"][lo:hi] for lo, hi in zip(starts, ends, strict=True)])
+        weights = np.concatenate([matrix["data"][lo:hi] for lo, hi in zip(starts, ends, strict=True)])
+        scores = np.bincount(docs, weights=weights, minlength=int(matrix["num_docs"]))
+        if self._retriever.nonoccurrence_array is not None:  # BM25 variants that score absent terms too
+            scores += float(self._retriever.nonoccurrence_array[term_ids].sum())
+        return scores
 
 
 def sync_lexical(

@@ -145,17 +145,28 @@ def _load_html(path: Path, data: bytes, source: str) -> list[Document]:
     return [Document(text=normalise_text(text), source=source, title=title or title_from_name(path))]
 
 
-def _load_pdf(path: Path, data: bytes, source: str) -> list[Document]:
+def open_pdf(data: bytes) -> Any:
+    """A ``pypdf.PdfReader`` of the bytes, decrypted when it opens without a password."""
     from pypdf import PdfReader
 
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted and not reader.decrypt(""):
+        raise LoadError("the PDF is password-protected")
+    return reader
+
+
+def pdf_page_text(page: Any) -> str:
+    """docbot's text of one PDF page (a ``pypdf`` page): what every offset into that page's Document refers to."""
+    return normalise_text(page.extract_text() or "")
+
+
+def _load_pdf(path: Path, data: bytes, source: str) -> list[Document]:
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError("the PDF is password-protected")
+        reader = open_pdf(data)
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
         documents = []
         for number, page in enumerate(reader.pages, start=1):
-            text = normalise_text(page.extract_text() or "")
+            text = pdf_page_text(page)
             if text:
                 documents.append(Document(text=text, source=source, title="", page=number))
     except LoadError:

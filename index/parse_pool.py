@@ -8,6 +8,9 @@ wait on a pipe, keep answering.
 Workers are fresh interpreters (``python -m index.parse_worker``, started with exec, as multiprocessing's
 "spawn" does, never a fork of a process holding torch's threads) that import only the parsers. They are
 started lazily, on the first file, and kept for the next ones: one round trip a file is the whole cost.
+
+:class:`WorkerPool` is the mechanism for any worker program built on :mod:`index.worker_loop` (the PDF viewer's
+``bot.view.pdf_worker`` is the other one); :class:`ParsePool` is the parsers' pool.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from index.errors import LoadError
-from index.parse_worker import NO_ROOM_TO_START
 from index.types import LoadedFile
+from index.worker_loop import NO_ROOM_TO_START
 
-#: How long a new worker may take to start (import the parsers) before that counts as a failure.
+#: How long a new worker may take to start (import its libraries) before that counts as a failure.
 START_TIMEOUT_S = 120.0
 #: Idle workers kept for the next file; one more is started for each file parsed at the same moment.
 MAX_IDLE = 2
@@ -40,6 +43,20 @@ class ParseBudget:
     memory_mb: int
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerKind:
+    """A worker program and the words of its failures: the domain error raised and the settings to raise."""
+
+    module: str  # run as ``python -m <module> READ_FD WRITE_FD MEMORY_MB``
+    error: type[Exception]  # raised with the one-line reason
+    timeout_setting: str
+    memory_setting: str
+    doing: str  # what a request does, for "took longer than 5 s to <doing>"
+
+
+PARSING = WorkerKind("index.parse_worker", LoadError, "parse_timeout_s", "parse_memory_mb", "read")
+
+
 class _WorkerLost(Exception):
     """The worker died (or could not start): the file crashed it or the budget is too small."""
 
@@ -49,14 +66,15 @@ class _IdleWorkerDied(_WorkerLost):
 
 
 class _Worker:
-    def __init__(self, memory_mb: int) -> None:
+    def __init__(self, kind: WorkerKind, memory_mb: int) -> None:
+        self.kind = kind
         self.memory_mb = memory_mb
         child_read, parent_write = os.pipe()
         parent_read, child_write = os.pipe()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "index.parse_worker", str(child_read), str(child_write), str(memory_mb)],
+                [sys.executable, "-m", kind.module, str(child_read), str(child_write), str(memory_mb)],
                 pass_fds=(child_read, child_write),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -90,20 +108,22 @@ class _Worker:
             if code == 0:  # it retired (came near its memory budget) before reading this request
                 raise _IdleWorkerDied("the reader retired") from exc
             if code == NO_ROOM_TO_START:
+                setting = self.kind.memory_setting
                 raise _WorkerLost(
-                    f"parse_memory_mb ({self.memory_mb} MB) is too small to start a reader (raise parse_memory_mb)"
+                    f"{setting} ({self.memory_mb} MB) is too small to start a reader (raise {setting})"
                 ) from exc
             raise _WorkerLost(f"the file crashed its reader (exit status {code})") from exc
 
-    def parse(self, path: Path, data: bytes, source: str, max_bytes: int, timeout_s: float) -> tuple[str, object]:
+    def call(self, header: object, data: bytes, timeout_s: float) -> tuple[str, object]:
         try:
-            self.requests.send((str(path), source, max_bytes))
+            self.requests.send(header)
             self.requests.send_bytes(data)
         except OSError as exc:
             raise _IdleWorkerDied(f"the reader stopped ({exc})") from exc
         answer = self._receive(timeout_s)
         if answer is None:
-            raise LoadError(f"took longer than {timeout_s:g} s to read (raise parse_timeout_s)")
+            kind = self.kind
+            raise kind.error(f"took longer than {timeout_s:g} s to {kind.doing} (raise {kind.timeout_setting})")
         return answer
 
     def close(self) -> None:
@@ -114,37 +134,40 @@ class _Worker:
         self.answers.close()
 
 
-class ParsePool:
-    """Workers shared by every thread of the process; thread-safe."""
+class WorkerPool:
+    """Workers of one kind shared by every thread of the process; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: WorkerKind) -> None:
+        self.kind = kind
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
 
-    def parse(self, path: Path, data: bytes, source: str, *, max_bytes: int, budget: ParseBudget) -> LoadedFile:
-        """Documents of one file, parsed in a worker; raises :class:`LoadError` with a one-line reason."""
+    def call(self, header: object, data: bytes, *, budget: ParseBudget) -> object:
+        """A worker's answer to one request; raises the kind's error with a one-line reason."""
+        error = self.kind.error
         for attempt in range(2):
             worker, reused = self._take(budget.memory_mb)
             try:
-                kind, value = worker.parse(path, data, source, max_bytes, budget.timeout_s)
+                kind, value = worker.call(header, data, budget.timeout_s)
             except _WorkerLost as exc:
                 worker.close()
                 # A reused worker may have died while it waited (killed from outside, say) before it read this
-                # file: a fresh one tells whether the file is to blame.
+                # request: a fresh one tells whether the file is to blame.
                 if attempt == 0 and (reused or isinstance(exc, _IdleWorkerDied)):
                     continue
-                raise LoadError(str(exc)) from None
+                raise error(str(exc)) from None
             except BaseException:  # out of time (or interrupted): the worker may still be busy with the file
                 worker.close()
                 raise
             if kind == "memory":
                 worker.close()  # a worker that ran out of memory may be left in a bad state
-                raise LoadError(f"needed more than {budget.memory_mb} MB to read (raise parse_memory_mb)")
+                raise error(
+                    f"needed more than {budget.memory_mb} MB to {self.kind.doing} (raise {self.kind.memory_setting})"
+                )
             self._give_back(worker)
             if kind == "ok":
-                assert isinstance(value, LoadedFile)
                 return value
-            raise LoadError(str(value))
+            raise error(str(value))
         raise AssertionError("unreachable")
 
     def _take(self, memory_mb: int) -> tuple[_Worker, bool]:
@@ -160,9 +183,18 @@ class ParsePool:
         if found is not None:
             return found, True
         try:
-            return _Worker(memory_mb), False
+            return _Worker(self.kind, memory_mb), False
         except _WorkerLost as exc:
-            raise LoadError(str(exc)) from None
+            raise self.kind.error(str(exc)) from None
+
+    def warm(self, memory_mb: int) -> None:
+        """Start a worker now (about a second) so the first request does not wait for it; a failure is left for
+        that request to report."""
+        try:
+            worker = _Worker(self.kind, memory_mb)
+        except _WorkerLost:
+            return
+        self._give_back(worker)
 
     def _give_back(self, worker: _Worker) -> None:
         with self._lock:
@@ -177,6 +209,19 @@ class ParsePool:
             idle, self._idle = self._idle, []
         for worker in idle:
             worker.close()
+
+
+class ParsePool(WorkerPool):
+    """The parsers' workers: :func:`index.loaders.parse_file` under a budget."""
+
+    def __init__(self) -> None:
+        super().__init__(PARSING)
+
+    def parse(self, path: Path, data: bytes, source: str, *, max_bytes: int, budget: ParseBudget) -> LoadedFile:
+        """Documents of one file, parsed in a worker; raises :class:`LoadError` with a one-line reason."""
+        loaded = self.call((str(path), source, max_bytes), data, budget=budget)
+        assert isinstance(loaded, LoadedFile)
+        return loaded
 
 
 _pool: ParsePool | None = None

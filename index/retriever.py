@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from threading import RLock
+from threading import RLock, Thread
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr, SkipValidation
 
 from index.calibration import Calibration, evidence, sync_calibration
+from index.follow import StoreFollower
 from index.lexical import LexicalIndex, sync_lexical
 from index.protocols import Embedder, Store
 from index.settings import IndexSettings
@@ -109,12 +110,23 @@ class HybridRetriever(BaseRetriever):
     _lexical: LexicalIndex = PrivateAttr()
     _calibration: Calibration = PrivateAttr()
     _lock: Any = PrivateAttr(default_factory=RLock)
+    _follower: StoreFollower = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
+        self._follower = StoreFollower(self.store.revision, self._sync, self.settings.store_check_interval_s)
         self.refresh()
 
     def refresh(self) -> None:
-        """Pick up what an index run changed (the BM25 side and the calibration are redone if out of step)."""
+        """Pick up what an index run changed, now (the BM25 side and the calibration are redone if out of step)."""
+        self._follower.sync()
+
+    def follow(self) -> Thread | None:
+        """Check, in the background and at most every ``store_check_interval_s``, whether the store changed through
+        another process, and rebuild the BM25 side if so; never waits. Returns the check's thread, if one started."""
+        return self._follower.poll()
+
+    def _sync(self) -> None:
+        """Bring the BM25 side and the calibration in line with the store; swap them in together."""
         lexical = sync_lexical(self.store, self.settings.lexical_dir)
         calibration = sync_calibration(self.store, self.embedder, lexical, self.settings.data_dir)
         with self._lock:
@@ -129,37 +141,26 @@ class HybridRetriever(BaseRetriever):
     def search(self, query: str, k: int | None = None, *, lexical: bool = True, dense: bool = True) -> Retrieval:
         """The top ``k`` passages for ``query``; ``lexical``/``dense`` off leave that side out (for comparisons:
         without the dense side nothing counts as covered)."""
+        self.follow()
         settings = self.settings
         k = k or settings.k
         fetch = max(settings.fetch_k, k)
         vector = self.embedder.encode([query])[0] if dense else None
-        dense_hits = self.store.query(vector, fetch) if vector is not None else []
+        dense_hits = self.store.nearest(vector, fetch) if vector is not None else []
         sentence_ranking = self._sentence_ranking(vector, fetch) if vector is not None else []
         with self._lock:
             lexical_hits = self._lexical.search(query, fetch) if lexical else []
         scores: dict[str, float] = {}
-        similarity: dict[str, float] = {}
-        chunks: dict[str, StoredChunk] = {}
-        for rank, hit in enumerate(dense_hits):
-            scores[hit.chunk.id] = settings.dense_weight / (settings.rrf_k + rank + 1)
-            similarity[hit.chunk.id] = hit.similarity
-            chunks[hit.chunk.id] = hit.chunk
+        similarity = dict(dense_hits)
+        for rank, (chunk_id, _) in enumerate(dense_hits):
+            scores[chunk_id] = settings.dense_weight / (settings.rrf_k + rank + 1)
         for rank, lex in enumerate(lexical_hits):
             scores[lex.id] = scores.get(lex.id, 0.0) + settings.lexical_weight / (settings.rrf_k + rank + 1)
         for rank, chunk_id in enumerate(sentence_ranking):
             scores[chunk_id] = scores.get(chunk_id, 0.0) + settings.sentence_weight / (settings.rrf_k + rank + 1)
-        missing = [i for i in scores if i not in chunks]
-        chunks.update({c.id: c for c in self.store.get(missing)})
-        ranked = sorted((i for i in scores if i in chunks), key=lambda i: scores[i], reverse=True)
-        passages: list[Passage] = []
-        for chunk_id in ranked:
-            text = chunks[chunk_id].text
-            if any(near_duplicate(text, p.text, settings.duplicate_threshold) for p in passages):
-                continue
-            passages.append(Passage.from_stored(chunks[chunk_id], scores[chunk_id], similarity.get(chunk_id)))
-            if len(passages) == k:
-                break
-        best = max((hit.similarity for hit in dense_hits), default=-1.0)
+        ranked = sorted(scores, key=scores.__getitem__, reverse=True)
+        passages = self._distinct_passages(ranked, scores, similarity, k)
+        best = max(similarity.values(), default=-1.0)
         with self._lock:
             known = self._lexical.known_share(query)
             floor = self._calibration.floor if settings.coverage == "calibrated" else -math.inf
@@ -175,6 +176,22 @@ class HybridRetriever(BaseRetriever):
         for hit in self.store.query_sentences(vector, SENTENCES_PER_CHUNK * fetch):
             ranking.setdefault(hit.chunk_id)
         return list(ranking)[:fetch]
+
+    def _distinct_passages(
+        self, ranked: list[str], scores: dict[str, float], similarity: dict[str, float], k: int
+    ) -> list[Passage]:
+        """The first ``k`` chunks of ``ranked`` that are no near-duplicate of a better one. Texts are read from the
+        store a few at a time, only as far down the ranking as that takes (ids gone from the store are skipped)."""
+        passages: list[Passage] = []
+        window = 2 * k
+        for start in range(0, len(ranked), window):
+            for chunk in self.store.get(ranked[start : start + window]):
+                if any(near_duplicate(chunk.text, p.text, self.settings.duplicate_threshold) for p in passages):
+                    continue
+                passages.append(Passage.from_stored(chunk, scores[chunk.id], similarity.get(chunk.id)))
+                if len(passages) == k:
+                    return passages
+        return passages
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
         retrieval = self.search(query)

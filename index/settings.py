@@ -97,6 +97,15 @@ class IndexSettings(BaseSettings):
         "relevance_floor); floor = relevance_floor alone (for an embedder without meaning, such as the test "
         "tier's hashing embedder, or to set the line by hand).",
     )
+    store_check_interval_s: float = Field(
+        2.0,
+        ge=0,
+        description="How often (at most, in seconds) a server checks whether the index changed through another "
+        "process (a replica on the same Chroma server, a docbot index run on the same data folder), by reading a "
+        "revision mark in the store; on a change it rebuilds its BM25 side in the background while answers go on "
+        "with the previous one. Checked when questions come in; 0 = never (only this process's own uploads and "
+        "removals are picked up).",
+    )
     duplicate_threshold: float = Field(
         0.9, gt=0, le=1, description="Token overlap above which passages are duplicates."
     )

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
+from uuid import uuid4
 
 import numpy as np
 
@@ -26,6 +27,8 @@ from index.types import Chunk
 PAGE = 5000
 #: Chunks written in one call: bounds what a failed write may leave for a rollback to undo (a few MB).
 WRITE_BATCH = 256
+#: The collection metadata key whose value every write through docbot replaces (see ``VectorStore.revision``).
+REVISION = "docbot_revision"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,7 @@ class VectorStore:
                 documents=[c.text for c in batch],
                 metadatas=list(metadatas[lo : lo + step]),
             )
+        self._written(len(chunks))
 
     def _upsert_sentences(
         self, chunks: Sequence[Chunk], sentences: Sequence[Sequence[Span]], vectors: np.ndarray, step: int
@@ -202,6 +206,7 @@ class VectorStore:
         for lo in range(0, len(ids), step):
             batch = ids[lo : lo + step]
             self._call("write", self._collection.update, ids=batch, metadatas=[metadata[i] for i in batch])
+        self._written(len(ids))
 
     def delete(self, ids: Sequence[str]) -> None:
         """Delete chunks, their sentences first (a chunk never outlives them; they may outlive it a moment)."""
@@ -210,6 +215,27 @@ class VectorStore:
             batch = list(ids[lo : lo + step])
             self._call("delete", self._sentences.delete, where={"chunk_id": {"$in": batch}})
             self._call("delete", self._collection.delete, ids=batch)
+        self._written(len(ids))
+
+    def _written(self, records: int) -> None:
+        """Leave a new revision mark after a write of ``records`` records (none: nothing changed)."""
+        if records:
+            self._call("write", self._set_revision, uuid4().hex)
+
+    def _set_revision(self, token: str) -> None:
+        current = self._client.get_collection(self._settings.collection).metadata or {}
+        self._collection.modify(metadata={**current, REVISION: token})  # Chroma replaces the whole mapping
+
+    def revision(self) -> str:
+        """A mark of the stored contents, cheap to read (two small requests): a token every write through docbot
+        replaces, and the chunk count (which also catches a writer that leaves no token). Equal marks: nothing
+        changed through docbot in between."""
+
+        def read() -> str:
+            metadata = self._client.get_collection(self._settings.collection).metadata or {}
+            return f"{metadata.get(REVISION, '-')}/{self._collection.count()}"
+
+        return str(self._call("read", read))
 
     def iter_all(self, with_text: bool) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
         """Every (id, text or None, metadata), page by page."""
@@ -246,23 +272,19 @@ class VectorStore:
         ]
         return sorted(chunks, key=lambda c: (c.page or 0, int(c.metadata.get("start", 0))))
 
-    def query(self, vector: np.ndarray, n: int) -> list[DenseHit]:
-        total = self.count()
-        if total == 0:
-            return []
+    def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """The ids of the ``n`` chunks nearest to ``vector`` with their cosine similarity, best first; reads no
+        texts or metadata (a search fetches those for the few passages it keeps)."""
         result = self._call(
-            "search",
-            self._collection.query,
-            query_embeddings=[vector],
-            n_results=min(n, total),
-            include=["metadatas", "documents", "distances"],
+            "search", self._collection.query, query_embeddings=[vector], n_results=n, include=["distances"]
         )
-        return [
-            DenseHit(StoredChunk(i, t or "", dict(m or {})), 1.0 - float(d))
-            for i, t, m, d in zip(
-                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True
-            )
-        ]
+        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+
+    def query(self, vector: np.ndarray, n: int) -> list[DenseHit]:
+        """The ``n`` nearest chunks, read in full."""
+        nearest = self.nearest(vector, n)
+        chunks = {chunk.id: chunk for chunk in self.get([i for i, _ in nearest])}
+        return [DenseHit(chunks[i], similarity) for i, similarity in nearest if i in chunks]
 
     def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored sentence vectors by sentence id (:func:`index.sentences.sentence_id`); missing ids are left out."""

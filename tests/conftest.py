@@ -42,7 +42,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 #: Fixture → the marker of the heavy part it brings: a test that uses the fixture is in that part's tier.
-TIER_OF_FIXTURE = {"embedder": "model", "chromium": "browser"}
+TIER_OF_FIXTURE = {"embedder": "model", "chromium": "browser", "postgres": "server", "state_db_url": "server"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -84,3 +84,27 @@ def chromium() -> Iterator[Any]:
 
     with browser() as instance:
         yield instance
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """One throw-away PostgreSQL cluster on loopback for the session (server tier); see ``state_db_url``."""
+    from live import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def state_db_url(postgres: Any) -> str:
+    """A fresh, empty PostgreSQL database for one test: the URL for ``Database.open`` / DOCBOT_DATABASE_URL."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return postgres.url.rsplit("/", 1)[0] + f"/{name}"

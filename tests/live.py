@@ -152,6 +152,77 @@ def chroma_server(workdir: Path, timeout_s: float = 60) -> Iterator[ChromaServer
         server.stop()
 
 
+@dataclass
+class PostgresServer:
+    url: str  # an SQLAlchemy URL for DOCBOT_DATABASE_URL
+    data_dir: Path
+    run_as: list[str]
+    pg_ctl: str
+
+    def stop(self) -> None:
+        subprocess.run(
+            [*self.run_as, self.pg_ctl, "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+
+
+def postgres_bin() -> Path:
+    """Debian's PostgreSQL server binaries (package ``postgresql``; make test installs it)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        raise RuntimeError("Debian's postgresql is not installed: apt-get install postgresql (make test does)")
+    return found[-1].parent
+
+
+@contextmanager
+def postgres_server(timeout_s: float = 60) -> Iterator[PostgresServer]:
+    """A throw-away PostgreSQL cluster on a free loopback port (trust auth, user docbot, database docbot).
+
+    PostgreSQL refuses to run as root, so as root it runs as the ``postgres`` account, in a fresh folder under the
+    system temp dir (pytest's tmp_path is private to root). Stopped and deleted on exit.
+    """
+    import tempfile
+
+    bindir = postgres_bin()
+    root = Path(tempfile.mkdtemp(prefix="docbot-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, user="postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", free_port()
+    try:
+        subprocess.run(
+            [*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "docbot", "-E", "UTF8"],
+            capture_output=True,
+            check=True,
+            timeout=timeout_s,
+        )
+        options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off"
+        subprocess.run(
+            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start"],
+            capture_output=True,
+            check=True,
+            timeout=timeout_s,
+        )
+        server = PostgresServer(
+            f"postgresql+psycopg://docbot@127.0.0.1:{port}/docbot", data, run_as, str(bindir / "pg_ctl")
+        )
+        try:
+            subprocess.run(
+                [*run_as, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "docbot", "docbot"],
+                capture_output=True,
+                check=True,
+                timeout=timeout_s,
+            )
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def chromium_path() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:

@@ -69,3 +69,22 @@ def test_quick_bench_writes_results_and_table(tmp_path: Path) -> None:
         assert heading in page
     assert f"| `docbot` | {precision} | 40 |" in page
     assert "requests/s" in page
+
+
+@pytest.mark.slow
+def test_page_views_alone_join_the_last_results(tmp_path: Path) -> None:
+    """``--only views`` measures the PDF page views and puts them into the mode's last results and the page."""
+    results, doc = tmp_path / "results", tmp_path / "benchmarks.md"
+    results.mkdir()
+    (results / "full.json").write_text((ROOT / "bench" / "results" / "full.json").read_text())
+    command = [sys.executable, "-m", "bench", "--only", "views", "--results", str(results)]
+    subprocess.run([*command, "--doc", str(doc), "--cache", str(tmp_path / "c")], cwd=ROOT, check=True, timeout=300)
+
+    data = json.loads((results / "full.json").read_text())
+    views = data["views"]
+    assert views["dpi"] == 150 and views["pages"] == 11 and views["png_kib"] > 10
+    assert 0 < views["cached_ms"] < views["cold_ms"] and views["bare_ms"] > 0
+    assert 0 < views["boxes_cached_ms"] < views["boxes_cold_ms"]
+    assert data["retrieval"]  # the earlier figures are kept
+    page = doc.read_text()
+    assert "## PDF page views" in page and "## Retrieval latency" in page and "page from the disk cache" in page

@@ -58,6 +58,7 @@ def _citation(passage: str, evidence: str, supported: bool) -> CitedPassage:
         supported=supported,
         support=0.9 if supported else 0.2,
         contains_evidence=bool(evidence) and evidence in passage,
+        view_url=f"/view/{'ab' * 16}?quote=0-{len(passage)}#cited",
     )
 
 
@@ -213,6 +214,16 @@ def test_html_is_escaped_self_contained_and_failures_first(tmp_path: Path) -> No
     assert all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
     order = [page.index(f'id="q-{qid}"') for qid in ("q2", "q3", "q1", "q4")]
     assert order == sorted(order)
+
+
+def test_citations_link_to_the_evidence_viewer_of_the_configured_server(tmp_path: Path) -> None:
+    doc = _document(tmp_path, _questions())
+    path = doc["questions"][0]["citations"][0]["view_url"]
+    linked = render_html(doc, "http://127.0.0.1:7860/")
+    assert f'<a href="http://127.0.0.1:7860{path}" target="_blank" rel="noopener">view in document</a>' in linked
+    unlinked = render_html(doc)
+    assert f"view: <code>{path}</code>" in unlinked and "DOCBOT_VIEW_BASE_URL" in unlinked
+    assert "view: <code>" not in render_html(json.loads(json.dumps(doc).replace('"view_url"', '"old_field"')))
 
 
 def test_highlight_marks_the_evidence_and_escapes_the_rest() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import SEED_DOC
 
-from bot.answer.citations import Answer, Citation
+from bot.answer.citations import Answer, Citation, view_path
 from bot.web.documents import Context, IndexedDocument
 from bot.web.examples import example_questions, names_in
 from bot.web.feedback import feedback_record, record_feedback, vote_of
@@ -73,6 +73,7 @@ def _citation(number: int = 1, passage: str = f"Before. The payload {PAYLOAD} is
         quote_end=100 + start + len(quote),
         support=0.9,
         supported=True,
+        view_url=view_path(f"c{number}", 100 + start, 100 + start + len(quote)),
     )
 
 

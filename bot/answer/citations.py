@@ -26,6 +26,13 @@ class Citation:
     quote_end: int
     support: float  # 0..1, how well the quote supports the claim
     supported: bool
+    view_url: str  # the evidence viewer at the quote (see view_path), relative to the server's address
+
+
+def view_path(chunk_id: str, quote_start: int, quote_end: int) -> str:
+    """The evidence viewer's address for a quote: the chunk's opaque id and the quote's span in its document (never
+    a file path); ``#cited`` scrolls the view to the highlighted sentence."""
+    return f"/view/{chunk_id}?quote={quote_start}-{quote_end}#cited"
 
 
 @dataclass
@@ -82,6 +89,7 @@ class CitationBook:
                 quote_end=p.start + hi,
                 support=round(support.score, 3),
                 supported=support.supported,
+                view_url=view_path(p.id, p.start + lo, p.start + hi),
             )
         )
         self._numbers[key] = number

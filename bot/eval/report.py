@@ -211,7 +211,17 @@ def _plots(results: dict[str, Any]) -> str:
     return f"<h2>Plots</h2><div class=plots>{tags}</div>" if tags else ""
 
 
-def _citation(c: dict[str, Any], evidence: str) -> str:
+def _view_link(c: dict[str, Any], view_base_url: str | None) -> str:
+    """The citation in the evidence viewer: a link on the server at ``view_base_url``, else its path."""
+    path = c.get("view_url")  # runs written before the viewer have none
+    if not path:
+        return ""
+    if view_base_url:
+        return f' <a href="{_e(view_base_url.rstrip("/") + path)}" target="_blank" rel="noopener">view in document</a>'
+    return f" <span class=meta>view: <code>{_e(path)}</code></span>"
+
+
+def _citation(c: dict[str, Any], evidence: str, view_base_url: str | None) -> str:
     where = (
         f"{c['source']}" + (f", page {c['page']}" if c["page"] else "") + f", chars {c['quote_start']}-{c['quote_end']}"
     )
@@ -219,6 +229,7 @@ def _citation(c: dict[str, Any], evidence: str) -> str:
     flags += ", contains the evidence" if c["contains_evidence"] else (", no evidence" if evidence else "")
     return (
         f"<li>[{c['number']}] {_e(c['title'])} <span class=meta>{_e(where)} · {_e(flags)}</span>"
+        f"{_view_link(c, view_base_url)}"
         f"<blockquote>{highlight(c['quote'], evidence)}</blockquote>"
         f"<details><summary>passage</summary><blockquote>{highlight(c['passage'], evidence)}</blockquote>"
         "</details></li>"
@@ -245,7 +256,7 @@ def _scores_line(q: dict[str, Any]) -> str:
     return " · ".join(shown)
 
 
-def _question(q: dict[str, Any]) -> str:
+def _question(q: dict[str, Any], view_base_url: str | None) -> str:
     status = "fail" if q["problems"] else "pass"
     parts = [
         f'<div class="q {status}" id="q-{_e(q["id"])}">',
@@ -270,15 +281,26 @@ def _question(q: dict[str, Any]) -> str:
             f"<div><span class=label>evidence{_e(source)}</span><blockquote>{_e(q['evidence'])}</blockquote></div>"
         )
     if q["citations"]:
-        items = "".join(_citation(c, q["evidence"]) for c in q["citations"])
+        items = "".join(_citation(c, q["evidence"], view_base_url) for c in q["citations"])
         parts.append(f"<div><span class=label>citations</span><ol>{items}</ol></div>")
     parts.append(_ranked(q))
     parts.append(f"<div class=meta>{_e(_scores_line(q))}</div></div>")
     return "".join(parts)
 
 
-def render_html(results: dict[str, Any]) -> str:
-    """The whole report page: summary table, gates, plots, then every question, failures first."""
+def _viewer_note(view_base_url: str | None) -> str:
+    if view_base_url:
+        return f"<p>Evidence links open the viewer of the docbot server at {_e(view_base_url)}.</p>"
+    return (
+        "<p>Evidence links: each citation shows its viewer path (<code>/view/…</code>); it opens on a running docbot "
+        "server that indexed the same documents. Set DOCBOT_VIEW_BASE_URL to that server's address (e.g. "
+        "http://127.0.0.1:7860) to make them links.</p>"
+    )
+
+
+def render_html(results: dict[str, Any], view_base_url: str | None = None) -> str:
+    """The whole report page: summary table, gates, plots, then every question, failures first; citations link to
+    the evidence viewer of the server at ``view_base_url`` (else their viewer paths are shown)."""
     questions = sorted(results["questions"], key=lambda q: -len(q["problems"]))
     name = _set_name(results)
     failing = results["counts"]["failed"]
@@ -289,7 +311,7 @@ def render_html(results: dict[str, Any]) -> str:
         f"<h1>docbot eval: {_e(name)}</h1><p>{_e(_run_line(results))}</p>"
         f"<p>Created {_e(results['created'])}. {DASH} means nothing to measure; it fails any gate on that metric.</p>"
         f"{_summary_table(results)}{_gates(results)}{_plots(results)}"
-        f"<h2>Questions: {failing} failing of {len(questions)}, failures first</h2>"
-        + "".join(_question(q) for q in questions)
+        f"<h2>Questions: {failing} failing of {len(questions)}, failures first</h2>{_viewer_note(view_base_url)}"
+        + "".join(_question(q, view_base_url) for q in questions)
         + "</body></html>\n"
     )

@@ -130,6 +130,7 @@ class CitedPassage:
     supported: bool
     support: float
     contains_evidence: bool
+    view_url: str  # the evidence viewer's path for the quote (relative to a server's address)
 
 
 @dataclass
@@ -193,6 +194,7 @@ def _cited(answer: Answer, evidence: str) -> list[CitedPassage]:
             supported=c.supported,
             support=c.support,
             contains_evidence=contains_evidence(c.passage, evidence),
+            view_url=c.view_url,
         )
         for c in answer.citations
     ]
@@ -373,13 +375,14 @@ def index_for_run(indexer: Indexer, store: Store, docs: Path, progress: Progress
     return report
 
 
-def write_run(results: dict[str, Any], out: Path) -> list[Path]:
-    """results.json, summary.md and report.html in ``out`` (created if needed)."""
+def write_run(results: dict[str, Any], out: Path, view_base_url: str | None = None) -> list[Path]:
+    """results.json, summary.md and report.html in ``out`` (created if needed); the report's evidence links open
+    the viewer of the server at ``view_base_url``."""
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "results.json": json.dumps(results, indent=2, ensure_ascii=False) + "\n",
         "summary.md": summary_markdown(results),
-        "report.html": render_html(results),
+        "report.html": render_html(results, view_base_url),
     }
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")

@@ -18,7 +18,7 @@ from bot.web.security import frame_ancestors
 STATIC = Path(__file__).with_name("static")
 
 _PAGE_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
     "base-uri 'none'; form-action 'none'; "
 )
 _JAVASCRIPT = "text/javascript; charset=utf-8"

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.answer.errors import QuestionError
+from bot.state.database import DatabaseError
 from bot.web.streams import with_fix
 from index.errors import StoreUnavailableError
 
@@ -43,7 +44,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 
 #: What each domain error is to an HTTP caller.
-STATUS: dict[type[Exception], int] = {QuestionError: 422, StoreUnavailableError: 503}
+STATUS: dict[type[Exception], int] = {QuestionError: 422, StoreUnavailableError: 503, DatabaseError: 503}
 
 
 def status_of(exc: Exception) -> int:

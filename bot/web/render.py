@@ -114,6 +114,15 @@ def _context_html(context: Context) -> str:
     return f'{_text(before)}<span class="ctx-passage">{inner}</span>{_text(after)}'
 
 
+def _view_link(citation: Citation) -> str:
+    """Opens the evidence viewer (bot.web.viewer) in a new tab: the document at the highlighted sentence."""
+    label = f"Open source {citation.number} in its document"
+    return (
+        f'<a class="src-open" href="{escape(citation.view_url)}" target="_blank" rel="noopener" '
+        f'title="{escape(label)}">open in document ↗</a>'
+    )
+
+
 def _card_html(turn: int, citation: Citation, context: Context | None) -> str:
     where = [citation.source] + ([f"page {citation.page}"] if citation.page else [])
     if not citation.supported:
@@ -127,7 +136,7 @@ def _card_html(turn: int, citation: Citation, context: Context | None) -> str:
     return (
         f'<article class="src-card" id="{source_anchor(turn, citation.number)}" tabindex="-1">'
         f'<h4 class="src-title"><span class="src-num">{citation.number}</span> {_text(citation.title)}</h4>'
-        f'<p class="src-meta">{escape(" · ".join(where))}</p>'
+        f'<p class="src-meta">{escape(" · ".join(where))} · {_view_link(citation)}</p>'
         f'<blockquote class="src-passage">{_passage_html(citation)}</blockquote>{surrounding}</article>'
     )
 

@@ -69,12 +69,14 @@ class RateLimiter:
 
 
 class Guard:
-    """The dependency in front of ``/api`` and ``/v1``: who the caller is (see :mod:`bot.web.access`), whether they may
-    ask, and the rate limit per identity (per address for anonymous callers). Returns the identity."""
+    """The dependency in front of ``/api``, ``/v1`` and the evidence viewer: who the caller is (see
+    :mod:`bot.web.access`), whether they may do ``action`` (ask; read for the viewer), and the rate limit per identity
+    (per address for anonymous callers). Returns the identity."""
 
-    def __init__(self, access: Access, limiter: RateLimiter) -> None:
+    def __init__(self, access: Access, limiter: RateLimiter, action: str = "ask") -> None:
         self._access = access
         self._limiter = limiter
+        self._action = action
 
     def identity(self, request: Request) -> Identity:
         address = request.client.host if request.client else "unknown"
@@ -85,7 +87,7 @@ class Guard:
             raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
         except BadCredentialsError as exc:
             raise HTTPException(401, "the API key (or user and password) is not valid", headers=challenge) from exc
-        if not allowed(identity, "ask"):
+        if not allowed(identity, self._action):
             raise HTTPException(
                 401, "an API key is required: send the header Authorization: Bearer <key>", headers=challenge
             )

@@ -112,8 +112,71 @@
     summary.append(el("span", "num", `[${citation.number}] `), el("span", "title", citation.title), where(citation));
     const passage = el("details", "passage");
     passage.append(el("summary", null, "Whole passage"), passageText(citation));
-    card.append(summary, el("blockquote", "quote", citation.quote), passage);
+    card.append(summary, el("blockquote", "quote", citation.quote), passage, viewButton(citation));
     return card;
+  }
+
+  // The evidence viewer (/view/...) in a panel over the chat: fetched with the key (a new tab could not send it),
+  // parsed inertly (DOMParser runs no script; the viewer's page has none anyway) and its parts moved in.
+  function viewAddress(citation) {
+    return new URL(citation.view_url.replace(/^\//, ""), location.href);
+  }
+
+  async function fetchWithKey(url) {
+    const headers = key ? { Authorization: "Bearer " + key } : {};
+    const response = await fetch(url, { headers });
+    if (!response.ok && response.status !== 404 && response.status !== 400) throw new Error(await failureOf(response));
+    return response;
+  }
+
+  // Pictures (a PDF page) are fetched with the key too; their addresses are relative to the viewer's.
+  async function showImages(panel, base) {
+    for (const img of panel.querySelectorAll("img[data-src]")) {
+      const response = await fetchWithKey(new URL(img.dataset.src, base));
+      img.src = URL.createObjectURL(await response.blob());
+    }
+  }
+
+  async function openView(address, button) {
+    button.disabled = true;
+    const panel = el("section", "viewer");
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-label", "Source in its document");
+    const close = el("button", "viewer-close", "Close");
+    close.type = "button";
+    close.addEventListener("click", () => panel.remove());
+    const body = el("div", "viewer-body");
+    panel.append(close, body);
+    document.querySelector("section.viewer")?.remove();
+    document.body.append(panel);
+    try {
+      const response = await fetchWithKey(address);
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      for (const img of page.querySelectorAll("img[src]")) {
+        img.dataset.src = img.getAttribute("src"); // a parsed document loads nothing; this one would
+        img.removeAttribute("src");
+      }
+      for (const part of page.querySelectorAll("header, main")) body.append(document.importNode(part, true));
+      for (const link of body.querySelectorAll("a[href]")) {
+        link.addEventListener("click", (event) => {
+          event.preventDefault();
+          openView(new URL(link.getAttribute("href"), address), link);
+        });
+      }
+      await showImages(body, address);
+      body.querySelector("#cited")?.scrollIntoView({ block: "center" });
+    } catch (error) {
+      body.replaceChildren(el("p", "viewer-error", error.message || String(error)));
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function viewButton(citation) {
+    const button = el("button", "open-view", "Open in document");
+    button.type = "button";
+    button.addEventListener("click", () => openView(viewAddress(citation), button));
+    return button;
   }
 
   function citeButton(number, card) {
