@@ -42,6 +42,8 @@ class Services:
     embedder: Embedder
     store: VectorStore
     indexer: Indexer
+    #: The state database when the caller opened it already (``docbot serve`` does, to check access first).
+    opened_database: Database | None = None
 
     @cached_property
     def retriever(self) -> HybridRetriever:
@@ -52,10 +54,7 @@ class Services:
     @cached_property
     def database(self) -> Database:
         """The state database (``bot.state``), opened on first use: indexing and eval never need it."""
-        from bot.state.database import Database
-
-        url = self.settings.database_url
-        return Database.open(url.get_secret_value() if url else None, self.settings.data_dir)
+        return self.opened_database or open_database(self.settings)
 
     @cached_property
     def bot(self) -> Bot:
@@ -65,11 +64,26 @@ class Services:
         return Bot(self.settings, self.retriever, build_backend(self.settings))
 
 
-def build(settings: Settings, *, embedder: Embedder | None = None, rebuild: bool = False) -> Services:
+def open_database(settings: Settings) -> Database:
+    """The state database ``settings`` name (DOCBOT_DATABASE_URL, else SQLite in the data directory)."""
+    from bot.state.database import Database
+
+    url = settings.database_url
+    return Database.open(url.get_secret_value() if url else None, settings.data_dir)
+
+
+def build(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    rebuild: bool = False,
+    database: Database | None = None,
+) -> Services:
     """Load the embedding model (unless ``embedder`` is given: any ``index.protocols.Embedder``, e.g. the
     hashing one of the fast test tier), open the store (checking the model matches).
 
-    ``rebuild`` drops the store's collection first (``docbot index --rebuild``).
+    ``rebuild`` drops the store's collection first (``docbot index --rebuild``); ``database``: the state database,
+    if the caller opened it already.
     """
     from index.embeddings import Embedder as SentenceEmbedder
     from index.pipeline import Indexer
@@ -77,7 +91,7 @@ def build(settings: Settings, *, embedder: Embedder | None = None, rebuild: bool
 
     embedder = embedder or SentenceEmbedder.from_settings(settings)
     store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=rebuild)
-    return Services(settings, embedder, store, Indexer(settings, embedder, store))
+    return Services(settings, embedder, store, Indexer(settings, embedder, store), database)
 
 
 def create_app(services: Services, access: Access | None = None) -> FastAPI:
@@ -97,20 +111,22 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     from bot.web.viewer import install_viewer
 
     settings = services.settings
-    access = access or Access.from_settings(settings)
+    access = access or Access.from_settings(settings, services.database)
     inbox = upload_inbox(settings)
     slots = AnswerSlots(settings.max_concurrent_answers)
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
-    install_api(app, services.bot, settings, access, slots)
-    install_viewer(app, services.store, settings, access)
+    database = services.database
+    import_feedback_file(settings, database)
+    install_api(app, services.bot, settings, access, slots, database)
+    install_viewer(app, services.store, settings, access, database)
     install_gate(app, access)
     if access.login_configured and access.anonymous is not None:  # the page is open, so Gradio shows no login form
         install_signin(app)
     app.add_middleware(InboxMiddleware, inbox=inbox)
     app.state.upload_inbox = inbox
-    blocks = build_ui(services.bot, settings, services.indexer, inbox, access, slots)
+    blocks = build_ui(services.bot, settings, services.indexer, inbox, access, slots, database)
     gr.mount_gradio_app(
         app,
         blocks,
@@ -130,8 +146,17 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     # by this server from the same session, no symlink, a regular file).
     blocks.has_launched = True
     connect_page_login(app, access)
-    install_edge(app, settings)  # last, so that it runs first: before the API, the embed and the page
+    install_edge(app, settings, database)  # last, so that it runs first: before the API, the embed and the page
     return app
+
+
+def import_feedback_file(settings: Settings, database: Database) -> None:
+    """Votes an earlier docbot appended to ``feedback.jsonl`` go into the database, once (the file stays)."""
+    from bot.state.feedback import FeedbackStore
+
+    imported = FeedbackStore(database).import_file(settings.feedback_file)
+    if imported is not None:
+        log.info("imported %d votes from %s into the state database", imported, settings.feedback_file)
 
 
 def upload_inbox(settings: Settings) -> UploadInbox:
@@ -155,12 +180,15 @@ def upload_inbox(settings: Settings) -> UploadInbox:
 def serve(settings: Settings) -> None:
     import uvicorn
 
+    from bot.view.pdf import view_budget, warm_up
     from bot.web.access import Access
 
-    access = Access.from_settings(settings)  # a settings problem stops here, before the model loads
+    database = open_database(settings)
+    access = Access.from_settings(settings, database)  # a settings problem stops here, before the model loads
     # Forwarded headers are bot.web.edge's to judge (DOCBOT_TRUSTED_PROXIES): uvicorn's own handling would believe
     # them from 127.0.0.1, so any local caller, or a proxy on the same machine passing a client's header through.
-    app = create_app(build(settings), access)
+    app = create_app(build(settings, database=database), access)
+    warm_up(view_budget(settings))  # a PDF viewer worker starts meanwhile: the first page view does not wait for it
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
 
 

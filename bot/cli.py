@@ -1,4 +1,4 @@
-"""The ``docbot`` command: index, ask, chat, serve, eval. Parsing and printing only."""
+"""The ``docbot`` command: index, ask, chat, serve, eval, feedback. Parsing and printing only."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
     from bot.eval.retrievers import RetrieversError
     from bot.eval.run import EvalError, GateError, ResultsFileError
     from bot.state.database import DatabaseError
+    from bot.state.feedback import FeedbackFileError
     from bot.web.access import AccessError
     from index import errors
 
@@ -43,7 +44,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
         return [str(exc)], 2
     if isinstance(exc, QuestionSetError):
         return [f"{exc.path}: {problem}" for problem in exc.problems], 2
-    if isinstance(exc, QuestionError | GateError | RetrieversError | SquadError | ResultsFileError):
+    if isinstance(exc, QuestionError | GateError | RetrieversError | SquadError | ResultsFileError | FeedbackFileError):
         return [str(exc)], 2
     failures = (
         errors.StoreUnavailableError,
@@ -328,6 +329,37 @@ def eval_import_squad(
     result = import_squad(file, out, max_articles)
     typer.echo(result.summary())
     typer.echo(f"evaluate with: docbot eval {result.questions} --docs {out / 'docs'}")
+
+
+# --- feedback: docbot feedback export ---------------------------------------------------------------
+
+feedback_app = typer.Typer(no_args_is_help=True, help="The votes given on answers, kept in the state database.")
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (default: standard output).")
+    ] = None,
+) -> None:
+    """Every vote as JSON lines, oldest first: the shape feedback.jsonl had."""
+    from app import import_feedback_file, open_database
+    from bot.state.feedback import FeedbackStore
+
+    settings = load_settings()
+    database = open_database(settings)
+    import_feedback_file(settings, database)  # a feedback.jsonl docbot serve has not imported yet counts too
+    lines = FeedbackStore(database).export_lines()
+    if output is None:
+        for line in lines:
+            sys.stdout.write(line)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.writelines(lines)
+    except OSError as exc:
+        raise _fail(f"cannot write {output} ({exc.strerror or exc}); choose another --output", 2) from exc
 
 
 def main() -> None:

@@ -86,6 +86,16 @@ def chromium() -> Iterator[Any]:
         yield instance
 
 
+@pytest.fixture
+def state_db(tmp_path: Path) -> Iterator[Any]:
+    """The state database as a replica opens it by default: SQLite in a data directory (fast tier)."""
+    from bot.state.database import Database
+
+    database = Database.open(None, tmp_path / "state")
+    yield database
+    database.close()
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Any]:
     """One throw-away PostgreSQL cluster on loopback for the session (server tier); see ``state_db_url``."""

@@ -223,6 +223,18 @@ def postgres_server(timeout_s: float = 60) -> Iterator[PostgresServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def stored_votes(data_dir: Path) -> list[dict[str, Any]]:
+    """The votes a server with the default state database (SQLite in ``data_dir``) has stored, oldest first."""
+    from bot.state.database import Database
+    from bot.state.feedback import FeedbackStore
+
+    database = Database.open(None, data_dir)
+    try:
+        return list(FeedbackStore(database).records())
+    finally:
+        database.close()
+
+
 def chromium_path() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:

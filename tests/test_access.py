@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from bot.config import Settings
+from bot.state.counters import WindowCounters
+from bot.state.database import Database
 from bot.web.access import (
     POLICY,
     Access,
@@ -89,7 +92,7 @@ def test_keys_plain_is_read_only_named_keys_carry_a_role() -> None:
         assert "\n" not in str(error.value)
 
 
-def test_anonymous_role_defaults_and_the_non_loopback_refusal() -> None:
+def test_anonymous_role_defaults_and_the_non_loopback_refusal(state_db: Database) -> None:
     assert anonymous_role(Settings()) is Role.reader
     assert anonymous_role(Settings(users=["ann:pw"])) is None
     assert anonymous_role(Settings(api_keys=[SecretStr("k")])) is None
@@ -107,12 +110,13 @@ def test_anonymous_role_defaults_and_the_non_loopback_refusal() -> None:
     for setting in ("DOCBOT_USERS", "DOCBOT_API_KEYS", "DOCBOT_ALLOW_ANONYMOUS_REMOTE=true"):
         assert setting in message
     with pytest.raises(AccessError, match="lock everybody out"):
-        Access.from_settings(Settings(anonymous_role="none"))
+        Access.from_settings(Settings(anonymous_role="none"), state_db)
 
 
-def test_identities_from_keys_basic_and_the_login_form() -> None:
+def test_identities_from_keys_basic_and_the_login_form(state_db: Database) -> None:
     access = Access.from_settings(
-        Settings(users=["ann:apw", "ed:epw"], api_keys=[SecretStr("embed-key"), SecretStr("ops:s3cr3t:editor")])
+        Settings(users=["ann:apw", "ed:epw"], api_keys=[SecretStr("embed-key"), SecretStr("ops:s3cr3t:editor")]),
+        state_db,
     )
     assert access.identify("Bearer embed-key", {}) == Identity("key1", Role.reader)
     assert access.identify("bearer s3cr3t", {}) == Identity("ops", Role.editor)
@@ -128,8 +132,8 @@ def test_identities_from_keys_basic_and_the_login_form() -> None:
     assert access.by_password("ed", "apw") is None
 
 
-def test_a_page_session_is_the_identity_that_signed_in_until_gradio_forgets_the_token() -> None:
-    access = Access.from_settings(Settings(users=["ann:apw"], api_keys=[SecretStr("embed-key")]))
+def test_a_page_session_is_the_identity_that_signed_in_until_gradio_forgets_the_token(state_db: Database) -> None:
+    access = Access.from_settings(Settings(users=["ann:apw"], api_keys=[SecretStr("embed-key")]), state_db)
     login = access.start_login()
     assert access.password_check("ann", "embed-key")  # typed as "ann", proven by the read-only key
     assert login.identity == Identity("key1", Role.reader)
@@ -150,19 +154,25 @@ def test_a_page_session_is_the_identity_that_signed_in_until_gradio_forgets_the_
     assert access.identify(None, {"access-token-abc": "TOKEN1"}) is None
 
 
-def test_failures_lock_an_address_out_for_the_window_and_a_success_does_not_reset_it() -> None:
+def test_failures_lock_an_address_out_for_the_window_and_a_success_does_not_reset_it(
+    state_db: Database, tmp_path: Path
+) -> None:
     clock = Clock()
-    throttle = FailureThrottle(3, 300, clock=clock)
-    for _ in range(3):
-        assert throttle.retry_after("10.0.0.1") == 0
-        throttle.fail("10.0.0.1")
+    clock.now = 1200.0  # a window of 300 s starts here
+    throttle = FailureThrottle(WindowCounters(state_db, "auth", 300, clock=clock), 3)
+    other_replica = Database.open(None, tmp_path / "state")
+    twin = FailureThrottle(WindowCounters(other_replica, "auth", 300, clock=clock), 3)
+    for replica in (throttle, twin, throttle):  # failures on either replica count for both
+        assert replica.retry_after("10.0.0.1") == 0
+        replica.fail("10.0.0.1")
         clock.now += 10
-    assert throttle.retry_after("10.0.0.1") == 270  # the first failure (t=0) leaves the window at 300
+    assert twin.retry_after("10.0.0.1") == 270  # locked out until the window ends at 300 s
     assert throttle.retry_after("10.0.0.2") == 0  # another address is not affected
-    clock.now += 270
-    assert throttle.retry_after("10.0.0.1") == 0
+    clock.now += 271
+    assert throttle.retry_after("10.0.0.1") == 0  # the failures fade as the next window goes on
+    other_replica.close()
 
-    access = Access.from_settings(Settings(api_keys=[SecretStr("good-key")], auth_failure_limit=2))
+    access = Access.from_settings(Settings(api_keys=[SecretStr("good-key")], auth_failure_limit=2), state_db)
     for _ in range(2):
         with pytest.raises(BadCredentialsError):
             access.authenticate("10.0.0.9", "Bearer bad", {})

@@ -25,6 +25,7 @@ from index.protocols import Embedder
 KEY = "test-main-key-3f7a9c"
 OTHER_KEY = "test-other-key-91c2e4"
 LIMITED_KEY = "test-limited-key-55d0b8"
+ASKING_KEY = "test-asking-key-7e21c0"
 WRONG_KEY = "test-wrong-key-0aa1f3"
 WIKI = "http://wiki.example.test:8090"
 LIMIT = 30
@@ -35,7 +36,7 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
 ENV = {
-    "DOCBOT_API_KEYS": f"{KEY},{OTHER_KEY},{LIMITED_KEY}",
+    "DOCBOT_API_KEYS": f"{KEY},{OTHER_KEY},{LIMITED_KEY},{ASKING_KEY}",
     "DOCBOT_EMBED_ORIGINS": WIKI,
     "DOCBOT_RATE_LIMIT_PER_MINUTE": str(LIMIT),
     "DOCBOT_MAX_BODY_BYTES": str(MAX_BODY),
@@ -116,6 +117,45 @@ def test_ask_takes_history_and_k(api: httpx.Client) -> None:
     body = response.json()
     assert "American and British warplanes" in " ".join(c["passage"] for c in body["citations"])
     assert len(body["citations"]) <= 2
+
+
+def test_a_conversation_is_stored_and_continued_by_its_id(api: httpx.Client, web: TestClient) -> None:
+    first = api.post("/api/ask", json={"question": QUESTION}).json()
+    conversation = first["conversation_id"]
+    assert conversation
+    follow_up = "Which warplanes carried out attacks against them last month?"
+    body = {"question": follow_up, "conversation_id": conversation, "k": 2}
+    response = api.post("/api/ask", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["conversation_id"] == conversation
+    assert "American and British warplanes" in " ".join(c["passage"] for c in response.json()["citations"])
+    assert response.json()["query"] != follow_up  # rewritten from the stored history
+
+    other = {"Authorization": f"Bearer {OTHER_KEY}"}
+    for path in ("/api/ask", "/api/ask/stream"):
+        refused = web.post(path, json={"question": "And then?", "conversation_id": conversation}, headers=other)
+        assert refused.status_code == 404 and "start a new one" in refused.json()["detail"]  # not theirs
+    unknown = api.post("/api/ask", json={"question": "And then?", "conversation_id": "made-up-id"})
+    assert unknown.status_code == 404
+    both = api.post("/api/ask", json={**body, "history": [[QUESTION, first["answer"]]]})
+    assert both.status_code == 422 and "not both" in both.json()["detail"]
+    too_long = api.post("/api/ask", json={"question": "And then?", "conversation_id": "x" * 65})
+    assert too_long.status_code == 422
+
+    with api.stream("POST", "/api/ask/stream", json={"question": "And when?", "conversation_id": conversation}) as s:
+        streamed = json.loads(sse_events(s.iter_lines())[-1][1])
+    assert streamed["conversation_id"] == conversation
+    fresh = api.post("/api/ask", json={"question": QUESTION}).json()["conversation_id"]
+    assert fresh not in (None, conversation)  # without an id, a new conversation
+
+
+def test_an_ask_counts_once_against_the_rate_limit(web: TestClient) -> None:
+    asking = {"Authorization": f"Bearer {ASKING_KEY}"}
+    half = LIMIT // 2
+    asks = [web.post("/api/ask", json={"question": QUESTION}, headers=asking).status_code for _ in range(half)]
+    lists = [web.get("/api/documents", headers=asking).status_code for _ in range(LIMIT - half)]
+    assert asks + lists == [200] * LIMIT
+    assert web.get("/api/documents", headers=asking).status_code == 429
 
 
 def test_stream_sends_pieces_then_the_structured_answer(api: httpx.Client) -> None:

@@ -14,6 +14,8 @@ from pydantic import SecretStr, ValidationError
 
 from bot.answer.errors import QuestionError
 from bot.config import Settings
+from bot.state.counters import WindowCounters
+from bot.state.database import Database
 from bot.web.access import Access, Identity
 from bot.web.api import answer_events
 from bot.web.errors import install_error_handlers
@@ -32,25 +34,33 @@ class Clock:
         return self.now
 
 
-def test_rate_limiter_is_a_sliding_window_per_caller() -> None:
+def test_rate_limiter_is_a_sliding_window_per_caller_shared_by_replicas(state_db: Database, tmp_path: Path) -> None:
     clock = Clock()
-    limiter = RateLimiter(3, window_s=60, clock=clock)
+    clock.now = 1200.0  # a window of 60 s starts here
+    other_replica = Database.open(None, tmp_path / "state")
+    limiter = RateLimiter(WindowCounters(state_db, "api", 60, clock=clock), 3)
+    twin = RateLimiter(WindowCounters(other_replica, "api", 60, clock=clock), 3)
     allowed = []
-    for _ in range(3):  # at t = 0, 10, 20 s
-        allowed.append(limiter.retry_after("a"))
+    for replica in (limiter, twin, limiter):  # at 0, 10, 20 s, alternating replicas
+        allowed.append(replica.retry_after("a"))
         clock.now += 10
     assert allowed == [0, 0, 0]
-    assert limiter.retry_after("a") == 30  # at 30 s: the first request leaves the window at 60 s
+    assert twin.retry_after("a") == 45  # at 30 s, over the limit on either replica (4 counted: 30 s + 3/4 minute)
     assert limiter.retry_after("b") == 0  # another caller has a window of its own
-    clock.now += 30
-    assert limiter.retry_after("a") == 0  # at 60 s the first one has left
-    assert limiter.retry_after("a") == 10  # the refused one did not count; the one at 10 s leaves at 70 s
+    page = RateLimiter(WindowCounters(state_db, "page", 60, clock=clock), 3)
+    assert page.retry_after("a") == 0  # and so has another purpose
+    clock.now = 1260.0
+    assert limiter.retry_after("a") > 0  # a new fixed window, but the last minute's requests still count
+    clock.now = 1380.0
+    assert limiter.retry_after("a") == 0  # two minutes on, they have faded
+    other_replica.close()
 
 
 def _app(keys: list[str], limit: int = 100, **settings: object) -> TestClient:
     app = FastAPI()
-    access = Access.from_settings(Settings(api_keys=[SecretStr(k) for k in keys], **settings))  # type: ignore[arg-type]
-    guard = Guard(access, RateLimiter(limit))
+    database = Database.open(None, Path("state"))  # in the test's own working directory
+    access = Access.from_settings(Settings(api_keys=[SecretStr(k) for k in keys], **settings), database)  # type: ignore[arg-type]
+    guard = Guard(access, RateLimiter(WindowCounters(database, "api", 60), limit))
 
     @app.get("/api/ok")
     def ok(identity: Identity = Depends(guard)) -> dict[str, str]:  # noqa: B008 (guard is local)
@@ -185,9 +195,13 @@ def _collect(events: AsyncIterator[dict[str, str]]) -> list[dict[str, str]]:
     return asyncio.run(run())
 
 
+async def _never_kept(answer: object) -> str:
+    raise AssertionError("a stream that failed has no answer to keep")
+
+
 def test_a_store_failing_mid_stream_ends_the_stream_with_an_error_event() -> None:
     fix = store_down_fix(Settings(chroma_url="http://127.0.0.1:8000"))
-    events = _collect(answer_events(_pieces_then_store_down(), "http://127.0.0.1:8000", fix))
+    events = _collect(answer_events(_pieces_then_store_down(), "http://127.0.0.1:8000", fix, _never_kept))
     assert [e["event"] for e in events] == ["text", "error"]
     assert json.loads(events[1]["data"]) == {
         "detail": "the vector store at http://127.0.0.1:8000 failed to search: connection refused",

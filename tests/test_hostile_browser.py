@@ -7,12 +7,11 @@ citation, and the title when the file has no heading), a question, and the vote 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from live import LiveServer, live_server, screenshot, seeds_with
+from live import LiveServer, live_server, screenshot, seeds_with, stored_votes
 from test_ui_browser import ask, bot_messages, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -53,9 +52,8 @@ def test_page_shows_hostile_names_questions_and_votes_as_text(chromium: Any, ser
     assert NAME in sources.inner_text()  # the file name, as text, beside its citation
     sources.locator("summary").first.click()  # the surrounding text, opened
     page.locator('#docbot-chat button[aria-label="Dislike"]').last.click()
-    feedback = server.data_dir / "feedback.jsonl"
-    wait_until(lambda: feedback.is_file() and QUESTION in feedback.read_text())
-    record = json.loads(feedback.read_text().splitlines()[-1])
+    wait_until(lambda: any(vote["question"] == QUESTION for vote in stored_votes(server.data_dir)))
+    record = stored_votes(server.data_dir)[-1]
     assert record["vote"] == "down" and record["question"] == QUESTION
     assert record["citations"][0]["source"] == NAME
 

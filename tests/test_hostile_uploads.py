@@ -104,8 +104,9 @@ def page(settings: Settings, hashing_embedder: Embedder, gradio: Any) -> ChatPag
     """The page's handlers over the seeds, taking the files that arrive through ``gradio``'s upload route."""
     services = build(settings, embedder=hashing_embedder)
     services.indexer.run([SEEDS])
-    inbox, access = gradio.app.state.upload_inbox, Access.from_settings(settings)
-    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, inbox, access)
+    inbox, access = gradio.app.state.upload_inbox, Access.from_settings(settings, services.database)
+    bot = Bot(settings, services.retriever, None)
+    return ChatPage(bot, settings, services.indexer, inbox, access, services.database)
 
 
 def upload(gradio: Any, name: str, content: bytes) -> Any:

@@ -300,8 +300,9 @@ def upload_page(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embe
     (settings.data_dir / STAGING).mkdir()
     inbox = UploadInbox(settings.data_dir / "gradio", settings.upload_cache_bytes)
     inbox.folder.mkdir()
+    access = Access.from_settings(settings, services.database)
     return ChatPage(
-        Bot(settings, services.retriever, None), settings, services.indexer, inbox, Access.from_settings(settings)
+        Bot(settings, services.retriever, None), settings, services.indexer, inbox, access, services.database
     )
 
 
@@ -332,8 +333,8 @@ def test_an_upload_whose_run_fails_says_so_and_the_page_carries_on(
         assert snapshot(settings, page.store) == before  # the index, and no file of the upload kept in uploads/
 
     monkeypatch.undo()  # the page carries on: questions are answered, and the same upload now succeeds
-    *_, (_, _, sources, turns) = page.respond(
-        "What did coalition forces resume because of the growing ISIS force?", [], IN_PROCESS
+    *_, (_, _, sources, turns, _, _) = page.respond(
+        "What did coalition forces resume because of the growing ISIS force?", [], {}, IN_PROCESS
     )
     assert "air strikes" in turns[-1].answer.text and "src-card" in sources
     again = received(page.inbox, name, content)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import EVAL_SET, ROOT
-from live import LiveServer, live_server, screenshot, seeds_with
+from live import LiveServer, live_server, screenshot, seeds_with, stored_votes
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -154,9 +154,8 @@ def test_conversation_with_cited_sources(page: Any, server: LiveServer) -> None:
     screenshot(page, "chat-follow-up")
 
     page.locator('#docbot-chat button[aria-label="Like"]').first.click()
-    feedback = server.data_dir / "feedback.jsonl"
-    wait_until(lambda: feedback.is_file() and feedback.read_text().strip() != "")
-    record = json.loads(feedback.read_text().splitlines()[-1])
+    wait_until(lambda: stored_votes(server.data_dir) != [])
+    record = stored_votes(server.data_dir)[-1]
     assert record["vote"] == "up" and record["question"] == SEED_ITEM["question"]
     assert record["answer"] and record["citations"] and record["time"]
     assert any(evidence in normalise(c["quote"]) for c in record["citations"])

@@ -199,11 +199,14 @@ def test_the_live_viewer_answers_readers_and_refuses_bad_credentials(server: Liv
     import httpx
 
     answer = httpx.post(
-        f"{server.url}/api/ask", json={"question": SEED["question"]}, headers={"Authorization": f"Bearer {KEY}"}
+        f"{server.url}/api/ask",
+        json={"question": SEED["question"]},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=WAIT_MS / 1000,
     )
     url = server.url + answer.json()["citations"][0]["view_url"]
-    assert httpx.get(url).status_code == 200  # DOCBOT_ANONYMOUS_ROLE=reader
-    refused = httpx.get(url, headers={"Authorization": "Bearer not-the-key"})
+    assert httpx.get(url, timeout=60).status_code == 200  # DOCBOT_ANONYMOUS_ROLE=reader
+    refused = httpx.get(url, headers={"Authorization": "Bearer not-the-key"}, timeout=60)
     assert refused.status_code == 401 and refused.headers["www-authenticate"]
-    removed = httpx.get(f"{server.url}/view/{'0' * 32}?quote=1-2")
+    removed = httpx.get(f"{server.url}/view/{'0' * 32}?quote=1-2", timeout=60)
     assert removed.status_code == 404 and "removed from the index" in removed.text

@@ -21,6 +21,8 @@ from enum import IntEnum
 from pydantic import SecretStr
 
 from bot.config import Settings
+from bot.state.counters import WindowCounters
+from bot.state.database import Database
 from bot.web.auth_throttle import FailureThrottle
 
 
@@ -175,7 +177,8 @@ class Access:
     live_tokens: Mapping[str, str] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Access:
+    def from_settings(cls, settings: Settings, database: Database) -> Access:
+        """The policy ``settings`` describe; failed sign-ins are counted in ``database`` (shared by replicas)."""
         users, keys = parse_users(settings.users), parse_keys(settings.api_keys)
         anonymous = anonymous_role(settings)
         if anonymous is None and not users and not keys:
@@ -184,7 +187,8 @@ class Access:
                 "configure a user or key, or choose reader, editor or admin"
             )
         check_exposure(settings)
-        throttle = FailureThrottle(settings.auth_failure_limit, settings.auth_failure_window_s)
+        counters = WindowCounters(database, "auth", settings.auth_failure_window_s)
+        throttle = FailureThrottle(counters, settings.auth_failure_limit)
         return cls(users, keys, anonymous, throttle)
 
     @property

@@ -10,6 +10,7 @@ import json
 from http.cookies import SimpleCookie
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request, cookie_parser
 from starlette.routing import Mount
@@ -63,7 +64,7 @@ class AccessGate:
 
     async def _login(self, scope: Scope, receive: Receive, send: Send) -> None:
         address = client_address(scope)
-        wait = self.access.throttle.retry_after(address)
+        wait = await run_in_threadpool(self.access.throttle.retry_after, address)  # database round trips: off the loop
         if wait:
             await _reply(send, 429, str(ThrottledError(wait)), {"Retry-After": str(wait)})
             return
@@ -75,7 +76,7 @@ class AccessGate:
                 if token and login.identity is not None:
                     self.access.sessions[token] = login.identity
                 elif message["status"] == 400:  # Gradio's "Incorrect credentials."
-                    self.access.throttle.fail(address)
+                    await run_in_threadpool(self.access.throttle.fail, address)
             await send(message)
 
         await self.app(scope, receive, watch)
@@ -83,8 +84,11 @@ class AccessGate:
     async def _description(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         try:
-            identity = self.access.authenticate(
-                client_address(scope), headers.get("authorization"), cookie_parser(headers.get("cookie", ""))
+            identity = await run_in_threadpool(
+                self.access.authenticate,
+                client_address(scope),
+                headers.get("authorization"),
+                cookie_parser(headers.get("cookie", "")),
             )
         except ThrottledError as exc:
             await _reply(send, 429, str(exc), {"Retry-After": str(exc.retry_after)})

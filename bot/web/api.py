@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -16,8 +17,12 @@ from sse_starlette import EventSourceResponse
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
+from bot.state.conversations import ConversationStore
+from bot.state.counters import WindowCounters
+from bot.state.database import Database
 from bot.web import documents
-from bot.web.access import Access
+from bot.web.access import Access, Identity
+from bot.web.conversations import ApiConversations
 from bot.web.edge import AnswerSlots
 from bot.web.embed import install_embed
 from bot.web.errors import failure, install_error_handlers
@@ -26,6 +31,7 @@ from bot.web.models import AskRequest, AskResponse, DocumentInfo, DocumentList, 
 from bot.web.openai_compat import openai_router
 from bot.web.security import Guard, RateLimiter, install_browser_policy
 from bot.web.streams import Piece, answer_of, start_stream, store_down_fix
+from index.errors import StoreUnavailableError
 
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {
@@ -40,7 +46,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         401: "No identity (an API key, or a user's password as HTTP Basic) where anonymous callers may not ask, "
         "or credentials that are not valid.",
         413: "The body is larger than DOCBOT_MAX_BODY_BYTES.",
-        422: "An empty question, one longer than DOCBOT_MAX_QUESTION_CHARS, or a malformed body.",
+        404: "A conversation_id that is not one of this caller's conversations.",
+        422: "An empty question, one longer than DOCBOT_MAX_QUESTION_CHARS, history and conversation_id together, "
+        "or a malformed body.",
         429: "Over DOCBOT_RATE_LIMIT_PER_MINUTE for this identity (or address), or too many bad credentials from "
         "this address (DOCBOT_AUTH_FAILURE_LIMIT); see the Retry-After header.",
     }.items()
@@ -53,9 +61,11 @@ _STREAM_DOC = {
 }
 
 
-def install_api(app: FastAPI, bot: Bot, settings: Settings, access: Access, slots: AnswerSlots) -> None:
+def install_api(
+    app: FastAPI, bot: Bot, settings: Settings, access: Access, slots: AnswerSlots, database: Database
+) -> None:
     origins = settings.embed_origins  # checked and normalised by Settings
-    guard = Guard(access, RateLimiter(settings.rate_limit_per_minute))
+    guard = Guard(access, RateLimiter(WindowCounters(database, "api", 60.0), settings.rate_limit_per_minute))
     install_error_handlers(app, bot.retriever.store.location, store_down_fix(settings))
     app.add_api_route(
         "/api/health",
@@ -65,7 +75,8 @@ def install_api(app: FastAPI, bot: Bot, settings: Settings, access: Access, slot
         summary="Ready to answer: 200, or 503 while the vector store is unreachable (no key needed)",
         responses=_STORE_DOWN,
     )
-    app.include_router(rest_router(bot, settings, guard, slots))
+    talks = ApiConversations(ConversationStore(database))
+    app.include_router(rest_router(bot, settings, guard, slots, talks))
     app.include_router(openai_router(bot, settings, guard, slots))
     install_embed(app, settings, origins)
     install_browser_policy(app, origins)
@@ -78,7 +89,7 @@ def _health(bot: Bot, probe: StoreProbe) -> Callable[[], Awaitable[dict[str, obj
     return health
 
 
-def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any], slots: AnswerSlots) -> APIRouter:
+def rest_router(bot: Bot, settings: Settings, guard: Guard, slots: AnswerSlots, talks: ApiConversations) -> APIRouter:
     router = APIRouter(
         prefix="/api",
         tags=["api"],
@@ -88,10 +99,13 @@ def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any], slots: 
     )
 
     answering = [Depends(slots.for_request)]
+    caller = Depends(guard)  # the router's own guard: FastAPI runs it once a request and hands its identity here
 
     @router.post("/ask", summary="Answer a question with cited passages", dependencies=answering)
-    async def ask(request: AskRequest) -> AskResponse:
-        return AskResponse.of(await answer_of(bot, settings, request.question, request.history, request.k))
+    async def ask(request: AskRequest, identity: Identity = caller) -> AskResponse:
+        history = await talks.history(request, identity)
+        answer = await answer_of(bot, settings, request.question, history, request.k)
+        return AskResponse.of(answer, await talks.keep(request, identity, answer))
 
     @router.post(
         "/ask/stream",
@@ -100,10 +114,12 @@ def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any], slots: 
         responses={200: _STREAM_DOC},
         dependencies=answering,
     )
-    async def ask_stream(request: AskRequest) -> EventSourceResponse:
-        pieces = await start_stream(bot, settings, request.question, request.history, request.k)
+    async def ask_stream(request: AskRequest, identity: Identity = caller) -> EventSourceResponse:
+        history = await talks.history(request, identity)
+        pieces = await start_stream(bot, settings, request.question, history, request.k)
+        keep = partial(talks.keep, request, identity)
         return EventSourceResponse(
-            answer_events(pieces, bot.retriever.store.location, store_down_fix(settings)), sep="\n"
+            answer_events(pieces, bot.retriever.store.location, store_down_fix(settings), keep), sep="\n"
         )
 
     @router.get("/documents", summary="The indexed documents, by title")
@@ -114,17 +130,20 @@ def rest_router(bot: Bot, settings: Settings, guard: Callable[..., Any], slots: 
     return router
 
 
-async def answer_events(pieces: AsyncIterator[Piece], store: str, store_fix: str) -> AsyncIterator[dict[str, str]]:
-    """``text`` events, then ``answer``; on failure an ``error`` event (naming the store and the fix, as a 503)."""
+async def answer_events(
+    pieces: AsyncIterator[Piece], store: str, store_fix: str, keep: Callable[[Answer], Awaitable[str]]
+) -> AsyncIterator[dict[str, str]]:
+    """``text`` events, then ``answer`` (once ``keep`` has stored it and named its conversation); on failure an
+    ``error`` event (naming the store and the fix, as a 503)."""
     try:
         async for piece in pieces:
             if isinstance(piece, Answer):
-                yield {"event": "answer", "data": AskResponse.of(piece).model_dump_json()}
+                yield {"event": "answer", "data": AskResponse.of(piece, await keep(piece)).model_dump_json()}
             else:
                 yield {"event": "text", "data": json.dumps({"text": piece})}
     except Exception as exc:
         status, message = failure(exc)
         body: dict[str, object] = {"detail": message, "status": status}
-        if status == 503:
+        if isinstance(exc, StoreUnavailableError):
             body |= {"store": store, "fix": store_fix}
         yield {"event": "error", "data": json.dumps(body)}

@@ -1,43 +1,23 @@
-"""Failed sign-ins and bad keys, counted per client address: over the limit, an address waits out its window."""
+"""Failed sign-ins and bad keys, counted per client address in the database (every replica sees them): over the
+limit, an address waits until its failures fade."""
 
 from __future__ import annotations
 
-import math
-import time
-from collections import deque
-from collections.abc import Callable
-
-#: Addresses forgotten once this many with no recent failure pile up (the memory bound).
-_SWEEP_AT = 10_000
+from bot.state.counters import WindowCounters
 
 
 class FailureThrottle:
-    """At most ``limit`` failures per address in any ``window_s`` seconds; at the limit, the address is locked out
-    until its oldest counted failure leaves the window. Successes change nothing. Used only from the event loop."""
+    """At most ``limit`` failures per address in any window of its counters' length; at the limit, the address is
+    locked out until its failures fade below the limit. Successes change nothing."""
 
-    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, counters: WindowCounters, limit: int) -> None:
+        self.counters = counters
         self.limit = limit
-        self.window_s = window_s
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, address: str, now: float) -> deque[float]:
-        failures = self._failures.get(address, deque())
-        while failures and failures[0] <= now - self.window_s:
-            failures.popleft()
-        return failures
 
     def retry_after(self, address: str) -> int:
         """0 when ``address`` may try to sign in, else the whole seconds until it may again."""
-        now = self._clock()
-        failures = self._recent(address, now)
-        if len(failures) < self.limit:
-            return 0
-        return max(1, math.ceil(failures[0] + self.window_s - now))
+        window = self.counters.peek(address)
+        return window.wait(self.limit) if window.recent >= self.limit else 0
 
     def fail(self, address: str) -> None:
-        now = self._clock()
-        if len(self._failures) >= _SWEEP_AT:
-            for stale in [a for a in self._failures if not self._recent(a, now)]:
-                del self._failures[stale]
-        self._failures.setdefault(address, deque()).append(now)
+        self.counters.hit(address)

@@ -7,7 +7,7 @@ Pure ASGI middleware (no body buffering, so answer streams and Gradio's event st
   trusted proxy wrote. From anyone else those headers are removed, so nothing downstream (Gradio included) reads them.
 - :class:`HostAllowList`: a request naming a host outside the allow-list gets 400 (DNS rebinding against a local
   install).
-- :class:`PageRateLimit`: the page's event routes under the API's per-caller sliding window.
+- :class:`PageRateLimit`: the page's event routes under a per-caller rate limit (counted in the database).
 - :class:`AnswerSlots`: the cap on answers computed at once, shared by the page, ``/api`` and ``/v1``.
 """
 
@@ -21,6 +21,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
@@ -28,6 +29,8 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.config import Settings
+from bot.state.counters import WindowCounters
+from bot.state.database import Database
 from bot.web.security import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -198,7 +201,7 @@ class HostAllowList:
 
 
 class PageRateLimit:
-    """The page's events (questions, uploads, calls) per caller under the API's sliding window; 429 beyond it.
+    """The page's events (questions, uploads, calls) per caller, at most the API's rate a minute; 429 beyond it.
 
     The caller is the signed-in user when ``user_of`` names one, else the address in ``scope["client"]``.
     """
@@ -214,7 +217,7 @@ class PageRateLimit:
             return
         user = self.user_of(scope)
         caller = f"user:{user}" if user else f"ip:{scope['client'][0] if scope.get('client') else 'unknown'}"
-        wait = self.limiter.retry_after(caller)
+        wait = await run_in_threadpool(self.limiter.retry_after, caller)  # a database round trip, off the loop
         if not wait:
             await self.app(scope, receive, send)
             return
@@ -266,14 +269,14 @@ def page_user(app: FastAPI) -> Callable[[Scope], str | None]:
     return user_of
 
 
-def install_edge(app: FastAPI, settings: Settings) -> None:
+def install_edge(app: FastAPI, settings: Settings, database: Database) -> None:
     """The edge around the whole app (call it after mounting the page): forwarded headers, Host, page rate limit."""
     if not settings.allowed_hosts and host_name(settings.host) in ANY_INTERFACE:
         log.warning(
             "serving on every interface, but only loopback host names are allowed: set DOCBOT_ALLOWED_HOSTS to the "
             "names browsers use for this server"
         )
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    limiter = RateLimiter(WindowCounters(database, "page", 60.0), settings.rate_limit_per_minute)
     app.add_middleware(PageRateLimit, limiter=limiter, user_of=page_user(app))
     app.add_middleware(HostAllowList, hosts=allowed_hosts(settings))
     app.add_middleware(ForwardedHeaders, proxies=settings.trusted_proxies)

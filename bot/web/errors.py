@@ -87,10 +87,11 @@ def install_error_handlers(app: FastAPI, store_location: str, store_fix: str) ->
 
     async def on_domain_error(request: Request, exc: Exception) -> Response:
         status, message = status_of(exc), str(exc)
+        store_down = isinstance(exc, StoreUnavailableError)  # a 503 about the state database names no store
         if _is_openai(request):
-            return error_response(status, with_fix(message, store_fix) if status == 503 else message)
+            return error_response(status, with_fix(message, store_fix) if store_down else message)
         body: dict[str, str] = {"detail": message}
-        if status == 503:
+        if store_down:
             body |= {"store": store_location, "fix": store_fix}
         return JSONResponse(body, status_code=status)
 

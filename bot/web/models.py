@@ -35,7 +35,14 @@ class AskRequest(BaseModel):
     history: list[tuple[str, str]] = Field(
         default_factory=list,
         max_length=50,
-        description="Earlier turns of the conversation as [question, answer] pairs, oldest first.",
+        description="Earlier turns of the conversation as [question, answer] pairs, oldest first (not with "
+        "conversation_id).",
+    )
+    conversation_id: str | None = Field(
+        None,
+        max_length=64,
+        description="Continue this stored conversation of yours (its history is read from the server); "
+        "leave it out to start a new one. Every answer returns the id of the conversation it was stored in.",
     )
     k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: the server's setting).")
 
@@ -48,9 +55,12 @@ class AskResponse(BaseModel):
     generator: str = Field(description="What wrote the answer: extractive, local or openai.")
     notice: str | None = Field(description="A note for the user, e.g. that the model failed and a fallback answered.")
     query: str = Field(description="The standalone query that was searched (follow-ups are rewritten).")
+    conversation_id: str | None = Field(
+        None, description="The stored conversation this turn was added to: send it to continue the conversation."
+    )
 
     @classmethod
-    def of(cls, answer: Answer) -> AskResponse:
+    def of(cls, answer: Answer, conversation_id: str | None = None) -> AskResponse:
         return cls(
             answer=answer.text,
             citations=answer.citations,
@@ -59,6 +69,7 @@ class AskResponse(BaseModel):
             generator=answer.generator,
             notice=answer.notice,
             query=answer.query,
+            conversation_id=conversation_id,
         )
 
 

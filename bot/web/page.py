@@ -8,7 +8,7 @@ their source.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,11 @@ import gradio as gr
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
+from bot.state.conversations import ConversationNotFoundError, ConversationStore
+from bot.state.database import Database, DatabaseError
+from bot.state.feedback import FeedbackStore
 from bot.web.access import POLICY, Access, BadCredentialsError, Identity, allowed
+from bot.web.conversations import conversation_owner
 from bot.web.documents import (
     UploadRefusedError,
     list_documents,
@@ -30,8 +34,9 @@ from bot.web.documents import (
 )
 from bot.web.edge import AnswerSlots
 from bot.web.examples import example_questions
-from bot.web.feedback import record_feedback, vote_of
+from bot.web.feedback import vote_of
 from bot.web.page_failures import REMOVE_STORE_DOWN, answer_failure, upload_failure
+from bot.web.page_history import Kept, browser_state, past_list
 from bot.web.render import (
     NO_PASSAGE,
     Turn,
@@ -94,9 +99,12 @@ class ChatPage:
         indexer: Indexer,
         inbox: UploadInbox,
         access: Access,
+        database: Database,
         slots: AnswerSlots | None = None,
     ) -> None:
         self.bot = bot
+        self.conversations = ConversationStore(database)
+        self.votes = FeedbackStore(database)
         self.settings = settings
         self.indexer = indexer
         self.inbox = inbox
@@ -184,54 +192,119 @@ class ChatPage:
     def _finish(self, answer: Answer) -> Turn:
         return Turn(answer, [surrounding_text(self.store, c) for c in answer.citations])
 
+    def _stored(self, answer: Answer) -> Turn:
+        """A stored turn as shown again: its sources' surrounding text when the store can be read, else the
+        passages alone."""
+        try:
+            return self._finish(answer)
+        except StoreUnavailableError:
+            return Turn(answer)
+
+    def _owner(self, request: gr.Request, kept: Kept) -> str | None:
+        """Whose conversations this caller sees and adds to; None: nobody's (they may not ask)."""
+        identity = self.who(request)
+        return conversation_owner(identity, kept.browser) if identity is not None and allowed(identity, "ask") else None
+
+    def open(self, conversation: str | None, saved: object, request: gr.Request) -> tuple[Any, ...]:
+        """Show one of this caller's stored conversations (None: a new one) and the list of the others:
+        (browser state, turns, chatbot, sources panel, past-conversations list)."""
+        kept = Kept.of(saved).showing(conversation)
+        owner = self._owner(request, kept)
+        turns: list[Turn] = []
+        past: Any = gr.Radio(visible=False)
+        try:
+            if owner is not None:
+                if kept.conversation is not None:
+                    turns = [self._stored(a) for a in self.conversations.answers(kept.conversation, owner)]
+                past = past_list(self.conversations.listed(owner), kept.conversation)
+        except ConversationNotFoundError:  # not this caller's (or gone): a new conversation
+            kept = kept.showing(None)
+        except DatabaseError as exc:
+            log.warning("the page's conversations: %s", exc)
+            gr.Warning("Past conversations cannot be shown: the state database is unreachable.")
+        return kept.value(), turns, chat_messages(turns), sources_html(turns), past
+
+    def restore(self, saved: object, request: gr.Request) -> tuple[Any, ...]:
+        """The conversation the browser showed last (after a reload, a restart or on another replica)."""
+        return self.open(Kept.of(saved).conversation, saved, request)
+
+    def new_conversation(self, saved: object) -> tuple[Any, ...]:
+        """(turns, chatbot, sources panel, question, browser state, past-conversations list) of a fresh start."""
+        return [], [], sources_html([]), "", Kept.of(saved).showing(None).value(), gr.Radio(value=None)
+
+    def _keep(self, answer: Answer, kept: Kept, owner: str | None) -> tuple[Any, Any]:
+        """Store an answered turn (committed before the page shows it as final): (browser state, past list)."""
+        if owner is None:
+            return gr.skip(), gr.skip()
+        try:
+            try:
+                conversation = self.conversations.add_turn(kept.conversation, owner, answer)
+            except ConversationNotFoundError:  # signed in or out since: the turn starts a conversation of theirs
+                conversation = self.conversations.add_turn(None, owner, answer)
+            return kept.showing(conversation).value(), past_list(self.conversations.listed(owner), conversation)
+        except DatabaseError as exc:
+            log.warning("keeping a conversation turn: %s", exc)
+            gr.Warning("This answer could not be saved (the state database is unreachable): it is lost on reload.")
+            return gr.skip(), gr.skip()
+
     def _refusal(self, question: str, text: str, no_sources: str = NO_PASSAGE) -> Turn:
         answer = Answer(question=question, text=text, refused=True, generator=self.bot.generator_name)
         return Turn(answer, no_sources=no_sources)
 
-    def respond(self, question: str, turns: list[Turn], request: gr.Request) -> Iterator[tuple[Any, ...]]:
-        """Stream one answer: (textbox, chatbot, sources panel, turns)."""
+    def respond(
+        self, question: str, turns: list[Turn], saved: object, request: gr.Request
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer: (textbox, chatbot, sources panel, turns, browser state, past-conversations list).
+
+        The answered turn is stored in the caller's conversation before it is shown as final."""
         question = (question or "").strip()
         if not question:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        if not allowed(self.who(request), "ask"):
+        kept = Kept.of(saved)
+        owner = self._owner(request, kept)
+        if owner is None:
             turns = [*turns, self._refusal(question, "Please sign in to ask questions.")]
-            yield "", chat_messages(turns), sources_html(turns), turns
+            yield "", chat_messages(turns), sources_html(turns), turns, gr.skip(), gr.skip()
             return
         limit = self.settings.max_question_chars
         if len(question) > limit:
             turns = [*turns, self._refusal(question, f"Please ask in at most {limit} characters.")]
-            yield "", chat_messages(turns), sources_html(turns), turns
+            yield "", chat_messages(turns), sources_html(turns), turns, gr.skip(), gr.skip()
             return
         with self.slots.held() as free:
             if free:
-                yield from self._answer(question, turns)
+                yield from self._answer(question, turns, lambda answer: self._keep(answer, kept, owner))
             else:
                 turns = [*turns, self._refusal(question, BUSY_ANSWER, BUSY_SOURCES)]
-                yield "", chat_messages(turns), sources_html(turns), turns
+                yield "", chat_messages(turns), sources_html(turns), turns, gr.skip(), gr.skip()
 
-    def _answer(self, question: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
+    def _answer(
+        self, question: str, turns: list[Turn], keep: Callable[[Answer], tuple[Any, Any]]
+    ) -> Iterator[tuple[Any, ...]]:
         history = [(t.answer.question, t.answer.text) for t in turns]
         text = ""
         try:
             if self.store.count() == 0:
                 turns = [*turns, self._refusal(question, EMPTY_INDEX_ANSWER)]
-                yield "", chat_messages(turns), sources_html(turns), turns
+                yield "", chat_messages(turns), sources_html(turns), turns, gr.skip(), gr.skip()
                 return
             earlier = [*chat_messages(turns), {"role": "user", "content": question_html(question)}]
             pending = '<div class="a streaming">Searching the documents…</div>'
-            yield "", [*earlier, {"role": "assistant", "content": pending}], gr.skip(), turns
+            yield "", [*earlier, {"role": "assistant", "content": pending}], gr.skip(), turns, gr.skip(), gr.skip()
             for piece in self.bot.stream(question, history):
                 if isinstance(piece, Answer):
+                    saved, past = keep(piece)  # stored before it is shown as final
                     turns = [*turns, self._finish(piece)]
-                    yield "", chat_messages(turns), sources_html(turns), turns
+                    yield "", chat_messages(turns), sources_html(turns), turns, saved, past
                     return
                 text += piece
-                yield "", [*earlier, {"role": "assistant", "content": answer_html(text, len(turns))}], gr.skip(), turns
+                streaming = [*earlier, {"role": "assistant", "content": answer_html(text, len(turns))}]
+                yield "", streaming, gr.skip(), turns, gr.skip(), gr.skip()
         except Exception as exc:  # the page must stay usable whatever a backend or the store does
             log.exception("answering %r failed", question)
             turns = [*turns, self._refusal(question, *answer_failure(exc))]
-            yield "", chat_messages(turns), sources_html(turns), turns
+            yield "", chat_messages(turns), sources_html(turns), turns, gr.skip(), gr.skip()
 
     def feedback(self, turns: list[Turn], like: gr.LikeData, request: gr.Request) -> None:
         index = like.index if isinstance(like.index, int) else like.index[0]
@@ -240,7 +313,12 @@ class ChatPage:
             return
         vote = vote_of(like.liked)
         voter = None if identity.anonymous else identity.name  # who proved it, not the name typed at login
-        record_feedback(self.settings.feedback_file, turns[index // 2].answer, vote, voter)
+        try:
+            self.votes.record(turns[index // 2].answer, vote, voter)
+        except DatabaseError as exc:
+            log.warning("a vote: %s", exc)
+            gr.Warning("Your vote could not be saved (the state database is unreachable): please vote again later.")
+            return
         if vote != "cleared":
             gr.Info("Thank you: your vote is saved.", duration=3)
 
@@ -332,10 +410,6 @@ def _pick_example(event: gr.SelectData) -> str:
     return str(value.get("text", "")) if isinstance(value, dict) else str(value)
 
 
-def _new_conversation() -> tuple[Any, ...]:
-    return [], [], sources_html([]), ""
-
-
 @dataclass
 class _ChatTab:
     chatbot: gr.Chatbot
@@ -343,6 +417,7 @@ class _ChatTab:
     ask: gr.Button
     new: gr.Button
     sources: gr.HTML
+    past: gr.Radio
 
 
 @dataclass
@@ -389,10 +464,11 @@ def _chat_tab() -> _ChatTab:
                 )
                 ask = gr.Button("Ask", variant="primary", scale=0, min_width=72, elem_id="docbot-ask")
             new = gr.Button("New conversation", size="sm", variant="secondary", elem_id="docbot-new")
+            past = gr.Radio(label="Past conversations", choices=[], visible=False, elem_id="docbot-past")
         with gr.Column(scale=2, min_width=260):
             gr.HTML("<h3>Sources</h3>", js_on_load=None)
             sources = gr.HTML(sources_html([]), elem_id="docbot-sources", js_on_load=None)
-    return _ChatTab(chatbot, question, ask, new, sources)
+    return _ChatTab(chatbot, question, ask, new, sources, past)
 
 
 def _documents_tab(settings: Settings) -> _DocumentsTab:
@@ -427,12 +503,20 @@ def _documents_tab(settings: Settings) -> _DocumentsTab:
 
 
 def build_ui(
-    bot: Bot, settings: Settings, indexer: Indexer, inbox: UploadInbox, access: Access, slots: AnswerSlots
+    bot: Bot,
+    settings: Settings,
+    indexer: Indexer,
+    inbox: UploadInbox,
+    access: Access,
+    slots: AnswerSlots,
+    database: Database,
 ) -> gr.Blocks:
-    """The page: a Chat tab (conversation beside its sources) and a Documents tab (list, upload, remove)."""
-    page = ChatPage(bot, settings, indexer, inbox, access, slots)
+    """The page: a Chat tab (the conversation beside its sources, past conversations below it) and a Documents tab
+    (list, upload, remove)."""
+    page = ChatPage(bot, settings, indexer, inbox, access, database, slots)
     with gr.Blocks(title="docbot", analytics_enabled=False) as blocks:
         turns = gr.State([])
+        saved = browser_state()
         gr.HTML(
             "<h1>docbot</h1><p>Answers questions about your documents, citing the passages it used.</p>",
             elem_id="docbot-title",
@@ -445,25 +529,29 @@ def build_ui(
             with gr.Tab("Documents", id="documents"):
                 docs = _documents_tab(settings)
         overview = [status, chat.chatbot, docs.table, docs.to_remove, docs.admin, docs.uploader, docs.add_note]
-        blocks.load(page.overview, outputs=overview, show_progress="hidden")
-        _wire_chat(page, chat, turns)
+        shown = [saved, turns, chat.chatbot, chat.sources, chat.past]
+        blocks.load(page.overview, outputs=overview, show_progress="hidden").then(
+            page.restore, [saved], shown, show_progress="hidden"
+        )
+        _wire_chat(page, chat, turns, saved)
         _wire_documents(page, docs, overview)
     return blocks.queue(max_size=settings.max_queued_events)
 
 
-def _wire_chat(page: ChatPage, chat: _ChatTab, turns: gr.State) -> None:
-    outputs = [chat.question, chat.chatbot, chat.sources, turns]
+def _wire_chat(page: ChatPage, chat: _ChatTab, turns: gr.State, saved: gr.BrowserState) -> None:
+    inputs = [chat.question, turns, saved]
+    outputs = [chat.question, chat.chatbot, chat.sources, turns, saved, chat.past]
     limit = page.settings.max_concurrent_answers
     options: dict[str, Any] = {"concurrency_limit": limit, "concurrency_id": "answer", "show_progress": "hidden"}
-    chat.question.submit(page.respond, [chat.question, turns], outputs, **options)
-    chat.ask.click(page.respond, [chat.question, turns], outputs, **options)
-    chat.chatbot.example_select(_pick_example, None, chat.question).then(
-        page.respond, [chat.question, turns], outputs, **options
-    )
+    chat.question.submit(page.respond, inputs, outputs, **options)
+    chat.ask.click(page.respond, inputs, outputs, **options)
+    chat.chatbot.example_select(_pick_example, None, chat.question).then(page.respond, inputs, outputs, **options)
     chat.chatbot.like(page.feedback, [turns], None)
-    reset = [turns, chat.chatbot, chat.sources, chat.question]
-    chat.new.click(_new_conversation, None, reset, show_progress="hidden")
-    chat.chatbot.clear(_new_conversation, None, reset, show_progress="hidden")
+    reset = [turns, chat.chatbot, chat.sources, chat.question, saved, chat.past]
+    chat.new.click(page.new_conversation, [saved], reset, show_progress="hidden")
+    chat.chatbot.clear(page.new_conversation, [saved], reset, show_progress="hidden")
+    shown = [saved, turns, chat.chatbot, chat.sources, chat.past]
+    chat.past.input(page.open, [chat.past, saved], shown, show_progress="hidden")
 
 
 def _wire_documents(page: ChatPage, docs: _DocumentsTab, overview: list[Any]) -> None:

@@ -1,7 +1,7 @@
 """Who may call the API and how often, and what browsers may do with docbot's pages.
 
 - :class:`Guard`: the dependency in front of ``/api`` and ``/v1``: the caller's identity and right to ask (the
-  policy in :mod:`bot.web.access`), then a per-caller sliding-window rate limit.
+  policy in :mod:`bot.web.access`), then a per-caller rate limit counted in the database.
 - :func:`install_browser_policy`: CORS for the embed origins only, and ``frame-ancestors`` on every response.
 
 Keys are never stored beyond their SHA-256 digests, logged or echoed: a caller is named by the key's name.
@@ -9,18 +9,17 @@ Keys are never stored beyond their SHA-256 digests, logged or echoed: a caller i
 
 from __future__ import annotations
 
-import math
-import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.state.counters import WindowCounters
 from bot.web.access import Access, BadCredentialsError, Identity, ThrottledError, allowed
 
 bearer = HTTPBearer(
@@ -30,42 +29,24 @@ bearer = HTTPBearer(
     "DOCBOT_USERS works too); needed unless anonymous callers may ask.",
 )
 
-#: Callers forgotten after this many idle ones pile up (the rate limiter's memory bound).
-_SWEEP_AT = 10_000
-
 
 def frame_ancestors(origins: Sequence[str]) -> str:
     return "frame-ancestors " + " ".join(["'self'", *origins])
 
 
 class RateLimiter:
-    """A sliding window: at most ``limit`` requests per caller in any ``window`` seconds.
+    """At most ``limit`` requests per caller in any window of its counters' length (a minute), counted in the
+    database (:mod:`bot.state.counters`), so a caller's requests to every replica add up. Refused requests count
+    too: a caller who keeps hammering stays refused."""
 
-    Used only from the event loop (the guard is an ``async`` dependency), so it needs no lock.
-    """
-
-    def __init__(self, limit: int, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, counters: WindowCounters, limit: int) -> None:
+        self.counters = counters
         self.limit = limit
-        self.window_s = window_s
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
 
     def retry_after(self, caller: str) -> int:
         """Count one request; 0 if it is allowed, else the whole seconds until one would be."""
-        now = self._clock()
-        if len(self._hits) >= _SWEEP_AT:
-            self._forget_idle(now)
-        hits = self._hits.setdefault(caller, deque())
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return max(1, math.ceil(hits[0] + self.window_s - now))
-        hits.append(now)
-        return 0
-
-    def _forget_idle(self, now: float) -> None:
-        for caller in [c for c, hits in self._hits.items() if not hits or hits[-1] <= now - self.window_s]:
-            del self._hits[caller]
+        window = self.counters.hit(caller)
+        return window.wait(self.limit) if window.recent > self.limit else 0
 
 
 class Guard:
@@ -94,9 +75,8 @@ class Guard:
         assert identity is not None  # allowed() refuses None
         return identity
 
-    async def __call__(
-        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
-    ) -> Identity:
+    def admit(self, request: Request) -> Identity:
+        """The caller's identity, once counted against the rate limit (raises the 401 or 429)."""
         identity = self.identity(request)
         address = request.client.host if request.client else "unknown"
         wait = self._limiter.retry_after(f"ip:{address}" if identity.anonymous else f"id:{identity.name}")
@@ -107,6 +87,12 @@ class Guard:
                 headers={"Retry-After": str(wait)},
             )
         return identity
+
+    async def __call__(
+        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+    ) -> Identity:
+        # in a worker thread: the counters are database round trips, which must never hold up the event loop
+        return await run_in_threadpool(self.admit, request)
 
 
 class FrameAncestors:

@@ -25,6 +25,8 @@ from fastapi import Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse, Response
 
 from bot.config import Settings
+from bot.state.counters import WindowCounters
+from bot.state.database import Database
 from bot.view.errors import ViewError
 from bot.view.layout import Box
 from bot.view.pdf import MAX_DPI, PageRenderer, sentence_boxes, view_budget
@@ -162,8 +164,9 @@ def _is_pdf(found: Evidence) -> bool:
     return found.source.lower().endswith(".pdf")
 
 
-def install_viewer(app: FastAPI, store: VectorStore, settings: Settings, access: Access) -> None:
-    guard = Guard(access, RateLimiter(settings.rate_limit_per_minute), action="read")
+def install_viewer(app: FastAPI, store: VectorStore, settings: Settings, access: Access, database: Database) -> None:
+    limiter = RateLimiter(WindowCounters(database, "view", 60.0), settings.rate_limit_per_minute)
+    guard = Guard(access, limiter, action="read")
     headers = _headers(settings.embed_origins)
     renderer = PageRenderer.from_settings(settings)
     budget = view_budget(settings)

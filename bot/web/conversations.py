@@ -1,0 +1,49 @@
+"""Whose conversation it is, from who proved what, and the API's use of stored conversations
+(:mod:`bot.state.conversations`): ``/api/ask`` continues one by its id and returns the id."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException
+from starlette.concurrency import run_in_threadpool
+
+from bot.answer.chat import History
+from bot.answer.citations import Answer
+from bot.state.conversations import ConversationNotFoundError, ConversationStore
+from bot.web.access import Identity
+from bot.web.models import AskRequest
+
+#: The owner of anonymous API callers' conversations: for them the unguessable conversation id is the only key.
+ANONYMOUS_OWNER = "anonymous"
+
+
+def conversation_owner(identity: Identity, browser_id: str | None = None) -> str:
+    """``user:<name>`` for a signed-in user or named key; an anonymous page visitor's random ``browser:<id>``;
+    else :data:`ANONYMOUS_OWNER`."""
+    if not identity.anonymous:
+        return f"user:{identity.name}"
+    return f"browser:{browser_id}" if browser_id else ANONYMOUS_OWNER
+
+
+class ApiConversations:
+    """``conversation_id`` on ``/api/ask``: the stored history to answer with, and the turn kept afterwards."""
+
+    def __init__(self, store: ConversationStore) -> None:
+        self.store = store
+
+    async def history(self, request: AskRequest, identity: Identity) -> History:
+        if request.conversation_id is None:
+            return request.history
+        if request.history:
+            raise HTTPException(
+                422, "send either history or conversation_id, not both: a stored conversation has its own history"
+            )
+        try:
+            return await run_in_threadpool(self.store.history, request.conversation_id, conversation_owner(identity))
+        except ConversationNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+    async def keep(self, request: AskRequest, identity: Identity, answer: Answer) -> str:
+        """Store the answered turn (in a new conversation unless the request continued one); the conversation id."""
+        return await run_in_threadpool(
+            self.store.add_turn, request.conversation_id, conversation_owner(identity), answer
+        )

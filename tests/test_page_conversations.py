@@ -1,0 +1,124 @@
+"""The chat page's conversations in the state database, through the page's own handlers (fast tier).
+
+Two ``ChatPage`` objects over one index, each with its own ``Database`` on one SQLite file, stand for two replicas:
+what the browser keeps (its random id and the conversation it shows) brings the conversation back on either.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pytest
+from conftest import HASHING_COVERAGE, SEEDS
+
+from app import build, open_database
+from bot.answer.chat import Bot
+from bot.config import Settings
+from bot.state.feedback import FeedbackStore
+from bot.web.access import Access, Identity, Role
+from bot.web.conversations import conversation_owner
+from bot.web.page import ChatPage
+from bot.web.page_history import Kept
+from bot.web.upload_inbox import UploadInbox
+from index.protocols import Embedder
+
+QUESTION = "What did coalition forces resume because of the growing ISIS force?"
+FOLLOW_UP = "Which warplanes carried out attacks against them last month?"
+#: In-process events carry no credentials: the anonymous visitor (a reader by default).
+ANONYMOUS = gr.Request()
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> tuple[ChatPage, ChatPage]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("conversations") / "data", **HASHING_COVERAGE)
+    services = build(settings, embedder=hashing_embedder)
+    assert not services.indexer.run([SEEDS]).failed
+    bot = Bot(settings, services.retriever, None)
+    inbox = UploadInbox(settings.data_dir / "gradio", settings.upload_cache_bytes)
+    pages = []
+    for database in (services.database, open_database(settings)):  # two openers of one state.db: two replicas
+        pages.append(
+            ChatPage(bot, settings, services.indexer, inbox, Access.from_settings(settings, database), database)
+        )
+    return pages[0], pages[1]
+
+
+def _ask(page: ChatPage, question: str, turns: list[Any], saved: object) -> tuple[Any, ...]:
+    *_, final = page.respond(question, turns, saved, ANONYMOUS)
+    return final
+
+
+def test_a_conversation_comes_back_after_a_reload_on_another_replica(replicas: tuple[ChatPage, ChatPage]) -> None:
+    one, two = replicas
+    saved, turns, messages, _, past = one.restore({}, ANONYMOUS)  # a first visit: a random browser id, no history
+    browser = Kept.of(saved).browser
+    assert turns == [] and messages == [] and past.visible is False and Kept.of(saved).conversation is None
+
+    _, _, _, turns, saved, past = _ask(one, QUESTION, turns, saved)
+    kept = Kept.of(saved)
+    assert kept.browser == browser and kept.conversation is not None
+    assert [value for _, value in past.choices] == [kept.conversation] and past.value == kept.conversation
+
+    saved_after_reload, restored, messages, sources, past = two.restore(saved, ANONYMOUS)  # reload, other replica
+    assert Kept.of(saved_after_reload) == kept
+    assert [t.answer.text for t in restored] == [t.answer.text for t in turns]
+    assert restored[0].answer.citations == turns[0].answer.citations and "air strikes" in restored[0].answer.text
+    assert len(messages) == 2 and "src-card" in sources and len(restored[0].contexts) == len(turns[0].contexts)
+
+    _, _, _, turns, saved, _ = _ask(two, FOLLOW_UP, restored, saved_after_reload)  # continued there, with history
+    assert Kept.of(saved).conversation == kept.conversation
+    stored = one.conversations.answers(kept.conversation, f"browser:{browser}")
+    assert [a.question for a in stored] == [QUESTION, FOLLOW_UP]
+    assert "American and British warplanes" in " ".join(c.passage for c in stored[1].citations)
+
+
+def test_another_browser_sees_nothing_of_it(replicas: tuple[ChatPage, ChatPage]) -> None:
+    one, two = replicas
+    saved, *_ = one.restore({}, ANONYMOUS)
+    _, _, _, _, saved, _ = _ask(one, QUESTION, [], saved)
+    conversation = Kept.of(saved).conversation
+    stranger = {"browser": "S" * 22, "conversation": conversation}  # knows the id, is not its browser
+    shown, turns, messages, _, past = two.restore(stranger, ANONYMOUS)
+    assert turns == [] and messages == [] and past.visible is False
+    assert Kept.of(shown) == Kept("S" * 22, None)  # shown a new conversation instead
+    for forged in ({"browser": "x"}, {"browser": 7, "conversation": ["a"]}, "not a dict", None):
+        kept = Kept.of(forged)
+        assert len(kept.browser) >= 16 and kept.conversation is None  # a fresh random id, never the forged value
+
+
+def test_new_conversation_and_opening_a_past_one(replicas: tuple[ChatPage, ChatPage]) -> None:
+    one, two = replicas
+    saved, *_ = one.restore({}, ANONYMOUS)
+    _, _, _, _, saved, _ = _ask(one, QUESTION, [], saved)
+    first = Kept.of(saved).conversation
+    turns, messages, _, question, fresh, _ = one.new_conversation(saved)
+    assert turns == [] and messages == [] and question == "" and Kept.of(fresh) == Kept.of(saved).showing(None)
+    _, _, _, _, saved, past = _ask(one, "Who is Con Coughlin?", [], fresh)
+    second = Kept.of(saved).conversation
+    assert second != first and [value for _, value in past.choices] == [second, first]  # the newest first
+    assert past.choices[0][0].startswith("Who is Con Coughlin? · ")
+
+    shown, turns, _, _, past = two.open(first, saved, ANONYMOUS)  # chosen in the list, on the other replica
+    assert Kept.of(shown).conversation == first and [t.answer.question for t in turns] == [QUESTION]
+    assert past.value == first
+
+
+def test_votes_go_to_the_database(replicas: tuple[ChatPage, ChatPage], tmp_path: Path) -> None:
+    one, two = replicas
+    _, _, _, turns, _, _ = _ask(one, QUESTION, [], {})
+    before = len(list(FeedbackStore(two.conversations.database).records()))
+    one.feedback(turns, gr.LikeData(None, {"index": 1, "value": "", "liked": True}), ANONYMOUS)
+    records = list(FeedbackStore(two.conversations.database).records())
+    assert len(records) == before + 1
+    assert records[-1]["vote"] == "up" and records[-1]["question"] == QUESTION and records[-1]["user"] is None
+
+
+def test_whose_conversation() -> None:
+    assert conversation_owner(Identity("ann", Role.editor)) == "user:ann"
+    assert conversation_owner(Identity("ann", Role.editor), "B" * 22) == "user:ann"  # signed in: the browser id is moot
+    anonymous = Identity("anonymous", Role.reader)
+    assert anonymous.anonymous
+    assert conversation_owner(anonymous, "B" * 22) == "browser:" + "B" * 22
+    assert conversation_owner(anonymous) == "anonymous"
