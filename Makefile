@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages of the full tier: Chromium for the browser tests (never `playwright install`) and PostgreSQL,
-# which the shared-state tests start on loopback themselves (no cluster service is needed).
+# which the shared-state tests start on loopback themselves (no cluster service is needed), and nginx, whose
+# `nginx -t` checks deploy/nginx.conf (no nginx service is started either).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql; }
+	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nginx; }
 
 run: install
 	$(VENV)/bin/docbot index seeds

@@ -71,8 +71,7 @@ def open_database(settings: Settings) -> Database:
     """The state database ``settings`` name (DOCBOT_DATABASE_URL, else SQLite in the data directory)."""
     from bot.state.database import Database
 
-    url = settings.database_url
-    return Database.open(url.get_secret_value() if url else None, settings.data_dir)
+    return Database.for_settings(settings)
 
 
 def build(
@@ -167,12 +166,13 @@ def build_library(settings: Settings, *, embedder: Embedder | None = None) -> Li
 def create_app(services: Services, access: Access | None = None) -> FastAPI:
     """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, evidence viewer, Gradio page.
 
-    ``access`` (who may do what) defaults to the one ``services.settings`` describe."""
+    ``access`` (who may do what) defaults to the one ``services.settings`` describe; its grants per collection are
+    read from the state database (``services.database``) unless it brings a grant store of its own."""
     import gradio as gr
     from fastapi import FastAPI
 
     from bot.web.access import Access
-    from bot.web.access_gate import connect_page_login, install_gate
+    from bot.web.access_gate import connect_page_login, install_gate, page_is_open
     from bot.web.api import install_api
     from bot.web.edge import AnswerSlots, install_edge
     from bot.web.page import build_ui, page_assets
@@ -193,7 +193,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     install_api(app, library, settings, access, slots, database)
     install_viewer(app, services.store, settings, access, database)
     install_gate(app, access)
-    if access.login_configured and access.anonymous is not None:  # the page is open, so Gradio shows no login form
+    if page_is_open(access):  # Gradio shows no login form
         install_signin(app)
     app.add_middleware(InboxMiddleware, inbox=inbox)
     app.state.upload_inbox = inbox

@@ -1,10 +1,11 @@
-"""``python -m bench``: corpus → indexing → retrieval → answering figures → JSON + ``docs/benchmarks.md``.
+"""``python -m bench``: corpus → indexing → retrieval → answering → replicas figures → JSON + ``docs/benchmarks.md``.
 
 Full run: indexing compared at 1k and 10k chunks, retrieval at 1k, 10k and 100k. ``--quick``: indexing
-at 1k, retrieval at 1k and 10k. Answering and the server's peak memory on the largest index, then PDF page
-views (cold and cached, against bare pypdfium2). ``--sizes`` picks other corpus sizes (the smoke test uses tiny
-ones). ``--only views`` measures the page views alone and puts them into the last results of that mode.
-Corpora and chunk vectors are kept in ``bench/.cache/`` and reused by later runs.
+at 1k, retrieval at 1k and 10k. Answering and the server's peak memory on the largest index, ``/api/ask`` with
+one and two replicas over a Chroma server (:mod:`bench.replicas`) on it, then PDF page views (cold and cached,
+against bare pypdfium2). ``--sizes`` picks other corpus sizes (the smoke test uses tiny ones). ``--only views``
+measures the page views alone and puts them into the last results of that mode. Corpora and chunk vectors are kept
+in ``bench/.cache/`` and reused by later runs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import answering, corpus, indexing, report, retrieval, views
+from bench import answering, corpus, indexing, replicas, report, retrieval, views
 from bench.machine import describe
 from bench.vectors import VectorCache, absorb_index
 from bot.config import Settings
@@ -99,6 +100,8 @@ def run(args: argparse.Namespace, work: Path, base: Settings) -> dict[str, Any]:
     answer_size = sizes[-1]
     _log(f"answering at {answer_size} chunks")
     answered = _answering(base, work / f"retrieval-{answer_size}", questions, corpora[answer_size].chunks, args)
+    _log(f"one and two replicas at {answer_size} chunks")
+    replicated = _replicas(work, answer_size, questions, corpora[answer_size].chunks, args)
     viewed = _views(work, base)
     return {
         "mode": mode,
@@ -117,6 +120,7 @@ def run(args: argparse.Namespace, work: Path, base: Settings) -> dict[str, Any]:
         "indexing": indexed,
         "retrieval": searched,
         "answering": answered,
+        "replicas": replicated,
         "views": viewed,
     }
 
@@ -134,6 +138,17 @@ def _answering(
         }
     except Exception as exc:
         _log(f"answering not measured: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _replicas(work: Path, size: int, questions: list[str], chunks: int, args: argparse.Namespace) -> dict[str, Any]:
+    """``/api/ask`` with one and two replicas over a Chroma server; a failure is reported in the page, not fatal."""
+    per_client = max(1, args.api_requests // API_CLIENTS)
+    try:
+        index_dir = work / f"retrieval-{size}"
+        return asdict(replicas.measure(index_dir, work / "replicas", questions, chunks, API_CLIENTS, per_client))
+    except Exception as exc:
+        _log(f"replicas not measured: {exc}")
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 

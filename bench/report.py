@@ -184,6 +184,38 @@ def _answering(answering: dict[str, Any]) -> list[str]:
     return lines
 
 
+def replicas_section(replicas: dict[str, Any]) -> list[str]:
+    lines = ["## Replicas", ""]
+    if "error" in replicas:
+        return [*lines, f"Not measured in this run: `{replicas['error'][:300]}`.", ""]
+    one, two = replicas["one"], replicas["two"]
+    lines += [
+        f"`POST /api/ask` from {one['clients']} concurrent clients against `docbot serve` replicas on this machine "
+        f"(loopback), as docs/deploy.md deploys them: one Chroma server holding the {_n(replicas['chunks'])}-chunk "
+        "index, each replica with its own data directory, one shared state database; client n asks replica n mod "
+        "the number of replicas. Both rows in the same run, the second replica idle during the first row.",
+        "",
+    ]
+    lines += _table(
+        ["replicas", "requests", "seconds", "answers/s", "errors", "p50 ms", "p95 ms", "load avg before → after"],
+        [
+            [
+                r["replicas"],
+                r["requests"],
+                r["seconds"],
+                f"**{r['answers_per_s']}**",
+                r["errors"],
+                r["latency"]["p50_ms"],
+                r["latency"]["p95_ms"],
+                f"{r['load_average'][0]} → {r['load_average'][3]}",
+            ]
+            for r in (one, two)
+        ],
+    )
+    lines += [f"Two replicas ÷ one: **{replicas['two_over_one']}** × the answers a second.", ""]
+    return lines
+
+
 #: A PDF page view (drawn, not cached) should take less than this on 2 cores (issue #17).
 VIEW_TARGET_MS = 300
 
@@ -236,6 +268,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines += _retrieval(results["retrieval"])
     if results.get("answering"):
         lines += _answering(results["answering"])
+    if results.get("replicas"):
+        lines += replicas_section(results["replicas"])
     if results.get("views"):
         lines += _views(results["views"])
     if ANALYSIS.is_file():

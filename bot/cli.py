@@ -1,4 +1,4 @@
-"""The ``docbot`` command: index, ask, chat, serve, eval, feedback. Parsing and printing only."""
+"""The ``docbot`` command: index, ask, chat, serve, eval, feedback, access. Parsing and printing only."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from bot.answer.citations import Answer
+from bot.cli_access import access_app, grant_store
 from bot.config import Settings
 from bot.settings_errors import SettingsError, load_settings
 
@@ -37,6 +38,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
     from bot.eval.run import EvalError, GateError, ResultsFileError
     from bot.state.database import DatabaseError
     from bot.state.feedback import FeedbackFileError
+    from bot.state.grants import GrantError
     from bot.web.access import AccessError
     from index import errors
     from index.filters import FilterError
@@ -48,7 +50,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
     if isinstance(exc, QuestionSetError):
         return [f"{exc.path}: {problem}" for problem in exc.problems], 2
     refused = (QuestionError, GateError, RetrieversError, SquadError, ResultsFileError, FeedbackFileError)
-    if isinstance(exc, (*refused, FilterError, errors.CollectionError)):
+    if isinstance(exc, (*refused, FilterError, errors.CollectionError, GrantError)):
         return [str(exc)], 2
     failures = (
         errors.StoreUnavailableError,
@@ -332,7 +334,8 @@ def collections_create(name: Annotated[str, typer.Argument(help="lowercase lette
 def collections_rename(old: str, new: str) -> None:
     """Rename a collection; nothing is indexed again."""
     _collections().rename(old, new)
-    typer.echo(f"renamed collection {old} to {new}")
+    grant_store().rename_collection(old, new)
+    typer.echo(f"renamed collection {old} to {new} (its grants and scoped keys follow it)")
 
 
 @collections_app.command("delete")
@@ -347,6 +350,8 @@ def collections_delete(
     if not yes and not typer.confirm(question, default=False):
         raise _fail("nothing was deleted")
     collections.delete(name)
+    if name != "default":  # the default collection stays (empty), and so does who may read it
+        grant_store().forget_collection(name)
     typer.echo(f"deleted collection {name}")
 
 
@@ -369,6 +374,7 @@ eval_app = typer.Typer(
     "eval compare RUN_A RUN_B, eval import-squad FILE.json.",
 )
 app.add_typer(eval_app, name="eval")
+app.add_typer(access_app, name="access")
 
 
 def _enter_temporary_bot(stack: ExitStack, settings: Settings, docs: Path) -> Bot:

@@ -161,9 +161,43 @@ class Settings(IndexSettings):
         64, ge=1, description="Page events (questions, uploads) allowed to wait in Gradio's queue; beyond it, refused."
     )
 
-    _split = field_validator("users", "api_keys", "embed_origins", "trusted_proxies", "allowed_hosts", mode="before")(
-        _split_list
+    # --- who may read which collection (bot/web/access.py, bot/state/grants.py) -------------------
+    proxy_auth: bool = Field(
+        False,
+        description="Sign readers in from the wiki's reverse proxy: its user header (and groups header) names them, "
+        "believed only from DOCBOT_TRUSTED_PROXIES and removed from anyone else's requests.",
     )
+    proxy_user_headers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["Remote-User", "X-Forwarded-User"],
+        description="Headers the proxy names the signed-in reader in, comma-separated, first present wins.",
+    )
+    proxy_groups_headers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["Remote-Groups", "X-Forwarded-Groups"],
+        description="Headers the proxy lists the reader's groups in (comma-separated groups), first present wins.",
+    )
+    proxy_role: Literal["reader", "editor", "admin"] = Field(
+        "reader",
+        description="The role of a reader the proxy signs in who has no DOCBOT_USERS account of that name (one who "
+        "has gets that account's role).",
+    )
+    grants_cache_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Seconds a server keeps the grants it read before reading them again: how soon a change made "
+        "with docbot access applies.",
+    )
+
+    _split = field_validator(
+        "users",
+        "api_keys",
+        "embed_origins",
+        "trusted_proxies",
+        "allowed_hosts",
+        "proxy_user_headers",
+        "proxy_groups_headers",
+        mode="before",
+    )(_split_list)
 
     @field_validator("default_collection")
     @classmethod

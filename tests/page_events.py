@@ -54,12 +54,21 @@ def file_data(path: str) -> dict[str, Any]:
     return {"path": path, "orig_name": path.rsplit("/", 1)[-1], "meta": FILE_META}
 
 
-def run_event(client: httpx.Client, fn_index: int, data: list[Any]) -> dict[str, Any]:
-    """Join the queue with ``data`` and read the event's stream to its end: the ``process_completed`` message."""
-    session = uuid.uuid4().hex
+def run_event(
+    client: httpx.Client,
+    fn_index: int,
+    data: list[Any],
+    session: str | None = None,
+    event_data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Join the queue with ``data`` and read the event's stream to its end: the ``process_completed`` message.
+
+    ``session``: the page session to run in (its ``gr.State`` values carry over from earlier events); default a new
+    one. ``event_data``: what the browser sends about the event (a like's index and value, say)."""
+    session = session or uuid.uuid4().hex
     joined = client.post(
         "/gradio_api/queue/join",
-        json={"fn_index": fn_index, "session_hash": session, "data": data, "event_data": None},
+        json={"fn_index": fn_index, "session_hash": session, "data": data, "event_data": event_data},
     )
     assert joined.status_code == 200, joined.text
     with client.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:

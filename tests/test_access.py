@@ -44,10 +44,14 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
+def auth(authorization: str) -> dict[str, str]:
+    return {"authorization": authorization}
+
+
 def test_the_policy_table_row_by_row() -> None:
     table = {
         action: [allowed(who, action) for who in (None, READER, EDITOR, ADMIN)]
-        for action in ("read", "ask", "vote", "upload", "replace", "remove")
+        for action in ("read", "ask", "vote", "upload", "replace", "remove", "grant")
     }
     assert table == {
         "read": [False, True, True, True],
@@ -56,6 +60,7 @@ def test_the_policy_table_row_by_row() -> None:
         "upload": [False, False, True, True],
         "replace": [False, False, False, True],  # nobody's document (or the CLI's): the admin only
         "remove": [False, False, False, True],
+        "grant": [False, False, False, True],
     }
     assert set(POLICY) == set(table)
 
@@ -84,7 +89,10 @@ def test_users_first_is_admin_later_ones_editors_unless_a_role_is_given() -> Non
 
 def test_keys_plain_is_read_only_named_keys_carry_a_role() -> None:
     keys = parse_keys([SecretStr("embed-key"), SecretStr("ops:s3cr3t:editor")])
-    assert [identity for _, identity in keys] == [Identity("key1", Role.reader), Identity("ops", Role.editor)]
+    assert [identity for _, identity in keys] == [
+        Identity("key1", Role.reader, "key"),
+        Identity("ops", Role.editor, "key"),
+    ]
     for bad in ("ops:s3cr3t", "ops:s3cr3t:boss", ":s3cr3t:reader", "a:b:c:d"):
         with pytest.raises(AccessError, match="DOCBOT_API_KEYS") as error:
             parse_keys([SecretStr(bad)])
@@ -118,16 +126,16 @@ def test_identities_from_keys_basic_and_the_login_form(state_db: Database) -> No
         Settings(users=["ann:apw", "ed:epw"], api_keys=[SecretStr("embed-key"), SecretStr("ops:s3cr3t:editor")]),
         state_db,
     )
-    assert access.identify("Bearer embed-key", {}) == Identity("key1", Role.reader)
-    assert access.identify("bearer s3cr3t", {}) == Identity("ops", Role.editor)
-    assert access.identify(basic("ann", "apw"), {}) == Identity("ann", Role.admin)
-    assert access.identify(basic("anyone", "embed-key"), {}) == Identity("key1", Role.reader)
-    assert access.identify(None, {}) is None  # users or keys configured: anonymous callers are nobody
+    assert access.identify(auth("Bearer embed-key"), {}) == Identity("key1", Role.reader, "key")
+    assert access.identify(auth("bearer s3cr3t"), {}) == Identity("ops", Role.editor, "key")
+    assert access.identify(auth(basic("ann", "apw")), {}) == Identity("ann", Role.admin)
+    assert access.identify(auth(basic("anyone", "embed-key")), {}) == Identity("key1", Role.reader, "key")
+    assert access.identify({}, {}) is None  # users or keys configured: anonymous callers are nobody
     for wrong in ("Bearer apw", basic("ann", "epw"), basic("ann", ""), "Basic !!!", "Digest x", "Bearer "):
         with pytest.raises(BadCredentialsError):
-            access.identify(wrong, {})
+            access.identify(auth(wrong), {})
     # the login form: a key in the password box proves the key's identity, whatever user name was typed
-    assert access.by_password("ann", "embed-key") == Identity("key1", Role.reader)
+    assert access.by_password("ann", "embed-key") == Identity("key1", Role.reader, "key")
     assert access.by_password("ed", "epw") == Identity("ed", Role.editor)
     assert access.by_password("ed", "apw") is None
 
@@ -136,7 +144,7 @@ def test_a_page_session_is_the_identity_that_signed_in_until_gradio_forgets_the_
     access = Access.from_settings(Settings(users=["ann:apw"], api_keys=[SecretStr("embed-key")]), state_db)
     login = access.start_login()
     assert access.password_check("ann", "embed-key")  # typed as "ann", proven by the read-only key
-    assert login.identity == Identity("key1", Role.reader)
+    assert login.identity == Identity("key1", Role.reader, "key")
     start = {
         "type": "http.response.start",
         "status": 200,
@@ -148,10 +156,10 @@ def test_a_page_session_is_the_identity_that_signed_in_until_gradio_forgets_the_
     assert session_token(start) == "TOKEN1"
     access.sessions["TOKEN1"] = login.identity
     access.live_tokens = {"TOKEN1": "ann"}
-    assert access.identify(None, {"access-token-unsecure-abc": "TOKEN1"}) == Identity("key1", Role.reader)
-    assert access.identify(None, {"access-token-abc": "forged"}) is None
+    assert access.identify({}, {"access-token-unsecure-abc": "TOKEN1"}) == Identity("key1", Role.reader, "key")
+    assert access.identify({}, {"access-token-abc": "forged"}) is None
     access.live_tokens = {}  # logged out
-    assert access.identify(None, {"access-token-abc": "TOKEN1"}) is None
+    assert access.identify({}, {"access-token-abc": "TOKEN1"}) is None
 
 
 def test_failures_lock_an_address_out_for_the_window_and_a_success_does_not_reset_it(
@@ -175,8 +183,8 @@ def test_failures_lock_an_address_out_for_the_window_and_a_success_does_not_rese
     access = Access.from_settings(Settings(api_keys=[SecretStr("good-key")], auth_failure_limit=2), state_db)
     for _ in range(2):
         with pytest.raises(BadCredentialsError):
-            access.authenticate("10.0.0.9", "Bearer bad", {})
+            access.authenticate("10.0.0.9", auth("Bearer bad"), {})
     with pytest.raises(ThrottledError) as throttled:
-        access.authenticate("10.0.0.9", "Bearer good-key", {})  # even the right key waits
+        access.authenticate("10.0.0.9", auth("Bearer good-key"), {})  # even the right key waits
     assert 1 <= throttled.value.retry_after <= 300
-    assert access.authenticate("10.0.0.8", "Bearer good-key", {}) == Identity("key1", Role.reader)
+    assert access.authenticate("10.0.0.8", auth("Bearer good-key"), {}) == Identity("key1", Role.reader, "key")

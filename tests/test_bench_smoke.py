@@ -58,6 +58,10 @@ def test_quick_bench_writes_results_and_table(tmp_path: Path) -> None:
     assert data["answering"]["api"]["requests"] == 8 and data["answering"]["api"]["errors"] == 0
     assert data["answering"]["api"]["chunks"] == 60  # answering and server memory on the largest index
     assert data["answering"]["api"]["server_peak_rss_mib"] > 100  # torch and the model alone are more
+    replicas = data["replicas"]
+    assert replicas["chunks"] == 60 and replicas["two_over_one"] > 0, replicas
+    for run, count in ((replicas["one"], 1), (replicas["two"], 2)):
+        assert run["replicas"] == count and run["requests"] == 8 and run["errors"] == 0, run
     precision = data["settings"]["embed_precision"]
     assert precision in ("float32", "bfloat16")
     assert indexed["runs"]["raw"]["precision"] == indexed["runs"]["docbot"]["precision"] == precision
@@ -65,7 +69,7 @@ def test_quick_bench_writes_results_and_table(tmp_path: Path) -> None:
     assert data["answering"]["ask"]["questions"] == 4
 
     page = doc.read_text()
-    for heading in ("## Machine", "## Indexing", "## Retrieval latency", "## Answering"):
+    for heading in ("## Machine", "## Indexing", "## Retrieval latency", "## Answering", "## Replicas"):
         assert heading in page
     assert f"| `docbot` | {precision} | 40 |" in page
     assert "requests/s" in page

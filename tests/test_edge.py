@@ -329,3 +329,30 @@ def test_the_store_probe_answers_from_its_last_check_while_the_store_is_slow() -
     now[0] = 10.0
     with pytest.raises(StoreUnavailableError):
         run_apart(probe.chunks())
+
+
+def test_page_events_get_a_503_not_a_crash_when_the_state_database_is_down(tmp_path: Any) -> None:
+    """The page's rate limit counts in the state database; when that database goes down under a running server a
+    page event is refused with a one-line 503 and Retry-After (the API answers the same), never a server error."""
+    from live import postgres_server
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from bot.state.counters import WindowCounters
+    from bot.state.database import Database
+    from bot.web.edge import PageRateLimit
+    from bot.web.security import RateLimiter
+
+    inner = Starlette(routes=[Route("/gradio_api/queue/join", lambda _: PlainTextResponse("joined"), methods=["POST"])])
+    with postgres_server() as server:
+        database = Database.open(server.url, tmp_path)
+        limiter = RateLimiter(WindowCounters(database, "page", 60.0), 10)
+        client = TestClient(PageRateLimit(inner, limiter=limiter, user_of=lambda _: None))
+        assert client.post("/gradio_api/queue/join").text == "joined"
+        server.stop()
+        response = client.post("/gradio_api/queue/join")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "state database is unavailable" in response.json()["detail"]

@@ -177,3 +177,23 @@ def test_past_conversations_are_listed_most_recent_first(replicas: Replicas) -> 
     one.add_turn(older, "user:ann", _answer("More on the first?"))  # continued: now the most recent
     assert [s.id for s in two.listed("user:ann")] == [older, newer]
     assert [s.title for s in two.listed("user:ann", limit=1)] == ["First topic?"]
+
+
+def test_a_turn_saved_by_another_docbot_version_still_opens(replicas: Replicas) -> None:
+    """Citations are stored as JSON: a key this version does not know is dropped, a missing view_url derived again."""
+    from dataclasses import asdict
+
+    from sqlalchemy import update
+
+    from bot.state.conversations import turns
+
+    one, two = replicas
+    answer = _answer("Who resumed air strikes?")
+    conversation = ConversationStore(one).add_turn(None, "user:ann", answer)
+    [citation] = answer.citations
+    other_version = {k: v for k, v in asdict(citation).items() if k != "view_url"} | {"confidence_band": "high"}
+    with one.begin() as connection:
+        statement = update(turns).where(turns.c.conversation_id == conversation).values(citations=[other_version])
+        connection.execute(statement)
+    [reopened] = ConversationStore(two).answers(conversation, "user:ann")
+    assert reopened.citations == [citation]

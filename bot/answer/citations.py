@@ -4,7 +4,8 @@ citations while an answer is written.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from bot.answer.support import Support
@@ -34,6 +35,15 @@ def view_path(chunk_id: str, quote_start: int, quote_end: int) -> str:
     """The evidence viewer's address for a quote: the chunk's opaque id and the quote's span in its document (never
     a file path); ``#cited`` scrolls the view to the highlighted sentence."""
     return f"/view/{chunk_id}?quote={quote_start}-{quote_end}#cited"
+
+
+def citation_from_record(record: Mapping[str, Any]) -> Citation:
+    """A citation stored earlier (a conversation turn): keys this version does not know are dropped and the viewer
+    address is derived again, so a turn saved by an older or newer docbot still opens."""
+    known = {item.name for item in fields(Citation)}
+    values = {key: value for key, value in record.items() if key in known}
+    values["view_url"] = view_path(values["chunk_id"], values["quote_start"], values["quote_end"])
+    return Citation(**values)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from bot.answer.citations import Answer, Citation
+from bot.answer.citations import Answer, citation_from_record
 from bot.state.database import METADATA, Database
 
 conversations = Table(
@@ -138,7 +138,7 @@ class ConversationStore:
             Answer(
                 question=row.question,
                 text=row.answer,
-                citations=[Citation(**citation) for citation in row.citations],
+                citations=[citation_from_record(citation) for citation in row.citations],
                 refused=row.refused,
                 generator=row.generator,
             )

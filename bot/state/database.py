@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 #: Every table of docbot's state, defined by the store modules of ``bot.state``.
 METADATA = MetaData()
@@ -70,6 +73,12 @@ class Database:
         else:
             engine = create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10)
         return cls(engine)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Database:
+        """The database ``DOCBOT_DATABASE_URL`` names, else SQLite in the data directory."""
+        url = settings.database_url
+        return cls.open(url.get_secret_value() if url else None, settings.data_dir)
 
     @property
     def backend(self) -> str:

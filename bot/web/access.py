@@ -1,9 +1,17 @@
 """Who the caller is and what they may do: one identity model and one policy table for the whole app.
 
 Roles are ordered reader < editor < admin. An identity is proven by a user's password (the page's login form, or
-HTTP Basic on the API), by an API key (``Authorization: Bearer``, or typed into the login form's password box), or
-by the page's session cookie once signed in; without any of these the caller gets ``anonymous_role`` (or nothing).
-Every surface (the page's event handlers, ``/api``, ``/v1``, ``/docs``, ``/openapi.json``) asks :func:`allowed`.
+HTTP Basic on the API), by an API key (``Authorization: Bearer``, or typed into the login form's password box; a
+settings key or a scoped key of :mod:`bot.state.grants`), by the wiki's reverse proxy (a user header, with groups,
+believed only when ``proxy_auth`` is on and only from ``trusted_proxies``: :mod:`bot.web.edge` removes those headers
+from anyone else), or by the page's session cookie once signed in; without any of these the caller gets
+``anonymous_role`` (or nothing).
+
+Per collection, while no grant exists at all the settings roles apply to every collection (reader reads, editor
+writes, admin administers). Once any grant exists the grants decide: a settings admin is admin of every collection,
+anybody else has what their grants (as user, group, key or ``everyone``) give them, and nothing elsewhere. A scoped
+key opens its one collection with its one right, whatever else exists. Every surface (the page's event handlers,
+``/api``, ``/v1``, ``/embed``, ``/docs``, ``/openapi.json``) asks :func:`allowed`.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import hmac
 import ipaddress
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 from pydantic import SecretStr
@@ -23,6 +31,7 @@ from pydantic import SecretStr
 from bot.config import Settings
 from bot.state.counters import WindowCounters
 from bot.state.database import Database
+from bot.state.grants import EVERYONE, GrantStore, Right
 from bot.web.auth_throttle import FailureThrottle
 
 
@@ -32,15 +41,18 @@ class Role(IntEnum):
     admin = 3
 
 
-#: The least role each action needs. ``replace`` and ``remove`` also need ownership below admin (see allowed).
-POLICY: dict[str, Role] = {
-    "read": Role.reader,  # list documents, see sources, the API's description (/docs, /openapi.json)
-    "ask": Role.reader,
-    "vote": Role.reader,
-    "upload": Role.editor,
-    "replace": Role.editor,
-    "remove": Role.editor,
+#: The least right on a collection each action needs. ``replace`` and ``remove`` also need ownership below admin.
+POLICY: dict[str, Right] = {
+    "read": Right.read,  # list documents, see sources, example questions, the API's description (/docs)
+    "ask": Right.read,
+    "vote": Right.read,
+    "upload": Right.write,
+    "replace": Right.write,
+    "remove": Right.write,
+    "grant": Right.admin,
 }
+#: What a settings role gives on every collection while no grant exists (and a settings admin always).
+ROLE_RIGHT = {Role.reader: Right.read, Role.editor: Right.write, Role.admin: Right.admin}
 OWNED_ACTIONS = frozenset({"replace", "remove"})
 ANONYMOUS = "anonymous"
 _ROLE_NAMES = ", ".join(role.name for role in Role)
@@ -66,17 +78,45 @@ class ThrottledError(Exception):
 class Identity:
     name: str
     role: Role
+    #: ``user`` (a password, a session, the wiki's proxy) or ``key`` (an API key).
+    kind: str = "user"
+    #: The wiki groups the proxy named.
+    groups: frozenset[str] = frozenset()
+    #: Per collection, what the grants give; None while no grant exists (the role applies everywhere). A scoped key
+    #: carries its one collection here from the start.
+    rights: Mapping[str, Right] | None = field(default=None, compare=False, hash=False)
 
     @property
     def anonymous(self) -> bool:
         return self.name == ANONYMOUS
 
+    def principals(self) -> list[str]:
+        """Who grants to this identity may name: ``everyone``, its user or key, its groups."""
+        if self.anonymous:
+            return [EVERYONE]
+        return [EVERYONE, f"{self.kind}:{self.name}", *(f"group:{group}" for group in sorted(self.groups))]
 
-def allowed(identity: Identity | None, action: str, owner: str | None = None) -> bool:
-    """May ``identity`` do ``action`` (to a document uploaded by ``owner``; None = unknown or the CLI)?"""
-    if identity is None or identity.role < POLICY[action]:
+
+def right_on(identity: Identity, collection: str | None) -> Right | None:
+    """``identity``'s right on ``collection`` (None: on the collection where it is strongest)."""
+    if identity.rights is None:
+        return ROLE_RIGHT[identity.role]
+    if identity.role is Role.admin and identity.kind != "key":
+        return Right.admin
+    if collection is None:
+        return max(identity.rights.values(), default=None)
+    return identity.rights.get(collection)
+
+
+def allowed(identity: Identity | None, action: str, collection: str | None = None, *, owner: str | None = None) -> bool:
+    """May ``identity`` do ``action`` on ``collection`` (None: on some collection) to a document uploaded by
+    ``owner`` (None = unknown or the CLI)?"""
+    if identity is None:
         return False
-    if action in OWNED_ACTIONS and identity.role < Role.admin:
+    right = right_on(identity, collection)
+    if right is None or right < POLICY[action]:
+        return False
+    if action in OWNED_ACTIONS and right < Right.admin:
         return owner is not None and not identity.anonymous and owner == identity.name
     return True
 
@@ -114,17 +154,50 @@ def parse_keys(entries: Sequence[SecretStr]) -> list[tuple[bytes, Identity]]:
     for number, entry in enumerate(entries, 1):
         text = entry.get_secret_value()
         if ":" not in text:
-            keys.append((_digest(text), Identity(f"key{number}", Role.reader)))
+            keys.append((_digest(text), Identity(f"key{number}", Role.reader, "key")))
             continue
         parts = text.split(":")
         if len(parts) != 3 or not parts[0].strip() or not parts[1]:
             raise AccessError(f"DOCBOT_API_KEYS entry {number} is not {_KEY_FORM} (role: {_ROLE_NAMES})")
-        keys.append((_digest(parts[1]), Identity(parts[0].strip(), _role(parts[2], "DOCBOT_API_KEYS", _KEY_FORM))))
+        keys.append(
+            (_digest(parts[1]), Identity(parts[0].strip(), _role(parts[2], "DOCBOT_API_KEYS", _KEY_FORM), "key"))
+        )
     return keys
 
 
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
+
+
+@dataclass(frozen=True)
+class ProxyHeaders:
+    """Where the wiki's reverse proxy names the reader and their groups (lower-cased header names, checked in order;
+    the first present wins)."""
+
+    user: tuple[str, ...]
+    groups: tuple[str, ...]
+    #: The role of a reader the proxy signs in who is not also a DOCBOT_USERS account.
+    role: Role
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProxyHeaders | None:
+        if not settings.proxy_auth:
+            return None
+        if not settings.trusted_proxies:
+            raise AccessError(
+                "DOCBOT_PROXY_AUTH=true needs DOCBOT_TRUSTED_PROXIES: the addresses of the wiki's reverse proxy, the "
+                "only callers whose user headers are believed"
+            )
+        user = tuple(name.lower() for name in settings.proxy_user_headers)
+        return cls(user, tuple(name.lower() for name in settings.proxy_groups_headers), Role[settings.proxy_role])
+
+    def claim(self, headers: Mapping[str, str]) -> tuple[str, frozenset[str]] | None:
+        """The user and groups in ``headers`` (a case-insensitive mapping), or None when no user header is set."""
+        user = next((headers[name].strip() for name in self.user if headers.get(name, "").strip()), None)
+        if user is None:
+            return None
+        listed = next((headers[name] for name in self.groups if headers.get(name, "").strip()), "")
+        return user, frozenset(group.strip() for group in listed.split(",") if group.strip())
 
 
 def is_loopback(host: str) -> bool:
@@ -175,13 +248,19 @@ class Access:
     sessions: dict[str, Identity] = field(default_factory=dict)
     #: Gradio's own token table once mounted: a token it forgot (log out) is no longer a session.
     live_tokens: Mapping[str, str] | None = None
+    #: The wiki's proxy headers, when it signs readers in (DOCBOT_PROXY_AUTH).
+    proxy: ProxyHeaders | None = None
+    #: Grants per collection and scoped keys (None: no state database, so the settings roles alone).
+    grants: GrantStore | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, database: Database) -> Access:
-        """The policy ``settings`` describe; failed sign-ins are counted in ``database`` (shared by replicas)."""
+        """The policy ``settings`` describe; failed sign-ins are counted in ``database`` (shared by replicas), and
+        the grants per collection and scoped keys are read from it."""
         users, keys = parse_users(settings.users), parse_keys(settings.api_keys)
         anonymous = anonymous_role(settings)
-        if anonymous is None and not users and not keys:
+        proxy = ProxyHeaders.from_settings(settings)
+        if anonymous is None and not users and not keys and proxy is None:
             raise AccessError(
                 "DOCBOT_ANONYMOUS_ROLE=none with no DOCBOT_USERS or DOCBOT_API_KEYS would lock everybody out: "
                 "configure a user or key, or choose reader, editor or admin"
@@ -189,7 +268,8 @@ class Access:
         check_exposure(settings)
         counters = WindowCounters(database, "auth", settings.auth_failure_window_s)
         throttle = FailureThrottle(counters, settings.auth_failure_limit)
-        return cls(users, keys, anonymous, throttle)
+        grants = GrantStore(database, settings.grants_cache_s)
+        return cls(users, keys, anonymous, throttle, proxy=proxy, grants=grants)
 
     @property
     def login_configured(self) -> bool:
@@ -198,10 +278,15 @@ class Access:
     # --- proofs ----------------------------------------------------------------------------------
 
     def by_key(self, key: str) -> Identity | None:
+        """A DOCBOT_API_KEYS key, else a scoped key of the grant store (its one collection and right)."""
         given, found = _digest(key), None
         for digest, identity in self.keys:  # no early exit: the time taken says nothing about which key
             if hmac.compare_digest(given, digest):
                 found = identity
+        if found is None and self.grants is not None:
+            scoped = self.grants.snapshot().key(given)
+            if scoped is not None:
+                found = Identity(scoped.name, Role.reader, "key", rights={scoped.collection: scoped.right})
         return found
 
     def by_password(self, username: str, password: str) -> Identity | None:
@@ -222,21 +307,49 @@ class Access:
 
     # --- a request's identity --------------------------------------------------------------------
 
-    def identify(self, authorization: str | None, cookies: Mapping[str, str]) -> Identity | None:
-        """Bearer key, Basic user (or key), the page's session cookie, else the anonymous role (or None).
+    def identify(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> Identity | None:
+        """Bearer key, Basic user (or key), the wiki proxy's user header, the page's session cookie, else the
+        anonymous role (or None); with the rights the grants give it now.
 
-        Raises BadCredentialsError when an ``Authorization`` header is present but proves nobody.
+        ``headers`` is the request's case-insensitive header mapping (proxy headers from an untrusted peer have been
+        removed at the edge). Raises BadCredentialsError when an ``Authorization`` header proves nobody.
         """
+        return self.with_rights(self._who(headers, cookies))
+
+    def _who(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> Identity | None:
+        authorization = headers.get("authorization")
         if authorization:
             identity = self._from_header(authorization)
             if identity is None:
                 raise BadCredentialsError("the credentials are not valid")
             return identity
+        proxied = self._from_proxy(headers)
+        if proxied is not None:
+            return proxied
         for name, token in cookies.items():
             live = self.live_tokens is None or token in self.live_tokens
             if name.startswith(SESSION_COOKIE_PREFIX) and token in self.sessions and live:
                 return self.sessions[token]
         return Identity(ANONYMOUS, self.anonymous) if self.anonymous is not None else None
+
+    def _from_proxy(self, headers: Mapping[str, str]) -> Identity | None:
+        """The reader the wiki's proxy names (with the role of a DOCBOT_USERS account of that name, if any)."""
+        claim = self.proxy.claim(headers) if self.proxy is not None else None
+        if self.proxy is None or claim is None:
+            return None
+        user, groups = claim
+        configured = self.users.get(user)
+        return Identity(user, configured[1] if configured else self.proxy.role, groups=groups)
+
+    def with_rights(self, identity: Identity | None) -> Identity | None:
+        """``identity`` with what the grants give it per collection (unchanged while no grant exists, and for a
+        scoped key, which carries its own)."""
+        if identity is None or identity.rights is not None or self.grants is None:
+            return identity
+        snapshot = self.grants.snapshot()
+        if not snapshot.grants:
+            return identity
+        return replace(identity, rights=snapshot.rights(identity.principals()))
 
     def _from_header(self, authorization: str) -> Identity | None:
         scheme, _, value = authorization.strip().partition(" ")
@@ -250,15 +363,15 @@ class Access:
             return self.by_password(username, password) if colon else None
         return None
 
-    def authenticate(self, address: str, authorization: str | None, cookies: Mapping[str, str]) -> Identity | None:
+    def authenticate(self, address: str, headers: Mapping[str, str], cookies: Mapping[str, str]) -> Identity | None:
         """:meth:`identify`, throttled per address: failures count, and an address over the limit gets
         ThrottledError for every attempt with credentials until its window passes (a success does not reset it)."""
-        if authorization:
+        if headers.get("authorization"):
             wait = self.throttle.retry_after(address)
             if wait:
                 raise ThrottledError(wait)
         try:
-            return self.identify(authorization, cookies)
+            return self.identify(headers, cookies)
         except BadCredentialsError:
             self.throttle.fail(address)
             raise

@@ -85,10 +85,7 @@ class AccessGate:
         headers = Headers(scope=scope)
         try:
             identity = await run_in_threadpool(
-                self.access.authenticate,
-                client_address(scope),
-                headers.get("authorization"),
-                cookie_parser(headers.get("cookie", "")),
+                self.access.authenticate, client_address(scope), headers, cookie_parser(headers.get("cookie", ""))
             )
         except ThrottledError as exc:
             await _reply(send, 429, str(exc), {"Retry-After": str(exc.retry_after)})
@@ -109,19 +106,26 @@ def install_gate(app: FastAPI, access: Access) -> None:
 
 
 def connect_page_login(app: FastAPI, access: Access) -> None:
-    """After ``gr.mount_gradio_app``: follow Gradio's log-outs, and with anonymous callers allowed let them see the
-    page (Gradio would otherwise show its login form to everybody) while sign-ins still work."""
+    """After ``gr.mount_gradio_app``: follow Gradio's log-outs, and with anonymous callers allowed (or readers signed
+    in by the wiki's proxy) let them see the page (Gradio would otherwise show its login form to everybody) while
+    sign-ins still work (at ``/signin``)."""
     from gradio.routes import App
 
     gradio_app = next(r.app for r in app.routes if isinstance(r, Mount) and isinstance(r.app, App))
     access.live_tokens = gradio_app.tokens
-    if access.login_configured and access.anonymous is not None:
+    if page_is_open(access):
+        fallback = "anonymous" if access.anonymous is not None else None
 
-        def page_user(request: Request) -> str:
+        def page_user(request: Request) -> str | None:
             try:
-                identity = access.identify(request.headers.get("authorization"), request.cookies)
+                identity = access.identify(request.headers, request.cookies)
             except BadCredentialsError:
                 identity = None
-            return identity.name if identity is not None else "anonymous"
+            return identity.name if identity is not None else fallback
 
         gradio_app.auth_dependency = page_user
+
+
+def page_is_open(access: Access) -> bool:
+    """Does the page open without Gradio's login form (anonymous callers, or the proxy signs readers in)?"""
+    return access.login_configured and (access.anonymous is not None or access.proxy is not None)

@@ -49,6 +49,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, text in {
         401: "No identity (an API key, or a user's password as HTTP Basic) where anonymous callers may not ask, "
         "or credentials that are not valid.",
+        403: "Signed in, but granted no collection (docbot access grant).",
         413: "The body is larger than DOCBOT_MAX_BODY_BYTES.",
         404: "A conversation_id that is not one of this caller's conversations.",
         422: "An empty question, one longer than DOCBOT_MAX_QUESTION_CHARS, history and conversation_id together, "

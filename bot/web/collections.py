@@ -58,7 +58,7 @@ MAX_COLLECTIONS = 20
 
 def readable_collections(identity: Identity | None, collections: Sequence[str]) -> list[str]:
     """The collections (of ``collections``, in that order) that ``identity`` may read."""
-    return [name for name in collections if allowed(identity, "ask")]
+    return [name for name in collections if allowed(identity, "read", name)]
 
 
 def asked_collections(

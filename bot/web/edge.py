@@ -4,7 +4,9 @@ Pure ASGI middleware (no body buffering, so answer streams and Gradio's event st
 
 - :class:`ForwardedHeaders`: the caller's address (``scope["client"]``, which every rate limit keys on), scheme and
   host come from forwarded headers only when the TCP peer is a configured proxy, and then from the rightmost hop no
-  trusted proxy wrote. From anyone else those headers are removed, so nothing downstream (Gradio included) reads them.
+  trusted proxy wrote. From anyone else those headers are removed, so nothing downstream (Gradio included) reads them;
+  so are the wiki proxy's user and groups headers (DOCBOT_PROXY_USER_HEADERS, ...): :mod:`bot.web.access` signs a
+  reader in from them only because nobody but a trusted proxy can get them this far.
 - :class:`HostAllowList`: a request naming a host outside the allow-list gets 400 (DNS rebinding against a local
   install).
 - :class:`PageRateLimit`: the page's event routes under a per-caller rate limit (counted in the database).
@@ -30,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.config import Settings
 from bot.state.counters import WindowCounters
-from bot.state.database import Database
+from bot.state.database import Database, DatabaseError
 from bot.web.security import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -100,9 +102,10 @@ class ForwardedHeaders:
     is not itself a trusted proxy: a client can prepend anything, but not what its proxy appends.
     """
 
-    def __init__(self, app: ASGIApp, proxies: Sequence[Network]) -> None:
+    def __init__(self, app: ASGIApp, proxies: Sequence[Network], identity_headers: Sequence[str] = ()) -> None:
         self.app = app
         self.proxies = tuple(proxies)
+        self.untrusted = FORWARDED_HEADERS | {name.lower().encode("latin-1") for name in identity_headers}
 
     def trusts(self, address: Address | None) -> bool:
         return address is not None and any(address in network for network in self.proxies)
@@ -115,7 +118,7 @@ class ForwardedHeaders:
     def resolved(self, scope: Scope) -> Scope:
         peer = scope.get("client")
         if not (peer and self.trusts(address_of(peer[0]))):
-            return {**scope, "headers": [(k, v) for k, v in scope["headers"] if k not in FORWARDED_HEADERS]}
+            return {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() not in self.untrusted]}
         headers = Headers(scope=scope)
         elements = forwarded_elements(headers.getlist("forwarded"))
         resolved = dict(scope)
@@ -217,7 +220,14 @@ class PageRateLimit:
             return
         user = self.user_of(scope)
         caller = f"user:{user}" if user else f"ip:{scope['client'][0] if scope.get('client') else 'unknown'}"
-        wait = await run_in_threadpool(self.limiter.retry_after, caller)  # a database round trip, off the loop
+        try:
+            wait = await run_in_threadpool(self.limiter.retry_after, caller)  # a database round trip, off the loop
+        except DatabaseError:
+            log.exception("page rate limit: the state database failed")
+            detail = "the state database is unavailable, so page events are refused for now; retry shortly"
+            response = JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+            await response(scope, receive, send)
+            return
         if not wait:
             await self.app(scope, receive, send)
             return
@@ -279,4 +289,5 @@ def install_edge(app: FastAPI, settings: Settings, database: Database) -> None:
     limiter = RateLimiter(WindowCounters(database, "page", 60.0), settings.rate_limit_per_minute)
     app.add_middleware(PageRateLimit, limiter=limiter, user_of=page_user(app))
     app.add_middleware(HostAllowList, hosts=allowed_hosts(settings))
-    app.add_middleware(ForwardedHeaders, proxies=settings.trusted_proxies)
+    identity_headers = [*settings.proxy_user_headers, *settings.proxy_groups_headers]
+    app.add_middleware(ForwardedHeaders, proxies=settings.trusted_proxies, identity_headers=identity_headers)

@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.state.conversations import ConversationNotFoundError, ConversationStore
 from bot.state.database import Database, DatabaseError
 from bot.state.feedback import FeedbackStore
+from bot.state.grants import Right
 from bot.web.access import POLICY, Access, BadCredentialsError, Identity, allowed
 from bot.web.collections import readable_collections
 from bot.web.conversations import conversation_owner
@@ -70,6 +71,13 @@ log = logging.getLogger(__name__)
 
 #: Page sessions whose picked collections and filter chips are kept (the oldest are forgotten first).
 MAX_SESSIONS = 10_000
+
+NOTHING_READABLE = "There is nothing here you may read: an administrator can grant you a collection."
+
+
+class NothingReadableError(Exception):
+    """The picked collections are none the caller may read (the overview then shows nothing of them)."""
+
 
 #: How many passages the example questions are drawn from.
 EXAMPLE_PASSAGES = 400
@@ -219,15 +227,22 @@ class ChatPage:
     def who(self, request: gr.Request) -> Identity | None:
         """The caller's identity from the request that started this event (never from what the page says)."""
         raw = request.request  # None only when called in-process: no credentials, so the anonymous role
-        authorization, cookies = (raw.headers.get("authorization"), raw.cookies) if raw else (None, {})
+        headers, cookies = (raw.headers, raw.cookies) if raw else ({}, {})
         try:
-            return self.access.identify(authorization, cookies)
+            return self.access.identify(headers, cookies)
         except BadCredentialsError:
             return None
 
-    def add_note(self, identity: Identity | None) -> str:
+    @staticmethod
+    def may(identity: Identity | None, action: str, scope: Scope) -> bool:
+        """May ``identity`` do ``action`` on the picked collections: every one to read or ask, the first (where
+        documents are listed, added and removed) to change documents."""
+        names = scope.names if POLICY[action] is Right.read else scope.names[:1]
+        return bool(names) and all(allowed(identity, action, name) for name in names)
+
+    def add_note(self, identity: Identity | None, scope: Scope) -> str:
         """Why this caller sees no upload form, and how to get one ("" when they may upload)."""
-        if allowed(identity, "upload"):
+        if self.may(identity, "upload", scope):
             return ""
         if identity is not None and not identity.anonymous:
             return notice_html(
@@ -268,6 +283,8 @@ class ChatPage:
         picker = gr.Dropdown(choices=readable, value=scope.names, visible=len(readable) > 1, multiselect=True)
         offered: list[str] = []
         try:
+            if not self.may(identity, "read", scope):  # nothing of a collection this caller may not read
+                raise NothingReadableError
             documents = list_documents(scope.store, scope.settings)
             chunks = sum(d.chunks for d in documents)
             questions = self.examples(chunks, scope.store, scope.names[0]) if chunks else []
@@ -278,14 +295,20 @@ class ChatPage:
             status = store_down_html(*models, where)
             table = notice_html("The documents cannot be listed while the vector store is unreachable.")
             documents, questions, placeholder = [], [], WELCOME
+        except NothingReadableError:
+            status, table = status_html(*models, 0, 0), notice_html(NOTHING_READABLE)
+            documents, questions, placeholder = [], [], WELCOME
         else:
             status = status_html(*models, len(documents), chunks)
             table = documents_html(documents)
             placeholder = WELCOME if chunks else EMPTY_WELCOME
         chatbot = gr.Chatbot(examples=[{"text": q} for q in questions] or None, placeholder=placeholder)
         picked = [c for c in self._choice(request).chips]
-        choices = [(f"{d.title} ({d.source})", d.key) for d in documents if allowed(identity, "remove", d.owner)]
-        note = self.add_note(identity)
+        here = scope.names[0]
+        choices = [
+            (f"{d.title} ({d.source})", d.key) for d in documents if allowed(identity, "remove", here, owner=d.owner)
+        ]
+        note = self.add_note(identity, scope)
         return (
             status,
             chatbot,
@@ -305,11 +328,11 @@ class ChatPage:
             answer, [surrounding_text(scope.stores.get(c.collection, scope.store), c) for c in answer.citations]
         )
 
-    def _stored(self, answer: Answer) -> Turn:
+    def _stored(self, answer: Answer, scope: Scope) -> Turn:
         """A stored turn as shown again: its sources' surrounding text when the store can be read, else the
         passages alone."""
         try:
-            return self._finish(answer)
+            return self._finish(answer, scope)
         except StoreUnavailableError:
             return Turn(answer)
 
@@ -328,7 +351,8 @@ class ChatPage:
         try:
             if owner is not None:
                 if kept.conversation is not None:
-                    turns = [self._stored(a) for a in self.conversations.answers(kept.conversation, owner)]
+                    scope = self.scope(request)
+                    turns = [self._stored(a, scope) for a in self.conversations.answers(kept.conversation, owner)]
                 past = past_list(self.conversations.listed(owner), kept.conversation)
         except ConversationNotFoundError:  # not this caller's (or gone): a new conversation
             kept = kept.showing(None)
@@ -376,8 +400,11 @@ class ChatPage:
             return
         kept = Kept.of(saved)
         owner = self._owner(request, kept)
-        if owner is None:
-            turns = [*turns, self._refusal(question, "Please sign in to ask questions.")]
+        identity, scope = self.who(request), self.scope(request)
+        if owner is None or not self.may(identity, "ask", scope):
+            signed_in = identity is not None and not identity.anonymous
+            refusal = NOTHING_READABLE if signed_in else "Please sign in to ask questions."
+            turns = [*turns, self._refusal(question, refusal)]
             yield "", chat_messages(turns), sources_html(turns), turns, gr.skip(), gr.skip()
             return
         limit = self.settings.max_question_chars
@@ -388,7 +415,7 @@ class ChatPage:
         with self.slots.held() as free:
             if free:
                 keep = lambda answer: self._keep(answer, kept, owner)  # noqa: E731
-                yield from self._answer(question, turns, keep, self.scope(request))
+                yield from self._answer(question, turns, keep, scope)
             else:
                 turns = [*turns, self._refusal(question, BUSY_ANSWER, BUSY_SOURCES)]
                 yield "", chat_messages(turns), sources_html(turns), turns, gr.skip(), gr.skip()
@@ -438,18 +465,17 @@ class ChatPage:
 
     # --- documents -------------------------------------------------------------------------------
 
-    def _stage(
-        self, given: str, identity: Identity, session: str, staged: dict[str, Staged], settings: Settings
-    ) -> None:
+    def _stage(self, given: str, identity: Identity, session: str, staged: dict[str, Staged], scope: Scope) -> None:
         """Put one received file in the collection's uploads folder (its previous version kept aside); refusals
         raise."""
         with self.inbox.take(given, session) as source:
             name = sanitise_filename(Path(given).name)
             if name in staged:
                 raise UploadRefusedError(f"{name}: chosen twice; add one file of each name at a time")
+            settings = scope.settings
             uploads = settings.uploads_dir
             exists = (uploads / name).exists()
-            if exists and not allowed(identity, "replace", owner_of(settings, uploads, name)):
+            if exists and not allowed(identity, "replace", scope.names[0], owner=owner_of(settings, uploads, name)):
                 raise UploadRefusedError(
                     f"{name}: a document of that name was added by someone else; only they or the administrator "
                     "can replace it (rename your file to add it beside theirs)"
@@ -462,17 +488,17 @@ class ChatPage:
         identity = self.who(request)
         session = session_key(request.cookies if request.request else {})
         scope = self.scope(request)
-        if identity is None or not allowed(identity, "upload"):
+        if identity is None or not self.may(identity, "upload", scope):
             for given in files or []:
                 self.inbox.discard(given, session)
-            return self.add_note(identity)
+            return self.add_note(identity, scope)
         if not files:
             return notice_html("Choose one or more files first.")
         staged: dict[str, Staged] = {}
         refused: list[str] = []
         for given in files:
             try:
-                self._stage(given, identity, session, staged, scope.settings)
+                self._stage(given, identity, session, staged, scope)
             except UploadRefusedError as exc:
                 refused.append(str(exc))
             finally:
@@ -507,14 +533,14 @@ class ChatPage:
     def remove(self, key: str | None, request: gr.Request) -> str:
         identity = self.who(request)
         refusal = notice_html("Removing this document needs the administrator (or the editor who uploaded it).")
-        if identity is None or identity.role < POLICY["remove"]:
-            return refusal
         scope = self.scope(request)
+        if not self.may(identity, "upload", scope):  # may write here at all: the document's owner is checked below
+            return refusal
         try:
             document = next((d for d in list_documents(scope.store, scope.settings) if d.key == key), None)
             if document is None:
                 return notice_html("Choose a document to remove first.")
-            if not allowed(identity, "remove", document.owner):
+            if not allowed(identity, "remove", scope.names[0], owner=document.owner):
                 return refusal
             removed = remove_document(scope.store, scope.settings, document)
             self._refresh(scope)

@@ -51,29 +51,42 @@ class RateLimiter:
 
 class Guard:
     """The dependency in front of ``/api``, ``/v1`` and the evidence viewer: who the caller is (see
-    :mod:`bot.web.access`), whether they may do ``action`` (ask; read for the viewer), and the rate limit per identity
-    (per address for anonymous callers). Returns the identity."""
+    :mod:`bot.web.access`), whether they may do ``action`` (ask; read for the viewer) on ``collection`` (None: on some
+    collection; each route then checks the collections it is asked about), and the rate limit per identity (per
+    address for anonymous callers). Returns the identity.
 
-    def __init__(self, access: Access, limiter: RateLimiter, action: str = "ask") -> None:
+    No identity: 401. Signed in but not allowed: 403 when no collection was named (they were granted nothing), else
+    404 (a collection one may not read is answered like one that does not exist)."""
+
+    def __init__(
+        self, access: Access, limiter: RateLimiter, action: str = "ask", collection: str | None = None
+    ) -> None:
         self._access = access
         self._limiter = limiter
         self._action = action
+        self._collection = collection
 
     def identity(self, request: Request) -> Identity:
         address = request.client.host if request.client else "unknown"
         challenge = {"WWW-Authenticate": self._access.challenge()}
         try:
-            identity = self._access.authenticate(address, request.headers.get("authorization"), request.cookies)
+            identity = self._access.authenticate(address, request.headers, request.cookies)
         except ThrottledError as exc:
             raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
         except BadCredentialsError as exc:
             raise HTTPException(401, "the API key (or user and password) is not valid", headers=challenge) from exc
-        if not allowed(identity, self._action):
+        if allowed(identity, self._action, self._collection):
+            assert identity is not None  # allowed() refuses None
+            return identity
+        if identity is None or identity.anonymous:
             raise HTTPException(
                 401, "an API key is required: send the header Authorization: Bearer <key>", headers=challenge
             )
-        assert identity is not None  # allowed() refuses None
-        return identity
+        if self._collection is not None:
+            raise HTTPException(404, "not found")
+        raise HTTPException(
+            403, f"{identity.name} may read no collection here: an administrator grants it (docbot access grant)"
+        )
 
     def admit(self, request: Request) -> Identity:
         """The caller's identity, once counted against the rate limit (raises the 401 or 429)."""

@@ -166,7 +166,8 @@ def _is_pdf(found: Evidence) -> bool:
 
 def install_viewer(app: FastAPI, store: VectorStore, settings: Settings, access: Access, database: Database) -> None:
     limiter = RateLimiter(WindowCounters(database, "view", 60.0), settings.rate_limit_per_minute)
-    guard = Guard(access, limiter, action="read")
+    # the viewer reads the default collection's store: only its readers get past (others: 404, like a missing one)
+    guard = Guard(access, limiter, action="read", collection=settings.default_collection)
     headers = _headers(settings.embed_origins)
     renderer = PageRenderer.from_settings(settings)
     budget = view_budget(settings)
