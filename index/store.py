@@ -316,6 +316,14 @@ class VectorStore:
         chunks = {chunk.id: chunk for chunk in self.get([i for i, _ in nearest])}
         return [DenseHit(chunks[i], similarity) for i, similarity in nearest if i in chunks]
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored chunk vectors by id, read a page at a time; missing ids are left out."""
+        found: dict[str, np.ndarray] = {}
+        for lo in range(0, len(ids), PAGE):
+            page = self._call("read", self._collection.get, ids=list(ids[lo : lo + PAGE]), include=["embeddings"])
+            found.update(zip(page["ids"], np.asarray(page["embeddings"], dtype=np.float32), strict=True))
+        return found
+
     def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored sentence vectors by sentence id (:func:`index.sentences.sentence_id`); missing ids are left out."""
         if not ids:
