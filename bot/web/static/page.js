@@ -40,9 +40,10 @@
     document.querySelectorAll(".docbot-viewer").forEach((v) => v.remove());
     const address = new URL(link.getAttribute("href"), location.href);
     const viewer = el("section", "docbot-viewer");
-    viewer.setAttribute("aria-label", "The source in its document");
+    const label = `Source ${link.textContent.replace(/[[\]]/g, "")}`;
+    viewer.setAttribute("aria-label", `${label} in its document`);
     const bar = el("div", "viewer-bar");
-    const status = el("span", "viewer-status", "Opening the document…");
+    const status = el("span", "viewer-status", `Opening ${label.toLowerCase()} in its document…`);
     const tab = el("a", "viewer-tab", "new tab ↗");
     tab.href = address.href;
     tab.target = "_blank";
@@ -52,13 +53,13 @@
     close.addEventListener("click", () => viewer.remove());
     bar.append(status, tab, close);
     const frame = el("iframe", "viewer-frame");
-    frame.title = link.title || "The source in its document";
+    frame.title = `${label} in its document`;
     frame.setAttribute("sandbox", "allow-same-origin allow-popups allow-popups-to-escape-sandbox");
     frame.referrerPolicy = "no-referrer";
     frame.addEventListener("load", () => {
       reveal(frame);
       viewer.classList.add("loaded");
-      status.textContent = frame.contentDocument?.title.replace(/ · docbot$/, "") || "The document";
+      status.textContent = `${label} in its document`;
     });
     address.hash = ""; // the frame is scrolled by reveal(): a #cited fragment would scroll the page around it too
     frame.src = address.href;
