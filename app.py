@@ -191,7 +191,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     import_feedback_file(settings, database)
     library = Library(settings, services.embedder, services)
     install_api(app, library, settings, access, slots, database)
-    install_viewer(app, services.store, settings, access, database)
+    install_viewer(app, library, settings, access, database)
     install_gate(app, access)
     if page_is_open(access):  # Gradio shows no login form
         install_signin(app)

@@ -8,6 +8,7 @@ requests, and the server is stopped when done.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 import subprocess
@@ -23,7 +24,10 @@ import httpx
 from app import build
 from bench.machine import load_average, process_memory_kib
 from bench.retrieval import WARM_UP, Latency
+from bot.answer.chat import Bot
 from bot.config import Settings
+from index.protocols import Embedder, Retriever, Store
+from index.retriever import Retrieval
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_S = 600.0  # a busy 2-core machine has taken over 180 s to load the model
@@ -36,6 +40,34 @@ class AnswerRun:
     questions: int
     ask: Latency  # Bot.ask, in-process
     refused: int  # answers that were "the documents do not cover this"
+    #: Bot.ask as before sentence vectors were stored: the question embedded again and every passage sentence
+    #: embedded at question time (the same questions, in turn with ``ask``).
+    ask_embedding_sentences: Latency | None = None
+    speed_up: float | None = None  # ask_embedding_sentences p50 / ask p50
+
+
+@dataclass
+class EmbeddingSentences:
+    """A retriever whose results carry neither the query vector nor stored sentence counts: the answerer then embeds
+    the question and every passage sentence itself, as it did before sentence vectors were stored at index time."""
+
+    inner: Retriever
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.inner.embedder
+
+    @property
+    def store(self) -> Store:
+        return self.inner.store
+
+    def search(self, query: str, k: int | None = None, *, lexical: bool = True) -> Retrieval:
+        found = self.inner.search(query, k, lexical=lexical)
+        passages = [dataclasses.replace(p, sentences=0) for p in found.passages]
+        return dataclasses.replace(found, passages=passages, query_vector=None)
+
+    def refresh(self) -> None:
+        self.inner.refresh()
 
 
 @dataclass
@@ -52,17 +84,26 @@ class ApiRun:
 
 
 def measure_answers(settings: Settings, questions: list[str], chunks: int) -> AnswerRun:
+    """``Bot.ask`` over the index, and the same with every passage sentence embedded at question time, in turn."""
     bot = build(settings).bot
+    before = Bot(bot.settings, EmbeddingSentences(bot.retriever), bot.backend)
     for question in questions[:WARM_UP]:
         bot.ask(question)
+        before.ask(question)
     seconds: list[float] = []
+    before_seconds: list[float] = []
     refused = 0
     for question in questions:
         started = time.perf_counter()
         answer = bot.ask(question)
         seconds.append(time.perf_counter() - started)
         refused += answer.refused
-    return AnswerRun(chunks, bot.generator_name, len(questions), Latency.of(seconds), refused)
+        started = time.perf_counter()
+        before.ask(question)
+        before_seconds.append(time.perf_counter() - started)
+    ask, embedding = Latency.of(seconds), Latency.of(before_seconds)
+    speed_up = round(embedding.p50_ms / ask.p50_ms, 2)
+    return AnswerRun(chunks, bot.generator_name, len(questions), ask, refused, embedding, speed_up)
 
 
 def free_port() -> int:

@@ -8,8 +8,9 @@ has it natively), or are read back from an index it built.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -93,24 +94,38 @@ class CachedEmbedder(Embedder):
 
 
 def absorb_index(cache: VectorCache, settings: Settings) -> int:
-    """Copy the vectors of an index docbot built (in ``settings.chroma_dir``) into the cache; how many."""
+    """Copy the vectors of an index docbot built (in ``settings.chroma_dir``) into the cache, its chunks' and their
+    sentences' (keyed by the sentence text, cut from the chunk by the stored span); how many."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     client = chromadb.PersistentClient(
         path=str(settings.chroma_dir), settings=ChromaSettings(anonymized_telemetry=False)
     )
-    collection = client.get_collection(settings.collection)
-    copied = offset = 0
-    while True:
-        page = collection.get(include=["documents", "embeddings"], limit=PAGE, offset=offset)
-        if not page["ids"]:
-            break
+    texts: dict[str, str] = {}
+    for page in _pages(client.get_collection(settings.collection), ["documents", "embeddings"]):
+        texts.update(zip(page["ids"], (text or "" for text in page["documents"]), strict=True))
         cache.add(
             (text_key(text or ""), np.asarray(vector, dtype=np.float32))
             for text, vector in zip(page["documents"], page["embeddings"], strict=True)
         )
+    copied = len(texts)
+    for page in _pages(client.get_collection(f"{settings.collection}_sentences"), ["metadatas", "embeddings"]):
+        cache.add(
+            (text_key(texts[str(m["chunk_id"])][int(m["start"]) : int(m["end"])]), np.asarray(v, dtype=np.float32))
+            for m, v in zip(page["metadatas"], page["embeddings"], strict=True)
+            if str(m["chunk_id"]) in texts
+        )
         copied += len(page["ids"])
-        offset += len(page["ids"])
     cache.save()
     return copied
+
+
+def _pages(collection: Any, include: list[str]) -> Iterator[Any]:
+    offset = 0
+    while True:
+        page = collection.get(include=include, limit=PAGE, offset=offset)
+        if not page["ids"]:
+            return
+        yield page
+        offset += len(page["ids"])

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from index.errors import CollectionError, StoreUnavailableError
 from index.lexical import CURRENT
 from index.settings import IndexSettings
-from index.store import VectorStore, chroma_client
+from index.store import VectorStore, chroma_client, sentences_of
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -165,12 +165,15 @@ class Collections:
             raise CollectionError("the default collection cannot be renamed, nor another renamed to default")
         if self.exists(new):
             raise CollectionError(f"collection {new!r} exists already: pick another name or delete it first")
-        collection = self._open(old)
-        if collection is not None:
-            try:
-                collection.modify(name=self.chroma_name(new))
-            except Exception as exc:
-                raise StoreUnavailableError(f"Chroma store {self._location} failed to rename: {exc}") from exc
+        renames = {self.chroma_name(old): self.chroma_name(new)}
+        renames[sentences_of(self.chroma_name(old))] = sentences_of(self.chroma_name(new))
+        try:
+            present = set(self._chroma_names())
+            for before, after in renames.items():
+                if before in present:
+                    self._client.get_collection(before).modify(name=after)
+        except Exception as exc:
+            raise StoreUnavailableError(f"Chroma store {self._location} failed to rename: {exc}") from exc
         if self.home(old).exists():
             self.home(new).parent.mkdir(parents=True, exist_ok=True)
             self.home(old).rename(self.home(new))
@@ -181,8 +184,10 @@ class Collections:
         self.require(name)
         chroma = self.chroma_name(name)
         try:
-            if chroma in self._chroma_names():
-                self._client.delete_collection(chroma)
+            present = set(self._chroma_names())
+            for own in (chroma, sentences_of(chroma)):
+                if own in present:
+                    self._client.delete_collection(own)
         except Exception as exc:
             raise StoreUnavailableError(f"Chroma store {self._location} failed to delete: {exc}") from exc
         if name != DEFAULT:

@@ -77,7 +77,10 @@ class FusedRetriever:
         ]
         fused = [dataclasses.replace(passages[key], score=scores[key], collection=key[0]) for key in ranked]
         best = max(r.best_similarity for r in results.values())
-        return Retrieval(fused, best, results[lead].evidence, results[lead].floor, bool(fused))
+        lead_retrieval = results[lead]
+        return Retrieval(
+            fused, best, lead_retrieval.evidence, lead_retrieval.floor, bool(fused), lead_retrieval.coverage, vector
+        )
 
     @property
     def _k(self) -> int:

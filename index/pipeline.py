@@ -35,6 +35,7 @@ from index.lexical import current_fingerprint, fingerprint, sync_lexical
 from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, decode_text, read_file
 from index.parse_pool import ParseBudget, parse_in_worker
 from index.protocols import Embedder
+from index.sentences import sentence_spans
 from index.settings import IndexSettings
 from index.store import VectorStore
 from index.types import Chunk
@@ -189,10 +190,12 @@ def index_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_room(folder: Path, chunks: Sequence[Chunk]) -> None:
+def ensure_room(folder: Path, chunks: Sequence[Chunk], sentences: int = 0) -> None:
     """Raise ENOSPC before a local store write that would not fit: Chroma's embedded engine can hang when the disk
-    fills inside one of its writes (seen with Chroma 1.5.9), so it should not be the one to find out."""
+    fills inside one of its writes (seen with Chroma 1.5.9), so it should not be the one to find out. Each sentence
+    vector is a record of its own, counted like a chunk (its text is not stored again)."""
     need = sum(STORE_BYTES_PER_CHUNK + STORE_BYTES_PER_TEXT_BYTE * len(c.text.encode()) for c in chunks)
+    need += STORE_BYTES_PER_CHUNK * sentences
     free = shutil.disk_usage(folder).free
     if free < need:
         raise OSError(
@@ -356,17 +359,23 @@ class Indexer:
         )
 
     def _flush(self, pending: list[Pending], report: IndexReport, undo: Undo) -> list[str]:
-        """Embed the chunks of the pending files in one call and write them in one; returns the old ids they replace.
+        """Embed the chunks of the pending files and their sentences in one call and write them in one; returns the
+        old ids they replace.
 
         One write for the group, not one a file: a write's fixed cost is most of it for a file of a few chunks.
         """
         if not pending:
             return []
         chunks = [c for item in pending for c in item.chunks]
-        if not self.settings.chroma_url:  # a Chroma server's disk is its own
-            ensure_room(self.settings.data_dir, chunks)
         texts = [c.text for c in chunks]
-        vectors = self.embedder.encode(texts)
+        sentences = [sentence_spans(text) for text in texts]
+        sentence_texts = [text[lo:hi] for text, spans in zip(texts, sentences, strict=True) for lo, hi in spans]
+        if not self.settings.chroma_url:  # a Chroma server's disk is its own
+            ensure_room(self.settings.data_dir, chunks, len(sentence_texts))
+        distinct = list(dict.fromkeys(sentence_texts))  # chunks overlap: a sentence in two of them is embedded once
+        vectors = self.embedder.encode([*texts, *distinct])  # one call: the model batches them together
+        row = {text: len(texts) + n for n, text in enumerate(distinct)}
+        sentence_vectors = vectors[[row[text] for text in sentence_texts]]
         metadatas = [
             {**c.metadata(len(item.chunks)), "root": item.file.root, **item.fields}
             for item in pending
@@ -376,7 +385,7 @@ class Indexer:
         kept = [i for i in new_ids if i in undo.before and i not in undo.replaced]
         undo.replaced.update({c.id: c.metadata for c in self.store.get(kept)})
         undo.added.update(new_ids - undo.before)  # before the write: a failed write may still land later
-        self.store.upsert(chunks, vectors, metadatas)
+        self.store.upsert(chunks, vectors[: len(texts)], metadatas, sentences, sentence_vectors)
         replaced: list[str] = []
         for item in pending:
             ids = {c.id for c in item.chunks}

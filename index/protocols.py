@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from index.filters import Filter
     from index.retriever import Retrieval
-    from index.store import DenseHit, StoredChunk
+    from index.store import DenseHit, SentenceHit, StoredChunk
 
 
 class Embedder(Protocol):
@@ -52,6 +52,10 @@ class Store(Protocol):
     def nearest(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]: ...
 
     def query(self, vector: np.ndarray, n: int) -> list[DenseHit]: ...
+
+    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def query_sentences(self, vector: np.ndarray, n: int) -> list[SentenceHit]: ...
 
     def delete(self, ids: Sequence[str]) -> None: ...
 

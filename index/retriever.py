@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from threading import RLock, Thread
 from typing import Any
 
@@ -30,6 +30,8 @@ _WORD = re.compile(r"\w+")
 OVERFETCH = 3
 #: ... when that is at most this deep; else Chroma filters (see HybridRetriever._dense).
 MAX_OVERFETCH = 1000
+#: Sentences fetched for each chunk wanted when chunks are ranked by their best sentence (a chunk has several).
+SENTENCES_PER_CHUNK = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class Passage:
     score: float  # fused RRF score
     similarity: float | None  # cosine similarity to the query, when dense search found it
     collection: str = ""  # the collection it comes from, when retrieved through index.fusion
+    sentences: int = 0  # how many sentence vectors the index stored for it (0: none, embed them when needed)
 
     @classmethod
     def from_stored(cls, chunk: StoredChunk, score: float, similarity: float | None) -> Passage:
@@ -60,7 +63,23 @@ class Passage:
             end=int(meta.get("end", 0)),
             score=score,
             similarity=similarity,
+            sentences=int(meta.get("sentences", 0)),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What "the documents cover this query" means, once for every use: a passage this close to the query (cosine)
+    covers it when its evidence (with the share of the query's terms the index knows) clears this index's
+    calibrated floor and the fixed ``relevance_floor``. The refusal decision asks it of the best passage; the
+    grounding guard of a model's answer asks it of the passage sentence each claim is checked against."""
+
+    known_share: float  # share of the query's terms the index knows (BM25 vocabulary)
+    floor: float  # the evidence this index needs (index.calibration); -inf when coverage = floor
+    relevance_floor: float
+
+    def covers(self, similarity: float) -> bool:
+        return similarity >= self.relevance_floor and evidence(similarity, self.known_share) >= self.floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +89,8 @@ class Retrieval:
     evidence: float  # how strongly the index bears on the query (index.calibration.evidence)
     floor: float  # the evidence this index needs to count a query as covered (index.calibration)
     covered: bool  # False: the documents do not cover the query
+    coverage: Coverage  # the rule ``covered`` came from, for the answerer's own checks
+    query_vector: np.ndarray | None = field(default=None, compare=False)  # the query's embedding, when made
 
 
 def _tokens(text: str) -> set[str]:
@@ -186,8 +207,10 @@ class HybridRetriever(BaseRetriever):
         if dense:
             vector = self.embedder.encode([query])[0] if vector is None else vector
             dense_hits = self._dense(vector, fetch, where, table, mask)
+            # Stored sentences carry no filter fields: with a filter they would bring unfiltered chunks in.
+            sentence_ranking = self._sentence_ranking(vector, fetch) if where is None else []
         else:
-            dense_hits = []
+            dense_hits, sentence_ranking = [], []
         with self._lock:
             lexical_hits = side.search(query, fetch, mask) if lexical else []
         scores: dict[str, float] = {}
@@ -196,14 +219,26 @@ class HybridRetriever(BaseRetriever):
             scores[chunk_id] = settings.dense_weight / (settings.rrf_k + rank + 1)
         for rank, lex in enumerate(lexical_hits):
             scores[lex.id] = scores.get(lex.id, 0.0) + settings.lexical_weight / (settings.rrf_k + rank + 1)
+        for rank, chunk_id in enumerate(sentence_ranking):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + settings.sentence_weight / (settings.rrf_k + rank + 1)
         ranked = sorted(scores, key=scores.__getitem__, reverse=True)
         passages = self._distinct_passages(ranked, scores, similarity, k)
         best = max(similarity.values(), default=-1.0)
         with self._lock:
-            found = evidence(best, self._lexical.known_share(query))
+            known = self._lexical.known_share(query)
             floor = self._calibration.floor if settings.coverage == "calibrated" else -math.inf
-        covered = bool(passages) and found >= floor and best >= self.settings.relevance_floor
-        return Retrieval(passages, best, found, floor, covered)
+        coverage = Coverage(known, floor, settings.relevance_floor)
+        covered = bool(passages) and coverage.covers(best)
+        return Retrieval(passages, best, evidence(best, known), floor, covered, coverage, vector)
+
+    def _sentence_ranking(self, vector: np.ndarray, fetch: int) -> list[str]:
+        """Chunks in the order of their best-matching stored sentence (small-to-big), when weighted in the fusion."""
+        if self.settings.sentence_weight == 0:
+            return []
+        ranking: dict[str, None] = {}
+        for hit in self.store.query_sentences(vector, SENTENCES_PER_CHUNK * fetch):
+            ranking.setdefault(hit.chunk_id)
+        return list(ranking)[:fetch]
 
     def _distinct_passages(
         self, ranked: list[str], scores: dict[str, float], similarity: dict[str, float], k: int

@@ -86,6 +86,12 @@ class IndexSettings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (embedding) ranking in the fusion.")
     lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 (keyword) ranking in the fusion.")
+    sentence_weight: float = Field(
+        0.0,
+        ge=0,
+        description="Weight in the fusion of a third ranking: chunks ordered by their best-matching sentence "
+        "(sentence vectors stored at index time). 0 leaves it out.",
+    )
     relevance_floor: float = Field(
         0.0,
         ge=-1,

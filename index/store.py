@@ -1,6 +1,11 @@
 """Chroma: an embedded ``PersistentClient`` by default, an ``HttpClient`` when a server URL is set.
 
-Embeddings are always passed in; Chroma's own default embedding function is never used.
+Embeddings are always passed in; Chroma's own default embedding function is never used. Two collections: the
+chunks (``<collection>``) and the vectors of their sentences (``<collection>.Sentences``, one record a sentence,
+id ``<chunk id>:s<n>``, with the chunk id and the sentence's span in the chunk text). A chunk's sentences are
+written before the chunk and deleted before it, so every stored chunk that says how many sentences it has
+(metadata ``sentences``) has them stored, whatever moment a run dies at; a chunk from an index made before
+sentence vectors existed says nothing, and its sentences are embedded when needed.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from uuid import uuid4
 import numpy as np
 
 from index.errors import IndexMismatchError, StoreUnavailableError
+from index.sentences import Span, sentence_id
 from index.settings import IndexSettings
 from index.types import Chunk
 
@@ -46,6 +52,19 @@ class StoredChunk:
 class DenseHit:
     chunk: StoredChunk
     similarity: float  # cosine similarity, 1 = identical direction
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceHit:
+    chunk_id: str
+    span: Span  # within the chunk text
+    similarity: float
+
+
+def sentences_of(collection: str) -> str:
+    """The Chroma collection holding ``collection``'s sentence vectors. Its suffix has a capital letter, which no
+    docbot collection name may have (index.collections), so it is never listed as a collection of its own."""
+    return f"{collection}.Sentences"
 
 
 def chroma_client(settings: IndexSettings) -> Any:
@@ -91,9 +110,11 @@ class VectorStore:
         self._client = client if client is not None else chroma_client(settings)
         self.model_name = model_name
         self.dimension = dimension
+        self._sentence_name = sentences_of(settings.collection)
         if rebuild:
             self._call("drop the old index", self._drop)
-        self._collection = self._open()
+        self._collection = self._open(settings.collection)
+        self._sentences = self._open(self._sentence_name)
         # A Chroma server tells its batch limit once and the client keeps it: ask here, where a failure is
         # reported as this store's, not later from inside a write.
         self._call("connect", self._client.get_max_batch_size)
@@ -113,11 +134,12 @@ class VectorStore:
         return cls(settings, str(meta.get("embedding_model")), int(meta.get("dimension") or 0), client=client)
 
     def _drop(self) -> None:
-        if any(c.name == self._settings.collection for c in self._client.list_collections()):
-            self._client.delete_collection(self._settings.collection)
+        names = {c.name for c in self._client.list_collections()}
+        for name in (self._sentence_name, self._settings.collection):
+            if name in names:
+                self._client.delete_collection(name)
 
-    def _open(self) -> Any:
-        name = self._settings.collection
+    def _open(self, name: str) -> Any:
         try:
             collection = self._client.get_or_create_collection(
                 name,
@@ -152,9 +174,23 @@ class VectorStore:
     def count(self) -> int:
         return int(self._call("count", self._collection.count))
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
-        """Write chunks with their vectors and metadata, in as few calls as the client allows (each call costs)."""
+    def upsert(
+        self,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        metadatas: Sequence[dict[str, Any]],
+        sentences: Sequence[Sequence[Span]] = (),
+        sentence_vectors: np.ndarray | None = None,
+    ) -> None:
+        """Write chunks with their vectors and metadata, in as few calls as the client allows (each call costs).
+
+        With ``sentences`` (each chunk's sentence spans, in order) and their ``sentence_vectors`` (one row a span,
+        chunk after chunk), the sentences are written first and each chunk records how many it has.
+        """
         step = self._step(WRITE_BATCH)
+        if sentence_vectors is not None:
+            self._upsert_sentences(chunks, sentences, sentence_vectors, step)
+            metadatas = [{**meta, "sentences": len(spans)} for meta, spans in zip(metadatas, sentences, strict=True)]
         for lo in range(0, len(chunks), step):
             batch = chunks[lo : lo + step]
             self._call(
@@ -167,6 +203,26 @@ class VectorStore:
             )
         self._written(len(chunks))
 
+    def _upsert_sentences(
+        self, chunks: Sequence[Chunk], sentences: Sequence[Sequence[Span]], vectors: np.ndarray, step: int
+    ) -> None:
+        records = [
+            (sentence_id(chunk.id, n), {"chunk_id": chunk.id, "start": lo, "end": hi})
+            for chunk, spans in zip(chunks, sentences, strict=True)
+            for n, (lo, hi) in enumerate(spans)
+        ]
+        if len(records) != len(vectors):
+            raise ValueError(f"{len(records)} sentence spans but {len(vectors)} sentence vectors")
+        for lo in range(0, len(records), step):
+            batch = records[lo : lo + step]
+            self._call(
+                "write",
+                self._sentences.upsert,
+                ids=[record_id for record_id, _ in batch],
+                embeddings=vectors[lo : lo + step],
+                metadatas=[meta for _, meta in batch],
+            )
+
     def set_metadata(self, metadata: dict[str, dict[str, Any]]) -> None:
         """Replace the metadata of stored chunks by id; their vectors and texts stay."""
         ids = list(metadata)
@@ -177,9 +233,12 @@ class VectorStore:
         self._written(len(ids))
 
     def delete(self, ids: Sequence[str]) -> None:
+        """Delete chunks, their sentences first (a chunk never outlives them; they may outlive it a moment)."""
         step = self._step(None) if ids else 1
         for lo in range(0, len(ids), step):
-            self._call("delete", self._collection.delete, ids=list(ids[lo : lo + step]))
+            batch = list(ids[lo : lo + step])
+            self._call("delete", self._sentences.delete, where={"chunk_id": {"$in": batch}})
+            self._call("delete", self._collection.delete, ids=batch)
         self._written(len(ids))
 
     def _written(self, records: int) -> None:
@@ -256,3 +315,27 @@ class VectorStore:
         nearest = self.nearest(vector, n)
         chunks = {chunk.id: chunk for chunk in self.get([i for i, _ in nearest])}
         return [DenseHit(chunks[i], similarity) for i, similarity in nearest if i in chunks]
+
+    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored sentence vectors by sentence id (:func:`index.sentences.sentence_id`); missing ids are left out."""
+        if not ids:
+            return {}
+        page = self._call("read", self._sentences.get, ids=list(ids), include=["embeddings"])
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(page["ids"], page["embeddings"], strict=True)}
+
+    def query_sentences(self, vector: np.ndarray, n: int) -> list[SentenceHit]:
+        """The ``n`` stored sentences nearest to ``vector``, with the chunk each belongs to."""
+        total = int(self._call("count", self._sentences.count))
+        if total == 0:
+            return []
+        result = self._call(
+            "search",
+            self._sentences.query,
+            query_embeddings=[vector],
+            n_results=min(n, total),
+            include=["metadatas", "distances"],
+        )
+        return [
+            SentenceHit(str(m["chunk_id"]), (int(m["start"]), int(m["end"])), 1.0 - float(d))
+            for m, d in zip(result["metadatas"][0], result["distances"][0], strict=True)
+        ]

@@ -256,10 +256,14 @@ GUARD_CASES = [
 
 
 def test_grounding_guard_on_judged_sentences(seeds: HybridRetriever) -> None:
-    passages = seeds.search("ISIS in Iraq", seeds.store.count()).passages
-    evidence = SupportChecker(seeds.embedder).evidence("What is happening with ISIS in Iraq?", passages)
+    question = "What is happening with ISIS in Iraq?"
+    retrieval = seeds.search("ISIS in Iraq", seeds.store.count())
+    evidence = SupportChecker(seeds.embedder, seeds.store).evidence(question, retrieval)
     verdicts = {claim: evidence.support(claim, set()) for claim, _ in GUARD_CASES}
     assert {claim: s is not None and s.supported for claim, s in verdicts.items()} == dict(GUARD_CASES)
+    # A supported claim is on the question by the rule that decided the question is covered at all.
+    assert all(s is not None and s.on_topic == retrieval.coverage.covers(s.relevance) for s in verdicts.values())
+    assert all(s is not None and s.on_topic for claim, s in verdicts.items() if dict(GUARD_CASES)[claim])
 
 
 # --- follow-ups with a model ----------------------------------------------------------------------

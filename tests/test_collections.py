@@ -301,3 +301,28 @@ def test_collections_on_a_chroma_server(tmp_path: Path, docs: Path) -> None:
         assert first.bot(["hr"]).retriever.search("annual leave days").passages[0].source == "leave.md"
         first.collections.delete("ops")
         assert other.names() == [DEFAULT, "hr"]
+
+
+def test_sentence_vectors_go_with_their_collection_and_are_never_listed(
+    tmp_path: Path, hashing_embedder: HashingEmbedder
+) -> None:
+    """Each collection's sentence vectors live in a Chroma collection of their own that is never listed as a
+    collection, is renamed with it and deleted with it."""
+    from index.store import chroma_client, sentences_of
+
+    settings = Settings(data_dir=tmp_path / "data")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Harbour cranes unload ships at night. The tide sets the schedule.", encoding="utf-8")
+    collections = Collections(settings)
+    services = build(collections.settings_for("hr"), embedder=hashing_embedder)
+    services.indexer.run([docs])
+    assert collections.names() == ["default", "hr"]
+    collections.rename("hr", "people")
+    chroma = {c if isinstance(c, str) else c.name for c in chroma_client(settings).list_collections()}
+    assert sentences_of(collections.chroma_name("people")) in chroma
+    assert sentences_of(collections.chroma_name("hr")) not in chroma
+    collections.delete("people")
+    chroma = {c if isinstance(c, str) else c.name for c in chroma_client(settings).list_collections()}
+    assert not any(name.startswith(collections.chroma_name("people")) for name in chroma)
+    assert collections.names() == ["default"]

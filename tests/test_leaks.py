@@ -7,20 +7,32 @@ touched by their requests (counted on the store itself, not timed)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import httpx
 import pytest
 from answer_fixtures import clean_settings
 from conftest import HASHING_COVERAGE
 from fastapi.testclient import TestClient
 from leak_corpus import FINANCE_DOCS, FINANCE_MARKS, FINANCE_QUESTION, HR_DOCS, HR_MARKS, HR_QUESTION, write
+from starlette.requests import Request
 
 from app import build, build_library, create_app
+from bot.answer.chat import Bot
+from bot.answer.citations import Answer, Citation, view_path
 from bot.state.grants import GrantStore, Right
+from bot.web.access import Access, Identity, Role
+from bot.web.page import ChatPage
+from bot.web.readable_turns import HIDDEN_ANSWER, REMOVED_NOTE, readable_answer
+from bot.web.upload_inbox import UploadInbox
+from index.collections import DEFAULT
 from index.protocols import Embedder
 from index.retriever import HybridRetriever
 from index.store import VectorStore
@@ -55,7 +67,9 @@ class Touches:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> Iterator[TestClient]:
     root = tmp_path_factory.mktemp("leaks")
-    settings = clean_settings(root / "data", users=USERS, auth_failure_limit=1000, **HASHING_COVERAGE)
+    settings = clean_settings(
+        root / "data", users=USERS, auth_failure_limit=1000, grants_cache_s=0, **HASHING_COVERAGE
+    )  # a grant or revoke applies at the next request
     library = build_library(settings, embedder=hashing_embedder)
     for name, files in (("hr", HR_DOCS), ("finance", FINANCE_DOCS)):
         report = library.services(name, create=True).indexer.run([write(root / name, files)])
@@ -66,6 +80,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) ->
     grants.grant("finance", "user:finn", Right.read)
     app = create_app(services)
     app.state.hr_key = grants.create_key("embed-hr", "hr")
+    app.state.grants, app.state.library = grants, library
     with TestClient(app, base_url="http://127.0.0.1:7860") as client:
         client.timeout = httpx.Timeout(120)
         yield client
@@ -186,3 +201,131 @@ def test_the_scoped_key_answers_on_v1_and_the_embed_page_carries_nothing(app: Te
     )
     assert chat.status_code == 200
     assert json.loads(chat.text)["citations"]
+
+
+# --- the evidence viewer: a citation opens in its own collection, for its readers only ----------------------------
+
+
+def test_a_citation_opens_in_the_viewer_from_its_collection_and_only_for_its_readers(
+    app: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hr = ask(app, basic(HANNA), HR_QUESTION, "hr").json()["citations"][0]
+    finance = ask(app, basic(FINN), FINANCE_QUESTION, "finance").json()["citations"][0]
+    assert "collection=hr" in hr["view_url"] and "collection=finance" in finance["view_url"]
+    for auth in (basic(HANNA), key(app)):
+        shown = app.get(hr["view_url"], **auth)
+        assert shown.status_code == 200, shown.text
+        assert hr["quote"] in shown.text.replace("&#x27;", "'")
+        clean_of(FINANCE_MARKS, shown)
+    opened = app.get(finance["view_url"], **basic(FINN))
+    assert opened.status_code == 200 and "Zephyrine" in opened.text
+
+    touches = Touches(monkeypatch)
+    for auth in (basic(HANNA), key(app)):  # finance's citation: exactly the answer a collection that is not there gets
+        forbidden = app.get(finance["view_url"], **auth)
+        missing = app.get(finance["view_url"].replace("collection=finance", "collection=payroll"), **auth)
+        assert forbidden.status_code == missing.status_code == 404
+        assert forbidden.text.replace("finance", "NAME") == missing.text.replace("payroll", "NAME")
+        clean_of(FINANCE_MARKS[:-1], forbidden)
+        reference = finance["view_url"].split("?")[0]
+        picture = app.get(f"{reference}/page.png", params={"page": 1, "collection": "finance"}, **auth)
+        assert picture.status_code == 404
+        clean_of(FINANCE_MARKS[:-1], picture)
+        # the hr citation's chunk asked for in finance (or in the default collection, by an old link): not found
+        assert app.get(hr["view_url"].replace("collection=hr", "collection=finance"), **auth).status_code == 404
+        assert app.get(hr["view_url"].replace("&collection=hr", ""), **auth).status_code == 404
+    assert touches.of("finance") == 0, touches.counts
+    assert app.get(finance["view_url"], **basic(ANN)).status_code == 200  # an admin reads every collection
+    assert app.get(hr["view_url"], **basic(FINN)).status_code == 404
+
+
+# --- stored conversations after a revoke: what the caller can no longer read is not shown again -----------------
+
+
+def page_request(user: tuple[str, str]) -> gr.Request:
+    """A page event's request as the browser of ``user`` (signed in with HTTP Basic) sends it."""
+    token = base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
+    headers = [(b"authorization", f"Basic {token}".encode())]
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers, "query_string": b""}
+    return gr.Request(request=Request(scope), session_hash=f"page-{user[0]}")
+
+
+def test_after_a_revoke_a_reopened_conversation_no_longer_shows_that_collection(
+    app: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grants, library = app.app.state.grants, app.app.state.library  # type: ignore[attr-defined]
+    grants.grant("finance", "user:hanna", Right.read)
+    try:
+        first = ask(app, basic(HANNA), FINANCE_QUESTION, ["hr", "finance"])
+        assert first.status_code == 200 and "48.7" in first.json()["answer"], first.text
+        conversation = first.json()["conversation_id"]
+        second = ask(app, basic(HANNA), HR_QUESTION, "hr", conversation_id=conversation)
+        assert second.status_code == 200 and second.json()["citations"], second.text
+
+        settings = library.settings
+        default = library.services(DEFAULT)
+        access = Access.from_settings(settings, default.database)
+        inbox = UploadInbox(tmp_path / "inbox", settings.upload_cache_bytes)
+        page = ChatPage(
+            library.bot([DEFAULT]), settings, default.indexer, inbox, access, default.database, None, library
+        )
+        _, turns, *_ = page.open(conversation, {}, page_request(HANNA))
+        assert "48.7" in turns[0].answer.text and turns[0].answer.citations  # still granted: shown as answered
+    finally:
+        grants.revoke("finance", "user:hanna")
+
+    _, turns, messages, sources, _ = page.open(conversation, {}, page_request(HANNA))
+    assert [t.answer.question for t in turns] == [FINANCE_QUESTION, HR_QUESTION]
+    assert turns[0].answer.text == HIDDEN_ANSWER and not turns[0].answer.citations
+    assert turns[1].answer.citations and "twenty-six weeks" in turns[1].answer.text  # hr: still readable
+    shown = json.dumps(messages) + sources
+    for mark in FINANCE_MARKS[1:-1]:  # the question (hanna's own words) stays; nothing the answer said does
+        assert mark.lower() not in shown.lower(), mark
+
+    histories: list[Any] = []
+    condense = Bot.condense
+    monkeypatch.setattr(Bot, "condense", lambda bot, q, h: histories.append(list(h)) or condense(bot, q, h))
+    follow = ask(
+        app, basic(HANNA), "And how long before the leave must it be requested?", "hr", conversation_id=conversation
+    )
+    assert follow.status_code == 200, follow.text
+    assert histories and histories[-1][0] == (FINANCE_QUESTION, HIDDEN_ANSWER)
+    clean_of(FINANCE_MARKS[1:-1], follow)
+
+
+def test_a_partly_revoked_answer_keeps_the_sentences_its_readable_sources_support() -> None:
+    answer = Answer(
+        question="q",
+        text="Leave is twenty-six weeks. [1] Revenue was 48.7 million. [2] Both apply. [1, 2]",
+        citations=[_citation(1, "hr"), _citation(2, "finance")],
+    )
+    hanna = Identity("hanna", Role.reader, rights={"hr": Right.read})
+    shown = readable_answer(answer, hanna, DEFAULT)
+    assert shown.text == "Leave is twenty-six weeks. [1] Both apply. [1]"
+    assert [c.number for c in shown.citations] == [1] and shown.notice == REMOVED_NOTE
+    assert readable_answer(answer, Identity("ann", Role.admin, rights={}), DEFAULT) is answer
+    assert readable_answer(answer, Identity("finn", Role.reader, rights={"finance": Right.read}), DEFAULT).text == (
+        "Revenue was 48.7 million. [2] Both apply. [2]"
+    )
+    old = replace(answer, citations=[replace(c, collection="") for c in answer.citations])  # stored before collections
+    assert readable_answer(old, hanna, DEFAULT).text == HIDDEN_ANSWER
+
+
+def _citation(number: int, collection: str) -> Citation:
+    return Citation(
+        number=number,
+        chunk_id=f"{number:032x}",
+        source=f"{collection}.md",
+        title=collection,
+        page=None,
+        passage="p",
+        passage_start=0,
+        passage_end=1,
+        quote="p",
+        quote_start=0,
+        quote_end=1,
+        support=1.0,
+        supported=True,
+        view_url=view_path(f"{number:032x}", 0, 1, collection),
+        collection=collection,
+    )

@@ -294,6 +294,22 @@ def test_another_page_of_the_pdf_has_no_highlight_and_leads_back(web: TestClient
     assert "page 2 of 3" in again.text and rects(again.text, "quote")
 
 
+def test_every_link_of_a_view_keeps_the_collection_its_address_names(web: TestClient, services: Services) -> None:
+    answer = web.post("/api/ask", json={"question": QUESTION}).json()
+    assert all("&collection=default#cited" in c["view_url"] for c in answer["citations"])
+    url = link(services, "harbour-report.pdf", ACROSS).replace("#cited", "&collection=default")
+    response = web.get(url)
+    assert response.status_code == 200, response.text
+    links = re.findall(r'<a class="view-[a-z]+(?: current)?" href="([^"]+)"', response.text)
+    assert len(links) >= 2 + 4 and all("collection=default" in href for href in links)  # pages and zoom levels
+    picture = re.search(r'<img src="([^"]+)"', response.text)
+    assert picture is not None and "collection=default" in picture.group(1)
+    drawn = web.get("/view/" + picture.group(1).replace("&amp;", "&"))
+    assert drawn.status_code == 200 and drawn.headers["content-type"] == "image/png"
+    assert web.get(url.replace("collection=default", "collection=nope")).status_code == 404
+    assert web.get(url.replace("collection=default", "collection=Not%20A%20Name")).status_code == 422
+
+
 def test_a_pdf_that_cannot_be_drawn_in_time_shows_its_text_with_the_reason(services: Services) -> None:
     """The viewer's worker over view_timeout_s (here a budget no PDF meets): killed, the view says why in one line
     and shows the page's text with the sentence highlighted; the picture's route answers 422 with the reason."""

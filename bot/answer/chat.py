@@ -20,7 +20,7 @@ from bot.answer.text import content_words, sentences_of_stream
 from bot.config import Settings
 from index.filters import Filter
 from index.protocols import Retriever
-from index.retriever import Passage, near_duplicate
+from index.retriever import Retrieval, near_duplicate
 
 REFUSAL = "The documents do not cover this question."
 History = Sequence[tuple[str, str]]
@@ -126,8 +126,8 @@ class Bot:
         self.settings = settings
         self.retriever = retriever
         self.backend = backend
-        self.extractive = ExtractiveAnswerer(retriever.embedder, settings.max_answer_sentences)
-        self.checker = SupportChecker(retriever.embedder)
+        self.extractive = ExtractiveAnswerer(retriever.embedder, retriever.store, settings.max_answer_sentences)
+        self.checker = SupportChecker(retriever.embedder, retriever.store)
 
     @property
     def generator_name(self) -> str:
@@ -166,7 +166,7 @@ class Bot:
         retrieved = time.perf_counter()
         answer = Answer(question=question, text="", query=query, generator=self.generator_name)
         if retrieval.covered:
-            yield from self._answer(answer, query, retrieval.passages, [said for _, said in history])
+            yield from self._answer(answer, query, retrieval, [said for _, said in history])
         if not answer.text:
             answer.refused = True
             answer.text = REFUSAL
@@ -180,26 +180,25 @@ class Bot:
         }
         yield answer
 
-    def _answer(
-        self, answer: Answer, query: str, passages: list[Passage], already_said: Sequence[str]
-    ) -> Iterator[str]:
+    def _answer(self, answer: Answer, query: str, retrieval: Retrieval, already_said: Sequence[str]) -> Iterator[str]:
         """The model's checked answer; the extractive one when there is no model or nothing usable came of it."""
         problem = None
         if self.backend is not None:
-            problem = yield from self._model_answer(answer, query, passages)
+            problem = yield from self._model_answer(answer, query, retrieval)
             if answer.text:
                 return
-        yield from self._extractive_answer(answer, query, passages, already_said)
+        yield from self._extractive_answer(answer, query, retrieval, already_said)
         if problem:
             outcome = "answered from the passages instead" if answer.text else "the passages hold no answer either"
             answer.notice = f"The {self.generator_name} model {problem}; {outcome}."
 
     def _extractive_answer(
-        self, answer: Answer, query: str, passages: list[Passage], already_said: Sequence[str] = ()
+        self, answer: Answer, query: str, retrieval: Retrieval, already_said: Sequence[str] = ()
     ) -> Iterator[str]:
+        passages = retrieval.passages
         book = CitationBook(passages)
         parts = []
-        for pick in self.extractive.pick(query, passages, already_said):
+        for pick in self.extractive.pick(query, passages, already_said, retrieval.query_vector):
             lo, hi = pick.span
             number = book.cite(Support(pick.passage_index, pick.span, 1.0, 1.0, pick.score))
             part = f"{plain_quote(passages[pick.passage_index].text[lo:hi])} [{number}]"
@@ -211,7 +210,7 @@ class Bot:
             answer.text = " ".join(parts)
             answer.citations = book.citations
 
-    def _model_answer(self, answer: Answer, query: str, passages: list[Passage]) -> Generator[str, None, str | None]:
+    def _model_answer(self, answer: Answer, query: str, retrieval: Retrieval) -> Generator[str, None, str | None]:
         """The model's sentences that the passages support, each cited to the sentence supporting it.
 
         Returns why nothing usable came of the model, or ``None`` when it answered. The model saying the passages
@@ -220,7 +219,8 @@ class Bot:
         is then answered from the passages.
         """
         assert self.backend is not None
-        evidence = self.checker.evidence(query, passages)
+        passages = retrieval.passages
+        evidence = self.checker.evidence(query, retrieval)
         book = CitationBook(passages)
         parts: list[str] = []
         refused = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+from urllib.parse import quote as url_quote
 
 from bot.answer.support import Support
 from index.retriever import Passage
@@ -31,10 +32,12 @@ class Citation:
     collection: str = ""  # the collection the passage comes from
 
 
-def view_path(chunk_id: str, quote_start: int, quote_end: int) -> str:
-    """The evidence viewer's address for a quote: the chunk's opaque id and the quote's span in its document (never
-    a file path); ``#cited`` scrolls the view to the highlighted sentence."""
-    return f"/view/{chunk_id}?quote={quote_start}-{quote_end}#cited"
+def view_path(chunk_id: str, quote_start: int, quote_end: int, collection: str = "") -> str:
+    """The evidence viewer's address for a quote: the chunk's opaque id, the quote's span in its document (never
+    a file path) and the collection it comes from (none: the default collection); ``#cited`` scrolls the view to
+    the highlighted sentence."""
+    where = f"&collection={url_quote(collection, safe='')}" if collection else ""
+    return f"/view/{chunk_id}?quote={quote_start}-{quote_end}{where}#cited"
 
 
 def citation_from_record(record: Mapping[str, Any]) -> Citation:
@@ -42,7 +45,9 @@ def citation_from_record(record: Mapping[str, Any]) -> Citation:
     address is derived again, so a turn saved by an older or newer docbot still opens."""
     known = {item.name for item in fields(Citation)}
     values = {key: value for key, value in record.items() if key in known}
-    values["view_url"] = view_path(values["chunk_id"], values["quote_start"], values["quote_end"])
+    values["view_url"] = view_path(
+        values["chunk_id"], values["quote_start"], values["quote_end"], values.get("collection", "")
+    )
     return Citation(**values)
 
 
@@ -100,7 +105,7 @@ class CitationBook:
                 quote_end=p.start + hi,
                 support=round(support.score, 3),
                 supported=support.supported,
-                view_url=view_path(p.id, p.start + lo, p.start + hi),
+                view_url=view_path(p.id, p.start + lo, p.start + hi, p.collection),
                 collection=p.collection,
             )
         )

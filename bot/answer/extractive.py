@@ -11,16 +11,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.answer.novelty import ECHO_WORDS, echoes, new_words
+from bot.answer.passage_sentences import PassageSentences
 from bot.answer.question_parts import question_parts
 from bot.answer.support import lexical_overlap
 from bot.answer.text import MONTHS, YEAR, content_words, sentence_spans
-from index.protocols import Embedder
+from index.protocols import Embedder, Store
 from index.retriever import Passage, near_duplicate
 
 #: Weight of the semantic similarity in a sentence's score; the rest is query-word coverage.
 SEMANTIC_WEIGHT = 0.6
-#: Further sentences join the answer when they score at least this share of the best one.
+#: Further sentences join the answer when they score at least this share of the best one ...
 COMPANION_SHARE = 0.85
+#: ... and every sentence cited (the answer to a part of a multi-part question too) scores at least this share of
+#: the best one: a part answered only by a sentence far below the best is left unanswered, not cited.
+CITE_SHARE = 0.0
 MIN_WORDS = 4
 
 
@@ -71,11 +76,18 @@ class Pick:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, embedder: Embedder, max_sentences: int) -> None:
+    def __init__(self, embedder: Embedder, store: Store, max_sentences: int) -> None:
         self._embedder = embedder
+        self._store = store
         self._max_sentences = max_sentences
 
-    def pick(self, query: str, passages: list[Passage], already_said: Sequence[str] = ()) -> list[Pick]:
+    def pick(
+        self,
+        query: str,
+        passages: list[Passage],
+        already_said: Sequence[str] = (),
+        query_vector: np.ndarray | None = None,
+    ) -> list[Pick]:
         """The answering sentences, best first: the best one for each part of the question, or for a question
         asking one thing the best one and its close companions. Empty only when the passages have no sentence.
 
@@ -83,20 +95,22 @@ class ExtractiveAnswerer:
         best one is still the answer (an excerpt of the passage that covers it), not a refusal. Sentences found in
         ``already_said`` (earlier answers of the conversation) are demoted, so a follow-up is not answered with
         the previous answer unless that is still clearly the best one.
+
+        Sentence vectors come from the index; ``query_vector`` (the retriever's) spares embedding the query again:
+        only the parts of a multi-part question are embedded here.
         """
-        candidates = [
-            (i, span)
-            for i, p in enumerate(passages)
-            for span in sentence_spans(p.text)
-            if len(content_words(p.text[span[0] : span[1]])) >= MIN_WORDS
-        ]
-        if not candidates:
+        found = PassageSentences.of(passages, self._store, self._embedder)
+        keep = [n for n, text in enumerate(found.texts) if len(content_words(text)) >= MIN_WORDS]
+        if not keep:
             return []
+        candidates = [found.candidates[n] for n in keep]
+        texts = [found.texts[n] for n in keep]
+        sentence_vectors = found.vectors[keep]
         parts = question_parts(query)
         asked = parts if len(parts) > 1 else []
-        texts = [passages[i].text[lo:hi] for i, (lo, hi) in candidates]
-        vectors = self._embedder.encode([query, *asked, *texts])
-        sentence_vectors = vectors[1 + len(asked) :]
+        to_embed = [query, *asked] if query_vector is None else asked
+        embedded = self._embedder.encode(to_embed) if to_embed else np.zeros((0, sentence_vectors.shape[1]))
+        vectors = embedded if query_vector is None else np.vstack([query_vector[None, :], embedded])
         whole = np.clip(sentence_vectors @ vectors[0], 0.0, 1.0)
         repeat = [REPEAT_FACTOR if any(text in said for said in already_said) else 1.0 for text in texts]
 
@@ -104,7 +118,7 @@ class ExtractiveAnswerer:
             picks = (
                 Pick(
                     i,
-                    self._lead_in(passages[i].text, span, part),
+                    span,
                     (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * lexical_overlap(part, text))
                     * answer_type_factor(part, text)
                     * again,
@@ -114,44 +128,66 @@ class ExtractiveAnswerer:
             return sorted(picks, key=lambda pick: pick.score, reverse=True)
 
         if not asked:
-            return self._with_companions(ranked(query, whole), passages)
+            return self._with_companions(query, ranked(query, whole), passages)
         chosen: list[Pick] = []
         for n, part in enumerate(asked, start=1):
             part_similarity = np.clip(sentence_vectors @ vectors[n], 0.0, 1.0)
             for pick in ranked(part, (whole + part_similarity) / 2):
+                pick = _lead_in(passages, pick, part)
                 if not any(_overlaps(pick, c) for c in chosen):
                     chosen.append(pick)
                     break
             if len(chosen) == self._max_sentences:
                 break
-        return sorted(chosen, key=lambda pick: pick.score, reverse=True)
+        chosen.sort(key=lambda pick: pick.score, reverse=True)
+        return self._holding_news(query, [p for p in chosen if p.score >= CITE_SHARE * chosen[0].score], passages)
 
-    def _with_companions(self, scored: list[Pick], passages: list[Passage]) -> list[Pick]:
+    def _with_companions(self, query: str, scored: list[Pick], passages: list[Passage]) -> list[Pick]:
         best = scored[0]
-        chosen = [best]
+        chosen = [_lead_in(passages, best, query)]
+        floor = max(COMPANION_SHARE, CITE_SHARE) * best.score
         for pick in scored[1:]:
-            if len(chosen) == self._max_sentences or pick.score < COMPANION_SHARE * best.score:
+            if len(chosen) == self._max_sentences or pick.score < floor:
                 break
-            text = passages[pick.passage_index].text[pick.span[0] : pick.span[1]]
-            if any(
-                _overlaps(pick, c) or near_duplicate(text, passages[c.passage_index].text[c.span[0] : c.span[1]], 0.6)
-                for c in chosen
-            ):
+            pick = _lead_in(passages, pick, query)
+            text = _quote(passages, pick)
+            if any(_overlaps(pick, c) or near_duplicate(text, _quote(passages, c), 0.6) for c in chosen):
                 continue
             chosen.append(pick)
-        return chosen
+        return self._holding_news(query, chosen, passages)
 
     @staticmethod
-    def _lead_in(text: str, span: tuple[int, int], question: str) -> tuple[int, int]:
-        """A sentence that only leads in to the answer ("There are a number of factors that explain it.") is
-        quoted with the sentence after it: it lacks the kind of answer asked for, which the next one holds."""
-        sentence = text[span[0] : span[1]]
-        if answer_type_factor(question, sentence) > 1.0 or not asks_for_type(question):
-            return span
-        following = next(((lo, hi) for lo, hi in sentence_spans(text) if lo >= span[1]), None)
-        if following is None or answer_type_factor(question, text[following[0] : following[1]]) == 1.0:
-            return span
-        return span[0], following[1]
+    def _holding_news(query: str, picks: list[Pick], passages: list[Passage]) -> list[Pick]:
+        """The best pick, then each other one only if it says something the question and the picks before it do not."""
+        kept = picks[:1]
+        for pick in picks[1:]:
+            known = [query, *(_quote(passages, k) for k in kept)]
+            if len(new_words(_quote(passages, pick), known)) >= ECHO_WORDS:
+                kept.append(pick)
+        return kept
+
+
+def _lead_in(passages: list[Passage], pick: Pick, question: str) -> Pick:
+    """A sentence that only leads in to the answer ("There are a number of factors that explain it.") is quoted with
+    the sentence after it: it lacks the kind of answer asked for, which the next one holds, or it says next to
+    nothing the question did not (it echoes it) and the next one does."""
+    text = passages[pick.passage_index].text
+    sentence = _quote(passages, pick)
+    following = next(((lo, hi) for lo, hi in sentence_spans(text) if lo >= pick.span[1]), None)
+    if following is None:
+        return pick
+    after = text[following[0] : following[1]]
+    echo = echoes(sentence, question) and not echoes(after, question)
+    typed = (
+        asks_for_type(question)
+        and answer_type_factor(question, sentence) == 1.0
+        and answer_type_factor(question, after) > 1.0
+    )
+    return Pick(pick.passage_index, (pick.span[0], following[1]), pick.score) if echo or typed else pick
+
+
+def _quote(passages: list[Passage], pick: Pick) -> str:
+    return passages[pick.passage_index].text[pick.span[0] : pick.span[1]]
 
 
 def _overlaps(a: Pick, b: Pick) -> bool:

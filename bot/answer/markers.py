@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-#: The numbers inside one marker: ``1`` or ``1, 3``.
-NUMBERS = r"\d{1,3}(?:\s*,\s*\d{1,3})*"
+from index.sentences import MARKER_NUMBERS as NUMBERS
+
 #: A marker with the whitespace before it (so removing it leaves no gap); group 1 holds the numbers. ``(?<!\s)``
 #: keeps it linear on long runs of whitespace: a match starts only where such a run starts.
 MARKER = re.compile(rf"(?<!\s)\s*\[({NUMBERS})\]")

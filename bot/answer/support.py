@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.answer.text import content_words, sentence_spans
-from index.protocols import Embedder
-from index.retriever import Passage
+from bot.answer.passage_sentences import PassageSentences
+from bot.answer.text import content_words
+from index.protocols import Embedder, Store
+from index.retriever import Coverage, Passage, Retrieval
 
 #: A claim is supported by a passage sentence when that sentence holds at least this share of the claim's
 #: content words (small models that invent things mostly add words the passage does not have) ...
@@ -19,11 +20,6 @@ LEXICAL_SUPPORT = 0.75
 #: ... and the two are at least this close in meaning (cosine of their embeddings). Both must hold: on
 #: SmolLM2's answers, either measure alone passed most invented sentences (see tests/test_answering.py).
 SEMANTIC_SUPPORT = 0.5
-#: A claim bears on the question when it, or the sentence supporting it, is at least this close to the
-#: question (cosine). Not the retriever's ``relevance_floor`` (0.25, a setting: whether the documents cover the
-#: question at all); this one is per claim. Far below any real answer; it stops a model repeating a passage's
-#: unrelated text (such as instructions planted in a document) with a citation to it.
-SUPPORT_RELEVANCE_FLOOR = 0.1
 
 
 def lexical_overlap(claim: str, evidence: str) -> float:
@@ -42,7 +38,8 @@ class Support:
     quote_span: tuple[int, int]  # within the passage text
     lexical: float  # share of the claim's content words found in the quote
     semantic: float  # cosine similarity of claim and quote, clipped to 0..1
-    relevance: float  # similarity of the claim, or of the quote, to the question
+    relevance: float  # similarity to the question of the claim, the quote or the quote's passage (the highest)
+    on_topic: bool = True  # the claim bears on the question: ``relevance`` covers it (index.retriever.Coverage)
 
     @property
     def score(self) -> float:
@@ -52,22 +49,33 @@ class Support:
     def supported(self) -> bool:
         return self.lexical >= LEXICAL_SUPPORT and self.semantic >= SEMANTIC_SUPPORT
 
-    @property
-    def on_topic(self) -> bool:
-        return self.relevance >= SUPPORT_RELEVANCE_FLOOR
-
 
 class Evidence:
-    """The sentences of one turn's passages, embedded once, against which each claim of the answer is checked."""
+    """The sentences of one turn's passages, against which each claim of the answer is checked.
 
-    def __init__(self, embedder: Embedder, question: str, passages: list[Passage]) -> None:
+    A claim bears on the question when it, the sentence supporting it or that sentence's passage is close enough
+    to the question to cover it by the retriever's own rule (``coverage``): the rule that decides whether the
+    question is answered at all. It stops a model repeating a passage's unrelated text (such as instructions
+    planted in a document) with a citation to it.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        question: np.ndarray,
+        sentences: PassageSentences,
+        passages: list[Passage],
+        coverage: Coverage,
+    ) -> None:
         self._embedder = embedder
-        self._candidates = [(i, span) for i, p in enumerate(passages) for span in sentence_spans(p.text)]
-        self._texts = [passages[i].text[lo:hi] for i, (lo, hi) in self._candidates]
-        vectors = embedder.encode([question, *self._texts])
-        self._question = vectors[0]
-        self._vectors = vectors[1:]
-        self._relevance = self._vectors @ self._question
+        self._candidates = sentences.candidates
+        self._texts = sentences.texts
+        self._question = question
+        self._vectors = sentences.vectors
+        self._coverage = coverage
+        passage_similarity = [-1.0 if p.similarity is None else p.similarity for p in passages]
+        own = self._vectors @ self._question
+        self._relevance = np.maximum(own, [passage_similarity[i] for i, _ in self._candidates]) if len(own) else own
 
     def support(self, claim: str, cited: set[int]) -> Support | None:
         """The sentence that best supports ``claim``: from a ``cited`` passage if one supports it, else from any."""
@@ -76,10 +84,11 @@ class Evidence:
         claim_vector = self._embedder.encode([claim])[0]
         semantic = np.clip(self._vectors @ claim_vector, 0.0, 1.0)
         claim_relevance = float(claim_vector @ self._question)
-        options = [
-            Support(i, span, lexical_overlap(claim, text), float(sim), max(claim_relevance, float(rel)))
-            for (i, span), text, sim, rel in zip(self._candidates, self._texts, semantic, self._relevance, strict=True)
-        ]
+        options = []
+        for (i, span), text, sim, rel in zip(self._candidates, self._texts, semantic, self._relevance, strict=True):
+            relevance = max(claim_relevance, float(rel))
+            lexical = lexical_overlap(claim, text)
+            options.append(Support(i, span, lexical, float(sim), relevance, self._coverage.covers(relevance)))
         preferred = _best([s for s in options if s.passage_index in cited])
         if preferred is not None and preferred.supported:
             return preferred
@@ -93,8 +102,15 @@ def _best(options: list[Support]) -> Support | None:
 class SupportChecker:
     """Checks claims against the passage sentences: lexical and semantic overlap, and relevance to the question."""
 
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(self, embedder: Embedder, store: Store) -> None:
         self._embedder = embedder
+        self._store = store
 
-    def evidence(self, question: str, passages: list[Passage]) -> Evidence:
-        return Evidence(self._embedder, question, passages)
+    def evidence(self, question: str, retrieval: Retrieval) -> Evidence:
+        """The passages' sentences (vectors from the index) against the question (the retriever's vector reused)."""
+        passages = retrieval.passages
+        vector = retrieval.query_vector
+        if vector is None:
+            vector = self._embedder.encode([question])[0]
+        sentences = PassageSentences.of(passages, self._store, self._embedder)
+        return Evidence(self._embedder, vector, sentences, passages, retrieval.coverage)

@@ -10,14 +10,8 @@ import re
 import threading
 from collections.abc import Iterable, Iterator
 
-from bot.answer.markers import NUMBERS
+from index.sentences import sentence_spans
 
-#: Each pattern that reads document text runs in linear time on any text: a list item's lookahead stays on its line.
-_SENTENCE_END = re.compile(
-    rf"[.!?](?:\s*\[{NUMBERS}\])*[\"')\]]*(?P<gap>\s+)(?=[\"'(\[]?[A-Z0-9])"
-    r"|(?P<para>\n{2,})"
-    r"|(?P<item>\n)(?=[^\S\n]*(?:[-*•#]|\d+[.)]\s))"
-)
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
 _stemmers = threading.local()
 STOPWORDS = frozenset(
@@ -45,26 +39,6 @@ def _stem(words: list[str]) -> list[str]:
 
         stemmer = _stemmers.english = Stemmer.Stemmer("english")
     return list(stemmer.stemWords(words))
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of ``text``, trimmed of surrounding whitespace."""
-    spans = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        group = match.lastgroup or "gap"
-        spans.append((start, match.start(group)))
-        start = match.end(group)
-    spans.append((start, len(text)))
-    trimmed = []
-    for lo, hi in spans:
-        while lo < hi and text[lo].isspace():
-            lo += 1
-        while hi > lo and text[hi - 1].isspace():
-            hi -= 1
-        if hi > lo:
-            trimmed.append((lo, hi))
-    return trimmed
 
 
 def sentences_of_stream(pieces: Iterable[str]) -> Iterator[str]:

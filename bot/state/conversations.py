@@ -145,10 +145,6 @@ class ConversationStore:
             for row in rows
         ]
 
-    def history(self, conversation_id: str, owner: str) -> list[tuple[str, str]]:
-        """The conversation as (question, answer) pairs, what :meth:`bot.answer.chat.Bot.stream` takes."""
-        return [(answer.question, answer.text) for answer in self.answers(conversation_id, owner)]
-
     def listed(self, owner: str, limit: int = LISTED) -> list[ConversationSummary]:
         """The owner's conversations, the most recently continued first."""
         query = (

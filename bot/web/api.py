@@ -81,7 +81,7 @@ def install_api(
         summary="Ready to answer: 200, or 503 while the vector store is unreachable (no key needed)",
         responses=_STORE_DOWN,
     )
-    talks = ApiConversations(ConversationStore(database))
+    talks = ApiConversations(ConversationStore(database), settings.default_collection)
     app.include_router(rest_router(library, settings, guard, slots, talks))
     app.include_router(openai_router(library, settings, guard, slots))
     install_embed(app, settings, origins)

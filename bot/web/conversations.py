@@ -11,6 +11,7 @@ from bot.answer.citations import Answer
 from bot.state.conversations import ConversationNotFoundError, ConversationStore
 from bot.web.access import Identity
 from bot.web.models import AskRequest
+from bot.web.readable_turns import readable_answer
 
 #: The owner of anonymous API callers' conversations: for them the unguessable conversation id is the only key.
 ANONYMOUS_OWNER = "anonymous"
@@ -27,8 +28,9 @@ def conversation_owner(identity: Identity, browser_id: str | None = None) -> str
 class ApiConversations:
     """``conversation_id`` on ``/api/ask``: the stored history to answer with, and the turn kept afterwards."""
 
-    def __init__(self, store: ConversationStore) -> None:
+    def __init__(self, store: ConversationStore, default_collection: str) -> None:
         self.store = store
+        self.default_collection = default_collection
 
     async def history(self, request: AskRequest, identity: Identity) -> History:
         if request.conversation_id is None:
@@ -38,9 +40,12 @@ class ApiConversations:
                 422, "send either history or conversation_id, not both: a stored conversation has its own history"
             )
         try:
-            return await run_in_threadpool(self.store.history, request.conversation_id, conversation_owner(identity))
+            answers = await run_in_threadpool(self.store.answers, request.conversation_id, conversation_owner(identity))
         except ConversationNotFoundError as exc:
             raise HTTPException(404, str(exc)) from exc
+        # what the caller can no longer read does not come back, not even as a follow-up's context
+        shown = [readable_answer(answer, identity, self.default_collection) for answer in answers]
+        return [(answer.question, answer.text) for answer in shown]
 
     async def keep(self, request: AskRequest, identity: Identity, answer: Answer) -> str:
         """Store the answered turn (in a new conversation unless the request continued one); the conversation id."""

@@ -47,6 +47,7 @@ class Evidence:
     passage: tuple[int, int] | None  # the cited passage's document offsets; None on another page
     file: Path | None  # the source file, when it is still there unchanged (and reads as indexed)
     notice: str | None  # why the view shows less than the file (moved, changed, unreadable)
+    collection: str | None = None  # the collection the view's address named (None: the default one)
 
 
 def check_reference(reference: str) -> str:

@@ -41,6 +41,7 @@ from bot.web.examples import example_questions
 from bot.web.feedback import vote_of
 from bot.web.page_failures import REMOVE_STORE_DOWN, answer_failure, upload_failure
 from bot.web.page_history import Kept, browser_state, past_list
+from bot.web.readable_turns import readable_answer
 from bot.web.render import (
     NO_PASSAGE,
     Turn,
@@ -351,8 +352,12 @@ class ChatPage:
         try:
             if owner is not None:
                 if kept.conversation is not None:
-                    scope = self.scope(request)
-                    turns = [self._stored(a, scope) for a in self.conversations.answers(kept.conversation, owner)]
+                    scope, identity = self.scope(request), self.who(request)
+                    default = self.settings.default_collection
+                    turns = [
+                        self._stored(readable_answer(a, identity, default), scope)
+                        for a in self.conversations.answers(kept.conversation, owner)
+                    ]
                 past = past_list(self.conversations.listed(owner), kept.conversation)
         except ConversationNotFoundError:  # not this caller's (or gone): a new conversation
             kept = kept.showing(None)

@@ -11,7 +11,10 @@ Every citation's ``view_url`` points here (:func:`bot.answer.citations.view_path
 
 Pages run under a Content-Security-Policy that allows docbot's stylesheet and images only: no script at all.
 
-Access is the API's: the caller must be allowed to read (:mod:`bot.web.access`), rate limited like ``/api``.
+Access is the API's: the caller must be allowed to read the collection the link names (``collection=``, the
+default collection when none: links made before collections still open), rate limited like ``/api``. A collection
+the caller may not read is answered exactly like one that does not exist (404); every link of a view keeps the
+collection.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from html import escape
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
 from bot.config import Settings
@@ -31,12 +34,12 @@ from bot.state.database import Database
 from bot.view.errors import ViewError
 from bot.view.layout import Box
 from bot.view.pdf import MAX_DPI, PageRenderer, page_count, sentence_boxes, view_budget
-from bot.web.access import Access
+from bot.web.access import Access, Identity
+from bot.web.collections import Library, asked_collections
 from bot.web.embed import static_asset
 from bot.web.evidence import REMOVED, Evidence, EvidenceError, evidence, parse_span
 from bot.web.security import Guard, RateLimiter, frame_ancestors
 from index.parse_pool import ParseBudget
-from index.store import VectorStore
 
 _POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; script-src 'none'; "
@@ -45,6 +48,10 @@ _POLICY = (
 MAX_PAGE = 100_000
 #: Zoom levels of a PDF page, in percent: each draws the page at view_dpi × zoom (at most MAX_DPI), so it stays sharp.
 ZOOMS = (100, 150, 200, 300)
+#: ``collection=`` of a view's address: the citation's collection (none: the default one).
+CollectionParameter = Annotated[
+    str | None, Query(max_length=40, description="The citation's collection (default: the default collection).")
+]
 
 
 def _headers(origins: Sequence[str]) -> dict[str, str]:
@@ -82,7 +89,7 @@ def _pages_nav(found: Evidence, quote: tuple[int, int] | None, zoom: int | None 
     if found.page is None:
         return ""
     at = found.pages.index(found.page) if found.page in found.pages else -1
-    kept = (f"&quote={quote[0]}-{quote[1]}" if quote else "") + (f"&zoom={zoom}" if zoom else "")
+    kept = (f"&quote={quote[0]}-{quote[1]}" if quote else "") + (f"&zoom={zoom}" if zoom else "") + _in(found)
     links = []
     if at > 0:
         before = found.pages[at - 1]
@@ -91,13 +98,18 @@ def _pages_nav(found: Evidence, quote: tuple[int, int] | None, zoom: int | None 
         after = found.pages[at + 1]
         links.append(f'<a class="view-next" href="{escape(f"?page={after}{kept}")}">page {after} ›</a>')
     if zoom:
-        here = f"page={found.page}" + (f"&quote={quote[0]}-{quote[1]}" if quote else "")
+        here = f"page={found.page}" + (f"&quote={quote[0]}-{quote[1]}" if quote else "") + _in(found)
         links += [
             f'<a class="view-zoom{" current" if level == zoom else ""}" href="{escape(f"?{here}&zoom={level}")}">'
             f"{level}%</a>"
             for level in ZOOMS
         ]
     return f'<nav class="view-pages">{"".join(links)}</nav>' if links else ""
+
+
+def _in(found: Evidence) -> str:
+    """What every link of a view keeps: the collection its address named (none: the default collection)."""
+    return f"&collection={found.collection}" if found.collection else ""
 
 
 def check_quote(found: Evidence, quote: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -152,7 +164,7 @@ def pdf_view(
 ) -> str:
     """The drawn page with the passage's and the sentence's boxes over it (an SVG in page fractions), headed
     "page X of ``page_total``" (the PDF's page count)."""
-    picture = f"{found.chunk_id}/page.png?page={found.page}&zoom={zoom}"
+    picture = f"{found.chunk_id}/page.png?page={found.page}&zoom={zoom}{_in(found)}"
     layer = (
         '<svg class="view-boxes" viewBox="0 0 1 1" preserveAspectRatio="none" aria-hidden="true">'
         f"{_rects(passage, 'passage')}{_rects(sentence, 'quote', 'cited')}</svg>"
@@ -182,16 +194,36 @@ def _is_pdf(found: Evidence) -> bool:
     return found.source.lower().endswith(".pdf")
 
 
-def install_viewer(app: FastAPI, store: VectorStore, settings: Settings, access: Access, database: Database) -> None:
+def install_viewer(app: FastAPI, library: Library, settings: Settings, access: Access, database: Database) -> None:
     limiter = RateLimiter(WindowCounters(database, "view", 60.0), settings.rate_limit_per_minute)
-    # the viewer reads the default collection's store: only its readers get past (others: 404, like a missing one)
-    guard = Guard(access, limiter, action="read", collection=settings.default_collection)
+    # who may read some collection gets past; each view then checks the collection its link names
+    caller = Depends(Guard(access, limiter, action="read"))
     headers = _headers(settings.embed_origins)
     renderer = PageRenderer.from_settings(settings)
     budget = view_budget(settings)
 
-    def shown(reference: str, span: tuple[int, int] | None, page: int | None, zoom: int) -> str:
-        found = evidence(store, settings, reference, page, drawable=True)
+    def found_in(
+        identity: Identity, collection: str | None, reference: str, page: int | None, *, drawable: bool
+    ) -> Evidence:
+        """The evidence in the collection the link names, which the caller must be allowed to read (else the 404
+        of a collection that does not exist)."""
+        try:
+            names = library.collections.names()
+            name = asked_collections(collection or None, settings.default_collection, identity, names)[0]
+        except HTTPException as exc:
+            raise EvidenceError(exc.status_code, str(exc.detail)) from exc
+        found = evidence(library.services(name).store, settings, reference, page, drawable=drawable)
+        return replace(found, collection=collection)
+
+    def shown(
+        identity: Identity,
+        collection: str | None,
+        reference: str,
+        span: tuple[int, int] | None,
+        page: int | None,
+        zoom: int,
+    ) -> str:
+        found = found_in(identity, collection, reference, page, drawable=True)
         quote = check_quote(found, span)
         if found.file is None or found.page is None or not _is_pdf(found):
             return text_view(found, quote, span)
@@ -199,7 +231,7 @@ def install_viewer(app: FastAPI, store: VectorStore, settings: Settings, access:
             passage = sentence_boxes(found.file, found.page, *found.passage, budget=budget) if found.passage else []
             sentence = sentence_boxes(found.file, found.page, *quote, budget=budget) if quote else []
         except ViewError as exc:
-            found = evidence(store, settings, reference, page, drawable=False)
+            found = found_in(identity, collection, reference, page, drawable=False)
             return text_view(replace(found, notice=f"the page cannot be drawn ({exc}): showing its text"), quote, span)
         return pdf_view(found, span, zoom, passage, sentence, _page_total(found.file, budget))
 
@@ -208,20 +240,24 @@ def install_viewer(app: FastAPI, store: VectorStore, settings: Settings, access:
         response_class=HTMLResponse,
         tags=["viewer"],
         summary="A citation's document at the cited place, the supporting sentence highlighted",
-        dependencies=[Depends(guard)],
-        responses={400: {"description": "A malformed reference, quote or zoom"}, 404: {"description": "Removed"}},
+        responses={
+            400: {"description": "A malformed reference, quote or zoom"},
+            404: {"description": "Removed, or no collection of that name that the caller may read"},
+        },
     )
     def view(
         reference: str,
         quote: Annotated[str | None, Query(max_length=40, description="START-END of the quote.")] = None,
         page: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description="Another page of a PDF.")] = None,
         zoom: Annotated[int, Query(description=f"A PDF page's zoom in percent: {ZOOMS}.")] = ZOOMS[0],
+        collection: CollectionParameter = None,
+        identity: Identity = caller,
     ) -> HTMLResponse:
         """Open a citation's ``view_url`` (relative to the server's address)."""
         try:
             if zoom not in ZOOMS:
                 raise EvidenceError(400, f"zoom is one of {', '.join(map(str, ZOOMS))}, not {zoom}")
-            return HTMLResponse(shown(reference, parse_span(quote), page, zoom), headers=headers)
+            return HTMLResponse(shown(identity, collection, reference, parse_span(quote), page, zoom), headers=headers)
         except EvidenceError as exc:
             return HTMLResponse(error_view(exc), status_code=exc.status, headers=headers)
 
@@ -230,19 +266,20 @@ def install_viewer(app: FastAPI, store: VectorStore, settings: Settings, access:
         response_class=Response,
         tags=["viewer"],
         summary="A page of a cited PDF, drawn (cached on disk)",
-        dependencies=[Depends(guard)],
         responses={200: {"content": {"image/png": {}}}, 422: {"description": "The page cannot be drawn: why"}},
     )
     def page_png(
         reference: str,
         page: Annotated[int, Query(ge=1, le=MAX_PAGE)],
+        collection: CollectionParameter = None,
         zoom: Annotated[int, Query(description=f"In percent: {ZOOMS}.")] = ZOOMS[0],
+        identity: Identity = caller,
     ) -> Response:
         plain = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"}
         try:
             if zoom not in ZOOMS:
                 raise EvidenceError(400, f"zoom is one of {', '.join(map(str, ZOOMS))}, not {zoom}")
-            found = evidence(store, settings, reference, page, drawable=True)
+            found = found_in(identity, collection, reference, page, drawable=True)
             if found.file is None or not _is_pdf(found):
                 raise EvidenceError(404, "no picture of this page: the file is gone, changed, or not a PDF")
             data = renderer.png(found.file, page, dpi=min(MAX_DPI, settings.view_dpi * zoom // 100))
