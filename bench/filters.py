@@ -2,12 +2,15 @@
 
 ``python -m bench.filters --chunks 100000`` builds (or reuses) the benchmark corpus of that size (bench/corpus.py),
 indexes it with docbot's own ``Indexer`` into a real Chroma store and BM25 files, then times hybrid search (dense +
-BM25, fused) for each question unfiltered and under each filter, alternating, so every variant sees the same
-machine. The vectors are random unit vectors seeded by each text (:class:`RandomEmbedder`, 384 dimensions like the
-bundled model): what is measured is the search (Chroma's HNSW with and without a ``where``, BM25 with and without
-its mask), not the model, and 100,000 chunks index in minutes; a real model's query embedding would add the same
-few milliseconds to both sides and only bring the ratio closer to 1. The first filtered search after an index
-change also reads the chunks' filter fields for the BM25 mask; that one-off cost is reported on its own.
+BM25, fused) for each question unfiltered and under each filter, alternating, so every variant sees the same machine;
+each filter twice: as docbot searches (a narrow filter scores the kept chunks' vectors directly, see
+index/filter_vectors.py) and through Chroma's own ``where`` (``filter_vectors=0``), for comparison. The vectors are
+random unit vectors seeded by each text (:class:`RandomEmbedder`, 384 dimensions like the bundled model): what is
+measured is the search (Chroma's HNSW with and without a ``where``, BM25 with and without its mask), not the model, and
+100,000 chunks index in minutes; a real model's query embedding would add the same few milliseconds to both sides and
+only bring the ratio closer to 1. The first filtered search after an index change also reads the chunks' filter fields
+for the BM25 mask, and the first search under a narrow filter reads the vectors of the chunks it keeps; those one-off
+costs are reported on their own.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from bench.retrieval import Latency
 from bot.config import Settings
 from index.chunking import Chunker
 from index.filters import Filter
+from index.retriever import HybridRetriever
 
 HERE = Path(__file__).resolve().parent
 #: name → filter; the corpus keeps 500 files a folder (part-000, part-001, ...), every third file plain text.
@@ -60,8 +64,11 @@ class FilterCase:
     where: str
     filtered: Latency
     unfiltered: Latency
+    chroma_where: Latency  # the same filter through Chroma's own where (filter_vectors=0)
     ratio_p50: float  # filtered median / unfiltered median
     ratio_mean: float
+    chroma_where_ratio_p50: float
+    first_search_seconds: float  # the first search under this filter (reads the kept chunks' vectors when narrow)
     passages_per_query: float
 
 
@@ -91,14 +98,22 @@ def measure(folder: Path, chunks: int, settings: Settings, questions: list[str])
             raise RuntimeError(f"the benchmark corpus failed to index: {report.summary()}")
     build_seconds = time.perf_counter() - started
     retriever = services.retriever
+    chroma = HybridRetriever(
+        settings=settings.model_copy(update={"filter_vectors": 0}), embedder=services.embedder, store=services.store
+    )
     filters = {name: Filter.parse(text) for name, text in FILTERS.items()}
-    mask_table = _clock(lambda: retriever.search(questions[0], where=next(iter(filters.values()))))
+    empty = Filter.parse("type=none")  # builds the filter table, reads no vectors
+    mask_table = _clock(lambda: retriever.search(questions[0], where=empty))
+    chroma.search(questions[0], where=empty)
+    first = {name: _clock(lambda w=where: retriever.search(questions[0], where=w)) for name, where in filters.items()}
     for question in questions[:WARM_UP]:
         retriever.search(question)
         for where in filters.values():
             retriever.search(question, where=where)
+            chroma.search(question, where=where)
     plain: list[float] = []
     timed: dict[str, list[float]] = {name: [] for name in filters}
+    by_chroma: dict[str, list[float]] = {name: [] for name in filters}
     found: dict[str, int] = dict.fromkeys(filters, 0)
     for question in questions:
         plain.append(_clock(lambda q=question: retriever.search(q)))
@@ -106,6 +121,7 @@ def measure(folder: Path, chunks: int, settings: Settings, questions: list[str])
             started = time.perf_counter()
             found[name] += len(retriever.search(question, where=where).passages)
             timed[name].append(time.perf_counter() - started)
+            by_chroma[name].append(_clock(lambda q=question, w=where: chroma.search(q, where=w)))
     unfiltered = Latency.of(plain)
     cases = [
         FilterCase(
@@ -113,8 +129,11 @@ def measure(folder: Path, chunks: int, settings: Settings, questions: list[str])
             FILTERS[name],
             Latency.of(seconds),
             unfiltered,
+            Latency.of(by_chroma[name]),
             round(statistics.median(seconds) / statistics.median(plain), 3),
             round(statistics.fmean(seconds) / statistics.fmean(plain), 3),
+            round(statistics.median(by_chroma[name]) / statistics.median(plain), 3),
+            round(first[name], 2),
             round(found[name] / len(questions), 2),
         )
         for name, seconds in timed.items()
@@ -134,15 +153,23 @@ def markdown(run: FilterRun) -> str:
         f"Hybrid search at {run.chunks:,} chunks, {run.queries} questions, each searched unfiltered and under every "
         "filter in turn (random vectors: the search is measured, not the model).",
         "",
-        "| filter | `--where` | filtered p50 ms | unfiltered p50 ms | ratio p50 | ratio mean | passages |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| filter | `--where` | filtered p50 ms | unfiltered p50 ms | ratio p50 | ratio mean | "
+        "Chroma `where` p50 ms (ratio) | first search s | passages |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for case in run.cases:
         lines.append(
             f"| {case.name} | `{case.where}` | {case.filtered.p50_ms} | {case.unfiltered.p50_ms} | "
-            f"{case.ratio_p50:.2f}x | {case.ratio_mean:.2f}x | {case.passages_per_query} |"
+            f"{case.ratio_p50:.2f}x | {case.ratio_mean:.2f}x | {case.chroma_where.p50_ms} "
+            f"({case.chroma_where_ratio_p50:.2f}x) | {case.first_search_seconds} | {case.passages_per_query} |"
         )
     lines += [
+        "",
+        "A narrow filter (at most 20,000 chunks) scores the vectors of the chunks it keeps directly "
+        "(index/filter_vectors.py); the Chroma `where` column is the same filter through Chroma's own filtering "
+        "(`DOCBOT_FILTER_VECTORS=0`), measured in the same run. The first search under a narrow filter after an "
+        "index change reads the kept chunks' vectors from the store (the first search column); later ones reuse "
+        "them.",
         "",
         f"The first filtered search after an index change read the chunks' filter fields for the BM25 mask once "
         f"({run.mask_table_seconds} s); later filters reuse them. Load average before and after: "

@@ -18,6 +18,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr, SkipValidation
 
 from index.calibration import Calibration, evidence, sync_calibration
+from index.filter_vectors import FilterVectors
 from index.filters import Filter, FilterTable
 from index.follow import StoreFollower
 from index.lexical import LexicalIndex, sync_lexical
@@ -28,7 +29,7 @@ from index.store import StoredChunk
 _WORD = re.compile(r"\w+")
 #: A filter's dense search looks this many times deeper than the share of chunks it keeps asks for ...
 OVERFETCH = 3
-#: ... when that is at most this deep; else Chroma filters (see HybridRetriever._dense).
+#: ... when that is at most this deep; else the kept chunks are scored directly, or Chroma filters (see _dense).
 MAX_OVERFETCH = 1000
 #: Sentences fetched for each chunk wanted when chunks are ranked by their best sentence (a chunk has several).
 SENTENCES_PER_CHUNK = 4
@@ -116,6 +117,7 @@ class HybridRetriever(BaseRetriever):
     _lexical: LexicalIndex = PrivateAttr()
     _calibration: Calibration = PrivateAttr()
     _table: FilterTable | None = PrivateAttr(default=None)
+    _vectors: FilterVectors = PrivateAttr()
     _lock: Any = PrivateAttr(default_factory=RLock)
     _follower: StoreFollower = PrivateAttr()
 
@@ -140,6 +142,7 @@ class HybridRetriever(BaseRetriever):
             self._lexical = lexical
             self._calibration = calibration
             self._table = None
+            self._vectors = FilterVectors(self.store, self.settings.filter_vectors)
 
     def _table_for(self, lexical: LexicalIndex) -> FilterTable:
         """The filter fields of ``lexical``'s corpus (read from the store on the first filtered search after each
@@ -155,26 +158,35 @@ class HybridRetriever(BaseRetriever):
         return table
 
     def _dense(
-        self, vector: np.ndarray, fetch: int, where: Filter | None, table: FilterTable | None, mask: np.ndarray | None
+        self,
+        vector: np.ndarray,
+        fetch: int,
+        where: Filter | None,
+        found: tuple[LexicalIndex, FilterTable, np.ndarray, FilterVectors] | None,
     ) -> list[tuple[str, float]]:
         """The ``fetch`` nearest chunks that pass ``where``: (id, cosine similarity), best first.
 
-        A filter that keeps a good share of the chunks is applied to a deeper unfiltered search: Chroma's own
-        ``where`` first lists every chunk that passes, which costs ten times a search when that is a third of the
-        index. A narrow filter goes to Chroma's ``where``, cheap for a short list.
+        ``found``: the BM25 side the filter's table was built for, the table, the filter's mask over that side's
+        chunks and the kept chunks' vectors. A filter that keeps a good share of the chunks is applied to a deeper
+        unfiltered search. A narrow one (at most index.filter_vectors.NARROW chunks) scores the vectors of the
+        chunks it keeps directly, read once and kept. Only what fits neither goes to Chroma's own ``where``, which
+        first lists every chunk that passes: several times an unfiltered search on a large index.
         """
-        if where is None or table is None or mask is None:
+        if where is None or found is None:
             return self.store.nearest(vector, fetch)
-        share = float(mask.mean()) if mask.size else 0.0
-        if share == 0.0:
+        lexical, table, mask, vectors = found
+        kept_count = int(mask.sum())
+        if kept_count == 0:
             return []
-        depth = math.ceil(OVERFETCH * fetch / share)
+        depth = math.ceil(OVERFETCH * fetch * mask.size / kept_count)
         if depth <= MAX_OVERFETCH:
             rows = table.rows
             nearest = self.store.nearest(vector, depth)
             kept = [(i, sim) for i, sim in nearest if i in rows and mask[rows[i]]][:fetch]
             if len(kept) == fetch or len(nearest) < depth:
                 return kept
+        if vectors.fits(kept_count):
+            return vectors.nearest(where, mask, lexical.ids, vector, fetch)
         return self.store.nearest(vector, fetch, where.chroma_where())
 
     @property
@@ -201,12 +213,13 @@ class HybridRetriever(BaseRetriever):
         fetch = max(settings.fetch_k, k)
         where = None if where is None or where.empty else where
         with self._lock:
-            side = self._lexical
+            side, vectors = self._lexical, self._vectors
         table = self._table_for(side) if where is not None else None
         mask = table.mask(where) if table is not None and where is not None else None
+        found = (side, table, mask, vectors) if table is not None and mask is not None else None
         if dense:
             vector = self.embedder.encode([query])[0] if vector is None else vector
-            dense_hits = self._dense(vector, fetch, where, table, mask)
+            dense_hits = self._dense(vector, fetch, where, found)
             # Stored sentences carry no filter fields: with a filter they would bring unfiltered chunks in.
             sentence_ranking = self._sentence_ranking(vector, fetch) if where is None else []
         else:

@@ -116,6 +116,14 @@ class IndexSettings(BaseSettings):
         "with the previous one. Checked when questions come in; 0 = never (only this process's own uploads and "
         "removals are picked up).",
     )
+    filter_vectors: int = Field(
+        50_000,
+        ge=0,
+        description="Chunk vectors a server keeps in memory for narrow filters (all filters together, about 1.5 KB "
+        "each at 384 dimensions): a filter that keeps at most 20,000 chunks is searched by scoring their vectors "
+        "directly, read from the store once per filter and index change; the filters used least recently are "
+        "dropped first. 0 = let Chroma filter instead (several times slower on a large index).",
+    )
     duplicate_threshold: float = Field(
         0.9, gt=0, le=1, description="Token overlap above which passages are duplicates."
     )
