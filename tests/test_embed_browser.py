@@ -70,7 +70,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, wikis: tuple[str, str], wik
     shutil.copytree(ROOT / "seeds", docs)
     (docs / "launch-notes.md").write_text(HOSTILE_DOC)
     env = {"DOCBOT_API_KEYS": KEY, "DOCBOT_EMBED_ORIGINS": wikis[0]}
-    with live_server(workdir, env=env, docs=docs) as live:
+    with live_server(workdir, env=env, docs=docs, timeout_s=300) as live:
         page = WIKI_PAGE.format(bot=live.url, title=html.escape(TITLE), key=KEY)
         (wiki_folder / "index.html").write_text(page)
         yield live

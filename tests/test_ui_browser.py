@@ -61,7 +61,7 @@ def normalise(text: str) -> str:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     work = tmp_path_factory.mktemp("ui")
     docs = seeds_with(work, {"xss-note.txt": XSS_TXT, "xss-page.html": XSS_HTML})
-    with live_server(work, env={"DOCBOT_ANONYMOUS_ROLE": "admin"}, docs=docs) as live:  # the laptop setup
+    with live_server(work, env={"DOCBOT_ANONYMOUS_ROLE": "admin"}, docs=docs, timeout_s=300) as live:  # laptop setup
         yield live
 
 
@@ -273,7 +273,7 @@ def login_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServe
     empty = work / "empty"
     empty.mkdir()
     users = ",".join(f"{u}:{p}" for u, p in (ADMIN, EDITOR)) + f",{READER[0]}:{READER[1]}:reader"
-    with live_server(work, env={"DOCBOT_USERS": users}, docs=empty) as live:
+    with live_server(work, env={"DOCBOT_USERS": users}, docs=empty, timeout_s=300) as live:
         yield live
 
 

@@ -46,6 +46,19 @@ class _Tags(HTMLParser):
         self.text.append(data)
 
 
+def parse_links(html: str) -> list[dict[str, str]]:
+    """The attributes of every ``<a>``."""
+    found: list[dict[str, str]] = []
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "a":
+                found.append({name: value or "" for name, value in attrs})
+
+    Links().feed(html)
+    return found
+
+
 def parse(html: str) -> _Tags:
     parser = _Tags()
     parser.feed(html)
@@ -95,10 +108,14 @@ def test_messages_escape_questions_and_answers_and_link_markers() -> None:
     html = answer_html(answer.text, 3, answer)
     _assert_inert(html)
     _assert_inert(question_html(answer.question))
-    assert html.count('<a class="cite"') == 3
-    assert 'href="#src-3-1"' in html and 'href="#src-3-2"' in html
+    markers = [attrs for attrs in parse_links(html) if "cite" in attrs.get("class", "").split()]
+    assert len(markers) == 3  # [1], then [1, 2] as two links
+    first, second = _citation(1), _citation(2)
+    assert [m["href"] for m in markers] == [first.view_url, first.view_url, second.view_url]  # the document view
+    assert [m["class"] for m in markers] == ["cite to-src-3-1", "cite to-src-3-1", "cite to-src-3-2"]  # its card
+    assert all(m["target"] == "_blank" for m in markers)  # without JavaScript: a new tab
     assert "Source 1: Title &lt;script&gt;" in html
-    streaming = answer_html("Partial [1]", 0)
+    streaming = answer_html("Partial [1]", 0)  # no citations yet: the marker jumps to where the card will be
     assert 'class="a streaming"' in streaming and 'href="#src-0-1"' in streaming
 
 
@@ -106,7 +123,7 @@ def test_chat_messages_alternate_user_and_assistant() -> None:
     turns = [Turn(_answer("first")), Turn(_answer("second"))]
     messages = chat_messages(turns)
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
-    assert 'href="#src-1-1"' in messages[3]["content"]
+    assert 'class="cite to-src-1-1"' in messages[3]["content"]
 
 
 def test_answer_notes_show_notices_and_dropped_sentences() -> None:

@@ -16,7 +16,7 @@ import pytest
 from answer_fixtures import clean_settings, write_docs
 from conftest import HASHING_COVERAGE
 from fastapi.testclient import TestClient
-from pdf_fixtures import ACROSS, WRAPPED, harbour_report_pdf, pdfium_boxes
+from pdf_fixtures import ACROSS, WRAPPED, harbour_report_pdf, pdfium_boxes, two_column_pdf
 
 from app import Services, build, create_app
 from bot.answer.citations import view_path
@@ -36,6 +36,7 @@ HOSTILE_HTML = (
     'onerror="alert(4)"> The keeper lived on the island.</p><iframe src="http://evil.example"></iframe>'
     "<p>&lt;script&gt;alert(5)&lt;/script&gt; is shown as text.</p></body></html>"
 )
+GAP_SENTENCE = "The lamp room of the old lighthouse faces east."
 #: Every tag a view may contain: nothing that runs or loads anything but docbot's own stylesheet.
 VIEW_TAGS = {"html", "head", "meta", "title", "link", "body", "header", "h1", "p", "nav", "a", "main", "mark", "span"}
 PDF_TAGS = VIEW_TAGS | {"div", "img", "svg", "rect"}
@@ -81,6 +82,7 @@ def services(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedde
         },
     )
     harbour_report_pdf(docs / "harbour-report.pdf")
+    two_column_pdf(docs / "gap-report.pdf", [["The pier was rebuilt in 1951."], [], [GAP_SENTENCE]], "Gap report")
     settings = clean_settings(root / "data", api_keys=KEY, **HASHING_COVERAGE)
     built = build(settings, embedder=hashing_embedder)
     report = built.indexer.run([docs])
@@ -324,3 +326,13 @@ def test_a_pdf_that_cannot_be_drawn_in_time_shows_its_text_with_the_reason(servi
     assert " ".join(cited(response.text).split()) == WRAPPED
     picture = client.get(url.split("?")[0] + "/page.png?page=2&zoom=150")
     assert picture.status_code == 422 and "\n" not in picture.text.strip()
+
+
+def test_page_numbers_count_every_page_of_the_pdf(web: TestClient, services: Services) -> None:
+    """Page 2 of gap-report.pdf has no text, so the index holds pages 1 and 3: the view still says "page 3 of 3"
+    (the file's page count), and its link back goes to page 1, the previous page with text."""
+    assert sorted({c.page for c in services.store.by_source("gap-report.pdf")}) == [1, 3]
+    response = web.get(link(services, "gap-report.pdf", GAP_SENTENCE))
+    assert response.status_code == 200, response.text
+    assert "page 3 of 3" in response.text and rects(response.text, "quote")
+    assert re.search(r'<a class="view-prev" href="\?page=1&amp;', response.text)

@@ -82,7 +82,33 @@ def in_viewport(locator: Any) -> bool:
     )
 
 
-def test_a_citation_on_the_page_opens_the_document_at_the_highlighted_sentence(
+def on_screen(page: Any, locator: Any) -> bool:
+    """The element (in a frame or not) lies inside the page's viewport."""
+    box, size = locator.bounding_box(), page.viewport_size
+    return bool(box) and box["y"] >= 0 and box["y"] + box["height"] <= size["height"]
+
+
+def ask_on_the_page(page: Any, server: LiveServer, question: str) -> None:
+    page.goto(server.url)
+    page.wait_for_selector(".docbot-status")
+    page.locator("#docbot-question textarea").fill(question)
+    page.locator("#docbot-question textarea").press("Enter")
+    page.locator("#src-turn-0 .src-card").first.wait_for(state="attached")
+
+
+def page_marker(page: Any, card: Any) -> Any:
+    """The answer's ``[n]`` of the source ``card`` (its number n)."""
+    number = card.locator(".src-num").inner_text().strip()
+    return page.locator('#docbot-chat [data-testid="bot"] a.cite', has_text=f"[{number}]").first
+
+
+def shown_view(page: Any) -> Any:
+    """The viewer [n] opened in its source's card, once its page (and picture) has loaded and scrolled."""
+    page.locator(".src-card.active .docbot-viewer.loaded").wait_for()
+    return page.frame_locator(".src-card.active .docbot-viewer iframe")
+
+
+def test_clicking_1_on_the_page_opens_the_document_at_the_highlighted_sentence(
     chromium: Any, server: LiveServer
 ) -> None:
     from playwright.sync_api import expect
@@ -90,54 +116,57 @@ def test_a_citation_on_the_page_opens_the_document_at_the_highlighted_sentence(
     context = chromium.new_context(**DESKTOP)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
-    page.goto(server.url)
-    page.wait_for_selector(".docbot-status")
-    page.locator("#docbot-question textarea").fill(SEED["question"])
-    page.locator("#docbot-question textarea").press("Enter")
-    page.locator('#docbot-chat [data-testid="bot"] a.cite').first.click()
-    card = page.locator("#src-turn-0 .src-card").first
+    ask_on_the_page(page, server, SEED["question"])
+    marker = page.locator('#docbot-chat [data-testid="bot"] a.cite', has_text="[1]").first
+    marker.click()
+    card = page.locator("#src-turn-0 .src-card.active")
+    expect(card).to_have_id("src-0-1")
     quote = card.locator(".src-passage mark.src-quote").inner_text()
     assert SEED["evidence"] in " ".join(quote.split())
-    with context.expect_page() as opened:
-        card.locator("a.src-open").click()
-    view = opened.value
-    view.wait_for_load_state()
+    view = shown_view(page)
     cited = view.locator("mark.quote#cited")
     expect(cited).to_have_text(quote)
     expect(view.locator("mark.passage")).to_contain_text(quote)
-    assert in_viewport(cited)
-    assert view.evaluate("document.scripts.length") == 0
-    shot = screenshot(view, "viewer-text")
+    assert in_viewport(cited)  # the frame is scrolled to the sentence
+    assert on_screen(page, cited)  # and so is the frame, on the page
+    assert view.locator("body").evaluate("(body) => body.ownerDocument.scripts.length") == 0
+    shot = screenshot(page, "viewer-text")
     assert shot.exists()
+    page.keyboard.press("Escape")
+    expect(page.locator(".docbot-viewer")).to_have_count(0)
+
+    href = marker.get_attribute("href")
+    assert href and href.startswith("/view/") and card.locator("a.src-open").get_attribute("href") == href
+    with context.expect_page() as opened:  # the source card's link still opens the view in a new tab
+        card.locator("a.src-open").click()
+    expect(opened.value.locator("mark.quote#cited")).to_have_text(quote)
     context.close()
 
 
-def test_a_pdf_citation_on_the_page_shows_the_page_with_the_sentence_boxed(chromium: Any, server: LiveServer) -> None:
+def test_clicking_1_on_the_page_shows_the_pdf_page_with_the_sentence_boxed(chromium: Any, server: LiveServer) -> None:
     from playwright.sync_api import expect
 
     context = chromium.new_context(**DESKTOP)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
-    page.goto(server.url)
-    page.wait_for_selector(".docbot-status")
-    page.locator("#docbot-question textarea").fill(PDF_QUESTION)
-    page.locator("#docbot-question textarea").press("Enter")
-    page.locator('#docbot-chat [data-testid="bot"] a.cite').first.click()
+    ask_on_the_page(page, server, PDF_QUESTION)
     card = page.locator("#src-turn-0 .src-card").filter(has_text="harbour-report.pdf").first
     expect(card.locator(".src-passage mark.src-quote")).to_contain_text("Pilots board")
-    with context.expect_page() as opened:
-        card.locator("a.src-open").click()
-    view = opened.value
-    view.wait_for_load_state()
+    page_marker(page, card).click()
+    expect(card).to_have_class(re.compile(r"\bactive\b"))
+    view = shown_view(page)
     expect(view.locator(".view-meta")).to_contain_text("page 2 of 3")
     view.locator(".view-sheet img").evaluate("(img) => img.decode()")
-    assert in_viewport(view.locator("rect#cited"))
+    assert in_viewport(view.locator("rect#cited")) and on_screen(page, view.locator("rect#cited"))
     assert_boxes_cover_the_sentence(view, harbour(server), ACROSS)
-    shot = screenshot(view, "viewer-pdf")
+    shot = screenshot(page, "viewer-pdf")
     if os.environ.get("UPDATE_DOCS_SCREENSHOT"):  # the whole page: the sentence on both sides of the column break
-        view.set_viewport_size({"width": 1100, "height": 1300})
-        view.evaluate("window.scrollTo(0, 0)")
-        view.screenshot(path=str(ROOT / "docs" / "viewer.png"))
+        whole = context.new_page()
+        whole.set_viewport_size({"width": 1100, "height": 1300})
+        whole.goto(server.url + str(card.locator("a.src-open").get_attribute("href")))
+        whole.locator(".view-sheet img").evaluate("(img) => img.decode()")
+        whole.evaluate("window.scrollTo(0, 0)")
+        whole.screenshot(path=str(ROOT / "docs" / "viewer.png"))
     assert shot.exists()
 
     view.locator("a.view-zoom", has_text="200%").click()  # drawn again at twice the resolution: boxes still fit
@@ -151,7 +180,7 @@ def test_a_pdf_citation_on_the_page_shows_the_page_with_the_sentence_boxed(chrom
     context.close()
 
 
-def test_a_citation_in_the_embed_opens_the_viewer_panel_with_the_key(chromium: Any, server: LiveServer) -> None:
+def test_clicking_1_in_the_embed_opens_the_viewer_panel_with_the_key(chromium: Any, server: LiveServer) -> None:
     from playwright.sync_api import expect
 
     page = chromium.new_page(viewport={"width": 400, "height": 640})
@@ -162,9 +191,9 @@ def test_a_citation_in_the_embed_opens_the_viewer_panel_with_the_key(chromium: A
     page.locator("#question").fill(SEED["question"])
     page.locator("#send").click()
     answer = page.locator(".msg.bot").last
-    answer.locator("button.cite").first.click()
+    answer.locator("button.cite", has_text="[1]").first.click()
+    expect(answer.locator("details.source").first).to_have_attribute("open", "")  # its card opens beneath
     quote = answer.locator("blockquote.quote").first.inner_text()
-    answer.locator("button.open-view").first.click()
     cited = page.locator("section.viewer mark.quote#cited")
     expect(cited).to_have_text(quote)
     assert SEED["evidence"] in " ".join(quote.split())
@@ -172,10 +201,12 @@ def test_a_citation_in_the_embed_opens_the_viewer_panel_with_the_key(chromium: A
     screenshot(page, "viewer-embed")
     page.locator("section.viewer .viewer-close").click()
     expect(page.locator("section.viewer")).to_have_count(0)
+    answer.locator("details.source").first.locator("button.open-view").click()  # the card's button still opens it
+    expect(cited).to_have_text(quote)
     assert not [line for line in console if "Content Security Policy" in line or "Refused" in line]
 
 
-def test_a_pdf_citation_in_the_embed_panel_is_boxed(chromium: Any, server: LiveServer) -> None:
+def test_clicking_1_on_a_pdf_citation_in_the_embed_boxes_the_sentence(chromium: Any, server: LiveServer) -> None:
     from playwright.sync_api import expect
 
     page = chromium.new_page(viewport={"width": 800, "height": 900})
@@ -184,9 +215,9 @@ def test_a_pdf_citation_in_the_embed_panel_is_boxed(chromium: Any, server: LiveS
     page.locator("#question").fill(PDF_QUESTION)
     page.locator("#send").click()
     answer = page.locator(".msg.bot").last
-    answer.locator("button.cite").first.click()
     source = answer.locator("details.source").filter(has_text="harbour-report.pdf").first
-    source.locator("button.open-view").click()
+    number = source.locator(".num").inner_text().strip()  # "[n]"
+    answer.locator("button.cite", has_text=number).first.click()
     expect(page.locator("section.viewer .view-meta")).to_contain_text("page 2 of 3")
     picture = page.locator("section.viewer .view-sheet img")
     expect(picture).to_have_attribute("src", re.compile("^blob:"))  # fetched with the key

@@ -1,8 +1,8 @@
 """The Gradio chat page: streamed, cited answers beside a sources panel, a documents view, feedback.
 
 Every string from a document or a question reaches the browser escaped (see :mod:`bot.web.render`); the
-only script on the page is ``static/page.js`` (see :func:`page_assets`), which makes the ``[n]`` markers jump to
-their source.
+only script on the page is ``static/page.js`` (see :func:`page_assets`), which makes an ``[n]`` marker show its
+source and open the cited document (the evidence viewer) inside that source's card.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ BUSY_SOURCES = "No sources: docbot was too busy to search the documents for this
 EMPTY_INDEX_ANSWER = "The index is empty, so there is nothing to answer from yet: add documents in the Documents tab."
 WELCOME = (
     "<div class='welcome'><b>Ask a question about the documents.</b><br>"
-    "Every answer cites its passages: click a [1] marker to see the source.</div>"
+    "Every answer cites its passages: click a [1] marker to see the sentence in its document.</div>"
 )
 EMPTY_WELCOME = (
     "<div class='welcome'><b>The index is empty.</b><br>Add documents in the <b>Documents</b> tab, "

@@ -46,20 +46,28 @@ def question_html(question: str) -> str:
     return f'<div class="q">{_text(question)}</div>'
 
 
+def _marker(turn: int, number: int, citation: Citation | None) -> str:
+    """One ``[n]``: a link to the cited document in the evidence viewer, which ``static/page.js`` opens in source
+    n's card (a new tab without JavaScript); while the answer streams, and so has no citations yet, a jump to the
+    card. The class ``to-src-T-N`` names the card (Gradio's sanitiser keeps class, href and title, not data-*)."""
+    anchor = source_anchor(turn, number)
+    if citation is None:
+        return f'<a class="cite" href="#{anchor}" title="Source {number}">[{number}]</a>'
+    label = f"Source {number}: {citation.title} (opens it in its document)"
+    return (
+        f'<a class="cite to-{anchor}" href="{escape(citation.view_url)}" target="_blank" rel="noopener" '
+        f'title="{escape(label)}">[{number}]</a>'
+    )
+
+
 def _linked(text: str, turn: int, citations: Sequence[Citation]) -> str:
-    """Escaped answer text whose ``[n]`` markers link to source n of this turn."""
-    titles = {c.number: c.title for c in citations}
+    """Escaped answer text whose ``[n]`` markers open source n of this turn."""
+    cited = {c.number: c for c in citations}
     parts: list[str] = []
     position = 0
     for match in MARKER.finditer(text):
         parts.append(_text(text[position : match.start(1) - 1]))  # up to the '[': the space before stays
-        links = []
-        for number in numbers_of(match.group(1)):
-            label = f"Source {number}: {titles[number]}" if number in titles else f"Source {number}"
-            links.append(
-                f'<a class="cite" href="#{source_anchor(turn, number)}" title="{escape(label)}">[{number}]</a>'
-            )
-        parts.append("".join(links))
+        parts.append("".join(_marker(turn, n, cited.get(n)) for n in numbers_of(match.group(1))))
         position = match.end()
     parts.append(_text(text[position:]))
     return "".join(parts)
@@ -163,7 +171,7 @@ def sources_html(turns: Sequence[Turn]) -> str:
         return (
             '<div class="docbot-sources"><p class="src-intro">Sources appear here: the passage behind each '
             "answer, with the supporting sentence highlighted. Click a <b>[1]</b> marker in an answer to "
-            "jump to its source.</p></div>"
+            "see its source and the document at that sentence.</p></div>"
         )
     first = max(0, len(turns) - MAX_SOURCE_TURNS)
     sections = "".join(_turn_html(n, turns[n], n == len(turns) - 1) for n in range(first, len(turns)))

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from html import escape
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query
@@ -32,12 +33,13 @@ from bot.state.counters import WindowCounters
 from bot.state.database import Database
 from bot.view.errors import ViewError
 from bot.view.layout import Box
-from bot.view.pdf import MAX_DPI, PageRenderer, sentence_boxes, view_budget
+from bot.view.pdf import MAX_DPI, PageRenderer, page_count, sentence_boxes, view_budget
 from bot.web.access import Access, Identity
 from bot.web.collections import Library, asked_collections
 from bot.web.embed import static_asset
 from bot.web.evidence import REMOVED, Evidence, EvidenceError, evidence, parse_span
 from bot.web.security import Guard, RateLimiter, frame_ancestors
+from index.parse_pool import ParseBudget
 
 _POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; script-src 'none'; "
@@ -70,8 +72,10 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def _head(found: Evidence, tools: str = "") -> str:
-    where = [found.source] + ([f"page {found.page} of {len(found.pages)}"] if found.page else [])
+def _head(found: Evidence, tools: str = "", page_total: int | None = None) -> str:
+    """Title, file and page; ``page_total``: the PDF's page count (else the count of pages with indexed text)."""
+    total = page_total or len(found.pages)
+    where = [found.source] + ([f"page {found.page} of {total}"] if found.page else [])
     notice = f'<p class="view-notice" role="status">{escape(found.notice)}</p>' if found.notice else ""
     return (
         f'<header class="view-head"><h1>{escape(found.title)}</h1>'
@@ -151,9 +155,15 @@ def _rects(boxes: Sequence[Box], css: str, first_id: str = "") -> str:
 
 
 def pdf_view(
-    found: Evidence, asked: tuple[int, int] | None, zoom: int, passage: Sequence[Box], sentence: Sequence[Box]
+    found: Evidence,
+    asked: tuple[int, int] | None,
+    zoom: int,
+    passage: Sequence[Box],
+    sentence: Sequence[Box],
+    page_total: int | None = None,
 ) -> str:
-    """The drawn page with the passage's and the sentence's boxes over it (an SVG in page fractions)."""
+    """The drawn page with the passage's and the sentence's boxes over it (an SVG in page fractions), headed
+    "page X of ``page_total``" (the PDF's page count)."""
     picture = f"{found.chunk_id}/page.png?page={found.page}&zoom={zoom}{_in(found)}"
     layer = (
         '<svg class="view-boxes" viewBox="0 0 1 1" preserveAspectRatio="none" aria-hidden="true">'
@@ -163,13 +173,21 @@ def pdf_view(
         f'<div class="view-sheet zoom-{zoom}"><img src="{escape(picture)}" alt="page {found.page} of '
         f'{escape(found.title)}">{layer}</div>'
     )
-    body = f'{_head(found, _pages_nav(found, asked, zoom))}<main class="view-pdf">{sheet}</main>'
+    body = f'{_head(found, _pages_nav(found, asked, zoom), page_total)}<main class="view-pdf">{sheet}</main>'
     return _page(found.title, body)
 
 
 def error_view(error: EvidenceError) -> str:
     title = "Removed" if str(error) == REMOVED else "Cannot show this evidence"
     return _page(title, f'<main class="view-error"><h1>{title}</h1><p role="alert">{escape(str(error))}</p></main>')
+
+
+def _page_total(file: Path, budget: ParseBudget) -> int | None:
+    """The PDF's page count (the viewer worker's, cached per file version); None when it cannot be read in time."""
+    try:
+        return page_count(file, budget=budget)
+    except ViewError:
+        return None
 
 
 def _is_pdf(found: Evidence) -> bool:
@@ -215,7 +233,7 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
         except ViewError as exc:
             found = found_in(identity, collection, reference, page, drawable=False)
             return text_view(replace(found, notice=f"the page cannot be drawn ({exc}): showing its text"), quote, span)
-        return pdf_view(found, span, zoom, passage, sentence)
+        return pdf_view(found, span, zoom, passage, sentence, _page_total(found.file, budget))
 
     @app.get(
         "/view/{reference}",

@@ -155,6 +155,7 @@
     panel.append(close, body);
     document.querySelector("section.viewer")?.remove();
     document.body.append(panel);
+    close.focus();
     try {
       const response = await fetchWithKey(address);
       const page = new DOMParser().parseFromString(await response.text(), "text/html");
@@ -185,14 +186,16 @@
     return button;
   }
 
-  function citeButton(number, card) {
-    const button = el("button", "cite", `[${number}]`);
+  // [n] opens source n's card and shows the cited document in the viewer panel (closing it returns to the card).
+  function citeButton(citation, card) {
+    const button = el("button", "cite", `[${citation.number}]`);
     button.type = "button";
-    button.setAttribute("aria-label", `Source ${number}`);
+    button.setAttribute("aria-label", `Source ${citation.number}: open it in its document`);
     button.setAttribute("aria-expanded", "false");
     button.addEventListener("click", () => {
-      card.open = !card.open;
+      card.open = true;
       card.scrollIntoView({ block: "nearest" });
+      openView(viewAddress(citation), button);
     });
     card.addEventListener("toggle", () => button.setAttribute("aria-expanded", String(card.open)));
     return button;
@@ -202,6 +205,7 @@
     reply.replaceChildren();
     reply.classList.remove("pending");
     reply.classList.toggle("refused", answer.refused);
+    const cited = new Map(answer.citations.map((c) => [c.number, c]));
     const cards = new Map(answer.citations.map((c) => [c.number, sourceCard(c)]));
     const text = el("p", "text");
     for (const part of answer.answer.split(MARKERS)) {
@@ -210,7 +214,7 @@
         text.append(part);
         continue;
       }
-      for (const n of numbers) text.append(citeButton(n, cards.get(n)));
+      for (const n of numbers) text.append(citeButton(cited.get(n), cards.get(n)));
     }
     reply.append(text);
     if (answer.notice) reply.append(el("p", "notice", answer.notice));
