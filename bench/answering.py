@@ -26,6 +26,7 @@ from bench.machine import load_average, process_memory_kib
 from bench.retrieval import WARM_UP, Latency
 from bot.answer.chat import Bot
 from bot.config import Settings
+from index.filters import Filter
 from index.protocols import Embedder, Retriever, Store
 from index.retriever import Retrieval
 
@@ -61,8 +62,10 @@ class EmbeddingSentences:
     def store(self) -> Store:
         return self.inner.store
 
-    def search(self, query: str, k: int | None = None, *, lexical: bool = True) -> Retrieval:
-        found = self.inner.search(query, k, lexical=lexical)
+    def search(
+        self, query: str, k: int | None = None, *, lexical: bool = True, where: Filter | None = None
+    ) -> Retrieval:
+        found = self.inner.search(query, k, lexical=lexical, where=where)
         passages = [dataclasses.replace(p, sentences=0) for p in found.passages]
         return dataclasses.replace(found, passages=passages, query_vector=None)
 

@@ -17,7 +17,7 @@ import numpy as np
 from bot.config import Settings
 from index.calibration import PROBES
 from index.embeddings import Embedder
-from index.store import PAGE
+from index.store import PAGE, sentences_of
 
 #: New vectors are written to disk in shards of this many, so an interrupted run keeps its work.
 SHARD = 5000
@@ -110,7 +110,7 @@ def absorb_index(cache: VectorCache, settings: Settings) -> int:
             for text, vector in zip(page["documents"], page["embeddings"], strict=True)
         )
     copied = len(texts)
-    for page in _pages(client.get_collection(f"{settings.collection}_sentences"), ["metadatas", "embeddings"]):
+    for page in _pages(client.get_collection(sentences_of(settings.collection)), ["metadatas", "embeddings"]):
         cache.add(
             (text_key(texts[str(m["chunk_id"])][int(m["start"]) : int(m["end"])]), np.asarray(v, dtype=np.float32))
             for m, v in zip(page["metadatas"], page["embeddings"], strict=True)

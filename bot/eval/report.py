@@ -293,7 +293,7 @@ def _viewer_note(view_base_url: str | None) -> str:
         return f"<p>Evidence links open the viewer of the docbot server at {_e(view_base_url)}.</p>"
     return (
         "<p>Evidence links: each citation shows its viewer path (<code>/view/…</code>); it opens on a running docbot "
-        "server that indexed the same documents. Set DOCBOT_VIEW_BASE_URL to that server's address (e.g. "
+        "server that indexed the same documents. Set DOCBOT_VIEW_BASE_URL to the address of that server (e.g. "
         "http://127.0.0.1:7860) to make them links.</p>"
     )
 
