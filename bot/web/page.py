@@ -167,7 +167,11 @@ class ChatPage:
     def readable(self, identity: Identity | None) -> list[str]:
         if self.library is None:
             return [self.settings.default_collection]
-        return readable_collections(identity, self.library.collections.names())
+        try:
+            names = self.library.collections.names()
+        except StoreUnavailableError:  # the store is down: the default collection's answer will say so
+            names = [self.settings.default_collection]
+        return readable_collections(identity, names)
 
     def _choice(self, request: gr.Request) -> Choice:
         with self._choices_lock:
