@@ -187,12 +187,17 @@ def serve(data_dir: Path, env: dict[str, str], log: Path) -> Iterator[Served]:
         _wait_ready(base, server, log)
         yield Served(base, server)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a process the bench started; kill it if it has not stopped within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def measure_api(data_dir: Path, questions: list[str], chunks: int, clients: int, per_client: int) -> ApiRun:

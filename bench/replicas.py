@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from bench import corpus, report
-from bench.answering import Served, free_port, load, serve
+from bench.answering import Served, free_port, load, serve, stop
 from bench.machine import describe, load_average
 from bench.retrieval import Latency, build_index
 from bench.vectors import VectorCache
@@ -83,12 +83,7 @@ def chroma_server(path: Path, log: Path) -> Iterator[Served]:
             time.sleep(0.3)
         yield Served(url, server)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 def _replica_dir(index_dir: Path, folder: Path) -> Path:
