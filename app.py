@@ -252,6 +252,7 @@ def upload_inbox(settings: Settings) -> UploadInbox:
 
 def serve(settings: Settings) -> None:
     import uvicorn
+    from gradio.utils import MatplotlibBackendMananger
 
     from bot.view.pdf import view_budget, warm_up
     from bot.web.access import Access
@@ -262,6 +263,10 @@ def serve(settings: Settings) -> None:
     # them from 127.0.0.1, so any local caller, or a proxy on the same machine passing a client's header through.
     app = create_app(build(settings, database=database), access)
     warm_up(view_budget(settings))  # a PDF viewer worker starts meanwhile: the first page view does not wait for it
+    # Gradio enters this around every event, on the event loop; the first time it imports matplotlib (about 0.8 s
+    # in which no request, not even /api/health, is answered): done here, before the first page event
+    with MatplotlibBackendMananger():
+        pass
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
 
 

@@ -1,10 +1,11 @@
 """The child side of a budgeted worker process (:mod:`index.parse_pool`): one request at a time over a pipe.
 
 A worker program (``index.parse_worker``, ``bot.view.pdf_worker``) calls :func:`run` with its own preload and
-request handler. :func:`run` caps the process's address space at ``MEMORY_MB`` (``RLIMIT_AS``), imports the
-handler's libraries, says "ready", then answers requests until its parent closes the pipe. A request is a header
-(any picklable value) followed by a block of bytes; the answer is ``("ok", value)``, ``("error", reason)`` or
-``("memory", "")``. The parent kills the worker when a request takes too long.
+request handler. :func:`run` lowers the process's CPU priority (:data:`NICENESS`), caps its address space at
+``MEMORY_MB`` (``RLIMIT_AS``), imports the handler's libraries, says "ready", then answers requests until its
+parent closes the pipe. A request is a header (any picklable value) followed by a block of bytes; the answer is
+``("ok", value)``, ``("error", reason)`` or ``("memory", "")``. The parent kills the worker when a request takes
+too long.
 
 Libraries do not all fail with ``MemoryError`` when memory runs out (lxml reports "unknown error", say), so a
 request that brought the worker within :data:`NEAR_LIMIT` of its budget counts as needing more, and the worker
@@ -26,6 +27,9 @@ from index.loaders import one_line
 NO_ROOM_TO_START = 3
 #: Share of the memory budget that, once reached while handling a request, counts as running out.
 NEAR_LIMIT = 0.9
+#: Added to a worker's nice value: on a busy machine the server's own threads (answers, health checks) get the
+#: CPU first, and a hostile file takes only what they leave.
+NICENESS = 10
 
 #: A request's header and bytes → the answer's value; raises the worker's expected error with a one-line reason.
 Handler = Callable[[object, bytes], object]
@@ -79,6 +83,7 @@ def run(argv: list[str], preload: Callable[[], None], handle: Handler, expected:
     requests = Connection(read_fd, writable=False)
     answers = Connection(write_fd, readable=False)
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    os.nice(NICENESS)
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:

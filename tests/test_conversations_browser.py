@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from live import LiveServer, live_server
+from test_ui_browser import question_box_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -35,6 +36,7 @@ def _open(context: Any, server: LiveServer) -> Any:
 
 def _ask(page: Any, question: str) -> None:
     """Send a question and wait for its finished answer (its sources panel section)."""
+    question_box_ready(page)
     answers = _answers(page).count()
     page.locator("#docbot-question textarea").fill(question)
     page.locator("#docbot-question textarea").press("Enter")
@@ -83,7 +85,7 @@ def test_a_reload_brings_back_the_conversation_and_the_list(chromium: Any, serve
 
     stranger = chromium.new_context(viewport={"width": 1280, "height": 900})  # another visitor's browser
     other = _open(stranger, server)
-    other.wait_for_timeout(2000)  # the restore step after the page's load
+    question_box_ready(other)  # the restore step after the page's load is done
     assert _answers(other).count() == 0 and _past(other).count() == 0
     stranger.close()
     context.close()

@@ -52,7 +52,9 @@ def _ask(page: ChatPage, question: str, turns: list[Any], saved: object) -> tupl
 
 def test_a_conversation_comes_back_after_a_reload_on_another_replica(replicas: tuple[ChatPage, ChatPage]) -> None:
     one, two = replicas
-    saved, turns, messages, _, past = one.restore({}, ANONYMOUS)  # a first visit: a random browser id, no history
+    # a first visit: a random browser id, no history; the question box and its button are enabled then
+    saved, turns, messages, _, past, question, ask = one.restore({}, ANONYMOUS)
+    assert question.interactive is True and ask.interactive is True
     browser = Kept.of(saved).browser
     assert turns == [] and messages == [] and past.visible is False and Kept.of(saved).conversation is None
 
@@ -61,7 +63,7 @@ def test_a_conversation_comes_back_after_a_reload_on_another_replica(replicas: t
     assert kept.browser == browser and kept.conversation is not None
     assert [value for _, value in past.choices] == [kept.conversation] and past.value == kept.conversation
 
-    saved_after_reload, restored, messages, sources, past = two.restore(saved, ANONYMOUS)  # reload, other replica
+    saved_after_reload, restored, messages, sources, past, *_ = two.restore(saved, ANONYMOUS)  # reload, other replica
     assert Kept.of(saved_after_reload) == kept
     assert [t.answer.text for t in restored] == [t.answer.text for t in turns]
     assert restored[0].answer.citations == turns[0].answer.citations and "air strikes" in restored[0].answer.text
@@ -80,7 +82,7 @@ def test_another_browser_sees_nothing_of_it(replicas: tuple[ChatPage, ChatPage])
     _, _, _, _, saved, _ = _ask(one, QUESTION, [], saved)
     conversation = Kept.of(saved).conversation
     stranger = {"browser": "S" * 22, "conversation": conversation}  # knows the id, is not its browser
-    shown, turns, messages, _, past = two.restore(stranger, ANONYMOUS)
+    shown, turns, messages, _, past, *_ = two.restore(stranger, ANONYMOUS)
     assert turns == [] and messages == [] and past.visible is False
     assert Kept.of(shown) == Kept("S" * 22, None)  # shown a new conversation instead
     for forged in ({"browser": "x"}, {"browser": 7, "conversation": ["a"]}, "not a dict", None):

@@ -25,6 +25,7 @@ from index.errors import LoadError
 from index.parse_pool import ParseBudget, ParsePool
 from index.pipeline import Indexer
 from index.store import VectorStore
+from index.worker_loop import NICENESS
 
 MAX_BYTES = 50 * 1024 * 1024
 ROOMY = ParseBudget(timeout_s=60, memory_mb=1024)
@@ -144,6 +145,14 @@ def test_a_worker_that_died_while_idle_is_replaced(pool: ParsePool) -> None:
     while worker in live_children():
         time.sleep(0.05)
     assert parse(pool, "two.txt", b"Two.") == "Two."
+
+
+def test_a_worker_yields_the_cpu_to_the_server(pool: ParsePool) -> None:
+    """A hostile file's worker runs at a lower priority than the process answering questions."""
+    others = live_children()
+    parse(pool, "one.txt", b"One.")
+    (worker,) = live_children() - others
+    assert os.getpriority(os.PRIO_PROCESS, worker) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
 
 
 def test_one_worker_reads_file_after_file(pool: ParsePool) -> None:

@@ -76,8 +76,16 @@ def page(chromium: Any, server: LiveServer) -> Iterator[Any]:
     context.close()
 
 
+def question_box_ready(page: Any) -> None:
+    """Wait until the page's restore step (a stored conversation shown again) enabled the question box."""
+    page.wait_for_function(
+        "() => { const box = document.querySelector('#docbot-question textarea'); return box && !box.disabled; }"
+    )
+
+
 def ask(page: Any, question: str) -> Any:
     """Type a question, send it, and wait for its answer's sources: the locator of that turn's sources."""
+    question_box_ready(page)
     turn = page.locator("#docbot-sources .src-turn").count()
     page.locator("#docbot-question textarea").fill(question)
     page.locator("#docbot-question textarea").press("Enter")

@@ -98,6 +98,8 @@ EMPTY_WELCOME = (
 #: The chat page's stylesheet and its one script (read by :func:`page_assets`).
 STATIC = Path(__file__).with_name("static")
 #: Asks before a document is removed; the handler gets no key when the person cancels.
+#: The question box gets the focus once it is enabled (autofocus would act on the disabled box).
+FOCUS_QUESTION_JS = "() => { document.querySelector('#docbot-question textarea')?.focus(); }"
 CONFIRM_REMOVE_JS = "(key) => (key && window.confirm('Remove this document from the index?')) ? key : null"
 
 
@@ -371,8 +373,11 @@ class ChatPage:
         return kept.value(), turns, chat_messages(turns), sources_html(turns), past
 
     def restore(self, saved: object, request: gr.Request) -> tuple[Any, ...]:
-        """The conversation the browser showed last (after a reload, a restart or on another replica)."""
-        return self.open(Kept.of(saved).conversation, saved, request)
+        """The conversation the browser showed last (after a reload, a restart or on another replica), then the
+        question box and its button, which stay disabled until then: a question asked before the restore would
+        be overwritten by it."""
+        ready = (gr.Textbox(interactive=True), gr.Button(interactive=True))
+        return *self.open(Kept.of(saved).conversation, saved, request), *ready
 
     def new_conversation(self, saved: object) -> tuple[Any, ...]:
         """(turns, chatbot, sources panel, question, browser state, past-conversations list) of a fresh start."""
@@ -623,9 +628,11 @@ def _chat_tab() -> _ChatTab:
                     min_width=160,
                     container=False,
                     elem_id="docbot-question",
-                    autofocus=True,
+                    interactive=False,  # until the page's restore step (ChatPage.restore) enables it
                 )
-                ask = gr.Button("Ask", variant="primary", scale=0, min_width=72, elem_id="docbot-ask")
+                ask = gr.Button(
+                    "Ask", variant="primary", scale=0, min_width=72, elem_id="docbot-ask", interactive=False
+                )
             chips = gr.Dropdown(
                 label="Only passages from",
                 info="Filter chips: pick file types, tags and folders, or type one (after=2025-01-01, path=policies/).",
@@ -714,8 +721,8 @@ def build_ui(
         overview += [picker, chat.chips]
         shown = [saved, turns, chat.chatbot, chat.sources, chat.past]
         blocks.load(page.overview, outputs=overview, show_progress="hidden").then(
-            page.restore, [saved], shown, show_progress="hidden"
-        )
+            page.restore, [saved], [*shown, chat.question, chat.ask], show_progress="hidden"
+        ).then(None, js=FOCUS_QUESTION_JS)
         reset = [turns, chat.chatbot, chat.sources, chat.question, saved, chat.past]
         picker.input(page.pick, [picker], None, show_progress="hidden").then(
             page.new_conversation, [saved], reset, show_progress="hidden"
