@@ -28,10 +28,11 @@ run: install
 	$(VENV)/bin/docbot index seeds
 	$(VENV)/bin/docbot serve
 
-# -m "" overrides the fast-tier selection in pyproject's addopts (the last -m wins): every tier runs.
+# -m "" overrides the fast-tier selection in pyproject's addopts (the last -m wins): every tier runs, one test at a
+# time (-n 0: the live servers and timing bounds of the full tier want the machine to themselves).
 test: install browser
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q -m "" --durations=20
+	$(VENV)/bin/pytest -q -m "" -n 0 --durations=20
 
 test-fast: install
 	$(VENV)/bin/pytest -q --durations=10
