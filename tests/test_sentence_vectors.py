@@ -144,15 +144,18 @@ def test_passage_sentences_come_from_the_index_or_are_embedded_when_it_has_none(
     assert np.allclose(stored.vectors, embedded.vectors, atol=1e-5)
 
 
-def test_sentence_ranking_joins_the_fusion_when_weighted(seeded: Settings) -> None:
+@pytest.mark.parametrize("weight", [None, 1.0], ids=["default", "1.0"])
+def test_sentence_ranking_joins_the_fusion_when_weighted(seeded: Settings, weight: float | None) -> None:
+    """Weighted by default (0.5), or as set: the chunk of the best-matching sentence gains weight / (rrf_k + 1)."""
     embedder = HashingEmbedder()
-    plain = build(seeded, embedder=embedder).retriever
-    weighted = build(seeded.model_copy(update={"sentence_weight": 1.0}), embedder=embedder).retriever
+    plain = build(seeded.model_copy(update={"sentence_weight": 0.0}), embedder=embedder).retriever
+    settings = seeded if weight is None else seeded.model_copy(update={"sentence_weight": weight})
+    assert settings.sentence_weight > 0
+    weighted = build(settings, embedder=embedder).retriever
     query = "coalition air strikes in Iraq"
-    without, with_sentences = plain.search(query, 10), weighted.search(query, 10)
-    hits = build(seeded, embedder=embedder).store.query_sentences(embedder.encode([query])[0], 4 * seeded.fetch_k)
-    best_sentence_chunk = hits[0].chunk_id
-    score = {p.id: p.score for p in with_sentences.passages}
-    old = {p.id: p.score for p in without.passages}
+    best_sentence_chunk = weighted.store.query_sentences(embedder.encode([query])[0], 1)[0].chunk_id
+    old = {p.id: p.score for p in plain.search(query, 10).passages}
+    score = {p.id: p.score for p in weighted.search(query, 10).passages}
     assert best_sentence_chunk in score
-    assert score[best_sentence_chunk] == pytest.approx(old.get(best_sentence_chunk, 0.0) + 1 / (seeded.rrf_k + 1))
+    bonus = settings.sentence_weight / (settings.rrf_k + 1)
+    assert score[best_sentence_chunk] == pytest.approx(old.get(best_sentence_chunk, 0.0) + bonus)
