@@ -49,6 +49,11 @@ def test_records_and_originals_are_written_replaced_and_removed(state_db: Databa
     assert uploads.forget("docbot", "notes.txt") and not uploads.forget("docbot", "notes.txt")
     assert uploads.records("docbot") == {}
 
+    uploads.keep("docbot.hr", [NewUpload("a.txt", "/r", NOTE, "ann"), NewUpload("b.txt", "/r", NEWER, None)])
+    uploads.rename_collection("docbot.hr", "docbot.people")  # docbot collections rename hr people
+    assert set(uploads.records("docbot.people")) == {"a.txt", "b.txt"} and uploads.records("docbot.hr") == {}
+    assert uploads.forget_collection("docbot.people") == 2 and uploads.records("docbot.people") == {}
+
 
 def test_an_earlier_documents_json_is_imported_once(settings: Settings, state_db: Database) -> None:
     folder = settings.uploads_dir.resolve()

@@ -145,6 +145,16 @@ class UploadStore:
         with self.database.begin() as connection:
             return bool(connection.execute(delete(uploads).where(_key(collection, source))).rowcount)
 
+    def rename_collection(self, old: str, new: str) -> None:
+        """A renamed collection keeps its uploads (Chroma collection names)."""
+        with self.database.begin() as connection:
+            connection.execute(update(uploads).where(uploads.c.collection == old).values(collection=new))
+
+    def forget_collection(self, collection: str) -> int:
+        """Delete every upload of a deleted (or emptied) collection; how many went."""
+        with self.database.begin() as connection:
+            return int(connection.execute(delete(uploads).where(uploads.c.collection == collection)).rowcount)
+
     def import_once(self, marker: str, collection: str, found: list[NewUpload]) -> bool:
         """Store uploads an earlier docbot recorded in a file, once per ``marker`` (that file's resolved path): False
         when it was imported before (perhaps by another replica a moment ago). Existing rows are left as they are."""
