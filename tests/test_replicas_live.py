@@ -224,6 +224,9 @@ def test_an_upload_through_a_is_viewed_listed_and_removed_through_b(cluster: Clu
         assert time.monotonic() - added < FOLLOW_S, f"replica B did not cite the upload within {FOLLOW_S} s: {answer}"
         time.sleep(0.2)
     assert not (cluster.b.data_dir / "uploads").exists(), "B received no file: nothing of it may be on B's disk"
+    # both replicas run on this machine: take away the file A received, which B could otherwise read where A
+    # indexed it (on two machines it could not)
+    (cluster.a.data_dir / "uploads" / "port-quill.md").unlink()
 
     citation = next(c for c in answer["citations"] if c["source"].endswith("port-quill.md"))
     view = httpx.get(f"{cluster.b.url}{citation['view_url']}", headers=AUTH, timeout=120)

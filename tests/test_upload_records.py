@@ -7,15 +7,21 @@ Fast tier: SQLite, embedded Chroma, the hashing embedder.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 from functools import partial
 from pathlib import Path
 
 import pytest
-from conftest import SEED_DOC
+from answer_fixtures import clean_settings
+from conftest import HASHING_COVERAGE, SEED_DOC
+from fastapi.testclient import TestClient
+from pdf_fixtures import WRAPPED, harbour_report_pdf
 
-from app import import_upload_records
+from app import build, create_app, import_upload_records
+from bot.answer.citations import view_path
 from bot.config import Settings
 from bot.state.database import Database
 from bot.state.uploads import NewUpload, UploadStore
@@ -28,6 +34,7 @@ from index.pipeline import Indexer
 from index.store import VectorStore
 
 NOTE = b"The Skerrin lighthouse keeper hands over the lamp watch every Thursday at noon.\n"
+KEY = "uploads-test-key-41d9"
 NEWER = b"The Skerrin lighthouse keeper hands over the lamp watch every Friday at dawn.\n"
 
 
@@ -152,3 +159,30 @@ def test_a_seed_document_indexed_by_the_cli_is_not_an_upload(
     chunk = store.by_source(SEED_DOC.name)[0]
     originals = Originals(uploads, settings.data_dir)
     assert originals.file(settings.collection, chunk) is None
+
+
+def test_the_viewer_draws_an_uploaded_pdf_from_the_database_when_the_file_is_gone(
+    tmp_path: Path, hashing_embedder: Embedder
+) -> None:
+    """A replica without the file (here: the file taken away) shows the cited PDF page drawn, the sentence boxed."""
+    settings = clean_settings(tmp_path / "data", api_keys=KEY, **HASHING_COVERAGE)
+    services = build(settings, embedder=hashing_embedder)
+    settings.uploads_dir.mkdir(parents=True)
+    pdf = harbour_report_pdf(settings.uploads_dir / "harbour-report.pdf")
+    assert not services.indexer.run([pdf]).failed
+    keep_indexed(services.store, settings, UploadStore(services.database), [pdf.name], "ann")
+    pdf.unlink()
+
+    chunk = next(c for c in services.store.by_source(pdf.name) if WRAPPED[:40] in c.text.replace("\n", " "))
+    lo = int(chunk.metadata["start"]) + chunk.text.replace("\n", " ").index(WRAPPED)
+    with TestClient(
+        create_app(services), base_url="http://127.0.0.1:7860", headers={"Authorization": f"Bearer {KEY}"}
+    ) as web:
+        view = web.get(view_path(chunk.id, lo, lo + len(WRAPPED)))
+        assert view.status_code == 200, view.text
+        assert "view-notice" not in view.text and 'class="quote" id="cited"' in view.text, view.text
+        picture = re.search(r'<img src="([^"]+)"', view.text)
+        assert picture is not None
+        drawn = web.get(f"/view/{html.unescape(picture.group(1))}")
+        assert drawn.status_code == 200 and drawn.content.startswith(b"\x89PNG"), drawn.text[:200]
+    assert [p.suffix for p in (settings.data_dir / "originals").iterdir()] == [".pdf"]
