@@ -9,6 +9,8 @@ deleted with the document (:meth:`UploadStore.forget`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -142,8 +144,16 @@ class UploadStore:
 
     def forget(self, collection: str, source: str) -> bool:
         """Delete the upload's record and bytes; False when there was none."""
+        with self.forgetting(collection, source) as gone:
+            pass
+        return bool(gone[0])
+
+    @contextmanager
+    def forgetting(self, collection: str, source: str) -> Iterator[list[int]]:
+        """Delete the upload's record and bytes when the block succeeds (kept if it raises): [1] when there was one,
+        [0] when not. The document's chunks are deleted inside, so neither goes without the other."""
         with self.database.begin() as connection:
-            return bool(connection.execute(delete(uploads).where(_key(collection, source))).rowcount)
+            yield [int(connection.execute(delete(uploads).where(_key(collection, source))).rowcount)]
 
     def rename_collection(self, old: str, new: str) -> None:
         """A renamed collection keeps its uploads (Chroma collection names)."""

@@ -9,6 +9,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,14 +138,14 @@ def remove_document(store: Store, settings: Settings, document: IndexedDocument,
 
     The caller refreshes the retriever so that the BM25 side follows.
     """
-    with index_lock(settings.data_dir):
+    record = uploads.get(settings.collection, document.source)
+    ours = record is not None and record.names(document.root, document.source)
+    with index_lock(settings.data_dir), ExitStack() as stack:
+        if ours:  # the record goes when the chunks have gone, or stays with them
+            stack.enter_context(uploads.forgetting(settings.collection, document.source))
         removed = delete_chunks(store, document.root, document.source)
-        if document.root == str(settings.uploads_dir.resolve()):
-            (settings.uploads_dir.resolve() / document.source).unlink(missing_ok=True)
-    if document.uploaded:
-        record = uploads.get(settings.collection, document.source)
-        if record is not None and record.names(document.root, document.source):
-            uploads.forget(settings.collection, document.source)
+    if document.root == str(settings.uploads_dir.resolve()):
+        (settings.uploads_dir.resolve() / document.source).unlink(missing_ok=True)
     return removed
 
 

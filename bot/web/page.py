@@ -566,11 +566,14 @@ class ChatPage:
                 done.keep()
         owner = None if identity.anonymous else identity.name
         try:
-            keep_indexed(scope.store, scope.settings, self.uploads, report.added + report.updated, owner)
+            if keep_indexed(scope.store, scope.settings, self.uploads, report.added + report.updated, owner):
+                self._refresh(scope)  # a previous version indexed by another replica went
         except DatabaseError as exc:
             log.warning("keeping an upload's record: %s", exc)
             self._drop_added(scope, report.added, staged)
             return failure_html(UPLOAD_DATABASE_DOWN, refused)
+        except StoreUnavailableError:  # the new version is indexed and kept; the previous one's chunks stay listed
+            log.exception("removing the previous version of a replaced upload failed")
         return report_html(report, refused)
 
     def _drop_added(self, scope: Scope, added: list[str], staged: dict[str, Staged]) -> None:

@@ -26,7 +26,8 @@ UPLOAD_DATABASE_DOWN = (
     "unreachable. Nothing indexed before is lost. Add the files again in a moment."
 )
 REMOVE_DATABASE_DOWN = (
-    "The document may not be fully removed: the state database is unreachable. Remove it again in a moment."
+    "The document was not removed: the state database, which keeps who uploaded it, is unreachable. Remove it "
+    "again in a moment."
 )
 
 

@@ -26,21 +26,22 @@ LEGACY_RECORDS = "documents.json"
 
 def keep_indexed(
     store: Store, settings: Settings, uploads: UploadStore, sources: Iterable[str], owner: str | None
-) -> None:
+) -> int:
     """Keep the record and original of each of these files of the uploads folder, just indexed; raises
-    :class:`bot.state.database.DatabaseError` (then nothing was kept)."""
+    :class:`bot.state.database.DatabaseError` (then nothing was kept). Returns how many chunks of previous versions
+    indexed by another replica went (the caller then refreshes the retriever)."""
     folder = settings.uploads_dir.resolve()
     root = str(folder)
     new = [NewUpload(source, root, (folder / source).read_bytes(), owner) for source in sources]
     if not new:
-        return
+        return 0
     earlier = uploads.records(settings.collection)
     uploads.keep(settings.collection, new)
     moved = [(earlier[u.source].root, u.source) for u in new if u.source in earlier and earlier[u.source].root != root]
-    if moved:
-        with index_lock(settings.data_dir):
-            for old_root, source in moved:  # the previous version, indexed by another replica from its own folder
-                delete_chunks(store, old_root, source)
+    if not moved:
+        return 0
+    with index_lock(settings.data_dir):  # the previous versions, indexed by another replica from its own folder
+        return sum(delete_chunks(store, old_root, source) for old_root, source in moved)
 
 
 def import_legacy_records(settings: Settings, uploads: UploadStore) -> int | None:
