@@ -437,6 +437,8 @@ def eval_run(
     from bot.eval.retrievers import parse_retrievers
     from bot.eval.run import Gate, RunSpec, evaluate, failed_gates, write_run
 
+    if docs is not None and collection is not None:
+        raise _fail("--docs indexes into a temporary index and --collection names an existing one: give one", 2)
     items = load_question_set(questions)
     gates = tuple(Gate.parse(text) for text in fail_under or [])
     compared = parse_retrievers(retrievers) if retrievers else ()
