@@ -53,7 +53,11 @@ def test_records_and_originals_are_written_replaced_and_removed(state_db: Databa
     assert uploads.original("docbot", "notes.txt", first.content_hash) is None, "the replaced version is gone"
     assert uploads.original("docbot", "notes.txt", second.content_hash) == NEWER
 
-    assert uploads.forget("docbot", "notes.txt") and not uploads.forget("docbot", "notes.txt")
+    with pytest.raises(RuntimeError), uploads.forgetting("docbot", "notes.txt"):
+        raise RuntimeError("deleting the chunks failed")
+    assert set(uploads.records("docbot")) == {"notes.txt"}, "the record went without its chunks"
+    with uploads.forgetting("docbot", "notes.txt") as gone:
+        assert gone == [1]
     assert uploads.records("docbot") == {}
 
     uploads.keep("docbot.hr", [NewUpload("a.txt", "/r", NOTE, "ann"), NewUpload("b.txt", "/r", NEWER, None)])
@@ -83,7 +87,8 @@ def test_an_earlier_documents_json_is_imported_once(settings: Settings, state_db
     assert kept["old.md"].owner is None and kept["ann.txt"].root == str(folder)
     assert uploads.original(settings.collection, "ann.txt", kept["ann.txt"].content_hash) == NOTE
 
-    uploads.forget(settings.collection, "old.md")  # removed since: a second start must not bring it back
+    with uploads.forgetting(settings.collection, "old.md"):  # removed since: a second start must not bring it back
+        pass
     import_upload_records(settings, state_db)
     assert set(uploads.records(settings.collection)) == {"ann.txt"}
 

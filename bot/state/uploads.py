@@ -4,7 +4,7 @@ and its original bytes (what the evidence viewer shows on a replica that never h
 One row per collection and source (the file's name in the uploads folder). ``root`` is the folder the receiving
 replica indexed it from, as the store's chunks name it: a listed document is this upload only when both match.
 A row is written once the index took the file (:meth:`UploadStore.keep`), so a failed index keeps nothing; it is
-deleted with the document (:meth:`UploadStore.forget`).
+deleted with the document's chunks (:meth:`UploadStore.forgetting`).
 """
 
 from __future__ import annotations
@@ -141,12 +141,6 @@ class UploadStore:
                 )
                 if not changed.rowcount:
                     connection.execute(insert(uploads).values(**row))
-
-    def forget(self, collection: str, source: str) -> bool:
-        """Delete the upload's record and bytes; False when there was none."""
-        with self.forgetting(collection, source) as gone:
-            pass
-        return bool(gone[0])
 
     @contextmanager
     def forgetting(self, collection: str, source: str) -> Iterator[list[int]]:
