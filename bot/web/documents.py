@@ -89,12 +89,6 @@ def list_documents(store: Store, settings: Settings, uploads: UploadStore) -> li
     return sorted(documents, key=lambda d: (d.title.lower(), d.source))
 
 
-def owner_of(uploads: UploadStore, settings: Settings, source: str) -> str | None:
-    """Who uploaded ``source`` to this collection (None: nobody known, or no such upload)."""
-    record = uploads.get(settings.collection, source)
-    return record.owner if record else None
-
-
 # --- uploads -----------------------------------------------------------------------------------
 
 
