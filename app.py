@@ -189,6 +189,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     )
     database = services.database
     import_feedback_file(settings, database)
+    import_upload_records(settings, database)
     library = Library(settings, services.embedder, services)
     install_api(app, library, settings, access, slots, database)
     install_viewer(app, library, settings, access, database)
@@ -230,6 +231,26 @@ def import_feedback_file(settings: Settings, database: Database) -> None:
     imported = FeedbackStore(database).import_file(settings.feedback_file)
     if imported is not None:
         log.info("imported %d votes from %s into the state database", imported, settings.feedback_file)
+
+
+def import_upload_records(settings: Settings, database: Database) -> None:
+    """Who uploaded what, as an earlier docbot kept it in each collection's ``documents.json``, goes into the
+    database with the uploaded files, once (the files stay)."""
+    from bot.state.uploads import UploadStore
+    from bot.web.upload_records import import_legacy_records
+    from index.collections import DEFAULT, FOLDER, check_name
+    from index.errors import CollectionError
+
+    uploads = UploadStore(database)
+    for name in [DEFAULT, *sorted(p.name for p in (settings.data_dir / FOLDER).glob("*") if p.is_dir())]:
+        try:
+            check_name(name)
+        except CollectionError:  # not a collection's folder
+            continue
+        collection = collection_settings(settings, name)
+        imported = import_legacy_records(collection, uploads)
+        if imported is not None:
+            log.info("imported %d uploads of collection %s into the state database", imported, name)
 
 
 def upload_inbox(settings: Settings) -> UploadInbox:

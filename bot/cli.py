@@ -21,6 +21,7 @@ from bot.settings_errors import SettingsError, load_settings
 
 if TYPE_CHECKING:
     from bot.answer.chat import Bot
+    from bot.state.uploads import UploadStore
     from index.collections import Collections
     from index.filters import Filter
 
@@ -285,6 +286,13 @@ def serve(
     serve_app(load_settings(host=host, port=port, default_collection=collection))
 
 
+def upload_store() -> UploadStore:
+    from bot.state.database import Database
+    from bot.state.uploads import UploadStore
+
+    return UploadStore(Database.for_settings(load_settings()))
+
+
 # --- collections: docbot collections [list | create | rename | delete] ---------------------------
 
 collections_app = typer.Typer(
@@ -333,9 +341,11 @@ def collections_create(name: Annotated[str, typer.Argument(help="lowercase lette
 @collections_app.command("rename")
 def collections_rename(old: str, new: str) -> None:
     """Rename a collection; nothing is indexed again."""
-    _collections().rename(old, new)
+    collections = _collections()
+    collections.rename(old, new)
     grant_store().rename_collection(old, new)
-    typer.echo(f"renamed collection {old} to {new} (its grants and scoped keys follow it)")
+    upload_store().rename_collection(collections.chroma_name(old), collections.chroma_name(new))
+    typer.echo(f"renamed collection {old} to {new} (its grants, scoped keys and uploads follow it)")
 
 
 @collections_app.command("delete")
@@ -350,6 +360,7 @@ def collections_delete(
     if not yes and not typer.confirm(question, default=False):
         raise _fail("nothing was deleted")
     collections.delete(name)
+    upload_store().forget_collection(collections.chroma_name(name))
     if name != "default":  # the default collection stays (empty), and so does who may read it
         grant_store().forget_collection(name)
     typer.echo(f"deleted collection {name}")
@@ -426,6 +437,8 @@ def eval_run(
     from bot.eval.retrievers import parse_retrievers
     from bot.eval.run import Gate, RunSpec, evaluate, failed_gates, write_run
 
+    if docs is not None and collection is not None:
+        raise _fail("--docs indexes into a temporary index and --collection names an existing one: give one", 2)
     items = load_question_set(questions)
     gates = tuple(Gate.parse(text) for text in fail_under or [])
     compared = parse_retrievers(retrievers) if retrievers else ()

@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 
 from app import Library, build_library
 from bot.cli import app as cli
+from bot.state.database import Database
+from bot.state.uploads import NewUpload, UploadStore
 from bot.web.access import Access
 from bot.web.api import install_api
 from bot.web.edge import AnswerSlots
@@ -127,12 +129,16 @@ def test_the_collections_command(library: Library, tmp_path: Path) -> None:
     assert rows["hr"][1:3] == ["2", "2"] and rows[DEFAULT][1:3] == ["4", "4"]
     runner = CliRunner()
     assert runner.invoke(cli, ["collections", "create", "tmp-x"], env=env).exit_code == 0
+    uploads, chroma = UploadStore(Database.for_settings(library.settings)), library.collections.chroma_name
+    uploads.keep(chroma("tmp-x"), [NewUpload("a.txt", "/uploads", b"A note.", "ann")])
     assert runner.invoke(cli, ["collections", "rename", "tmp-x", "tmp-y"], env=env).exit_code == 0
+    assert set(uploads.records(chroma("tmp-y"))) == {"a.txt"}, "an upload's record follows its collection"
     refused = runner.invoke(cli, ["collections", "delete", "tmp-y"], env=env, input="n\n")
     assert refused.exit_code == 1 and "nothing was deleted" in refused.output
     assert "tmp-y" in library.collections.names()
     confirmed = runner.invoke(cli, ["collections", "delete", "tmp-y"], env=env, input="y\n")
     assert confirmed.exit_code == 0 and "tmp-y" not in library.collections.names()
+    assert uploads.records(chroma("tmp-y")) == {}, "a deleted collection's uploads stayed in the database"
     bad = runner.invoke(cli, ["collections", "create", "Tmp"], env=env)
     assert bad.exit_code == 2 and "not a collection name" in bad.output
     missing = runner.invoke(cli, ["ask", "--collection", "nope", LEAVE], env=env)

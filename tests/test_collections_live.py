@@ -3,6 +3,7 @@ default one, asked through /api, /v1, the embed page and the chat page's collect
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -134,3 +135,26 @@ def test_the_page_picker_steers_questions_documents_and_examples(chromium: Any, 
         screenshot(page, "collections-picker")
     finally:
         context.close()
+
+
+def test_eval_runs_a_question_set_against_one_collection(server: LiveServer, tmp_path: Path) -> None:
+    """``docbot eval --collection``: the same set scores on the collection holding its documents, not on another."""
+    questions = tmp_path / "hr.jsonl"
+    item = {
+        "id": "hr-1",
+        "question": LEAVE,
+        "answers": ["twenty-eight days"],
+        "evidence": "entitled to twenty-eight days of paid annual leave",
+        "answerable": True,
+    }
+    questions.write_text(json.dumps(item) + "\n", encoding="utf-8")
+    env = {**child_env(), "DOCBOT_DATA_DIR": str(server.data_dir)}
+
+    def hit_at_1(collection: str) -> float:
+        out = tmp_path / f"run-{collection}"
+        run = [DOCBOT, "eval", str(questions), "--collection", collection, "--out", str(out)]
+        subprocess.run(run, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=600)
+        return float(json.loads((out / "results.json").read_text(encoding="utf-8"))["metrics"]["hit@1"])
+
+    assert hit_at_1("hr") == 1.0
+    assert hit_at_1("eng") == 0.0

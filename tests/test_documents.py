@@ -11,19 +11,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.config import Settings
+from bot.state.database import Database
+from bot.state.uploads import UploadStore
 from bot.web.documents import (
-    INDEX_TIMES,
-    Record,
     UploadRefusedError,
     list_documents,
-    load_records,
-    owner_of,
-    record_indexed,
     remove_document,
     sanitise_filename,
     stitch,
     surrounding_text,
 )
+from bot.web.upload_records import keep_indexed
 from bot.web.upload_staging import STAGING, stage_upload
 from index.embeddings import Embedder
 from index.loaders import SUPPORTED_SUFFIXES
@@ -99,18 +97,6 @@ def test_staged_upload_checks_size_and_keeps_the_previous_version_until_kept(
         stage_upload(source, "empty.txt", settings)
 
 
-def test_records_round_trip(settings: Settings, tmp_path: Path) -> None:
-    assert load_records(settings) == {}
-    record_indexed(settings, tmp_path, ["a.txt", "b.md"], when="2025-01-02T03:04:05+00:00", owner="ann")
-    records = load_records(settings)
-    assert len(records) == 2 and set(records.values()) == {Record("2025-01-02T03:04:05+00:00", "ann")}
-    assert owner_of(settings, tmp_path, "a.txt") == "ann" and owner_of(settings, tmp_path, "c.txt") is None
-    (settings.data_dir / INDEX_TIMES).write_text('{"k": "2024-01-01T00:00:00+00:00"}')  # written before owners
-    assert load_records(settings) == {"k": Record("2024-01-01T00:00:00+00:00", None)}
-    (settings.data_dir / INDEX_TIMES).write_text("not json")
-    assert load_records(settings) == {}
-
-
 def _chunk(start: int, text: str) -> StoredChunk:
     return StoredChunk(f"id{start}", text, {"source": "s.txt", "start": start, "end": start + len(text)})
 
@@ -124,8 +110,9 @@ def test_stitch_rebuilds_overlapping_chunks_with_exact_offsets() -> None:
 
 
 def test_listing_removal_and_surrounding_text_on_a_real_index(
-    settings: Settings, hashing_embedder: Embedder, tmp_path: Path
+    settings: Settings, hashing_embedder: Embedder, tmp_path: Path, state_db: Database
 ) -> None:
+    uploads = UploadStore(state_db)
     store = VectorStore(settings, hashing_embedder.name, hashing_embedder.dimension)
     retriever = HybridRetriever(settings=settings, embedder=hashing_embedder, store=store)
     settings.uploads_dir.mkdir(parents=True)
@@ -135,12 +122,12 @@ def test_listing_removal_and_surrounding_text_on_a_real_index(
     other.parent.mkdir()
     other.write_text("A short note about the <b>harbour</b> ferry timetable.")
     Indexer(settings, hashing_embedder, store).run([uploaded, other])
-    record_indexed(settings, settings.uploads_dir, [SEED_DOC.name], when="2025-05-06T07:08:09+00:00")
+    keep_indexed(store, settings, uploads, [SEED_DOC.name], "ann")
 
-    documents = {d.source: d for d in list_documents(store, settings)}
+    documents = {d.source: d for d in list_documents(store, settings, uploads)}
     assert set(documents) == {SEED_DOC.name, "plain.txt"}
     seed = documents[SEED_DOC.name]
-    assert seed.uploaded and seed.chunks > 1 and seed.indexed_at == "2025-05-06T07:08:09+00:00"
+    assert seed.uploaded and seed.chunks > 1 and seed.owner == "ann" and seed.indexed_at
     assert not documents["plain.txt"].uploaded and documents["plain.txt"].indexed_at is None
 
     retriever.refresh()
@@ -154,11 +141,11 @@ def test_listing_removal_and_surrounding_text_on_a_real_index(
     assert context.text[context.quote[0] : context.quote[1]] == citation.quote
     assert len(context.text) <= len(citation.passage) + 2 * 300
 
-    removed = remove_document(store, settings, seed)
+    removed = remove_document(store, settings, seed, uploads)
     assert removed == seed.chunks
     assert not uploaded.exists()
-    assert [d.source for d in list_documents(store, settings)] == ["plain.txt"]
-    assert load_records(settings) == {}
+    assert [d.source for d in list_documents(store, settings, uploads)] == ["plain.txt"]
+    assert uploads.records(settings.collection) == {}
     # The answer still shows its passage when the document has gone from the index.
     gone = surrounding_text(store, citation)
     assert gone.text == citation.passage

@@ -176,6 +176,12 @@ def test_a_bad_gate_stops_before_anything_runs(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_docs_and_a_collection_together_stop_before_anything_runs(tmp_path: Path) -> None:
+    done = cli("eval", str(EVAL_SET), "--docs", str(SEEDS), "--collection", "hr", "--out", "run")
+    assert done.exit_code == 2 and "--docs" in done.stderr and "--collection" in done.stderr
+    assert "indexed" not in done.stderr and not (tmp_path / "run").exists()
+
+
 @pytest.mark.server
 def test_import_squad_then_eval_the_current_index_with_a_failing_gate(tmp_path: Path) -> None:
     imported = docbot(tmp_path, "eval", "import-squad", str(ROOT / "tests" / "data" / "squad_v2.json"), "--out", "sq")

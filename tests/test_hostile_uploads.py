@@ -18,11 +18,13 @@ from typing import Any
 import gradio as gr
 import pytest
 from conftest import SEEDS
+from sqlalchemy import text
 from test_loaders import lying_zip, zip_bytes
 
 from app import build
 from bot.answer.chat import Bot
 from bot.config import Settings
+from bot.state.uploads import uploads
 from bot.web.access import Access
 from bot.web.page import ChatPage
 from index.embeddings import Embedder
@@ -180,3 +182,24 @@ def test_hostile_files_are_refused_or_skipped_with_their_reason(
     kept = {p.name for p in settings.uploads_dir.iterdir()} - before
     assert kept == {"img_src_x_onerror_alert_1.md"}, "a refused or unreadable file was kept"
     assert page.bot.retriever.search("bicycles walked on the quay").passages[0].source == "img_src_x_onerror_alert_1.md"
+
+
+def test_an_upload_while_the_state_database_fails_is_refused_and_keeps_nothing(
+    gradio: Any, page: ChatPage, settings: Settings
+) -> None:
+    """Who uploaded what is kept in the database for every replica: when it cannot be read, the upload is refused
+    with a one-line note before anything is staged or indexed."""
+    before = {p.name for p in settings.uploads_dir.iterdir()} if settings.uploads_dir.exists() else set()
+    (path,) = upload(gradio, "tide-table.txt", b"The spring tide at Port Quill peaks at 5.2 metres.").json()
+    engine = page.uploads.database.engine
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE uploads"))  # the database fails the way a lost table makes it fail
+    try:
+        report = page.upload([path], Progress(), IN_PROCESS)
+    finally:
+        uploads.create(engine)
+    assert "The files were not added: the state database" in html.unescape(report), report
+    assert "Nothing indexed before is lost" in report and report.count("<p") == 1
+    assert {p.name for p in settings.uploads_dir.iterdir()} == before, "a file was kept"
+    assert not Path(path).exists(), "Gradio's cached copy stayed"
+    assert not page.store.by_source("tide-table.txt"), "it was indexed"

@@ -44,6 +44,7 @@ from test_deploy_config import local_nginx_conf, nginx_binary
 from bot.state.conversations import ConversationStore
 from bot.state.database import Database
 from bot.state.feedback import FeedbackStore
+from bot.state.uploads import UploadStore
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -63,6 +64,11 @@ NOTE_QUESTION = "When does the Skerrin lighthouse keeper hand over the lamp watc
 FIRST, FOLLOW_UP = "What group is the article about?", "What did coalition forces resume because of it?"
 #: Seconds within which the other replica must cite an upload (the issue's figure).
 FOLLOW_S = 5.0
+BELL = (
+    b"# Port Quill Harbour\n\n"
+    b"The harbour master of Port Quill rings the fog bell every ninety seconds in thick weather.\n"
+)
+BELL_QUESTION = "How often does the harbour master of Port Quill ring the fog bell?"
 #: The public name deploy/nginx.conf serves.
 PUBLIC_HOST = "docs.example.com"
 
@@ -191,6 +197,62 @@ def test_a_conversation_started_on_one_replica_continues_on_the_other(cluster: C
     stored = ConversationStore(cluster.database).answers(conversation, KEY_OWNER)
     assert [a.question for a in stored] == [FIRST, FOLLOW_UP]
     assert [a.text for a in stored] == [first["answer"], follow_up["answer"]]
+
+
+def dependency(page: httpx.Client, elem_id: str, *, output: bool = False) -> int:
+    """The fn_index of the event the component ``elem_id`` triggers by a click (``output``: the first event, the
+    page's load, that writes it)."""
+    config = page.get("/config").json()
+    component = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
+    for found in config["dependencies"]:
+        if (output and component in found["outputs"] and not found["inputs"]) or [component, "click"] in [
+            list(t) for t in found.get("targets", [])
+        ]:
+            return int(found["id"])
+    raise AssertionError(f"no event of {elem_id}")
+
+
+def test_an_upload_through_a_is_viewed_listed_and_removed_through_b(cluster: Cluster) -> None:
+    """The original and who uploaded it are in the database: B, which never had the file, shows the cited sentence in
+    it, names its uploader and lets her remove it; A then no longer cites it."""
+    with page_client(cluster.a.url, login=EDITOR) as page:
+        received = upload(page, "port-quill.md", BELL)
+        report = add_files(page, upload_event(page), received.json())
+    assert "port-quill.md" in report and "error" not in report.lower(), report
+    added = time.monotonic()
+    while not cites(answer := ask(cluster.b, BELL_QUESTION), "port-quill.md"):
+        assert time.monotonic() - added < FOLLOW_S, f"replica B did not cite the upload within {FOLLOW_S} s: {answer}"
+        time.sleep(0.2)
+    assert not (cluster.b.data_dir / "uploads").exists(), "B received no file: nothing of it may be on B's disk"
+    # both replicas run on this machine: take away the file A received, which B could otherwise read where A
+    # indexed it (on two machines it could not)
+    (cluster.a.data_dir / "uploads" / "port-quill.md").unlink()
+
+    citation = next(c for c in answer["citations"] if c["source"].endswith("port-quill.md"))
+    view = httpx.get(f"{cluster.b.url}{citation['view_url']}", headers=AUTH, timeout=120)
+    assert view.status_code == 200, view.text
+    highlighted = view.text.split('<mark class="quote" id="cited">')[1].split("</mark>")[0]
+    assert "fog bell every ninety seconds" in highlighted, view.text
+    assert "view-notice" not in view.text, "B showed the index's text, not the original"  # read from the database
+    assert list((cluster.b.data_dir / "originals").iterdir()), "B's copy of the original from the database"
+
+    listed = httpx.get(f"{cluster.b.url}/api/documents", headers=AUTH, timeout=60).json()["documents"]
+    document = next(d for d in listed if d["source"] == "port-quill.md")
+    assert document["uploaded"] and document["owner"] == EDITOR[0], document
+    with page_client(cluster.b.url, login=EDITOR) as page:
+        session = uuid.uuid4().hex
+        shown = run_event(page, dependency(page, "docbot-documents", output=True), [], session)
+        assert shown.get("success"), shown
+        table = str(shown["output"]["data"][2])
+        assert f"port-quill.md <small>(uploaded by {EDITOR[0]})</small>" in table, table
+        removed = run_event(page, dependency(page, "docbot-remove"), [document["key"]], session)
+    assert removed.get("success") and "Removed Port Quill Harbour" in str(removed["output"]["data"][0]), removed
+    assert UploadStore(cluster.database).get("docbot", "port-quill.md") is None, "its record and original stayed"
+
+    gone = time.monotonic()
+    while cites(answer := ask(cluster.a, BELL_QUESTION), "port-quill.md"):
+        assert time.monotonic() - gone < FOLLOW_S, f"replica A still cites the removed upload: {answer}"
+        time.sleep(0.2)
 
 
 @contextmanager

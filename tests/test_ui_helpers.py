@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from html import escape
 from html.parser import HTMLParser
 
 from conftest import SEED_DOC
@@ -195,6 +197,9 @@ def test_documents_table_and_reports_escape_names() -> None:
     html = documents_html([document])
     _assert_inert(html)
     assert "2025-01-02 03:04:05 UTC" in html and "(uploaded)" in html
+    owned = documents_html([replace(document, owner=f"ann{PAYLOAD}")])
+    _assert_inert(owned)
+    assert f"(uploaded by ann{escape(PAYLOAD)})" in owned
     assert "No documents yet" in documents_html([])
     report = IndexReport(added=[f"x{PAYLOAD}.txt"], failed=[("bad.pdf", f"corrupt {PAYLOAD}")], chunks_embedded=4)
     _assert_inert(report_html(report, [f"y{PAYLOAD}.exe: not supported"]))

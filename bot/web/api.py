@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.state.conversations import ConversationStore
 from bot.state.counters import WindowCounters
 from bot.state.database import Database
+from bot.state.uploads import UploadStore
 from bot.web import documents
 from bot.web.access import Access, Identity
 from bot.web.collections import asked_collections, readable_collections
@@ -82,7 +83,7 @@ def install_api(
         responses=_STORE_DOWN,
     )
     talks = ApiConversations(ConversationStore(database), settings.default_collection)
-    app.include_router(rest_router(library, settings, guard, slots, talks))
+    app.include_router(rest_router(library, settings, guard, slots, talks, UploadStore(database)))
     app.include_router(openai_router(library, settings, guard, slots))
     install_embed(app, settings, origins)
     install_browser_policy(app, origins)
@@ -96,7 +97,12 @@ def _health(bot: Bot, probe: StoreProbe) -> Callable[[], Awaitable[dict[str, obj
 
 
 def rest_router(
-    library: Library, settings: Settings, guard: Guard, slots: AnswerSlots, talks: ApiConversations
+    library: Library,
+    settings: Settings,
+    guard: Guard,
+    slots: AnswerSlots,
+    talks: ApiConversations,
+    uploads: UploadStore,
 ) -> APIRouter:
     router = APIRouter(
         prefix="/api",
@@ -142,7 +148,7 @@ def rest_router(
     def indexed_documents(identity: Identity = caller, collection: str | None = None) -> DocumentList:
         name = asked_collections(collection, settings.default_collection, identity, library.collections.names())[0]
         services = library.services(name)
-        listed = documents.list_documents(services.store, services.settings)
+        listed = documents.list_documents(services.store, services.settings, uploads)
         return DocumentList(documents=[DocumentInfo.of(d) for d in listed])
 
     @router.get("/collections", summary="The collections the caller may read")

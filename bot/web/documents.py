@@ -6,32 +6,26 @@ Nothing here knows about Gradio; the page calls these and renders the results.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
-import threading
 import unicodedata
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from bot.answer.citations import Citation
 from bot.config import Settings
+from bot.state.uploads import UploadStore
 from index.loaders import SUPPORTED_SUFFIXES
 from index.pipeline import index_lock
 from index.protocols import Store
 from index.store import StoredChunk
 
-#: Written by uploads: when each uploaded document was last indexed, and who uploaded it.
-INDEX_TIMES = "documents.json"
 MAX_NAME_CHARS = 100
 #: Characters of the document shown on each side of a cited passage.
 CONTEXT_CHARS = 1200
 
 _UNSAFE = re.compile(r"[^\w.-]+")
-_times_lock = threading.Lock()
 
 
 class UploadRefusedError(ValueError):
@@ -61,15 +55,12 @@ def document_key(root: str, source: str) -> str:
     return hashlib.blake2b(f"{root}\x1f{source}".encode(), digest_size=8).hexdigest()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 # --- listing -----------------------------------------------------------------------------------
 
 
-def list_documents(store: Store, settings: Settings) -> list[IndexedDocument]:
-    """Every indexed file with its title and chunk count, sorted by title."""
+def list_documents(store: Store, settings: Settings, uploads: UploadStore) -> list[IndexedDocument]:
+    """Every indexed file with its title and chunk count, sorted by title; who uploaded it and when from the state
+    database (the same on every replica)."""
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
     for _, _, meta in store.iter_all(with_text=False):
         key = (str(meta.get("root", "")), str(meta["source"]))
@@ -77,11 +68,12 @@ def list_documents(store: Store, settings: Settings) -> list[IndexedDocument]:
         entry["chunks"] += 1
         if int(meta.get("page") or 0):
             entry["pages"].add(int(meta["page"]))
-    records = load_records(settings)
-    uploads = str(settings.uploads_dir.resolve())
+    records = uploads.records(settings.collection)
+    here = str(settings.uploads_dir.resolve())
     documents = []
     for (root, source), entry in grouped.items():
-        record = records.get(document_key(root, source))
+        record = records.get(source)
+        record = record if record is not None and record.names(root, source) else None
         documents.append(
             IndexedDocument(
                 root=root,
@@ -90,63 +82,11 @@ def list_documents(store: Store, settings: Settings) -> list[IndexedDocument]:
                 chunks=entry["chunks"],
                 pages=len(entry["pages"]),
                 indexed_at=record.indexed_at if record else None,
-                uploaded=root == uploads,
+                uploaded=record is not None or root == here,
                 owner=record.owner if record else None,
             )
         )
     return sorted(documents, key=lambda d: (d.title.lower(), d.source))
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """What ``documents.json`` keeps about an uploaded document."""
-
-    indexed_at: str
-    owner: str | None
-
-
-def load_records(settings: Settings) -> dict[str, Record]:
-    """Each uploaded document's record by its key (files written before owners were kept: owner None)."""
-    path = settings.index_home / INDEX_TIMES
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    records = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            owner = value.get("owner")
-            records[str(key)] = Record(str(value.get("indexed_at", "")), owner if isinstance(owner, str) else None)
-        else:
-            records[str(key)] = Record(str(value), None)
-    return records
-
-
-def owner_of(settings: Settings, root: Path, source: str) -> str | None:
-    record = load_records(settings).get(document_key(str(root.resolve()), source))
-    return record.owner if record else None
-
-
-def _write_records(settings: Settings, records: dict[str, Record]) -> None:
-    path = settings.index_home / INDEX_TIMES
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    data = {key: {"indexed_at": r.indexed_at, "owner": r.owner} for key, r in records.items()}
-    temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def record_indexed(
-    settings: Settings, root: Path, sources: Iterable[str], when: str | None = None, owner: str | None = None
-) -> None:
-    """Remember that these files of ``root`` were (re)indexed now, uploaded by ``owner``."""
-    stamp = when or _now()
-    with _times_lock:
-        records = load_records(settings)
-        records.update({document_key(str(root.resolve()), s): Record(stamp, owner) for s in sources})
-        _write_records(settings, records)
 
 
 # --- uploads -----------------------------------------------------------------------------------
@@ -175,25 +115,32 @@ def sanitise_filename(name: str) -> str:
 # --- removal -----------------------------------------------------------------------------------
 
 
-def remove_document(store: Store, settings: Settings, document: IndexedDocument) -> int:
-    """Delete the document's chunks (and its file, if it was uploaded). Returns how many chunks went.
+def delete_chunks(store: Store, root: str, source: str) -> int:
+    """Delete the chunks of one indexed file (the caller holds the index lock); how many went."""
+    ids = [
+        chunk_id
+        for chunk_id, _, meta in store.iter_all(with_text=False)
+        if str(meta["source"]) == source and str(meta.get("root", "")) == root
+    ]
+    store.delete(ids)
+    return len(ids)
+
+
+def remove_document(store: Store, settings: Settings, document: IndexedDocument, uploads: UploadStore) -> int:
+    """Delete the document's chunks, and if it was uploaded its record and original (and this replica's copy of
+    the file). Returns how many chunks went.
 
     The caller refreshes the retriever so that the BM25 side follows.
     """
-    with index_lock(settings.data_dir):
-        ids = [
-            chunk_id
-            for chunk_id, _, meta in store.iter_all(with_text=False)
-            if str(meta["source"]) == document.source and str(meta.get("root", "")) == document.root
-        ]
-        store.delete(ids)
-        if document.uploaded:
-            (settings.uploads_dir.resolve() / document.source).unlink(missing_ok=True)
-    with _times_lock:
-        records = load_records(settings)
-        if records.pop(document.key, None) is not None:
-            _write_records(settings, records)
-    return len(ids)
+    record = uploads.get(settings.collection, document.source)
+    ours = record is not None and record.names(document.root, document.source)
+    with index_lock(settings.data_dir), ExitStack() as stack:
+        if ours:  # the record goes when the chunks have gone, or stays with them
+            stack.enter_context(uploads.forgetting(settings.collection, document.source))
+        removed = delete_chunks(store, document.root, document.source)
+    if document.root == str(settings.uploads_dir.resolve()):
+        (settings.uploads_dir.resolve() / document.source).unlink(missing_ok=True)
+    return removed
 
 
 # --- surrounding text --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ URL), which page and which passage; the file is re-read under the parse budget w
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -129,11 +130,19 @@ def _file_text(path: Path, chunk: StoredChunk, settings: Settings) -> tuple[str 
 
 
 def evidence(
-    store: VectorStore, settings: Settings, chunk_id: str, page: int | None = None, *, drawable: bool
+    store: VectorStore,
+    settings: Settings,
+    chunk_id: str,
+    page: int | None = None,
+    *,
+    drawable: bool,
+    original: Callable[[StoredChunk], Path | None] | None = None,
 ) -> Evidence:
     """The cited document, at ``page`` of a PDF instead of the cited one when given (then no passage is marked).
 
     ``drawable``: a PDF page will be drawn, so its text is needed only when the file is gone or changed.
+    ``original``: a copy of an uploaded original as it was indexed (from the state database), for when the file
+    is not on this server's disk as it was indexed (:class:`bot.web.originals.Originals`).
     """
     cited = stored_chunk(store, chunk_id)
     siblings = _siblings(store, cited)
@@ -146,6 +155,9 @@ def evidence(
             raise EvidenceError(404, f"page {page} of this document has no text in the index (pages: {_listed(pages)})")
         chunk = next(c for c in siblings if c.page == page)
     path, notice = unchanged_file(chunk, settings)
+    kept = original(chunk) if path is None and original is not None else None
+    if kept is not None:
+        path, notice = kept, None
     text = not (drawable and chunk.source.lower().endswith(".pdf"))
     body: str | None = None
     if path is not None and text:

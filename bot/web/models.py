@@ -104,6 +104,9 @@ class DocumentInfo(BaseModel):
     chunks: int = Field(description="Passages the file was cut into.")
     indexed_at: str | None = Field(description="When it was uploaded through the chat page (ISO time), else null.")
     uploaded: bool = Field(description="True for files uploaded through the chat page.")
+    owner: str | None = Field(
+        None, description="Who uploaded it through the chat page (null: login was off, or indexed by docbot index)."
+    )
 
     @classmethod
     def of(cls, document: documents.IndexedDocument) -> DocumentInfo:
@@ -115,6 +118,7 @@ class DocumentInfo(BaseModel):
             chunks=document.chunks,
             indexed_at=document.indexed_at,
             uploaded=document.uploaded,
+            owner=document.owner,
         )
 
 

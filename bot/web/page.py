@@ -24,14 +24,14 @@ from bot.state.conversations import ConversationNotFoundError, ConversationStore
 from bot.state.database import Database, DatabaseError
 from bot.state.feedback import FeedbackStore
 from bot.state.grants import Right
+from bot.state.uploads import Upload, UploadStore
 from bot.web.access import POLICY, Access, BadCredentialsError, Identity, allowed
 from bot.web.collections import readable_collections
 from bot.web.conversations import conversation_owner
 from bot.web.documents import (
     UploadRefusedError,
+    delete_chunks,
     list_documents,
-    owner_of,
-    record_indexed,
     remove_document,
     sanitise_filename,
     surrounding_text,
@@ -39,7 +39,13 @@ from bot.web.documents import (
 from bot.web.edge import AnswerSlots
 from bot.web.examples import example_questions
 from bot.web.feedback import vote_of
-from bot.web.page_failures import REMOVE_STORE_DOWN, answer_failure, upload_failure
+from bot.web.page_failures import (
+    REMOVE_DATABASE_DOWN,
+    REMOVE_STORE_DOWN,
+    UPLOAD_DATABASE_DOWN,
+    answer_failure,
+    upload_failure,
+)
 from bot.web.page_history import Kept, browser_state, past_list
 from bot.web.readable_turns import readable_answer
 from bot.web.render import (
@@ -58,11 +64,12 @@ from bot.web.render import (
     store_down_html,
 )
 from bot.web.upload_inbox import UploadInbox, given_paths, session_key
+from bot.web.upload_records import keep_indexed
 from bot.web.upload_staging import Staged, stage_upload
 from index.errors import IndexRunError, StoreUnavailableError
 from index.filters import Filter, FilterError, chips
 from index.loaders import SUPPORTED_SUFFIXES
-from index.pipeline import Indexer
+from index.pipeline import Indexer, index_lock
 from index.protocols import Store
 
 if TYPE_CHECKING:
@@ -150,6 +157,7 @@ class ChatPage:
         self.bot = bot
         self.conversations = ConversationStore(database)
         self.votes = FeedbackStore(database)
+        self.uploads = UploadStore(database)
         self.settings = settings
         self.indexer = indexer
         self.inbox = inbox
@@ -292,7 +300,7 @@ class ChatPage:
         try:
             if not self.may(identity, "read", scope):  # nothing of a collection this caller may not read
                 raise NothingReadableError
-            documents = list_documents(scope.store, scope.settings)
+            documents = list_documents(scope.store, scope.settings, self.uploads)
             chunks = sum(d.chunks for d in documents)
             questions = self.examples(chunks, scope.store, scope.names[0]) if chunks else []
             offered = chips(meta for _, _, meta in scope.store.iter_all(with_text=False)) if chunks else []
@@ -304,6 +312,11 @@ class ChatPage:
             documents, questions, placeholder = [], [], WELCOME
         except NothingReadableError:
             status, table = status_html(*models, 0, 0), notice_html(NOTHING_READABLE)
+            documents, questions, placeholder = [], [], WELCOME
+        except DatabaseError as exc:
+            log.warning("the page's overview: %s", exc)
+            status = status_html(*models, 0, 0)
+            table = notice_html("The documents cannot be listed while the state database is unreachable.")
             documents, questions, placeholder = [], [], WELCOME
         else:
             status = status_html(*models, len(documents), chunks)
@@ -479,22 +492,28 @@ class ChatPage:
 
     # --- documents -------------------------------------------------------------------------------
 
-    def _stage(self, given: str, identity: Identity, session: str, staged: dict[str, Staged], scope: Scope) -> None:
+    def _stage(
+        self,
+        given: str,
+        identity: Identity,
+        session: str,
+        staged: dict[str, Staged],
+        scope: Scope,
+        records: dict[str, Upload],
+    ) -> None:
         """Put one received file in the collection's uploads folder (its previous version kept aside); refusals
-        raise."""
+        raise. ``records``: the collection's uploads (whoever received them), whose owners may replace them."""
         with self.inbox.take(given, session) as source:
             name = sanitise_filename(Path(given).name)
             if name in staged:
                 raise UploadRefusedError(f"{name}: chosen twice; add one file of each name at a time")
-            settings = scope.settings
-            uploads = settings.uploads_dir
-            exists = (uploads / name).exists()
-            if exists and not allowed(identity, "replace", scope.names[0], owner=owner_of(settings, uploads, name)):
+            earlier = records.get(name)
+            if earlier is not None and not allowed(identity, "replace", scope.names[0], owner=earlier.owner):
                 raise UploadRefusedError(
                     f"{name}: a document of that name was added by someone else; only they or the administrator "
                     "can replace it (rename your file to add it beside theirs)"
                 )
-            staged[name] = stage_upload(source, name, settings)
+            staged[name] = stage_upload(source, name, scope.settings)
 
     def upload(self, files: list[str] | None, progress: gr.Progress, request: gr.Request) -> str:
         """Index the files this caller uploaded, with visible progress, keeping any replaced version until the new
@@ -508,11 +527,18 @@ class ChatPage:
             return self.add_note(identity, scope)
         if not files:
             return notice_html("Choose one or more files first.")
+        try:
+            records = self.uploads.records(scope.settings.collection)
+        except DatabaseError as exc:  # checked before anything is staged or indexed: nothing to undo
+            log.warning("an upload: %s", exc)
+            for given in files:
+                self.inbox.discard(given, session)
+            return failure_html(UPLOAD_DATABASE_DOWN)
         staged: dict[str, Staged] = {}
         refused: list[str] = []
         for given in files:
             try:
-                self._stage(given, identity, session, staged, scope)
+                self._stage(given, identity, session, staged, scope, records)
             except UploadRefusedError as exc:
                 refused.append(str(exc))
             finally:
@@ -538,11 +564,27 @@ class ChatPage:
                 done.undo()
             else:
                 done.keep()
-        changed = report.added + report.updated
-        record_indexed(
-            scope.settings, scope.settings.uploads_dir, changed, owner=None if identity.anonymous else identity.name
-        )
+        owner = None if identity.anonymous else identity.name
+        try:
+            if keep_indexed(scope.store, scope.settings, self.uploads, report.added + report.updated, owner):
+                self._refresh(scope)  # a previous version indexed by another replica went
+        except DatabaseError as exc:
+            log.warning("keeping an upload's record: %s", exc)
+            self._drop_added(scope, report.added, staged)
+            return failure_html(UPLOAD_DATABASE_DOWN, refused)
+        except StoreUnavailableError:  # the new version is indexed and kept; the previous one's chunks stay listed
+            log.exception("removing the previous version of a replaced upload failed")
         return report_html(report, refused)
+
+    def _drop_added(self, scope: Scope, added: list[str], staged: dict[str, Staged]) -> None:
+        """The index took these new files but their records could not be kept: they go again (chunks and file).
+        A replaced document keeps its new version (the previous one is gone from the index by then)."""
+        root = str(scope.settings.uploads_dir.resolve())
+        with index_lock(scope.settings.data_dir):
+            for source in added:
+                delete_chunks(scope.store, root, source)
+                staged[source].undo()
+        self._refresh(scope)
 
     def remove(self, key: str | None, request: gr.Request) -> str:
         identity = self.who(request)
@@ -551,16 +593,21 @@ class ChatPage:
         if not self.may(identity, "upload", scope):  # may write here at all: the document's owner is checked below
             return refusal
         try:
-            document = next((d for d in list_documents(scope.store, scope.settings) if d.key == key), None)
+            document = next(
+                (d for d in list_documents(scope.store, scope.settings, self.uploads) if d.key == key), None
+            )
             if document is None:
                 return notice_html("Choose a document to remove first.")
             if not allowed(identity, "remove", scope.names[0], owner=document.owner):
                 return refusal
-            removed = remove_document(scope.store, scope.settings, document)
+            removed = remove_document(scope.store, scope.settings, document, self.uploads)
             self._refresh(scope)
         except StoreUnavailableError:
             log.exception("removing a document failed")
             return failure_html(REMOVE_STORE_DOWN)
+        except DatabaseError as exc:
+            log.warning("removing a document: %s", exc)
+            return failure_html(REMOVE_DATABASE_DOWN)
         return removed_html(document, removed)
 
     def _refresh(self, scope: Scope) -> None:

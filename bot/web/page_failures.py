@@ -21,6 +21,15 @@ REMOVE_STORE_DOWN = (
     "The document was not removed: the document store is unavailable. Remove it again once the store is back."
 )
 
+UPLOAD_DATABASE_DOWN = (
+    "The files were not added: the state database, which keeps who uploaded each document for every server, is "
+    "unreachable. Nothing indexed before is lost. Add the files again in a moment."
+)
+REMOVE_DATABASE_DOWN = (
+    "The document was not removed: the state database, which keeps who uploaded it, is unreachable. Remove it "
+    "again in a moment."
+)
+
 
 def answer_failure(exc: Exception) -> tuple[str, str]:
     """What the chat reply and the sources panel say when answering a question fails."""

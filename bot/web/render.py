@@ -217,13 +217,20 @@ def _when(document: IndexedDocument) -> str:
     return escape(document.indexed_at.replace("T", " ").replace("+00:00", " UTC"))
 
 
+def _uploaded(document: IndexedDocument) -> str:
+    """Who uploaded it (known on every replica: bot.state.uploads), or nothing for a file indexed by the CLI."""
+    if not document.uploaded:
+        return ""
+    return f" <small>(uploaded by {escape(document.owner)})</small>" if document.owner else " <small>(uploaded)</small>"
+
+
 def documents_html(documents: Sequence[IndexedDocument]) -> str:
     if not documents:
         return '<p class="doc-none">No documents yet: upload some below.</p>'
     rows = "".join(
         "<tr>"
         f'<td class="doc-title">{_text(d.title)}</td>'
-        f'<td class="doc-file">{escape(d.source)}{" <small>(uploaded)</small>" if d.uploaded else ""}</td>'
+        f'<td class="doc-file">{escape(d.source)}{_uploaded(d)}</td>'
         f'<td class="doc-num">{d.chunks}{f" <small>({d.pages} pages)</small>" if d.pages else ""}</td>'
         f'<td class="doc-when">{_when(d)}</td>'
         "</tr>"

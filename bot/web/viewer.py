@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from html import escape
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +32,7 @@ from fastapi.responses import HTMLResponse, Response
 from bot.config import Settings
 from bot.state.counters import WindowCounters
 from bot.state.database import Database
+from bot.state.uploads import UploadStore
 from bot.view.errors import ViewError
 from bot.view.layout import Box
 from bot.view.pdf import MAX_DPI, PageRenderer, page_count, sentence_boxes, view_budget
@@ -38,6 +40,7 @@ from bot.web.access import Access, Identity
 from bot.web.collections import Library, asked_collections
 from bot.web.embed import static_asset
 from bot.web.evidence import REMOVED, Evidence, EvidenceError, evidence, parse_span
+from bot.web.originals import Originals
 from bot.web.security import Guard, RateLimiter, frame_ancestors
 from index.parse_pool import ParseBudget
 
@@ -201,6 +204,7 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
     headers = _headers(settings.embed_origins)
     renderer = PageRenderer.from_settings(settings)
     budget = view_budget(settings)
+    originals = Originals(UploadStore(database), settings.data_dir)
 
     def found_in(
         identity: Identity, collection: str | None, reference: str, page: int | None, *, drawable: bool
@@ -212,7 +216,9 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
             name = asked_collections(collection or None, settings.default_collection, identity, names)[0]
         except HTTPException as exc:
             raise EvidenceError(exc.status_code, str(exc.detail)) from exc
-        found = evidence(library.services(name).store, settings, reference, page, drawable=drawable)
+        parts = library.services(name)
+        original = partial(originals.file, parts.settings.collection)
+        found = evidence(parts.store, settings, reference, page, drawable=drawable, original=original)
         return replace(found, collection=collection)
 
     def shown(
