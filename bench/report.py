@@ -162,6 +162,39 @@ def _retrieval(retrieval: list[dict[str, Any]]) -> list[str]:
             for r in retrieval
         ],
     )
+    parted = [r for r in retrieval if r.get("parts")]
+    if parted:
+        lines += [
+            "",
+            "Where a hybrid search's time goes: each part timed alone for every question, in turn (p50 ms). "
+            "The question embedding is docbot's one-text path against SentenceTransformer.`encode` (how docbot "
+            "embedded a question before), measured in the same loop; the BM25 side is `search(dense=False)`: "
+            "BM25, fusion and reading the passages.",
+            "",
+        ]
+        lines += _table(
+            [
+                "chunks",
+                "question embedding",
+                "same through `encode`",
+                "`encode` ÷ docbot",
+                "Chroma HNSW query",
+                "reading 2k passages",
+                "BM25 side",
+            ],
+            [
+                [
+                    _n(r["chunks"]),
+                    r["parts"]["embedding"]["p50_ms"],
+                    r["parts"]["embedding_encode"]["p50_ms"],
+                    r["parts"]["encode_over_embedding"],
+                    r["parts"]["chroma_nearest"]["p50_ms"],
+                    r["parts"]["fetch"]["p50_ms"],
+                    r["parts"]["lexical_side"]["p50_ms"],
+                ]
+                for r in parted
+            ],
+        )
     return lines
 
 

@@ -17,6 +17,9 @@ from app import build
 from bench.machine import load_average
 from bench.vectors import CachedEmbedder, VectorCache
 from bot.config import Settings
+from index.embeddings import Embedder
+from index.retriever import HybridRetriever
+from index.store import VectorStore
 
 WARM_UP = 5
 #: Seconds between progress lines while an index is built (filling the vector cache can take minutes).
@@ -46,6 +49,20 @@ class RetrievalRun:
     dense: Latency
     query_embedding: Latency  # the part of each search spent embedding the question
     load_average: tuple[float, ...] = ()
+    parts: SearchParts | None = None
+
+
+@dataclass
+class SearchParts:
+    """Where a hybrid search's time goes, each part timed on its own for every question (in turn, same machine)."""
+
+    #: the question through SentenceTransformer.encode, as docbot embedded it before (baseline of ``embedding``)
+    embedding_encode: Latency
+    embedding: Latency  # the question as docbot embeds it now (index.embeddings.Embedder.encode, one text)
+    chroma_nearest: Latency  # Chroma's HNSW query for the fetch_k nearest chunks: ids and distances only
+    fetch: Latency  # reading the texts and metadata of the 2 k best chunks from Chroma
+    lexical_side: Latency  # search(dense=False): BM25 top fetch_k, fusion and fetching the passages
+    encode_over_embedding: float  # embedding_encode p50 / embedding p50: what one-text embedding saves
 
 
 def build_index(corpus: Path, settings: Settings, cache: VectorCache) -> tuple[float, int]:
@@ -97,4 +114,36 @@ def measure(corpus: Path, settings: Settings, cache: VectorCache, questions: lis
         dense=Latency.of(dense),
         query_embedding=Latency.of(embed),
         load_average=(*before, *load_average()),
+        parts=search_parts(services.embedder, services.store, retriever, questions),
+    )
+
+
+def search_parts(
+    embedder: Embedder, store: VectorStore, retriever: HybridRetriever, questions: list[str]
+) -> SearchParts:
+    """Each part of a hybrid search timed alone, every question through all parts in turn."""
+    from sentence_transformers import SentenceTransformer
+
+    model: SentenceTransformer = embedder._model  # the library's own path, the baseline
+    settings = retriever.settings
+    fetch, window = max(settings.fetch_k, settings.k), 2 * settings.k
+    times: dict[str, list[float]] = {name: [] for name in ("encode", "embed", "nearest", "fetch", "lexical")}
+    for question in questions:
+        times["encode"].append(
+            _clock(lambda q=question: model.encode([q], normalize_embeddings=True, convert_to_numpy=True))
+        )
+        vector = embedder.encode([question])[0]
+        times["embed"].append(_clock(lambda q=question: embedder.encode([q])))
+        ids = [i for i, _ in store.nearest(vector, fetch)][:window]
+        times["nearest"].append(_clock(lambda v=vector: store.nearest(v, fetch)))
+        times["fetch"].append(_clock(lambda i=ids: store.get(i)))
+        times["lexical"].append(_clock(lambda q=question: retriever.search(q, dense=False)))
+    encode, embed = Latency.of(times["encode"]), Latency.of(times["embed"])
+    return SearchParts(
+        embedding_encode=encode,
+        embedding=embed,
+        chroma_nearest=Latency.of(times["nearest"]),
+        fetch=Latency.of(times["fetch"]),
+        lexical_side=Latency.of(times["lexical"]),
+        encode_over_embedding=round(encode.p50_ms / embed.p50_ms, 2),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,9 @@ _NAME = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?")
 SEPARATOR = "."
 #: Under ``data_dir``: the folders of the collections other than ``default``.
 FOLDER = "collections"
+#: How old the list a server's requests read (:meth:`Collections.listed`) may be: a collection another process
+#: creates, renames or deletes shows within this time, one store round trip a second instead of one a request.
+LISTED_MAX_AGE_S = 1.0
 
 
 def check_name(name: str) -> str:
@@ -62,6 +66,7 @@ class Collections:
         self.settings = settings
         self.model = model
         self._chroma: Any = None
+        self._listed: tuple[float, list[str]] | None = None  # (when, names) for listed()
 
     @property
     def _client(self) -> Any:
@@ -98,6 +103,16 @@ class Collections:
         prefix = self.settings.collection + SEPARATOR
         others = {n[len(prefix) :] for n in self._chroma_names() if n.startswith(prefix)}
         return [DEFAULT, *sorted(n for n in others if _NAME.fullmatch(n))]
+
+    def listed(self) -> list[str]:
+        """:meth:`names`, at most :data:`LISTED_MAX_AGE_S` old (this object's own changes show at once): what each
+        request of a server reads."""
+        cached = self._listed
+        if cached is not None and time.monotonic() - cached[0] < LISTED_MAX_AGE_S:
+            return list(cached[1])
+        names = self.names()
+        self._listed = (time.monotonic(), names)
+        return list(names)
 
     def exists(self, name: str) -> bool:
         return name in self.names()
@@ -154,6 +169,7 @@ class Collections:
         if self.exists(name):
             raise CollectionError(f"collection {name!r} exists already")
         model, dimension = self._model()
+        self._listed = None
         VectorStore(self.settings_for(name), model, dimension, client=self._client)
         self.home(name).mkdir(parents=True, exist_ok=True)
 
@@ -165,6 +181,7 @@ class Collections:
             raise CollectionError("the default collection cannot be renamed, nor another renamed to default")
         if self.exists(new):
             raise CollectionError(f"collection {new!r} exists already: pick another name or delete it first")
+        self._listed = None
         renames = {self.chroma_name(old): self.chroma_name(new)}
         renames[sentences_of(self.chroma_name(old))] = sentences_of(self.chroma_name(new))
         try:
@@ -182,6 +199,7 @@ class Collections:
         """Every trace: the Chroma collection, the BM25 files, the calibration, the uploaded files and their records
         (owners). ``default`` is emptied the same way and stays, empty."""
         self.require(name)
+        self._listed = None
         chroma = self.chroma_name(name)
         try:
             present = set(self._chroma_names())

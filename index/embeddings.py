@@ -78,6 +78,11 @@ class Embedder(Embeddings):
         if dimension is None:
             raise EmbeddingModelError(f"embedding model {model!r} does not report its dimension")
         self.dimension: int = dimension
+        self._model.eval()  # once: SentenceTransformer.encode repeats it (and a device check) on every call
+        # One text (a question) is run through the model directly when nothing in encode() would change it: no
+        # prompt prepended. The same tokenisation, forward pass and normalisation, without encode()'s per-call
+        # bookkeeping (walking every module and parameter), which costs several ms of CPU a question.
+        self._direct = self._model.default_prompt_name is None
 
     @classmethod
     def from_settings(cls, settings: IndexSettings) -> Embedder:
@@ -89,6 +94,8 @@ class Embedder(Embeddings):
             return np.zeros((0, self.dimension), dtype=np.float32)
         import torch
 
+        if len(texts) == 1 and self._direct:
+            return self._encode_one(texts[0])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
             vectors = self._model.encode(
                 texts,
@@ -98,6 +105,20 @@ class Embedder(Embeddings):
                 show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        """``encode([text])``, bit for bit (tests/test_embeddings.py), as SentenceTransformer's own inference loop
+        computes one batch: tokenise, forward, L2-normalise."""
+        import torch
+
+        model = self._model
+        with (
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"),
+        ):
+            vector = model(model.preprocess([text]))["sentence_embedding"]
+            vector = torch.nn.functional.normalize(vector, p=2, dim=1)
+        return np.asarray(vector.float().numpy(), dtype=np.float32)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()

@@ -54,6 +54,9 @@ def test_quick_bench_writes_results_and_table(tmp_path: Path) -> None:
     for searched in data["retrieval"]:
         assert searched["queries"] == 4
         assert searched["hybrid"]["p50_ms"] > 0 and searched["dense"]["p95_ms"] > 0
+        parts = searched["parts"]  # where a hybrid search's time goes, with its embedding baseline
+        assert parts["embedding"]["p50_ms"] > 0 and parts["chroma_nearest"]["p50_ms"] > 0, parts
+        assert parts["encode_over_embedding"] > 0, parts
     assert data["retrieval"][0]["vectors_computed"] == 0  # reused from the indexing run
     assert data["answering"]["api"]["requests"] == 8 and data["answering"]["api"]["errors"] == 0
     assert data["answering"]["api"]["chunks"] == 60  # answering and server memory on the largest index
@@ -73,6 +76,7 @@ def test_quick_bench_writes_results_and_table(tmp_path: Path) -> None:
         assert heading in page
     assert f"| `docbot` | {precision} | 40 |" in page
     assert "requests/s" in page
+    assert "Where a hybrid search's time goes" in page and "Chroma HNSW query" in page
 
 
 @pytest.mark.slow

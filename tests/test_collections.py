@@ -3,12 +3,14 @@ older index opens as, several collections fused as one ranking, and filters on t
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import HASHING_COVERAGE
 
+import index.collections as collections_module
 from app import Library, build, build_library
 from bot.config import Settings
 from index.collections import DEFAULT, Collections, check_name
@@ -121,6 +123,25 @@ def test_create_rename_delete(library: Library, docs: Path) -> None:
     assert not home.exists()
     collections.create("people")  # a new collection of that name starts empty
     assert collections.info("people").passages == 0
+
+
+def test_a_servers_list_follows_its_own_changes_at_once_and_anothers_within_a_second(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``listed()`` (what every request reads) asks the store at most once per ``LISTED_MAX_AGE_S``."""
+    monkeypatch.setattr(collections_module, "LISTED_MAX_AGE_S", 0.2)
+    served = library.collections
+    other = Collections(served.settings)  # another process, say `docbot collections create`, on the same store
+    assert served.listed() == [DEFAULT]
+    other.create("hr")
+    assert served.listed() == [DEFAULT]  # not asked again yet
+    time.sleep(0.25)
+    assert served.listed() == [DEFAULT, "hr"]
+    served.create("eng")
+    assert served.listed() == [DEFAULT, "eng", "hr"]  # its own change: at once
+    other.delete("eng")
+    time.sleep(0.25)
+    assert served.listed() == [DEFAULT, "hr"]
 
 
 def test_an_index_run_creates_its_collection_and_asking_a_missing_one_is_an_error(library: Library, docs: Path) -> None:

@@ -38,3 +38,20 @@ def test_bfloat16_vectors_match_float32() -> None:
     assert float((a * b).sum(axis=1).min()) > 0.9999
     # The nearest neighbour of every text is the same under both precisions.
     assert ((a @ a.T).argsort(axis=1)[:, -2] == (b @ b.T).argsort(axis=1)[:, -2]).all()
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_one_text_gets_exactly_the_vector_sentence_transformers_gives(precision: str) -> None:
+    """A question is embedded on its own, past SentenceTransformer.encode's per-call bookkeeping: the vector must be
+    the very one encode() gives (so answers and rankings are unchanged), whatever the text."""
+    import torch
+
+    embedder = Embedder.from_settings(Settings(embed_precision=precision))
+    odd = ["", "x", "Why? [1] ünïcode — ok", "word " * 400]  # empty, one letter, non-ASCII, past the 256-token cut
+    for text in [*TEXTS, *odd]:
+        mine = embedder.encode([text])
+        assert mine.dtype == np.float32 and mine.shape == (1, 384)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            theirs = embedder._model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
+        assert np.array_equal(mine, np.asarray(theirs, dtype=np.float32)), text

@@ -117,7 +117,7 @@ def rest_router(
 
     def bot_for(request: AskRequest, identity: Identity) -> Bot:
         names = asked_collections(
-            request.collection, settings.default_collection, identity, library.collections.names()
+            request.collection, settings.default_collection, identity, library.collections.listed()
         )
         return library.bot(names)
 
@@ -146,14 +146,14 @@ def rest_router(
 
     @router.get("/documents", summary="The indexed documents of a collection, by title")
     def indexed_documents(identity: Identity = caller, collection: str | None = None) -> DocumentList:
-        name = asked_collections(collection, settings.default_collection, identity, library.collections.names())[0]
+        name = asked_collections(collection, settings.default_collection, identity, library.collections.listed())[0]
         services = library.services(name)
         listed = documents.list_documents(services.store, services.settings, uploads)
         return DocumentList(documents=[DocumentInfo.of(d) for d in listed])
 
     @router.get("/collections", summary="The collections the caller may read")
     def readable(identity: Identity = caller) -> list[str]:
-        return readable_collections(identity, library.collections.names())
+        return readable_collections(identity, library.collections.listed())
 
     return router
 

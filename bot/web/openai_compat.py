@@ -130,7 +130,7 @@ def openai_router(library: Library, settings: Settings, guard: Guard, slots: Ans
 
     @router.get("/models", summary="One model a collection the caller may read: docbot/NAME (docbot: the default)")
     def models(identity: Identity = caller) -> ModelList:
-        readable = readable_collections(identity, library.collections.names())
+        readable = readable_collections(identity, library.collections.listed())
         return ModelList(data=[ModelCard(id=model_name(name, default), created=created) for name in readable])
 
     @router.post(
@@ -149,7 +149,7 @@ def openai_router(library: Library, settings: Settings, guard: Guard, slots: Ans
         request: ChatCompletionRequest, identity: Identity = caller
     ) -> ChatCompletion | EventSourceResponse:
         name = model_collection(request.model, default)
-        bot = library.bot(asked_collections(name, default, identity, library.collections.names()))
+        bot = library.bot(asked_collections(name, default, identity, library.collections.listed()))
         model = model_name(name, default)
         question, history = conversation(request.messages)
         if request.stream:

@@ -178,7 +178,7 @@ class ChatPage:
         if self.library is None:
             return [self.settings.default_collection]
         try:
-            names = self.library.collections.names()
+            names = self.library.collections.listed()
         except StoreUnavailableError:  # the store is down: the default collection's answer will say so
             names = [self.settings.default_collection]
         return readable_collections(identity, names)

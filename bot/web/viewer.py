@@ -212,7 +212,7 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
         """The evidence in the collection the link names, which the caller must be allowed to read (else the 404
         of a collection that does not exist)."""
         try:
-            names = library.collections.names()
+            names = library.collections.listed()
             name = asked_collections(collection or None, settings.default_collection, identity, names)[0]
         except HTTPException as exc:
             raise EvidenceError(exc.status_code, str(exc.detail)) from exc
