@@ -169,8 +169,8 @@ class Collections:
         if self.exists(name):
             raise CollectionError(f"collection {name!r} exists already")
         model, dimension = self._model()
-        self._listed = None
         VectorStore(self.settings_for(name), model, dimension, client=self._client)
+        self._listed = None
         self.home(name).mkdir(parents=True, exist_ok=True)
 
     def rename(self, old: str, new: str) -> None:
@@ -181,7 +181,6 @@ class Collections:
             raise CollectionError("the default collection cannot be renamed, nor another renamed to default")
         if self.exists(new):
             raise CollectionError(f"collection {new!r} exists already: pick another name or delete it first")
-        self._listed = None
         renames = {self.chroma_name(old): self.chroma_name(new)}
         renames[sentences_of(self.chroma_name(old))] = sentences_of(self.chroma_name(new))
         try:
@@ -191,6 +190,8 @@ class Collections:
                     self._client.get_collection(before).modify(name=after)
         except Exception as exc:
             raise StoreUnavailableError(f"Chroma store {self._location} failed to rename: {exc}") from exc
+        finally:
+            self._listed = None  # after the change: a request meanwhile may have listed the collections as they were
         if self.home(old).exists():
             self.home(new).parent.mkdir(parents=True, exist_ok=True)
             self.home(old).rename(self.home(new))
@@ -199,7 +200,6 @@ class Collections:
         """Every trace: the Chroma collection, the BM25 files, the calibration, the uploaded files and their records
         (owners). ``default`` is emptied the same way and stays, empty."""
         self.require(name)
-        self._listed = None
         chroma = self.chroma_name(name)
         try:
             present = set(self._chroma_names())
@@ -208,6 +208,8 @@ class Collections:
                     self._client.delete_collection(own)
         except Exception as exc:
             raise StoreUnavailableError(f"Chroma store {self._location} failed to delete: {exc}") from exc
+        finally:
+            self._listed = None
         if name != DEFAULT:
             shutil.rmtree(self.home(name), ignore_errors=True)
             return
