@@ -119,13 +119,7 @@ def _replica(name: str, workdir: Path, env: dict[str, str]) -> Iterator[Replica]
     try:
         yield replica
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 @pytest.fixture(scope="module")
