@@ -3,6 +3,9 @@ says what was asked; every further cited sentence must add words of its own (fas
 
 from __future__ import annotations
 
+import pytest
+
+from bot.answer import extractive
 from bot.answer.extractive import ExtractiveAnswerer
 from bot.answer.novelty import echoes, new_words
 from bot.config import Settings
@@ -50,3 +53,40 @@ def test_a_sentence_adding_nothing_to_the_question_and_the_answer_is_not_cited(s
     assert len(cited) == len(set(cited))
     for n, quote in enumerate(cited[1:], start=1):
         assert len(new_words(quote, [QUESTION, *cited[:n]])) >= 2
+
+
+MULTI = "Where did the author grow up, and what was his first computer?"
+LEAD = (
+    "The author grew up in Pittsburgh, where he got his first computer. "
+    "His first computer was a kit his uncle soldered."
+)
+OTHER = "His first computer, the first computer he owned, was a TRS-80 computer."
+
+
+def test_a_part_is_answered_from_the_lead_passage_when_it_answers_there_almost_as_well(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passages = [passage(LEAD, 0), passage(OTHER, 1)]
+    bot = answerer(settings)
+    monkeypatch.setattr(extractive, "LEAD_SHARE", 2.0)  # never: each part from wherever it scores best
+    anywhere = bot.pick(MULTI, passages)
+    assert {p.passage_index for p in anywhere} == {0, 1}
+    monkeypatch.setattr(extractive, "LEAD_SHARE", 0.0)  # always, when the lead passage has a sentence left
+    from_lead = bot.pick(MULTI, passages)
+    assert {p.passage_index for p in from_lead} == {0}
+    assert len(from_lead) == 2 and "kit his uncle soldered" in " ".join(quotes(from_lead, passages))
+
+
+def test_a_sentence_from_another_passage_is_cited_only_near_the_best_score(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passages = [passage(LEAD, 0), passage(OTHER, 1)]
+    bot = answerer(settings)
+    monkeypatch.setattr(extractive, "LEAD_SHARE", 2.0)
+    picks = bot.pick(MULTI, passages)
+    other = next(p for p in picks if p.passage_index == 1)
+    best = max(p.score for p in picks)
+    monkeypatch.setattr(extractive, "CITE_SHARE", (other.score / best) + 0.01)
+    assert all(p.passage_index == 0 for p in bot.pick(MULTI, passages))
+    monkeypatch.setattr(extractive, "CITE_SHARE", (other.score / best) - 0.01)
+    assert 1 in {p.passage_index for p in bot.pick(MULTI, passages)}

@@ -23,8 +23,11 @@ from index.retriever import Passage, near_duplicate
 SEMANTIC_WEIGHT = 0.6
 #: Further sentences join the answer when they score at least this share of the best one ...
 COMPANION_SHARE = 0.85
-#: ... and every sentence cited (the answer to a part of a multi-part question too) scores at least this share of
-#: the best one: a part answered only by a sentence far below the best is left unanswered, not cited.
+#: The lead passage answers the parts of a multi-part question best taken together (see _lead_passage). A part is
+#: answered from it when its best sentence there scores at least this share of the part's best sentence anywhere ...
+LEAD_SHARE = 0.8
+#: ... and every other sentence cited (a part's answer from another passage; a companion) scores at least this share
+#: of the best one: a part answered only by a sentence far below the best is left unanswered, not cited.
 CITE_SHARE = 0.0
 MIN_WORDS = 4
 
@@ -129,18 +132,29 @@ class ExtractiveAnswerer:
 
         if not asked:
             return self._with_companions(query, ranked(query, whole), passages)
+        by_part = [
+            ranked(part, (whole + np.clip(sentence_vectors @ vectors[n], 0.0, 1.0)) / 2)
+            for n, part in enumerate(asked, start=1)
+        ]
+        lead = _lead_passage(by_part)
         chosen: list[Pick] = []
-        for n, part in enumerate(asked, start=1):
-            part_similarity = np.clip(sentence_vectors @ vectors[n], 0.0, 1.0)
-            for pick in ranked(part, (whole + part_similarity) / 2):
-                pick = _lead_in(passages, pick, part)
-                if not any(_overlaps(pick, c) for c in chosen):
-                    chosen.append(pick)
-                    break
+        for part, part_ranked in zip(asked, by_part, strict=True):
+            options = [
+                pick
+                for pick in (_lead_in(passages, p, part) for p in part_ranked)
+                if not any(_overlaps(pick, c) for c in chosen)
+            ]
+            if not options:
+                continue
+            in_lead = next((p for p in options if p.passage_index == lead), None)
+            chosen.append(
+                in_lead if in_lead is not None and in_lead.score >= LEAD_SHARE * options[0].score else options[0]
+            )
             if len(chosen) == self._max_sentences:
                 break
         chosen.sort(key=lambda pick: pick.score, reverse=True)
-        return self._holding_news(query, [p for p in chosen if p.score >= CITE_SHARE * chosen[0].score], passages)
+        floor = CITE_SHARE * chosen[0].score
+        return self._holding_news(query, [p for p in chosen if p.passage_index == lead or p.score >= floor], passages)
 
     def _with_companions(self, query: str, scored: list[Pick], passages: list[Passage]) -> list[Pick]:
         best = scored[0]
@@ -165,6 +179,19 @@ class ExtractiveAnswerer:
             if len(new_words(_quote(passages, pick), known)) >= ECHO_WORDS:
                 kept.append(pick)
         return kept
+
+
+def _lead_passage(by_part: list[list[Pick]]) -> int:
+    """The passage that answers the question as a whole best: the highest sum, over the parts, of its best sentence's
+    score for each part (a passage answering every part well beats one answering a single part a little better)."""
+    totals: dict[int, float] = {}
+    for picks in by_part:
+        best: dict[int, float] = {}
+        for pick in picks:
+            best.setdefault(pick.passage_index, pick.score)
+        for passage, score in best.items():
+            totals[passage] = totals.get(passage, 0.0) + score
+    return max(totals, key=totals.__getitem__)
 
 
 def _lead_in(passages: list[Passage], pick: Pick, question: str) -> Pick:
