@@ -114,6 +114,7 @@ def run(args: argparse.Namespace, work: Path, base: Settings) -> dict[str, Any]:
             "chunk_overlap": base.chunk_overlap,
             "embed_batch_size": base.embed_batch_size,
             "embed_precision": resolve_precision(base.embed_precision),
+            "query_engine": base.query_engine,
             "embedding_model": model_name,
         },
         "corpora": {str(n): asdict(info) | {"folder": str(info.folder)} for n, info in corpora.items()},

@@ -167,9 +167,10 @@ def _retrieval(retrieval: list[dict[str, Any]]) -> list[str]:
         lines += [
             "",
             "Where a hybrid search's time goes: each part timed alone for every question, in turn (p50 ms). "
-            "The question embedding is docbot's one-text path against SentenceTransformer.`encode` (how docbot "
-            "embedded a question before), measured in the same loop; the BM25 side is `search(dense=False)`: "
-            "BM25, fusion and reading the passages.",
+            "The question embedding is docbot's question path (`query_engine`: ONNX Runtime by default) against "
+            "SentenceTransformer.`encode` (how docbot embedded a question before), measured in the same loop; the "
+            "sentences' query is the small-to-big ranking's nearest stored sentences; the BM25 side is "
+            "`search(dense=False)`: BM25, fusion and reading the passages.",
             "",
         ]
         lines += _table(
@@ -179,6 +180,7 @@ def _retrieval(retrieval: list[dict[str, Any]]) -> list[str]:
                 "same through `encode`",
                 "`encode` ÷ docbot",
                 "Chroma HNSW query",
+                "sentences' HNSW query",
                 "reading 2k passages",
                 "BM25 side",
             ],
@@ -189,6 +191,7 @@ def _retrieval(retrieval: list[dict[str, Any]]) -> list[str]:
                     r["parts"]["embedding_encode"]["p50_ms"],
                     r["parts"]["encode_over_embedding"],
                     r["parts"]["chroma_nearest"]["p50_ms"],
+                    r["parts"].get("sentence_nearest", {}).get("p50_ms", "—"),  # not in runs before 2026-11-29
                     r["parts"]["fetch"]["p50_ms"],
                     r["parts"]["lexical_side"]["p50_ms"],
                 ]
@@ -303,7 +306,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Settings: chunk size {results['settings']['chunk_size']}, overlap {results['settings']['chunk_overlap']}, "
         f"embedding batch {results['settings']['embed_batch_size']}, precision "
-        f"{results['settings']['embed_precision']}, model `{results['settings']['embedding_model']}`.",
+        f"{results['settings']['embed_precision']}, model `{results['settings']['embedding_model']}`, questions "
+        f"embedded by {results['settings'].get('query_engine', 'torch')}.",
         "",
     ]
     lines += _machine(results["machine"])

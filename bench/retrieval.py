@@ -18,7 +18,7 @@ from bench.machine import load_average
 from bench.vectors import CachedEmbedder, VectorCache
 from bot.config import Settings
 from index.embeddings import Embedder
-from index.retriever import HybridRetriever
+from index.retriever import SENTENCES_PER_CHUNK, HybridRetriever
 from index.store import VectorStore
 
 WARM_UP = 5
@@ -60,6 +60,7 @@ class SearchParts:
     embedding_encode: Latency
     embedding: Latency  # the question as docbot embeds it now (index.embeddings.Embedder.encode, one text)
     chroma_nearest: Latency  # Chroma's HNSW query for the fetch_k nearest chunks: ids and distances only
+    sentence_nearest: Latency  # the same over the stored sentences, with their chunk ids (small-to-big)
     fetch: Latency  # reading the texts and metadata of the 2 k best chunks from Chroma
     lexical_side: Latency  # search(dense=False): BM25 top fetch_k, fusion and fetching the passages
     encode_over_embedding: float  # embedding_encode p50 / embedding p50: what one-text embedding saves
@@ -127,7 +128,8 @@ def search_parts(
     model: SentenceTransformer = embedder._model  # the library's own path, the baseline
     settings = retriever.settings
     fetch, window = max(settings.fetch_k, settings.k), 2 * settings.k
-    times: dict[str, list[float]] = {name: [] for name in ("encode", "embed", "nearest", "fetch", "lexical")}
+    names = ("encode", "embed", "nearest", "sentences", "fetch", "lexical")
+    times: dict[str, list[float]] = {name: [] for name in names}
     for question in questions:
         times["encode"].append(
             _clock(lambda q=question: model.encode([q], normalize_embeddings=True, convert_to_numpy=True))
@@ -136,6 +138,7 @@ def search_parts(
         times["embed"].append(_clock(lambda q=question: embedder.encode([q])))
         ids = [i for i, _ in store.nearest(vector, fetch)][:window]
         times["nearest"].append(_clock(lambda v=vector: store.nearest(v, fetch)))
+        times["sentences"].append(_clock(lambda v=vector: store.query_sentences(v, SENTENCES_PER_CHUNK * fetch)))
         times["fetch"].append(_clock(lambda i=ids: store.get(i)))
         times["lexical"].append(_clock(lambda q=question: retriever.search(q, dense=False)))
     encode, embed = Latency.of(times["encode"]), Latency.of(times["embed"])
@@ -143,6 +146,7 @@ def search_parts(
         embedding_encode=encode,
         embedding=embed,
         chroma_nearest=Latency.of(times["nearest"]),
+        sentence_nearest=Latency.of(times["sentences"]),
         fetch=Latency.of(times["fetch"]),
         lexical_side=Latency.of(times["lexical"]),
         encode_over_embedding=round(encode.p50_ms / embed.p50_ms, 2),

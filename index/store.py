@@ -336,15 +336,13 @@ class VectorStore:
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(page["ids"], page["embeddings"], strict=True)}
 
     def query_sentences(self, vector: np.ndarray, n: int) -> list[SentenceHit]:
-        """The ``n`` stored sentences nearest to ``vector``, with the chunk each belongs to."""
-        total = int(self._call("count", self._sentences.count))
-        if total == 0:
-            return []
+        """The ``n`` stored sentences nearest to ``vector`` (fewer when fewer are stored), with the chunk each
+        belongs to. Not counted first: a count holds the GIL for as long as a query takes."""
         result = self._call(
             "search",
             self._sentences.query,
             query_embeddings=[vector],
-            n_results=min(n, total),
+            n_results=n,
             include=["metadatas", "distances"],
         )
         return [

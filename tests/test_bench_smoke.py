@@ -56,6 +56,7 @@ def test_quick_bench_writes_results_and_table(tmp_path: Path) -> None:
         assert searched["hybrid"]["p50_ms"] > 0 and searched["dense"]["p95_ms"] > 0
         parts = searched["parts"]  # where a hybrid search's time goes, with its embedding baseline
         assert parts["embedding"]["p50_ms"] > 0 and parts["chroma_nearest"]["p50_ms"] > 0, parts
+        assert parts["sentence_nearest"]["p50_ms"] > 0, parts  # the small-to-big ranking's own HNSW query
         assert parts["encode_over_embedding"] > 0, parts
     assert data["retrieval"][0]["vectors_computed"] == 0  # reused from the indexing run
     assert data["answering"]["api"]["requests"] == 8 and data["answering"]["api"]["errors"] == 0
@@ -65,6 +66,7 @@ def test_quick_bench_writes_results_and_table(tmp_path: Path) -> None:
     assert replicas["chunks"] == 60 and replicas["two_over_one"] > 0, replicas
     for run, count in ((replicas["one"], 1), (replicas["two"], 2)):
         assert run["replicas"] == count and run["requests"] == 8 and run["errors"] == 0, run
+    assert data["settings"]["query_engine"] == "onnx"
     precision = data["settings"]["embed_precision"]
     assert precision in ("float32", "bfloat16")
     assert indexed["runs"]["raw"]["precision"] == indexed["runs"]["docbot"]["precision"] == precision

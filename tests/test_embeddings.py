@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from bot.config import Settings
 from index.embeddings import Embedder, native_bfloat16, resolve_precision
+from index.errors import EmbeddingModelError
 
 TEXTS = [
     "The group claimed responsibility for the attack on the checkpoint near Samarra.",
@@ -43,11 +46,11 @@ def test_bfloat16_vectors_match_float32() -> None:
 @pytest.mark.model
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_one_text_gets_exactly_the_vector_sentence_transformers_gives(precision: str) -> None:
-    """A question is embedded on its own, past SentenceTransformer.encode's per-call bookkeeping: the vector must be
-    the very one encode() gives (so answers and rankings are unchanged), whatever the text."""
+    """With query_engine torch, a question is embedded on its own, past SentenceTransformer.encode's per-call
+    bookkeeping: the vector must be the very one encode() gives (so answers and rankings are unchanged)."""
     import torch
 
-    embedder = Embedder.from_settings(Settings(embed_precision=precision))
+    embedder = Embedder.from_settings(Settings(embed_precision=precision, query_engine="torch"))
     odd = ["", "x", "Why? [1] ünïcode — ok", "word " * 400]  # empty, one letter, non-ASCII, past the 256-token cut
     for text in [*TEXTS, *odd]:
         mine = embedder.encode([text])
@@ -55,3 +58,51 @@ def test_one_text_gets_exactly_the_vector_sentence_transformers_gives(precision:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
             theirs = embedder._model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
         assert np.array_equal(mine, np.asarray(theirs, dtype=np.float32)), text
+
+
+ODD = ["", "x", "Why? [1] ünïcode — ok", "word " * 400]  # empty, one letter, non-ASCII, past the 256-token cut
+
+
+@pytest.mark.model
+def test_onnx_questions_get_the_vectors_sentence_transformers_gives(tmp_path: Path) -> None:
+    """The default query engine: ONNX Runtime runs a graph exported from the loaded model into model_cache, once;
+    its question vectors are sentence-transformers' within float32 rounding, alone and in a batch."""
+    settings = Settings(embed_precision="float32", model_cache=tmp_path)
+    embedder = Embedder.from_settings(settings)
+    assert embedder.query_engine == "onnx"
+    (export,) = tmp_path.glob("*.onnx")
+    theirs = embedder._model.encode([*TEXTS, *ODD], normalize_embeddings=True, convert_to_numpy=True)
+    mine = np.vstack([embedder.encode([text]) for text in [*TEXTS, *ODD]])
+    assert mine.dtype == np.float32 and mine.shape == theirs.shape
+    np.testing.assert_allclose(mine, theirs, atol=1e-5)
+    np.testing.assert_allclose(embedder._questions._encode(TEXTS), theirs[: len(TEXTS)], atol=1e-5)
+    # A second embedder (another process, a restart) reuses the export.
+    written = export.stat().st_mtime_ns
+    assert Embedder.from_settings(settings).query_engine == "onnx"
+    assert [p.stat().st_mtime_ns for p in tmp_path.glob("*.onnx")] == [written]
+    assert not list(tmp_path.glob(".export-*"))  # nothing half-written left beside it
+
+
+@pytest.mark.model
+def test_a_damaged_onnx_export_is_an_error_naming_the_file_and_the_fix(tmp_path: Path) -> None:
+    Embedder.from_settings(Settings(model_cache=tmp_path))
+    (export,) = tmp_path.glob("*.onnx")
+    export.write_bytes(b"not a graph")
+    with pytest.raises(EmbeddingModelError, match=r"ONNX embedding model at .*\.onnx.*delete it.*QUERY_ENGINE=torch"):
+        Embedder.from_settings(Settings(model_cache=tmp_path))
+    export.unlink()  # as the message says: the next start exports it again
+    assert Embedder.from_settings(Settings(model_cache=tmp_path)).query_engine == "onnx"
+
+
+@pytest.mark.model
+def test_a_model_of_another_shape_keeps_torch_for_questions(tmp_path: Path) -> None:
+    """Only transformer + mean pooling + normalisation is exported; CLS pooling, say, is left to torch."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    from index.onnx_model import onnx_encoder
+
+    loaded = Embedder.from_settings(Settings(query_engine="torch"))._model
+    cls_pooled = SentenceTransformer(modules=[loaded[0], Pooling(384, pooling_mode="cls")], device="cpu")
+    assert onnx_encoder(cls_pooled, "cls-pooled", tmp_path) is None
+    assert not list(tmp_path.iterdir())

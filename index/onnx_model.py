@@ -1,0 +1,139 @@
+"""The embedding model's forward pass run by ONNX Runtime, for questions: the vectors sentence-transformers gives
+(within 1e-6), in a fraction of PyTorch's fixed per-call cost.
+
+A question is a dozen tokens: PyTorch spends most of its time there on dispatching some hundred small operators, ONNX
+Runtime on the arithmetic. The graph is exported from the model already loaded (its own weights, nothing fetched)
+once per model and library version, and kept in a cache folder; an export another process is writing is never read
+half-done (written aside, then renamed). Only the shape of the bundled model is exported: a BERT-like transformer,
+mean pooling, L2 normalisation. For any other, :func:`onnx_encoder` gives ``None`` and PyTorch runs everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from index.errors import EmbeddingModelError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+#: Bump when the exported graph changes, so old exports in a cache are not reused.
+GRAPH_VERSION = 1
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+OPSET = 17
+
+
+def _shape_supported(model: SentenceTransformer) -> bool:
+    names = [type(module).__name__ for module in model]
+    return names == ["Transformer", "Pooling", "Normalize"] and getattr(model[1], "pooling_mode", None) == "mean"
+
+
+def _cache_key(model: SentenceTransformer, name: str) -> str:
+    """Model name, a hash of the start of each of its weight tensors, and the versions that shape the graph."""
+    import onnxruntime
+    import torch
+    import transformers
+
+    digest = hashlib.blake2b(digest_size=8)
+    for key, tensor in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().flatten()[:1024].float().numpy().tobytes())  # tells weights apart, cheaply
+    digest.update(f"{GRAPH_VERSION}-{torch.__version__}-{transformers.__version__}-{onnxruntime.__version__}".encode())
+    return f"{name.replace('/', '--')}-{digest.hexdigest()}"
+
+
+def _export(model: SentenceTransformer, path: Path) -> None:
+    """Transformer + mean pooling + normalisation as one ONNX graph at ``path`` (written aside, then renamed)."""
+    import torch
+
+    transformer = model[0].auto_model
+
+    class Graph(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            tokens = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+            mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+    sample = {key: value for key, value in model.preprocess(["an example question"]).items() if key in INPUTS}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=".export-", suffix=".onnx")
+    os.close(fd)
+    try:
+        # The tracer warns about Python branches it fixes to the sample's path; none depends on the input's size.
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Graph().eval(),
+                tuple(sample[key] for key in INPUTS),
+                staging,
+                input_names=list(INPUTS),
+                output_names=["sentence_embedding"],
+                dynamic_axes={key: {0: "batch", 1: "tokens"} for key in INPUTS},
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        os.replace(staging, path)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+
+
+def onnx_encoder(model: SentenceTransformer, name: str, cache: Path) -> Callable[[list[str]], np.ndarray] | None:
+    """texts → unit float32 vectors through ONNX Runtime, for a model of the supported shape (else ``None``).
+
+    Raises :class:`EmbeddingModelError` when onnxruntime is missing or the export cannot be written or read."""
+    if not _shape_supported(model) or sorted(_inputs(model)) != sorted(INPUTS):
+        return None
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise EmbeddingModelError(
+            "onnxruntime is missing: pip install onnxruntime onnx (make install does it), "
+            "or set DOCBOT_QUERY_ENGINE=torch"
+        ) from exc
+    path = cache / f"{_cache_key(model, name)}.onnx"
+    try:
+        if not path.is_file():
+            log.info("exporting the embedding model to ONNX at %s (once)", path)
+            _export(model, path)
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.inter_op_num_threads = 1
+        # Threads that wait for work sleep instead of spinning: on a loaded server, spinning takes the cores the
+        # other requests need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's load errors (InvalidProtobuf, Fail, ...) share no base class but this
+        raise EmbeddingModelError(
+            f"cannot export or load the ONNX embedding model at {path} ({exc}); delete it, "
+            "or set DOCBOT_QUERY_ENGINE=torch"
+        ) from exc
+
+    def encode(texts: list[str]) -> np.ndarray:
+        features = model.preprocess(texts)
+        feed = {key: features[key].numpy().astype(np.int64) for key in INPUTS if key in features}
+        (vectors,) = session.run(None, feed)
+        return np.asarray(vectors, dtype=np.float32)
+
+    return encode
+
+
+def _inputs(model: SentenceTransformer) -> list[str]:
+    return [key for key, value in model.preprocess(["x"]).items() if hasattr(value, "numpy")]
