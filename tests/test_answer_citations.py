@@ -90,3 +90,21 @@ def test_a_sentence_from_another_passage_is_cited_only_near_the_best_score(
     assert all(p.passage_index == 0 for p in bot.pick(MULTI, passages))
     monkeypatch.setattr(extractive, "CITE_SHARE", (other.score / best) - 0.01)
     assert 1 in {p.passage_index for p in bot.pick(MULTI, passages)}
+
+
+def test_a_companion_from_another_passage_must_score_nearer_the_best(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = "How long do worker bees live in summer?"
+    best = "Worker bees live about six weeks in summer. In summer worker bees live six weeks, worn out by foraging."
+    other = "In summer, worker bees live short lives of hard work for the hive."
+    passages = [passage(best, 0), passage(other, 1)]
+    bot = answerer(settings)
+    monkeypatch.setattr(extractive, "ELSEWHERE_SHARE", 0.0)
+    picks = bot.pick(question, passages)
+    assert [p.passage_index for p in picks] == [0, 1, 0]  # all three close to the best (COMPANION_SHARE)
+    ratio = picks[1].score / picks[0].score
+    monkeypatch.setattr(extractive, "ELSEWHERE_SHARE", ratio + 0.01)
+    assert [p.passage_index for p in bot.pick(question, passages)] == [0, 0]  # the same passage's companion stays
+    monkeypatch.setattr(extractive, "ELSEWHERE_SHARE", ratio - 0.01)
+    assert [p.passage_index for p in bot.pick(question, passages)] == [0, 1, 0]

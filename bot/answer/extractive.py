@@ -23,6 +23,9 @@ from index.retriever import Passage, near_duplicate
 SEMANTIC_WEIGHT = 0.6
 #: Further sentences join the answer when they score at least this share of the best one ...
 COMPANION_SHARE = 0.85
+#: ... and, when from another passage than the best one's, at least this share (a passage holding the answer
+#: mostly holds its companions too: those from elsewhere seldom carry the evidence).
+ELSEWHERE_SHARE = 0.9
 #: The lead passage answers the parts of a multi-part question best taken together (see _lead_passage). A part is
 #: answered from it when its best sentence there scores at least this share of the part's best sentence anywhere ...
 LEAD_SHARE = 0.8
@@ -160,9 +163,12 @@ class ExtractiveAnswerer:
         best = scored[0]
         chosen = [_lead_in(passages, best, query)]
         floor = max(COMPANION_SHARE, CITE_SHARE) * best.score
+        elsewhere = ELSEWHERE_SHARE * best.score
         for pick in scored[1:]:
             if len(chosen) == self._max_sentences or pick.score < floor:
                 break
+            if pick.passage_index != best.passage_index and pick.score < elsewhere:
+                continue
             pick = _lead_in(passages, pick, query)
             text = _quote(passages, pick)
             if any(_overlaps(pick, c) or near_duplicate(text, _quote(passages, c), 0.6) for c in chosen):
