@@ -138,7 +138,7 @@ def search_parts(
         times["embed"].append(_clock(lambda q=question: embedder.encode([q])))
         ids = [i for i, _ in store.nearest(vector, fetch)][:window]
         times["nearest"].append(_clock(lambda v=vector: store.nearest(v, fetch)))
-        times["sentences"].append(_clock(lambda v=vector: store.query_sentences(v, SENTENCES_PER_CHUNK * fetch)))
+        times["sentences"].append(_clock(lambda v=vector: store.sentence_chunks(v, SENTENCES_PER_CHUNK * fetch)))
         times["fetch"].append(_clock(lambda i=ids: store.get(i)))
         times["lexical"].append(_clock(lambda q=question: retriever.search(q, dense=False)))
     encode, embed = Latency.of(times["encode"]), Latency.of(times["embed"])

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from index.filters import Filter
     from index.retriever import Retrieval
-    from index.store import DenseHit, SentenceHit, StoredChunk
+    from index.store import DenseHit, StoredChunk
 
 
 class Embedder(Protocol):
@@ -57,7 +57,7 @@ class Store(Protocol):
 
     def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
-    def query_sentences(self, vector: np.ndarray, n: int) -> list[SentenceHit]: ...
+    def sentence_chunks(self, vector: np.ndarray, n: int) -> list[str]: ...
 
     def delete(self, ids: Sequence[str]) -> None: ...
 

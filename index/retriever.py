@@ -262,10 +262,7 @@ class HybridRetriever(BaseRetriever):
 
     def _sentence_ranking(self, vector: np.ndarray, fetch: int) -> list[str]:
         """Chunks in the order of their best-matching stored sentence (small-to-big)."""
-        ranking: dict[str, None] = {}
-        for hit in self.store.query_sentences(vector, SENTENCES_PER_CHUNK * fetch):
-            ranking.setdefault(hit.chunk_id)
-        return list(ranking)[:fetch]
+        return self.store.sentence_chunks(vector, SENTENCES_PER_CHUNK * fetch)[:fetch]
 
     def _distinct_passages(
         self, ranked: list[str], scores: dict[str, float], similarity: dict[str, float], k: int

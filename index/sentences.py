@@ -44,3 +44,8 @@ def sentence_spans(text: str) -> list[Span]:
 def sentence_id(chunk_id: str, number: int) -> str:
     """The id the vector of a chunk's ``number``-th sentence (0-based) is stored under."""
     return f"{chunk_id}:s{number}"
+
+
+def chunk_of(sentence: str) -> str:
+    """The chunk id inside a :func:`sentence_id`."""
+    return sentence.rpartition(":s")[0]

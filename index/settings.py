@@ -78,7 +78,7 @@ class IndexSettings(BaseSettings):
         "questions too.",
     )
     model_cache: Path = Field(
-        default_factory=lambda: default_model_cache(),
+        default_factory=default_model_cache,
         description="Where model exports (the ONNX graph of the embedding model) are kept, shared by every data "
         "directory of this user (default: $XDG_CACHE_HOME/docbot or ~/.cache/docbot).",
     )

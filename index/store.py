@@ -19,7 +19,7 @@ from uuid import uuid4
 import numpy as np
 
 from index.errors import IndexMismatchError, StoreUnavailableError
-from index.sentences import Span, sentence_id
+from index.sentences import Span, chunk_of, sentence_id
 from index.settings import IndexSettings
 from index.types import Chunk
 
@@ -54,13 +54,6 @@ class StoredChunk:
 class DenseHit:
     chunk: StoredChunk
     similarity: float  # cosine similarity, 1 = identical direction
-
-
-@dataclass(frozen=True, slots=True)
-class SentenceHit:
-    chunk_id: str
-    span: Span  # within the chunk text
-    similarity: float
 
 
 def sentences_of(collection: str) -> str:
@@ -335,17 +328,10 @@ class VectorStore:
         page = self._call("read", self._sentences.get, ids=list(ids), include=["embeddings"])
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(page["ids"], page["embeddings"], strict=True)}
 
-    def query_sentences(self, vector: np.ndarray, n: int) -> list[SentenceHit]:
-        """The ``n`` stored sentences nearest to ``vector`` (fewer when fewer are stored), with the chunk each
-        belongs to. Not counted first: a count holds the GIL for as long as a query takes."""
-        result = self._call(
-            "search",
-            self._sentences.query,
-            query_embeddings=[vector],
-            n_results=n,
-            include=["metadatas", "distances"],
-        )
-        return [
-            SentenceHit(str(m["chunk_id"]), (int(m["start"]), int(m["end"])), 1.0 - float(d))
-            for m, d in zip(result["metadatas"][0], result["distances"][0], strict=True)
-        ]
+    def sentence_chunks(self, vector: np.ndarray, n: int) -> list[str]:
+        """The chunks of the ``n`` stored sentences nearest to ``vector`` (fewer when fewer are stored), each once, in
+        the order of its best sentence. Read from the sentences' ids (:func:`index.sentences.chunk_of`): reading
+        their metadata took longer than the search itself; not counted first either, a count holds the GIL about as
+        long as a search."""
+        result = self._call("search", self._sentences.query, query_embeddings=[vector], n_results=n, include=[])
+        return list(dict.fromkeys(chunk_of(i) for i in result["ids"][0]))

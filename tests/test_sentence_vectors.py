@@ -153,7 +153,7 @@ def test_sentence_ranking_joins_the_fusion_when_weighted(seeded: Settings, weigh
     assert settings.sentence_weight > 0
     weighted = build(settings, embedder=embedder).retriever
     query = "coalition air strikes in Iraq"
-    best_sentence_chunk = weighted.store.query_sentences(embedder.encode([query])[0], 1)[0].chunk_id
+    (best_sentence_chunk,) = weighted.store.sentence_chunks(embedder.encode([query])[0], 1)
     old = {p.id: p.score for p in plain.search(query, 10).passages}
     score = {p.id: p.score for p in weighted.search(query, 10).passages}
     assert best_sentence_chunk in score
