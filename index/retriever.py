@@ -34,9 +34,9 @@ OVERFETCH = 3
 MAX_OVERFETCH = 1000
 #: Sentences fetched for each chunk wanted when chunks are ranked by their best sentence (a chunk has several).
 SENTENCES_PER_CHUNK = 4
-#: Threads that query the stored sentences while the calling thread queries the chunks (Chroma releases the GIL
-#: while it searches, so the two nearest-neighbour queries of a question overlap).
-SENTENCE_THREADS = 4
+#: Threads that run a search's BM25 side and its sentences' query while the calling thread embeds the question and
+#: queries the chunks (ONNX Runtime, Chroma and numpy release the GIL while they compute, so the parts overlap).
+SIDE_THREADS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +222,7 @@ class HybridRetriever(BaseRetriever):
         table = self._table_for(side) if where is not None else None
         mask = table.mask(where) if table is not None and where is not None else None
         found = (side, table, mask, vectors) if table is not None and mask is not None else None
+        lexical_search = self._side_pool().submit(side.search, query, fetch, mask) if lexical else None
         if dense:
             vector = self.embedder.encode([query])[0] if vector is None else vector
             # Stored sentences carry no filter fields: with a filter they would bring unfiltered chunks in.
@@ -234,8 +235,7 @@ class HybridRetriever(BaseRetriever):
             sentence_ranking = sentences.result() if sentences is not None else []
         else:
             dense_hits, sentence_ranking = [], []
-        with self._lock:
-            lexical_hits = side.search(query, fetch, mask) if lexical else []
+        lexical_hits = lexical_search.result() if lexical_search is not None else []
         scores: dict[str, float] = {}
         similarity = dict(dense_hits)
         for rank, (chunk_id, _) in enumerate(dense_hits):
@@ -257,7 +257,7 @@ class HybridRetriever(BaseRetriever):
     def _side_pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._side_queries is None:
-                self._side_queries = ThreadPoolExecutor(SENTENCE_THREADS, thread_name_prefix="sentence-query")
+                self._side_queries = ThreadPoolExecutor(SIDE_THREADS, thread_name_prefix="search-side")
             return self._side_queries
 
     def _sentence_ranking(self, vector: np.ndarray, fetch: int) -> list[str]:
