@@ -124,7 +124,10 @@ class HybridRetriever(BaseRetriever):
     _vectors: FilterVectors = PrivateAttr()
     _lock: Any = PrivateAttr(default_factory=RLock)
     _follower: StoreFollower = PrivateAttr()
-    _side_queries: ThreadPoolExecutor | None = PrivateAttr(default=None)
+    # Threads start at the first search that needs one (ThreadPoolExecutor starts them on demand).
+    _side_queries: ThreadPoolExecutor = PrivateAttr(
+        default_factory=lambda: ThreadPoolExecutor(SIDE_THREADS, thread_name_prefix="search-side")
+    )
 
     def model_post_init(self, context: Any, /) -> None:
         self._follower = StoreFollower(self.store.revision, self._sync, self.settings.store_check_interval_s)
@@ -222,12 +225,12 @@ class HybridRetriever(BaseRetriever):
         table = self._table_for(side) if where is not None else None
         mask = table.mask(where) if table is not None and where is not None else None
         found = (side, table, mask, vectors) if table is not None and mask is not None else None
-        lexical_search = self._side_pool().submit(side.search, query, fetch, mask) if lexical else None
+        lexical_search = self._side_queries.submit(side.search, query, fetch, mask) if lexical else None
         if dense:
             vector = self.embedder.encode([query])[0] if vector is None else vector
             # Stored sentences carry no filter fields: with a filter they would bring unfiltered chunks in.
             sentences = (
-                self._side_pool().submit(self._sentence_ranking, vector, fetch)
+                self._side_queries.submit(self._sentence_ranking, vector, fetch)
                 if where is None and settings.sentence_weight
                 else None
             )
@@ -253,12 +256,6 @@ class HybridRetriever(BaseRetriever):
         coverage = Coverage(known, floor, settings.relevance_floor)
         covered = bool(passages) and coverage.covers(best)
         return Retrieval(passages, best, evidence(best, known), floor, covered, coverage, vector)
-
-    def _side_pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._side_queries is None:
-                self._side_queries = ThreadPoolExecutor(SIDE_THREADS, thread_name_prefix="search-side")
-            return self._side_queries
 
     def _sentence_ranking(self, vector: np.ndarray, fetch: int) -> list[str]:
         """Chunks in the order of their best-matching stored sentence (small-to-big)."""
