@@ -30,6 +30,11 @@ CURRENT = "CURRENT"
 LOCK = ".lock"
 #: Questions whose terms one index keeps ready: a search and its coverage check tokenize a question once.
 TERMS_CACHE = 64
+#: BM25's term-frequency saturation (``bm25s``' default 1.5) and length normalisation (its default 0.75). Chunks are
+#: cut to one target length, so the length a chunk has says little about how focused it is: normalisation is kept
+#: weak, and a term's repeats count a little longer. Measured on the public eval sets (docs/eval.md).
+K1 = 2.0
+B = 0.4
 
 
 def fingerprint(ids: Iterable[str]) -> str:
@@ -76,11 +81,18 @@ class LexicalIndex:
         self._stemmer = _stemmer()
         self._terms = functools.lru_cache(maxsize=TERMS_CACHE)(self._tokenize)
 
+    @property
+    def parameters(self) -> tuple[float, float] | None:
+        """The (k1, b) this index was scored with; None for an empty index (nothing scored)."""
+        if self._retriever is None:
+            return None
+        return float(self._retriever.k1), float(self._retriever.b)
+
     @classmethod
-    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:
+    def build(cls, ids: Sequence[str], texts: Sequence[str], *, k1: float = K1, b: float = B) -> LexicalIndex:
         import bm25s
 
-        retriever = bm25s.BM25()
+        retriever = bm25s.BM25(k1=k1, b=b)
         if ids:
             retriever.index(tokenize(texts, _stemmer()), show_progress=False)
         return cls(list(ids), retriever if ids else None, fingerprint(ids))
@@ -188,9 +200,16 @@ class LexicalIndex:
 
 
 def sync_lexical(
-    store: Store, folder: Path, *, force: bool = False, without: Collection[str] = frozenset()
+    store: Store,
+    folder: Path,
+    *,
+    force: bool = False,
+    without: Collection[str] = frozenset(),
+    k1: float = K1,
+    b: float = B,
 ) -> LexicalIndex:
-    """The BM25 index, rebuilt from the store when missing, damaged or out of step with it.
+    """The BM25 index, rebuilt from the store when missing, damaged, out of step with it or scored with other
+    parameters than ``k1`` and ``b`` (an index built before they changed: rebuilt once, from the stored texts).
 
     ``without``: chunks about to be deleted from the store, left out of a forced rebuild.
     """
@@ -199,7 +218,11 @@ def sync_lexical(
             lexical = LexicalIndex.load(folder)
         except LexicalIndexError:
             lexical = None
-        if lexical is not None and lexical.fingerprint == fingerprint(store.ids()):
+        if (
+            lexical is not None
+            and lexical.fingerprint == fingerprint(store.ids())
+            and lexical.parameters in (None, (k1, b))
+        ):
             return lexical
     ids: list[str] = []
     texts: list[str] = []
@@ -207,6 +230,6 @@ def sync_lexical(
         if chunk_id not in without:
             ids.append(chunk_id)
             texts.append(text or "")
-    lexical = LexicalIndex.build(ids, texts)
+    lexical = LexicalIndex.build(ids, texts, k1=k1, b=b)
     lexical.save(folder)
     return lexical

@@ -21,7 +21,7 @@ from bot.config import Settings
 from index.chunking import Chunker
 from index.embeddings import Embedder
 from index.errors import IndexMismatchError, LexicalIndexError
-from index.lexical import CURRENT, LexicalIndex, sync_lexical
+from index.lexical import CURRENT, K1, B, LexicalIndex, sync_lexical
 from index.loaders import load_file
 from index.pipeline import Indexer, IndexReport
 from index.store import VectorStore
@@ -301,6 +301,26 @@ def test_bm25_out_of_step_with_the_store_is_rebuilt(
     report = index(settings, hashing_embedder, corpus)
     assert report.updated == ["tides.txt"]
     assert gone in store.ids()
+
+
+def test_bm25_scored_with_other_parameters_is_rebuilt_once(
+    settings: Settings, hashing_embedder: Embedder, tmp_path: Path
+) -> None:
+    """An index whose BM25 side was scored with other (k1, b), by an older docbot, is rescored from the stored
+    texts when opened; the chunks and their ids stay as they are."""
+    index(settings, hashing_embedder, make_corpus(tmp_path / "docs"))
+    store = open_store(settings, hashing_embedder)
+    chunks = list(store.iter_all(with_text=True))
+    old = LexicalIndex.build([i for i, _, _ in chunks], [t or "" for _, t, _ in chunks], k1=1.5, b=0.75)
+    old.save(settings.lexical_dir)
+    assert LexicalIndex.load(settings.lexical_dir).parameters == (1.5, 0.75)
+    fresh = sync_lexical(store, settings.lexical_dir)
+    assert fresh.parameters == (K1, B) and fresh.fingerprint == old.fingerprint
+    assert LexicalIndex.load(settings.lexical_dir).parameters == (K1, B)
+    assert_bm25_matches_store(settings, store)
+    rescored = LexicalIndex.build([i for i, _, _ in chunks], [t or "" for _, t, _ in chunks])
+    for query in ("breakwater repairs", "When does the morning ferry leave?"):
+        assert fresh.search(query, 5) == rescored.search(query, 5) != old.search(query, 5)
 
 
 # --- the command line --------------------------------------------------------------------------

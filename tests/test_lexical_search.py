@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from index.lexical import LexicalIndex, tokenize
+from index.lexical import K1, B, LexicalIndex, tokenize
 
 WORDS = [f"{stem}{ending}" for stem in ("harbour", "ferry", "granite", "quarry", "tide", "oak") for ending in ("", "s")]
 FILLER = ["the", "a", "of", "and", "was", "pier", "north", "keeper", "lamp", "rope", "boat", "stone"]
@@ -42,3 +42,19 @@ def test_an_empty_index_and_an_empty_query_find_nothing() -> None:
     assert index.search("the of", 5) == []
     assert [h.id for h in index.search("ferry", 5)] == ["a"]
     assert index.known_share("ferry unicorn") == 0.5
+
+
+def test_a_fragment_naming_the_term_once_does_not_outrank_a_full_chunk_naming_it_twice() -> None:
+    """Chunks are cut to one target length: a short fragment (a caption, a page's last lines) gets little credit
+    for its shortness (weak length normalisation, ``index.lexical.B``), so a full chunk naming the term twice wins.
+    bm25s' defaults (k1 1.5, b 0.75) rank the fragment first."""
+    rng = random.Random(7)
+    filler = [" ".join(rng.choice(FILLER) for _ in range(40)) for _ in range(30)]
+    full = " ".join(["ferry", *rng.choices(FILLER, k=19), "ferry", *rng.choices(FILLER, k=19)])
+    texts = ["the ferry pier", full, *filler]
+    ids = ["fragment", "full", *(f"f{i}" for i in range(len(filler)))]
+    assert [h.id for h in LexicalIndex.build(ids, texts).search("ferry", 2)] == ["full", "fragment"]
+    defaults = LexicalIndex.build(ids, texts, k1=1.5, b=0.75)
+    assert [h.id for h in defaults.search("ferry", 2)] == ["fragment", "full"]
+    assert LexicalIndex.build(ids, texts).parameters == (K1, B) and defaults.parameters == (1.5, 0.75)
+    assert LexicalIndex.build([], []).parameters is None
