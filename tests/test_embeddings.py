@@ -81,6 +81,13 @@ def test_onnx_questions_get_the_vectors_sentence_transformers_gives(tmp_path: Pa
     assert len(many) > FEW_TEXTS
     batch = embedder._model.encode(many, normalize_embeddings=True, convert_to_numpy=True)
     assert np.array_equal(embedder.encode(many), batch)
+    # The export is fused (one Attention kernel a layer), and the loaded model keeps its own attention for indexing.
+    import onnx
+
+    assert sum(node.op_type == "Attention" for node in onnx.load(str(export)).graph.node) == 6
+    torch_only = Embedder.from_settings(Settings(embed_precision="float32", query_engine="torch"))
+    attention = embedder._model[0].auto_model.config._attn_implementation
+    assert attention == torch_only._model[0].auto_model.config._attn_implementation
     # A second embedder (another process, a restart) reuses the export.
     written = export.stat().st_mtime_ns
     assert Embedder.from_settings(settings).query_engine == "onnx"
