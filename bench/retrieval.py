@@ -14,7 +14,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -137,7 +137,12 @@ def kept_index(info: CorpusInfo, settings: Settings, cache: VectorCache, *, fres
     stamp_file.unlink(missing_ok=True)
     report, computed = build_index(info.folder, settings, cache)
     built = KeptIndex(round(report.seconds, 2), computed, reused=False)
-    stamp = {"built_from": wanted, "built": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", **asdict(built)}
+    stamp = {
+        "built_from": wanted,
+        "built": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "build_seconds": built.build_seconds,
+        "vectors_computed": computed,
+    }
     stamp_file.write_text(json.dumps(stamp, indent=2) + "\n")
     return built
 
