@@ -5,7 +5,8 @@ at 1k, retrieval at 1k and 10k. Answering and the server's peak memory on the la
 one and two replicas over a Chroma server (:mod:`bench.replicas`) on it, then PDF page views (cold and cached,
 against bare pypdfium2). ``--sizes`` picks other corpus sizes (the smoke test uses tiny ones). ``--only views``
 measures the page views alone and puts them into the last results of that mode. Corpora and chunk vectors are kept
-in ``bench/.cache/`` and reused by later runs.
+in ``bench/.cache/`` and reused by later runs, and so are the retrieval indexes (``index-<chunks>``, stamped with
+the corpus and settings they were built from; ``--fresh-index`` rebuilds them).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=HERE / "results", help="folder for the JSON results")
     parser.add_argument("--doc", type=Path, default=HERE.parent / "docs" / "benchmarks.md", help="Markdown page")
     parser.add_argument("--cache", type=Path, default=HERE / ".cache", help="corpora and chunk vectors, reused")
+    parser.add_argument(
+        "--fresh-index", action="store_true", help="rebuild the kept retrieval indexes even where they match"
+    )
     parser.add_argument(
         "--only", choices=["views"], help="measure this part alone and merge it into the last results of the mode"
     )
@@ -94,14 +98,15 @@ def run(args: argparse.Namespace, work: Path, base: Settings) -> dict[str, Any]:
     searched: list[dict[str, Any]] = []
     for n in sizes:
         _log(f"retrieval at {n} chunks ({len(cache)} vectors cached)")
-        settings = base.model_copy(update={"data_dir": work / f"retrieval-{n}"})
-        searched.append(asdict(retrieval.measure(corpora[n].folder, settings, cache, questions, corpora[n].chunks)))
+        settings = base.model_copy(update={"data_dir": args.cache / f"index-{n}"})
+        searched.append(asdict(retrieval.measure(corpora[n], settings, cache, questions, fresh=args.fresh_index)))
 
     answer_size = sizes[-1]
     _log(f"answering at {answer_size} chunks")
-    answered = _answering(base, work / f"retrieval-{answer_size}", questions, corpora[answer_size].chunks, args)
+    answer_index = args.cache / f"index-{answer_size}"
+    answered = _answering(base, answer_index, questions, corpora[answer_size].chunks, args)
     _log(f"one and two replicas at {answer_size} chunks")
-    replicated = _replicas(work, answer_size, questions, corpora[answer_size].chunks, args)
+    replicated = _replicas(work, answer_index, questions, corpora[answer_size].chunks, args)
     viewed = _views(work, base)
     return {
         "mode": mode,
@@ -142,11 +147,12 @@ def _answering(
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def _replicas(work: Path, size: int, questions: list[str], chunks: int, args: argparse.Namespace) -> dict[str, Any]:
+def _replicas(
+    work: Path, index_dir: Path, questions: list[str], chunks: int, args: argparse.Namespace
+) -> dict[str, Any]:
     """``/api/ask`` with one and two replicas over a Chroma server; a failure is reported in the page, not fatal."""
     per_client = max(1, args.api_requests // API_CLIENTS)
     try:
-        index_dir = work / f"retrieval-{size}"
         return asdict(replicas.measure(index_dir, work / "replicas", questions, chunks, API_CLIENTS, per_client))
     except Exception as exc:
         _log(f"replicas not measured: {exc}")

@@ -29,7 +29,7 @@ import httpx
 from bench import corpus, report
 from bench.answering import Served, free_port, load, serve, stop
 from bench.machine import describe, load_average
-from bench.retrieval import Latency, build_index
+from bench.retrieval import Latency, kept_index
 from bench.vectors import VectorCache
 from bot.settings_errors import load_settings
 from index.chunking import Chunker
@@ -138,14 +138,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=160, help="requests in each of the two rows")
     parser.add_argument("--cache", type=Path, default=here / ".cache", help="corpora and chunk vectors, reused")
     parser.add_argument("--json", type=Path, default=here / "results" / "replicas.json")
+    parser.add_argument("--fresh-index", action="store_true", help="rebuild the kept index even if it matches")
     args = parser.parse_args(argv)
     base = load_settings()
-    info = corpus.build_corpus(args.cache / "corpus" / str(args.chunks), args.chunks, Chunker(800, 150))
+    chunker = Chunker(base.chunk_size, base.chunk_overlap)
+    info = corpus.build_corpus(args.cache / "corpus" / str(args.chunks), args.chunks, chunker)
     vectors = VectorCache(args.cache / "vectors" / resolve_model(base.embedding_model)[1].replace("/", "--"))
+    settings = base.model_copy(update={"data_dir": args.cache / f"index-{args.chunks}"})
+    kept_index(info, settings, vectors, fresh=args.fresh_index)
+    per_client = max(1, args.requests // args.clients)
     with tempfile.TemporaryDirectory(prefix="work-", dir=args.cache) as work:
-        settings = base.model_copy(update={"data_dir": Path(work) / "index"})
-        build_index(info.folder, settings, vectors)
-        per_client = max(1, args.requests // args.clients)
         compared = measure(
             settings.data_dir, Path(work) / "replicas", corpus.questions(200), info.chunks, args.clients, per_client
         )

