@@ -200,16 +200,11 @@ class LexicalIndex:
 
 
 def sync_lexical(
-    store: Store,
-    folder: Path,
-    *,
-    force: bool = False,
-    without: Collection[str] = frozenset(),
-    k1: float = K1,
-    b: float = B,
+    store: Store, folder: Path, *, force: bool = False, without: Collection[str] = frozenset()
 ) -> LexicalIndex:
     """The BM25 index, rebuilt from the store when missing, damaged, out of step with it or scored with other
-    parameters than ``k1`` and ``b`` (an index built before they changed: rebuilt once, from the stored texts).
+    parameters than :data:`K1` and :data:`B` (an index built before they changed: rebuilt once, from the stored
+    texts).
 
     ``without``: chunks about to be deleted from the store, left out of a forced rebuild.
     """
@@ -221,7 +216,7 @@ def sync_lexical(
         if (
             lexical is not None
             and lexical.fingerprint == fingerprint(store.ids())
-            and lexical.parameters in (None, (k1, b))
+            and lexical.parameters in (None, (K1, B))
         ):
             return lexical
     ids: list[str] = []
@@ -230,6 +225,6 @@ def sync_lexical(
         if chunk_id not in without:
             ids.append(chunk_id)
             texts.append(text or "")
-    lexical = LexicalIndex.build(ids, texts, k1=k1, b=b)
+    lexical = LexicalIndex.build(ids, texts)
     lexical.save(folder)
     return lexical
