@@ -198,6 +198,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
         install_signin(app)
     app.add_middleware(InboxMiddleware, inbox=inbox)
     app.state.upload_inbox = inbox
+    app.state.library = library
     first = library.services(settings.default_collection)
     bot = library.bot([settings.default_collection])
     blocks = build_ui(bot, first.settings, first.indexer, inbox, access, slots, database, library)
@@ -275,14 +276,19 @@ def serve(settings: Settings) -> None:
     import uvicorn
     from gradio.utils import MatplotlibBackendMananger
 
+    from bot.state.uploads import UploadStore
     from bot.view.pdf import view_budget, warm_up
     from bot.web.access import Access
+    from bot.web.originals import Originals
+    from bot.web.upload_sweep import start_sweeping
 
     database = open_database(settings)
     access = Access.from_settings(settings, database)  # a settings problem stops here, before the model loads
     # Forwarded headers are bot.web.edge's to judge (DOCBOT_TRUSTED_PROXIES): uvicorn's own handling would believe
     # them from 127.0.0.1, so any local caller, or a proxy on the same machine passing a client's header through.
     app = create_app(build(settings, database=database), access)
+    uploads = UploadStore(database)
+    start_sweeping(app.state.library, uploads, Originals(uploads, settings.data_dir), settings)
     warm_up(view_budget(settings))  # a PDF viewer worker starts meanwhile: the first page view does not wait for it
     # Gradio enters this around every event, on the event loop; the first time it imports matplotlib (about 0.8 s
     # in which no request, not even /api/health, is answered): done here, before the first page event

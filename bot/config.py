@@ -104,6 +104,20 @@ class Settings(IndexSettings):
         description="Most bytes Gradio's upload cache may hold (files chosen on the page but not yet added); an "
         "upload that would go over it is refused. Cached copies are deleted once added or refused.",
     )
+    upload_sweep_interval_s: float = Field(
+        300.0,
+        ge=0,
+        description="How often (in seconds) a server deletes what uploads left on its own disk after their document "
+        "went, perhaps through another replica: files of its uploads folders that no upload record and no passage "
+        "names, and copies of originals (data_dir/originals) that no upload record names. Also once at start; "
+        "0 = never.",
+    )
+    upload_sweep_grace_s: float = Field(
+        3600.0,
+        ge=0,
+        description="How long (in seconds since it was written) a file of an uploads folder that nothing names yet "
+        "is left alone by the sweep: a file being added is recorded only once it is indexed.",
+    )
     max_body_bytes: int = Field(256 * 1024, ge=1, description="Largest request body /api and /v1 accept.")
     max_question_chars: int = Field(2000, ge=1, description="Longest question /api and /v1 accept.")
     rate_limit_per_minute: int = Field(

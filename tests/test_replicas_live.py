@@ -69,6 +69,8 @@ BELL = (
     b"The harbour master of Port Quill rings the fog bell every ninety seconds in thick weather.\n"
 )
 BELL_QUESTION = "How often does the harbour master of Port Quill ring the fog bell?"
+#: How often each replica sweeps what removed uploads left on its disk, and how old a file nothing names must be.
+SWEEP_S, SWEEP_GRACE_S = 1.0, 600.0
 #: The public name deploy/nginx.conf serves.
 PUBLIC_HOST = "docs.example.com"
 
@@ -101,6 +103,8 @@ def _env(chroma: ChromaServer, postgres: PostgresServer, data_dir: Path) -> dict
         "DOCBOT_USERS": f"{EDITOR[0]}:{EDITOR[1]}:editor",
         "DOCBOT_API_KEYS": f"ops:{KEY}:editor",
         "DOCBOT_STORE_CHECK_INTERVAL_S": "1",
+        "DOCBOT_UPLOAD_SWEEP_INTERVAL_S": str(SWEEP_S),
+        "DOCBOT_UPLOAD_SWEEP_GRACE_S": str(SWEEP_GRACE_S),
         # nginx on loopback in front of both (deploy/nginx.conf), as in docs/deploy.md
         "DOCBOT_TRUSTED_PROXIES": "127.0.0.1",
         "DOCBOT_ALLOWED_HOSTS": f"{PUBLIC_HOST},127.0.0.1,localhost",
@@ -208,7 +212,7 @@ def dependency(page: httpx.Client, elem_id: str, *, output: bool = False) -> int
 
 def test_an_upload_through_a_is_viewed_listed_and_removed_through_b(cluster: Cluster) -> None:
     """The original and who uploaded it are in the database: B, which never had the file, shows the cited sentence in
-    it, names its uploader and lets her remove it; A then no longer cites it."""
+    it, names its uploader and lets her remove it; A then no longer cites it, and neither disk keeps it."""
     with page_client(cluster.a.url, login=EDITOR) as page:
         received = upload(page, "port-quill.md", BELL)
         report = add_files(page, upload_event(page), received.json())
@@ -219,8 +223,9 @@ def test_an_upload_through_a_is_viewed_listed_and_removed_through_b(cluster: Clu
         time.sleep(0.2)
     assert not (cluster.b.data_dir / "uploads").exists(), "B received no file: nothing of it may be on B's disk"
     # both replicas run on this machine: take away the file A received, which B could otherwise read where A
-    # indexed it (on two machines it could not)
-    (cluster.a.data_dir / "uploads" / "port-quill.md").unlink()
+    # indexed it (on two machines it could not); it comes back, as an old file, once B has shown the original
+    received_by_a = cluster.a.data_dir / "uploads" / "port-quill.md"
+    aside = received_by_a.rename(cluster.a.data_dir / "port-quill.md.aside")
 
     citation = next(c for c in answer["citations"] if c["source"].endswith("port-quill.md"))
     view = httpx.get(f"{cluster.b.url}{citation['view_url']}", headers=AUTH, timeout=120)
@@ -229,6 +234,8 @@ def test_an_upload_through_a_is_viewed_listed_and_removed_through_b(cluster: Clu
     assert "fog bell every ninety seconds" in highlighted, view.text
     assert "view-notice" not in view.text, "B showed the index's text, not the original"  # read from the database
     assert list((cluster.b.data_dir / "originals").iterdir()), "B's copy of the original from the database"
+    aside.rename(received_by_a)
+    os.utime(received_by_a, (time.time() - 2 * SWEEP_GRACE_S,) * 2)
 
     listed = httpx.get(f"{cluster.b.url}/api/documents", headers=AUTH, timeout=60).json()["documents"]
     document = next(d for d in listed if d["source"] == "port-quill.md")
@@ -246,6 +253,10 @@ def test_an_upload_through_a_is_viewed_listed_and_removed_through_b(cluster: Clu
     gone = time.monotonic()
     while cites(answer := ask(cluster.a, BELL_QUESTION), "port-quill.md"):
         assert time.monotonic() - gone < FOLLOW_S, f"replica A still cites the removed upload: {answer}"
+        time.sleep(0.2)
+    # nothing of it stays on either disk: A's received file and B's copy of the original go at their next sweep
+    while received_by_a.exists() or list((cluster.b.data_dir / "originals").iterdir()):
+        assert time.monotonic() - gone < FOLLOW_S + 2 * SWEEP_S, "a removed upload's file stayed on a replica's disk"
         time.sleep(0.2)
 
 

@@ -125,6 +125,11 @@ class UploadStore:
             data = connection.execute(query).scalar()
         return bytes(data) if data is not None else None
 
+    def content_hashes(self) -> set[str]:
+        """The content hash of every kept upload, in every collection (the versions a copy may still be made of)."""
+        with self.database.begin() as connection:
+            return set(connection.execute(select(uploads.c.content_hash).distinct()).scalars())
+
     def keep(self, collection: str, new: list[NewUpload]) -> None:
         """Store these uploads (each replacing any earlier version of its source), all or none."""
         rows = [_row(collection, upload) for upload in new]

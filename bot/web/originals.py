@@ -3,7 +3,8 @@ uploaded through another replica, or this replica's data directory was replaced)
 
 The evidence viewer and the PDF page views read a file: the original is written once into ``data_dir/originals``
 under its content hash (so a version is never mistaken for another, and replicas sharing a data directory share
-the copies); the most recently used :data:`KEPT` copies stay.
+the copies); the most recently used :data:`KEPT` copies stay, and a copy of a version no upload keeps any more
+goes at the next sweep (:mod:`bot.web.upload_sweep`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,19 @@ class Originals:
         partial.replace(path)
         self._trim()
         return path
+
+    def drop_unrecorded(self) -> int:
+        """Delete the copies whose version no upload keeps any more (removed or replaced since, perhaps through
+        another replica); how many went. Raises :class:`DatabaseError` (then none went)."""
+        if not self.folder.is_dir():
+            return 0
+        kept = self.uploads.content_hashes()
+        gone = 0
+        for path in self.folder.iterdir():
+            if not path.name.endswith(".part") and path.name.split(".", 1)[0] not in kept:
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
 
     def _trim(self) -> None:
         copies = sorted(((_used(p), p) for p in self.folder.iterdir() if not p.name.endswith(".part")), reverse=True)
