@@ -57,6 +57,9 @@ class RandomEmbedder:
             rows[row] = np.random.default_rng(seed).standard_normal(self.dimension)
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
+
 
 @dataclass
 class FilterCase:

@@ -169,7 +169,7 @@ def measure(
     for question in questions:
         hybrid.append(_clock(lambda q=question: retriever.search(q)))
         dense.append(_clock(lambda q=question: retriever.search(q, lexical=False)))
-        embed.append(_clock(lambda q=question: embedder.encode([q])))
+        embed.append(_clock(lambda q=question: embedder.encode_queries([q])))
     return RetrievalRun(
         chunks=info.chunks,
         queries=len(questions),
@@ -199,8 +199,8 @@ def search_parts(
         times["encode"].append(
             _clock(lambda q=question: model.encode([q], normalize_embeddings=True, convert_to_numpy=True))
         )
-        vector = embedder.encode([question])[0]
-        times["embed"].append(_clock(lambda q=question: embedder.encode([q])))
+        vector = embedder.encode_queries([question])[0]
+        times["embed"].append(_clock(lambda q=question: embedder.encode_queries([q])))
         ids = [i for i, _ in store.nearest(vector, fetch)][:window]
         times["nearest"].append(_clock(lambda v=vector: store.nearest(v, fetch)))
         times["sentences"].append(_clock(lambda v=vector: store.sentence_chunks(v, SENTENCES_PER_CHUNK * fetch)))

@@ -147,7 +147,7 @@ def evidence(best_similarity: float, known_share: float) -> float:
 
 def measure(store: Store, embedder: Embedder, lexical: LexicalIndex) -> Calibration:
     """Run the probes against the index (one embedding call, one search a probe)."""
-    vectors = embedder.encode(list(PROBES)) if store.count() else np.zeros((0, embedder.dimension))
+    vectors = embedder.encode_queries(list(PROBES)) if store.count() else np.zeros((0, embedder.dimension))
     found = sorted(
         evidence(max((hit.similarity for hit in store.query(vector, 1)), default=-1.0), lexical.known_share(probe))
         for probe, vector in zip(PROBES, vectors, strict=False)

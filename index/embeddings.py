@@ -12,7 +12,14 @@ from langchain_core.embeddings import Embeddings
 from index.coalesce import Coalescer
 from index.errors import EmbeddingModelError
 from index.onnx_model import onnx_encoder
-from index.settings import BUNDLED_EMBEDDING_MODEL, EmbedPrecision, IndexSettings, QueryEngine, default_model_cache
+from index.settings import (
+    BUNDLED_EMBEDDING_MODEL,
+    EmbedPrecision,
+    IndexSettings,
+    QueryEngine,
+    QueryPrecision,
+    default_model_cache,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -71,6 +78,7 @@ class Embedder(Embeddings):
         precision: EmbedPrecision = "float32",
         query_engine: QueryEngine = "torch",
         model_cache: Path | None = None,
+        query_precision: QueryPrecision = "float32",
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -92,18 +100,22 @@ class Embedder(Embeddings):
             raise EmbeddingModelError(f"embedding model {model!r} does not report its dimension")
         self.dimension: int = dimension
         self._model.eval()  # once: SentenceTransformer.encode repeats it (and a device check) on every call
-        # A question (or up to FEW_TEXTS texts, a question's parts) is run through the model directly when nothing
-        # in encode() would change it: no prompt prepended. The same tokenisation, forward pass and normalisation,
+        # Questions (and up to FEW_TEXTS documents' texts) are run through the model directly when nothing in
+        # encode() would change them: no prompt prepended. The same tokenisation, forward pass and normalisation,
         # without encode()'s per-call bookkeeping (walking every module and parameter), which costs several ms of
         # CPU a question; with query_engine onnx, by ONNX Runtime (index.onnx_model). Single questions from
         # concurrent requests share one forward pass (index.coalesce).
         self._direct = self._model.default_prompt_name is None
-        engine = None
+        found = None
         if query_engine == "onnx" and self._direct:
-            engine = onnx_encoder(self._model, self.name, model_cache or default_model_cache())
-        self.query_engine: QueryEngine = "onnx" if engine is not None else "torch"
-        self._few = engine or self._encode_direct
-        self._questions = Coalescer(self._few, batch_size)
+            found = onnx_encoder(self._model, self.name, model_cache or default_model_cache(), query_precision)
+        self.query_engine: QueryEngine = "onnx" if found is not None else "torch"
+        self.query_precision: QueryPrecision = found[1] if found is not None else "float32"
+        ask = found[0] if found is not None else self._encode_direct
+        # A document's texts are stored: never the int8 graph (torch's own forward pass instead)
+        self._few = ask if self.query_precision == "float32" else self._encode_direct
+        self._ask = ask
+        self._questions = Coalescer(ask, batch_size)
 
     @classmethod
     def from_settings(cls, settings: IndexSettings) -> Embedder:
@@ -113,16 +125,17 @@ class Embedder(Embeddings):
             settings.embed_precision,
             settings.query_engine,
             settings.model_cache,
+            settings.query_precision,
         )
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+        """Documents' texts → unit-length float32 vectors, one row per text (what the index stores)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         import torch
 
         if self._direct and len(texts) <= FEW_TEXTS:
-            return self._questions(texts[0]) if len(texts) == 1 else self._few(texts)
+            return self._few(texts)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
             vectors = self._model.encode(
                 texts,
@@ -132,6 +145,16 @@ class Embedder(Embeddings):
                 show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Questions (a question's parts, claims, probes) → unit-length float32 vectors, one row per text, by the
+        question engine (in int8 with query_precision int8): one alone shares a forward pass with questions asked
+        at the same moment, more go FEW_TEXTS at a time."""
+        if not self._direct or not texts:
+            return self.encode(texts)
+        if len(texts) == 1:
+            return self._questions(texts[0])
+        return np.vstack([self._ask(texts[i : i + FEW_TEXTS]) for i in range(0, len(texts), FEW_TEXTS)])
 
     def _encode_direct(self, texts: list[str]) -> np.ndarray:
         """``texts`` as SentenceTransformer's own inference loop computes one batch: tokenise, forward,
@@ -152,4 +175,4 @@ class Embedder(Embeddings):
         return self.encode(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.encode([text])[0].tolist()
+        return self.encode_queries([text])[0].tolist()

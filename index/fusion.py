@@ -55,7 +55,7 @@ class FusedRetriever:
         where: Filter | None = None,
     ) -> Retrieval:
         # Several collections share one embedding of the question; one embeds it itself, beside its BM25 side.
-        vector = self.embedder.encode([query])[0] if dense and len(self.retrievers) > 1 else None
+        vector = self.embedder.encode_queries([query])[0] if dense and len(self.retrievers) > 1 else None
         results = {
             name: retriever.search(query, k, lexical=lexical, dense=dense, where=where, vector=vector)
             for name, retriever in self.retrievers.items()

@@ -59,8 +59,12 @@ class HashingEmbedder(Embeddings):
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._vector(text) for text in texts]).astype(np.float32)
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Questions are hashed like documents."""
+        return self.encode(texts)
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.encode([text])[0].tolist()
+        return self.encode_queries([text])[0].tolist()

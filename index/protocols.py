@@ -26,7 +26,14 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int: ...
 
-    def encode(self, texts: list[str]) -> np.ndarray: ...
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Documents' texts (chunks, sentences): what the index stores."""
+        ...
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Questions (and texts compared like them: a question's parts, claims, probes), matched against stored
+        vectors; may run a faster, slightly different model (index.settings.IndexSettings.query_precision)."""
+        ...
 
 
 class Store(Protocol):

@@ -231,7 +231,7 @@ class HybridRetriever(BaseRetriever):
         found = (side, table, mask, vectors) if table is not None and mask is not None else None
         lexical_search = self._side_queries.submit(side.search, query, fetch, mask) if lexical else None
         if dense:
-            vector = self.embedder.encode([query])[0] if vector is None else vector
+            vector = self.embedder.encode_queries([query])[0] if vector is None else vector
             # Stored sentences carry no filter fields: with a filter they would bring unfiltered chunks in.
             sentences = (
                 self._side_queries.submit(self._sentence_ranking, vector, fetch)

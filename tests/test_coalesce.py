@@ -105,7 +105,7 @@ def test_concurrent_questions_get_the_vectors_they_get_alone() -> None:
 
     embedder = Embedder.from_settings(Settings())
     questions = [f"What did the {w} committee decide about item {n}?" for n, w in enumerate("abcdefgh" * 4)]
-    alone = np.vstack([embedder.encode([q]) for q in questions])
+    alone = np.vstack([embedder.encode_queries([q]) for q in questions])
     batches: list[int] = []
     direct = embedder._encode_direct
 
@@ -115,7 +115,7 @@ def test_concurrent_questions_get_the_vectors_they_get_alone() -> None:
 
     embedder._questions = Coalescer(counted, embedder.batch_size)
     with ThreadPoolExecutor(8) as pool:
-        together = np.vstack(list(pool.map(lambda q: embedder.encode([q]), questions)))
+        together = np.vstack(list(pool.map(lambda q: embedder.encode_queries([q]), questions)))
     assert together.shape == alone.shape == (len(questions), 384)
     assert float((together * alone).sum(axis=1).min()) > 0.9999
     assert sum(batches) == len(questions) and max(batches) > 1

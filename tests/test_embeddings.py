@@ -73,10 +73,11 @@ def test_onnx_questions_get_the_vectors_sentence_transformers_gives(tmp_path: Pa
     assert embedder.query_engine == "onnx"
     (export,) = tmp_path.glob("*.onnx")
     theirs = embedder._model.encode([*TEXTS, *ODD], normalize_embeddings=True, convert_to_numpy=True)
-    mine = np.vstack([embedder.encode([text]) for text in [*TEXTS, *ODD]])
+    mine = np.vstack([embedder.encode_queries([text]) for text in [*TEXTS, *ODD]])
     assert mine.dtype == np.float32 and mine.shape == theirs.shape
     np.testing.assert_allclose(mine, theirs, atol=1e-5)
-    np.testing.assert_allclose(embedder.encode(TEXTS), theirs[: len(TEXTS)], atol=1e-5)
+    np.testing.assert_allclose(embedder.encode_queries(TEXTS), theirs[: len(TEXTS)], atol=1e-5)
+    np.testing.assert_allclose(embedder.encode(TEXTS), theirs[: len(TEXTS)], atol=1e-5)  # a small file's texts
     many = [f"{text} ({n})" for n in range(3) for text in TEXTS]
     assert len(many) > FEW_TEXTS
     batch = embedder._model.encode(many, normalize_embeddings=True, convert_to_numpy=True)
@@ -93,6 +94,34 @@ def test_onnx_questions_get_the_vectors_sentence_transformers_gives(tmp_path: Pa
     assert Embedder.from_settings(settings).query_engine == "onnx"
     assert [p.stat().st_mtime_ns for p in tmp_path.glob("*.onnx")] == [written]
     assert not list(tmp_path.glob(".export-*"))  # nothing half-written left beside it
+
+
+@pytest.mark.model
+def test_int8_questions_stay_near_float32_and_documents_are_never_int8(tmp_path: Path) -> None:
+    """query_precision int8: questions run a quantized copy of the export (made once), their vectors within
+    INT8_MIN_COSINE of float32 alone or batched; documents' texts, even a few, keep the float32 vectors."""
+    import onnx
+
+    from index.onnx_model import INT8_MIN_COSINE
+
+    settings = Settings(embed_precision="float32", model_cache=tmp_path, query_precision="int8")
+    embedder = Embedder.from_settings(settings)
+    assert (embedder.query_engine, embedder.query_precision) == ("onnx", "int8")
+    (quantized,) = tmp_path.glob("*-int8.onnx")
+    operators = {node.op_type for node in onnx.load(str(quantized)).graph.node}
+    assert "DynamicQuantizeMatMul" in operators or "MatMulInteger" in operators, operators
+    texts = [*TEXTS, *ODD]
+    exact = embedder._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    alone = np.vstack([embedder.encode_queries([text]) for text in texts])
+    together = embedder.encode_queries(texts)  # a question's parts, probes: FEW_TEXTS at a time
+    for asked in (alone, together):
+        cosine = (asked * exact).sum(axis=1)
+        assert cosine.min() >= INT8_MIN_COSINE and not np.allclose(asked, exact, atol=1e-4), cosine
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(embedder.encode(TEXTS), exact[: len(TEXTS)], atol=1e-5)  # a small file's texts
+    written = quantized.stat().st_mtime_ns  # a restart reuses it
+    assert Embedder.from_settings(settings).query_precision == "int8" and quantized.stat().st_mtime_ns == written
+    assert not list(tmp_path.glob(".quantize-*"))
 
 
 @pytest.mark.model

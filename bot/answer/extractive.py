@@ -115,7 +115,7 @@ class ExtractiveAnswerer:
         parts = question_parts(query)
         asked = parts if len(parts) > 1 else []
         to_embed = [query, *asked] if query_vector is None else asked
-        embedded = self._embedder.encode(to_embed) if to_embed else np.zeros((0, sentence_vectors.shape[1]))
+        embedded = self._embedder.encode_queries(to_embed) if to_embed else np.zeros((0, sentence_vectors.shape[1]))
         vectors = embedded if query_vector is None else np.vstack([query_vector[None, :], embedded])
         whole = np.clip(sentence_vectors @ vectors[0], 0.0, 1.0)
         repeat = [REPEAT_FACTOR if any(text in said for said in already_said) else 1.0 for text in texts]

@@ -81,7 +81,7 @@ class Evidence:
         """The sentence that best supports ``claim``: from a ``cited`` passage if one supports it, else from any."""
         if not self._candidates:
             return None
-        claim_vector = self._embedder.encode([claim])[0]
+        claim_vector = self._embedder.encode_queries([claim])[0]
         semantic = np.clip(self._vectors @ claim_vector, 0.0, 1.0)
         claim_relevance = float(claim_vector @ self._question)
         options = []
@@ -111,6 +111,6 @@ class SupportChecker:
         passages = retrieval.passages
         vector = retrieval.query_vector
         if vector is None:
-            vector = self._embedder.encode([question])[0]
+            vector = self._embedder.encode_queries([question])[0]
         sentences = PassageSentences.of(passages, self._store, self._embedder)
         return Evidence(self._embedder, vector, sentences, passages, retrieval.coverage)
