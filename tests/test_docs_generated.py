@@ -20,3 +20,12 @@ def test_the_generated_docs_hold_every_setting_and_command() -> None:
     cli = (ROOT / CLI).read_text(encoding="utf-8")
     for command in ("index", "ask", "chat", "serve", "eval run", "eval compare", "eval import-squad"):
         assert f"$ docbot {command} --help" in cli
+
+
+def test_the_benchmark_page_shows_the_hand_written_notes_of_bench_analysis() -> None:
+    """docs/benchmarks.md's "Where the time goes" is rendered from bench/analysis.md by ``python -m bench``: a note
+    written into the page instead would be lost at the next run."""
+    page = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    shown = page.split("## Where the time goes\n", 1)[1].split("\n## Filters\n", 1)[0]  # bench.report's headings
+    notes = (ROOT / "bench" / "analysis.md").read_text(encoding="utf-8")
+    assert shown.strip() == notes.strip(), "write it in bench/analysis.md"
