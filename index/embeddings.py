@@ -115,7 +115,11 @@ class Embedder(Embeddings):
         # A document's texts are stored: never the int8 graph (torch's own forward pass instead)
         self._few = ask if self.query_precision == "float32" else self._encode_direct
         self._ask = ask
-        self._questions = Coalescer(ask, batch_size)
+        # int8 quantizes a call's activations with one scale for its whole batch, which moves a vector as much as the
+        # quantization itself (cosine 0.992 to the same question alone): there each question runs alone, so its
+        # vector never depends on what else was asked at the same moment.
+        self._step = FEW_TEXTS if self.query_precision == "float32" else 1
+        self._questions = Coalescer(ask, batch_size if self.query_precision == "float32" else 1)
 
     @classmethod
     def from_settings(cls, settings: IndexSettings) -> Embedder:
@@ -148,13 +152,13 @@ class Embedder(Embeddings):
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Questions (a question's parts, claims, probes) → unit-length float32 vectors, one row per text, by the
-        question engine (in int8 with query_precision int8): one alone shares a forward pass with questions asked
-        at the same moment, more go FEW_TEXTS at a time."""
+        question engine: in float32 one alone shares a forward pass with questions asked at the same moment and more
+        go FEW_TEXTS at a time; in int8 (query_precision) each text runs alone."""
         if not self._direct or not texts:
             return self.encode(texts)
         if len(texts) == 1:
             return self._questions(texts[0])
-        return np.vstack([self._ask(texts[i : i + FEW_TEXTS]) for i in range(0, len(texts), FEW_TEXTS)])
+        return np.vstack([self._ask(texts[i : i + self._step]) for i in range(0, len(texts), self._step)])
 
     def _encode_direct(self, texts: list[str]) -> np.ndarray:
         """``texts`` as SentenceTransformer's own inference loop computes one batch: tokenise, forward,
