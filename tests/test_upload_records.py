@@ -112,14 +112,21 @@ def replicas(tmp_path: Path) -> tuple[Settings, Settings]:
     )
 
 
+def received_by_a(replicas: tuple[Settings, Settings], embedder: Embedder) -> tuple[VectorStore, Database, UploadStore]:
+    """The replicas' one store and one database, once replica A received rota.txt (:data:`NOTE`)."""
+    a, _ = replicas
+    store = VectorStore(a, embedder.name, embedder.dimension)
+    database = Database.for_settings(a)
+    uploads = UploadStore(database)
+    _receive(a, store, uploads, embedder, NOTE)
+    return store, database, uploads
+
+
 def test_an_upload_received_by_one_replica_is_the_same_on_the_other(
     replicas: tuple[Settings, Settings], hashing_embedder: Embedder, tmp_path: Path
 ) -> None:
     a, b = replicas
-    store = VectorStore(a, hashing_embedder.name, hashing_embedder.dimension)
-    database = Database.for_settings(a)
-    uploads = UploadStore(database)
-    _receive(a, store, uploads, hashing_embedder, NOTE)
+    store, database, uploads = received_by_a(replicas, hashing_embedder)
 
     (listed,) = list_documents(store, b, uploads)
     assert listed.uploaded and listed.owner == "ann" and listed.indexed_at, listed

@@ -15,18 +15,16 @@ from pathlib import Path
 
 from answer_fixtures import clean_settings
 from conftest import HASHING_COVERAGE
-from test_upload_records import NEWER, NOTE, _receive, replicas  # noqa: F401 (a fixture)
+from test_upload_records import NEWER, NOTE, _receive, received_by_a, replicas  # noqa: F401 (a fixture)
 
 from app import build_library
 from bot.config import Settings
-from bot.state.database import Database
 from bot.state.uploads import UploadStore
 from bot.web.documents import list_documents, remove_document
 from bot.web.originals import Originals
 from bot.web.upload_sweep import start_sweeping, sweep_uploads
 from index.embeddings import Embedder
 from index.pipeline import Indexer
-from index.store import VectorStore
 
 HOUR = 3600.0
 SWEEPER = "docbot-upload-sweep"
@@ -45,10 +43,7 @@ def test_a_replica_sweeps_the_files_an_upload_left_once_its_document_went_elsewh
     tmp_path: Path,
 ) -> None:
     a, b = replicas
-    store = VectorStore(a, hashing_embedder.name, hashing_embedder.dimension)
-    database = Database.for_settings(a)
-    uploads = UploadStore(database)
-    _receive(a, store, uploads, hashing_embedder, NOTE)
+    store, database, uploads = received_by_a(replicas, hashing_embedder)
     cli = a.uploads_dir / "indexed-by-the-cli.txt"  # indexed from the folder with no upload record
     cli.write_bytes(b"The relief keeper logs the barometer reading at every change of watch.\n")
     assert not Indexer(a, hashing_embedder, store).run([cli]).failed
