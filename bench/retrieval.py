@@ -184,6 +184,18 @@ def measure(
     )
 
 
+def measure_alone(
+    cache_folder: Path, info: CorpusInfo, settings: Settings, questions: list[str], fresh: bool = False
+) -> RetrievalRun:
+    """:func:`measure` with the vector cache read from ``cache_folder`` (and what it adds saved there): for a
+    process of its own."""
+    cache = VectorCache(cache_folder)
+    try:
+        return measure(info, settings, cache, questions, fresh=fresh)
+    finally:
+        cache.save()
+
+
 def search_parts(
     embedder: Embedder, store: VectorStore, retriever: HybridRetriever, questions: list[str]
 ) -> SearchParts:

@@ -80,6 +80,17 @@ def test_quick_bench_writes_results_and_table(tmp_path: Path) -> None:
     assert "requests/s" in page
     assert "Where a hybrid search's time goes" in page and "Chroma HNSW query" in page
 
+    # --only retrieval measures the retrieval table again (each size in a process of its own, the kept indexes
+    # only checked) and keeps the rest of the last results
+    again = [sys.executable, "-m", "bench", "--quick", "--only", "retrieval", "--queries", "3"]
+    again += ["--results", str(results), "--doc", str(doc), "--cache", str(tmp_path / "c")]
+    subprocess.run(again, cwd=ROOT, check=True, timeout=900)
+    redone = json.loads((results / "quick.json").read_text())
+    measured = [(r["chunks"], r["queries"], r["index_reused"]) for r in redone["retrieval"]]
+    assert measured == [(40, 3, True), (60, 3, True)]
+    assert redone["indexing"] == data["indexing"] and redone["answering"] == data["answering"]
+    assert "## Retrieval latency" in doc.read_text()
+
 
 @pytest.mark.slow
 def test_page_views_alone_join_the_last_results(tmp_path: Path) -> None:
