@@ -76,9 +76,7 @@ def run(args: argparse.Namespace, work: Path, base: Settings) -> dict[str, Any]:
     index_sizes = sizes[:1] if args.quick else [n for n in sizes if n <= FULL_INDEX_LIMIT] or sizes[:1]
     _, model_name = resolve_model(base.embedding_model)
     machine = describe()
-    cache = VectorCache(args.cache / "vectors" / model_name.replace("/", "--"))
-    chunker = Chunker(base.chunk_size, base.chunk_overlap)
-    corpora = {n: corpus.build_corpus(args.cache / "corpus" / str(n), n, chunker) for n in sizes}
+    cache, corpora = _sources(args, base, sizes)
     questions = corpus.questions(args.queries)
 
     indexed: list[dict[str, Any]] = []
@@ -129,6 +127,16 @@ def run(args: argparse.Namespace, work: Path, base: Settings) -> dict[str, Any]:
         "replicas": replicated,
         "views": viewed,
     }
+
+
+def _sources(
+    args: argparse.Namespace, base: Settings, sizes: list[int]
+) -> tuple[VectorCache, dict[int, corpus.CorpusInfo]]:
+    """The model's vector cache and the corpus of each size (made once, then reused from ``args.cache``)."""
+    _, model_name = resolve_model(base.embedding_model)
+    cache = VectorCache(args.cache / "vectors" / model_name.replace("/", "--"))
+    chunker = Chunker(base.chunk_size, base.chunk_overlap)
+    return cache, {n: corpus.build_corpus(args.cache / "corpus" / str(n), n, chunker) for n in sizes}
 
 
 def _retrieval(
@@ -201,11 +209,7 @@ def _only(args: argparse.Namespace, base: Settings) -> dict[str, Any]:
         sys.exit(f"error: no {last} to add the {args.only} to: run python -m bench{' --quick' if args.quick else ''}")
     results: dict[str, Any] = json.loads(last.read_text())
     if args.only == "retrieval":
-        _, model_name = resolve_model(base.embedding_model)
-        cache = VectorCache(args.cache / "vectors" / model_name.replace("/", "--"))
-        chunker = Chunker(base.chunk_size, base.chunk_overlap)
-        sizes = [int(n) for n in results["corpora"]]
-        corpora = {n: corpus.build_corpus(args.cache / "corpus" / str(n), n, chunker) for n in sizes}
+        cache, corpora = _sources(args, base, [int(n) for n in results["corpora"]])
         results["retrieval"] = _retrieval(args, base, cache, corpora, corpus.questions(args.queries))
         return results
     with tempfile.TemporaryDirectory(prefix="work-", dir=args.cache) as work:

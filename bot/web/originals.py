@@ -62,15 +62,17 @@ class Originals:
         if not self.folder.is_dir():
             return 0
         kept = self.uploads.content_hashes()
-        gone = 0
-        for path in self.folder.iterdir():
-            if not path.name.endswith(".part") and path.name.split(".", 1)[0] not in kept:
-                path.unlink(missing_ok=True)
-                gone += 1
-        return gone
+        gone = [path for path in self._copies() if path.name.split(".", 1)[0] not in kept]
+        for path in gone:
+            path.unlink(missing_ok=True)
+        return len(gone)
+
+    def _copies(self) -> list[Path]:
+        """The copies in the folder (not one being written)."""
+        return [path for path in self.folder.iterdir() if not path.name.endswith(".part")]
 
     def _trim(self) -> None:
-        copies = sorted(((_used(p), p) for p in self.folder.iterdir() if not p.name.endswith(".part")), reverse=True)
+        copies = sorted(((_used(p), p) for p in self._copies()), reverse=True)
         for _, old in copies[KEPT:]:
             old.unlink(missing_ok=True)
 

@@ -11,6 +11,7 @@ being added is in the folder before its passages and its record are).
 from __future__ import annotations
 
 import logging
+import stat
 import threading
 import time
 from pathlib import Path
@@ -55,10 +56,10 @@ def sweep_uploads(store: Store, settings: Settings, uploads: UploadStore, grace_
 def _written_before(path: Path, cutoff: float) -> bool:
     """A regular file (not a link) last written before ``cutoff`` (seconds since the epoch)."""
     try:
-        stat = path.lstat()
+        found = path.lstat()  # a link's own status: never a regular file
     except FileNotFoundError:
         return False
-    return path.is_file() and not path.is_symlink() and stat.st_mtime < cutoff
+    return stat.S_ISREG(found.st_mode) and found.st_mtime < cutoff
 
 
 def sweep_library(library: Library, uploads: UploadStore, originals: Originals, grace_s: float) -> int:
