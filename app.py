@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -290,11 +291,31 @@ def serve(settings: Settings) -> None:
     uploads = UploadStore(database)
     start_sweeping(app.state.library, uploads, Originals(uploads, settings.data_dir), settings)
     warm_up(view_budget(settings))  # a PDF viewer worker starts meanwhile: the first page view does not wait for it
+    wait_for_local_model(app.state.library)
     # Gradio enters this around every event, on the event loop; the first time it imports matplotlib (about 0.8 s
     # in which no request, not even /api/health, is answered): done here, before the first page event
     with MatplotlibBackendMananger():
         pass
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
+
+
+def wait_for_local_model(library: Library) -> None:
+    """With the local generator, ready means its process answered one token; a model that cannot start leaves the
+    server answering extractively (with a notice) while it is started again."""
+    backend = library.backend
+    if backend is None or backend.local is None:
+        return
+    print(f"docbot: starting the local model {backend.name} in a process of its own...", file=sys.stderr, flush=True)
+    if backend.local.wait_ready(backend.local.ready_timeout_s + 5):
+        print("docbot: the local model is up", file=sys.stderr, flush=True)
+        return
+    status = backend.local.status()
+    print(
+        f"docbot: the local model did not start ({status.last_exit or status.state}); answers are extractive until "
+        f"it does, and docbot keeps trying. Its log: {backend.local.log_path}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 if __name__ == "__main__":  # the same as `docbot serve`, bad settings and an unreachable store included

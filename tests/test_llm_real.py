@@ -1,4 +1,5 @@
-"""Real language models: SmolLM2-135M through llama.cpp in-process, and behind llama.cpp's OpenAI-compatible server.
+"""Real language models: SmolLM2-135M through llama.cpp, in docbot's supervised process and behind an
+OpenAI-compatible server started by hand.
 
 Whatever the small model writes, a turn must end with checked, cited sentences or an honest fallback.
 """
@@ -47,20 +48,24 @@ def seeds(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Hybri
 
 
 @pytest.fixture(scope="module")
-def local(seeds: HybridRetriever) -> ModelBackend:
-    """The bundled SmolLM2 GGUF, loaded once for the module."""
+def local(seeds: HybridRetriever) -> Iterator[ModelBackend]:
+    """The bundled SmolLM2 GGUF in its supervised process, started once for the module."""
     backend = build_backend(seeds.settings.model_copy(update={"generator": "local"}))
     assert backend is not None and backend.name == "local:SmolLM2-135M-Instruct.Q4_1.gguf"
-    return backend
+    assert backend.local is not None
+    try:
+        yield backend
+    finally:
+        backend.local.close()
 
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m llama_cpp.server`` with the bundled GGUF on a free loopback port; yields its /v1 URL."""
+    """llama.cpp's OpenAI-compatible server with the bundled GGUF on a free loopback port, started by hand as an
+    operator would (``python -m bot.answer.llama_worker``, which loads the portable build's CPU code); its /v1 URL."""
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf())]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--model_alias", "docbot-local"]
+    command = [sys.executable, "-m", "bot.answer.llama_worker", "--model", str(bundled_gguf()), "--port", str(port)]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:

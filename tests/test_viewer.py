@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
-import httpx
 import pytest
 from answer_fixtures import clean_settings, write_docs
 from conftest import HASHING_COVERAGE
@@ -96,7 +95,7 @@ def web(services: Services) -> Iterator[TestClient]:
     with TestClient(
         create_app(services), base_url="http://127.0.0.1:7860", headers={"Authorization": f"Bearer {KEY}"}
     ) as client:
-        client.timeout = httpx.Timeout(120)
+        client.timeout = 120
         yield client
 
 

