@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from bot.config import Settings
-from index.calibration import PROBES
 from index.embeddings import Embedder
 from index.store import PAGE, sentences_of
 
@@ -69,10 +68,6 @@ class VectorCache:
         self._unsaved.clear()
 
 
-#: The off-topic questions every index run asks of its index (index.calibration): not corpus vectors.
-_PROBES = frozenset(PROBES)
-
-
 class CachedEmbedder(Embedder):
     """docbot's embedder, answering from the cache where it can and counting the corpus vectors it computes."""
 
@@ -87,7 +82,7 @@ class CachedEmbedder(Embedder):
         if missing:
             fresh = super().encode([texts[i] for i in missing])
             self.cache.add((keys[i], fresh[row]) for row, i in enumerate(missing))
-            self.computed += sum(texts[i] not in _PROBES for i in missing)
+            self.computed += len(missing)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self.cache[key] for key in keys]).astype(np.float32)

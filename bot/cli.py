@@ -196,9 +196,15 @@ def _open_bot(settings: Settings, collection: str | None = None) -> Bot:
     return bot
 
 
-def _print_answer(answer: Answer) -> None:
+def _print_answer(answer: Answer, explain: bool = False) -> None:
     if answer.notice:
         typer.secho(f"note: {answer.notice}", fg="yellow", err=True)
+    if explain and answer.why:
+        typer.secho(f"why: {answer.why}", fg="cyan", err=True)
+    if answer.related:
+        typer.echo("")
+        typer.secho("related (not the answer):", bold=True)
+        typer.echo(answer.related_block())
     if answer.citations:
         typer.echo("")
         for c in answer.citations:
@@ -220,6 +226,9 @@ def ask(
     generator: GeneratorOption = None,
     collection: CollectionOption = None,
     where: WhereOption = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also say why it was answered or declined (coverage figures).")
+    ] = False,
 ) -> None:
     """Answer one question with cited passages."""
     from index.filters import Filter
@@ -229,7 +238,7 @@ def ask(
     if as_json:
         typer.echo(json.dumps(bot.ask(question, k=k, where=condition).to_dict(), indent=2, ensure_ascii=False))
         return
-    _print_answer(_stream_to_terminal(bot, question, [], k, condition))
+    _print_answer(_stream_to_terminal(bot, question, [], k, condition), explain)
 
 
 def _stream_to_terminal(
@@ -352,7 +361,7 @@ def collections_rename(old: str, new: str) -> None:
 def collections_delete(
     name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False
 ) -> None:
-    """Delete a collection and every trace of it: passages, BM25 files, calibration, uploads and their records."""
+    """Delete a collection and every trace of it: passages, BM25 files, uploads and their records."""
     collections = _collections()
     info = collections.info(name)
     emptied = " (the default collection stays, empty)" if name == "default" else ""

@@ -1,6 +1,6 @@
-"""Named collections: each a Chroma collection of its own beside its own BM25 files, calibration and upload records.
+"""Named collections: each a Chroma collection of its own beside its own BM25 files and upload records.
 
-The index docbot always had (Chroma collection ``settings.collection``, ``data_dir/bm25``, ``calibration.json``,
+The index docbot always had (Chroma collection ``settings.collection``, ``data_dir/bm25``,
 ``data_dir/documents.json``) is the collection ``default``, opened where it is: nothing moves, nothing is embedded
 again. Another collection ``NAME`` is the Chroma collection ``<settings.collection>.NAME`` with its files in
 ``data_dir/collections/NAME/``. The Chroma store is the registry: the collections are the Chroma collections named
@@ -85,7 +85,7 @@ class Collections:
         return self.settings.collection if name == DEFAULT else f"{self.settings.collection}{SEPARATOR}{name}"
 
     def home(self, name: str) -> Path:
-        """The folder of the collection's BM25 files, calibration and upload records."""
+        """The folder of the collection's BM25 files and upload records."""
         base = self.settings.index_home
         return base if name == DEFAULT else self.settings.data_dir / FOLDER / name
 
@@ -218,7 +218,7 @@ class Collections:
             self.home(old).rename(self.home(new))
 
     def delete(self, name: str) -> None:
-        """Every trace: the Chroma collection, the BM25 files, the calibration, the uploaded files and their records
+        """Every trace: the Chroma collection, the BM25 files, the uploaded files and their records
         (owners). ``default`` is emptied the same way and stays, empty."""
         self.require(name)
         chroma = self.chroma_name(name)
@@ -237,5 +237,5 @@ class Collections:
         home = self.home(DEFAULT)
         for own in ("bm25", "uploads"):
             shutil.rmtree(home / own, ignore_errors=True)
-        for own in ("calibration.json", "documents.json"):
+        for own in ("calibration.json", "documents.json"):  # calibration.json: left by docbot before index.coverage
             (home / own).unlink(missing_ok=True)

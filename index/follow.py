@@ -1,4 +1,4 @@
-"""Keeping what a process derives from the store (the BM25 side, the calibration) in step with the store.
+"""Keeping what a process derives from the store (the BM25 side) in step with the store.
 
 The store is the shared truth: any number of ``docbot serve`` replicas and ``docbot index`` runs write to one
 Chroma server (or one local data folder). Each write through docbot leaves a new revision mark in the store

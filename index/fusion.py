@@ -1,7 +1,7 @@
 """One ranking over several collections: each collection's hybrid list, fused by reciprocal rank.
 
-Every collection decides for itself whether it covers the question (its own calibration, measured on its own
-documents): the passages of a collection that does not are left out, so an off-topic question is refused however
+Every collection decides for itself whether it covers the question (index.coverage, on its own passages): the
+passages of a collection that does not are left out, so an off-topic question is refused however
 many collections it goes to, and one collection's noise never fills another's answer.
 """
 

@@ -158,15 +158,6 @@ class LexicalIndex:
     def _tokenize(self, query: str) -> tuple[str, ...]:
         return tuple(tokenize([query], self._stemmer)[0])
 
-    def known_share(self, query: str) -> float:
-        """Share of the query's terms (stemmed, stop words out) that occur anywhere in the index: an off-topic
-        question names things the documents never mention."""
-        tokens = self._terms(query)
-        if self._retriever is None or not tokens:
-            return 0.0
-        vocabulary = self._retriever.vocab_dict
-        return sum(token in vocabulary for token in tokens) / len(tokens)
-
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[LexicalHit]:
         """Top-``k`` chunks by BM25 score; chunks sharing no term with the query are left out, and so are those
         ``mask`` (one boolean a chunk, in ``ids`` order) rules out, before the top ``k`` are taken."""

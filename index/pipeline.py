@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.calibration import sync_calibration
 from index.chunking import Chunker
 from index.errors import IndexRunError, LoadError
 from index.filters import MAX_FRONT_MATTER, fields_for
@@ -264,16 +263,13 @@ class Indexer:
             try:
                 doomed = self._write(files, mirrored, stored, report, progress, undo, tags)
                 current = current_fingerprint(self.settings.lexical_dir)
-                lexical = None
                 if report.changed or doomed or current != fingerprint(undo.before):
-                    lexical = sync_lexical(self.store, self.settings.lexical_dir, force=True, without=set(doomed))
+                    sync_lexical(self.store, self.settings.lexical_dir, force=True, without=set(doomed))
             except BaseException as exc:
                 release_reserve()
                 self._roll_back(undo, exc)
                 raise
         self.store.delete(doomed)  # the run has succeeded: old versions go last, a failure here is repaired later
-        if lexical is not None:  # measured at index time: a server opening the index then only reads it
-            sync_calibration(self.store, self.embedder, lexical, self.settings.index_home)
         return report
 
     def _write(

@@ -18,7 +18,7 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, PrivateAttr, SkipValidation
 
-from index.calibration import Calibration, evidence, sync_calibration
+from index.coverage import FLOOR, evidence
 from index.filter_vectors import FilterVectors
 from index.filters import Filter, FilterTable
 from index.follow import StoreFollower
@@ -26,6 +26,7 @@ from index.lexical import LexicalIndex, sync_lexical
 from index.protocols import Embedder, Store
 from index.settings import IndexSettings
 from index.store import StoredChunk
+from index.term_support import term_support
 
 _WORD = re.compile(r"\w+")
 #: A filter's dense search looks this many times deeper than the share of chunks it keeps asks for ...
@@ -72,27 +73,31 @@ class Passage:
         )
 
 
+#: The passages a question's term support is measured on.
+SUPPORT_PASSAGES = 3
+
+
 @dataclass(frozen=True, slots=True)
 class Coverage:
-    """What "the documents cover this query" means, once for every use: a passage this close to the query (cosine)
-    covers it when its evidence (with the share of the query's terms the index knows) clears this index's
-    calibrated floor and the fixed ``relevance_floor``. The refusal decision asks it of the best passage; the
-    grounding guard of a model's answer asks it of the passage sentence each claim is checked against."""
+    """What "the documents cover this query" means, once for every use (index.coverage): a passage this close to
+    the query (cosine) covers it when its evidence, with the query's term support, reaches the floor and the
+    similarity the fixed ``relevance_floor``. The refusal decision asks it of the best passage; the grounding guard
+    of a model's answer asks it of the passage sentence each claim is checked against."""
 
-    known_share: float  # share of the query's terms the index knows (BM25 vocabulary)
-    floor: float  # the evidence this index needs (index.calibration); -inf when coverage = floor
+    support: float  # the query's term support on its first passages (index.term_support)
+    floor: float  # the evidence a query needs (index.coverage.FLOOR); -inf when coverage = floor
     relevance_floor: float
 
     def covers(self, similarity: float) -> bool:
-        return similarity >= self.relevance_floor and evidence(similarity, self.known_share) >= self.floor
+        return similarity >= self.relevance_floor and evidence(similarity, self.support) >= self.floor
 
 
 @dataclass(frozen=True, slots=True)
 class Retrieval:
     passages: list[Passage]
     best_similarity: float  # highest cosine similarity among dense candidates (-1 when none)
-    evidence: float  # how strongly the index bears on the query (index.calibration.evidence)
-    floor: float  # the evidence this index needs to count a query as covered (index.calibration)
+    evidence: float  # how strongly the passages bear on the query (index.coverage.evidence)
+    floor: float  # the evidence a query needs to count as covered (index.coverage)
     covered: bool  # False: the documents do not cover the query
     coverage: Coverage  # the rule ``covered`` came from, for the answerer's own checks
     query_vector: np.ndarray | None = field(default=None, compare=False)  # the query's embedding, when made
@@ -123,7 +128,6 @@ class HybridRetriever(BaseRetriever):
     embedder: SkipValidation[Embedder]
     store: SkipValidation[Store]
     _lexical: LexicalIndex = PrivateAttr()
-    _calibration: Calibration = PrivateAttr()
     _table: FilterTable | None = PrivateAttr(default=None)
     _vectors: FilterVectors = PrivateAttr()
     _lock: Any = PrivateAttr(default_factory=RLock)
@@ -138,7 +142,7 @@ class HybridRetriever(BaseRetriever):
         self.refresh()
 
     def refresh(self) -> None:
-        """Pick up what an index run changed, now (the BM25 side and the calibration are redone if out of step)."""
+        """Pick up what an index run changed, now (the BM25 side is redone if out of step)."""
         self._follower.sync()
 
     def follow(self) -> Thread | None:
@@ -147,12 +151,10 @@ class HybridRetriever(BaseRetriever):
         return self._follower.poll()
 
     def _sync(self) -> None:
-        """Bring the BM25 side and the calibration in line with the store; swap them in together."""
+        """Bring the BM25 side in line with the store; swap it and what derives from the store in together."""
         lexical = sync_lexical(self.store, self.settings.lexical_dir)
-        calibration = sync_calibration(self.store, self.embedder, lexical, self.settings.index_home)
         with self._lock:
             self._lexical = lexical
-            self._calibration = calibration
             self._table = None
             self._vectors = FilterVectors(self.store, self.settings.filter_vectors)
 
@@ -203,8 +205,9 @@ class HybridRetriever(BaseRetriever):
 
     @property
     def floor(self) -> float:
-        """The evidence (index.calibration.evidence) a query needs to count as covered: this index's own floor."""
-        return self._calibration.floor
+        """The evidence (index.coverage.evidence) a query needs to count as covered (-inf: coverage = floor, only
+        ``relevance_floor`` decides)."""
+        return FLOOR if self.settings.coverage == "evidence" else -math.inf
 
     def search(
         self,
@@ -254,12 +257,10 @@ class HybridRetriever(BaseRetriever):
         ranked = sorted(scores, key=scores.__getitem__, reverse=True)
         passages = self._distinct_passages(ranked, scores, similarity, k)
         best = max(similarity.values(), default=-1.0)
-        with self._lock:
-            known = self._lexical.known_share(query)
-            floor = self._calibration.floor if settings.coverage == "calibrated" else -math.inf
-        coverage = Coverage(known, floor, settings.relevance_floor)
+        support = term_support(query, [p.text for p in passages[:SUPPORT_PASSAGES]])
+        coverage = Coverage(support, self.floor, settings.relevance_floor)
         covered = bool(passages) and coverage.covers(best)
-        return Retrieval(passages, best, evidence(best, known), floor, covered, coverage, vector)
+        return Retrieval(passages, best, evidence(best, support), coverage.floor, covered, coverage, vector)
 
     def _sentence_ranking(self, vector: np.ndarray, fetch: int) -> list[str]:
         """Chunks in the order of their best-matching stored sentence (small-to-big)."""

@@ -58,7 +58,7 @@ class IndexSettings(BaseSettings):
     )
     index_dir: Path | None = Field(
         None,
-        description="Where this index's BM25 files, calibration and upload records live (default: data_dir). "
+        description="Where this index's BM25 files and upload records live (default: data_dir). "
         "docbot sets it to data_dir/collections/NAME for each collection other than default; set it by hand only "
         "to move them.",
     )
@@ -126,15 +126,16 @@ class IndexSettings(BaseSettings):
         ge=-1,
         le=1,
         description="A question whose best passage similarity is below this is never covered. Whether the "
-        "documents cover a question is decided by the index's own calibrated floor (off-topic probes measured "
-        "at index time); this only adds a fixed minimum on top (0: the calibration alone decides).",
+        "documents cover a question is decided by its evidence (coverage = evidence); this only adds a fixed "
+        "minimum on top (0: the evidence alone decides).",
     )
-    coverage: Literal["calibrated", "floor"] = Field(
-        "calibrated",
-        description="How 'the documents do not cover this question' is decided: calibrated = the question's "
-        "evidence must clear the floor measured on this index with off-topic probes at index time (and "
-        "relevance_floor); floor = relevance_floor alone (for an embedder without meaning, such as the test "
-        "tier's hashing embedder, or to set the line by hand).",
+    coverage: Literal["evidence", "floor"] = Field(
+        "evidence",
+        description="How 'the documents do not cover this question' is decided: evidence = the share of what the "
+        "question names (rare words weigh most) that its first passages hold, plus its closeness in meaning to "
+        "the best one, must reach a fixed floor that no corpus moves (and relevance_floor); floor = "
+        "relevance_floor alone (for an embedder without meaning, such as the test tier's hashing embedder, or to "
+        "set the line by hand).",
     )
     store_check_interval_s: float = Field(
         2.0,
@@ -196,7 +197,7 @@ class IndexSettings(BaseSettings):
 
     @property
     def index_home(self) -> Path:
-        """The folder of this collection's own files (BM25, calibration, upload records)."""
+        """The folder of this collection's own files (BM25, upload records)."""
         return self.index_dir or self.data_dir
 
     @property

@@ -24,8 +24,8 @@ SEED_DOC = SEEDS / "isis-resurgence-iraq.txt"
 EVAL_SET = ROOT / "tests" / "data" / "seed_dev.jsonl"
 
 
-#: Settings for a bot that answers over the hashing embedder: it has no meaning, so the calibrated "not covered"
-#: decision (off-topic probes against the index) cannot tell on-topic from off-topic with it; a fixed similarity line
+#: Settings for a bot that answers over the hashing embedder: it has no meaning, so the "not covered" evidence rule
+#: (its similarity counts) cannot tell on-topic from off-topic with it; a fixed similarity line
 #: does (the seed questions of the tests score 0.34 and more, off-topic ones 0.25 and less).
 HASHING_COVERAGE: dict[str, Any] = {"coverage": "floor", "relevance_floor": 0.3}
 

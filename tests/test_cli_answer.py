@@ -70,6 +70,9 @@ def test_ask_json_prints_the_structured_answer(env: dict[str, str]) -> None:
 
 def test_ask_refuses_what_the_documents_do_not_cover(env: dict[str, str]) -> None:
     assert docbot(env, "ask", "What is the capital of Libya?").stdout == REFUSAL + "\n"
+    explained = docbot(env, "ask", "--explain", "What is the capital of Libya?")
+    assert explained.stdout == REFUSAL + "\n" and "why: not covered: term support" in explained.stderr
+    assert "< 1.25" in explained.stderr
 
 
 def test_ask_with_an_unreachable_model_notes_the_fallback(env: dict[str, str]) -> None:
@@ -93,5 +96,6 @@ def test_chat_follows_up_on_the_conversation_and_starts_over(env: dict[str, str]
     assert first.startswith("bot> ") and "between two and three thousand" in first
     assert "escaping from prisons in Syria" in second and "[1] isis resurgence iraq (" in second
     assert reset.startswith("(new conversation)")
-    assert again.strip() == f"bot> {REFUSAL}"  # the same words, without the conversation, are not enough
+    alone = docbot(env, "ask", follow_up).stdout.strip()
+    assert again.strip() == f"bot> {alone}"  # after "new", the same words are a question of their own
     assert last == "\n"  # end of input ends the chat

@@ -118,7 +118,7 @@ def test_create_rename_delete(library: Library, docs: Path) -> None:
         collections.rename("people", DEFAULT)
 
     home = collections.home("people")
-    assert (home / "bm25").is_dir() and (home / "calibration.json").is_file()
+    assert (home / "bm25").is_dir()
     collections.delete("people")
     library.forget("people")
     assert collections.names() == [DEFAULT]
@@ -180,7 +180,7 @@ def test_an_index_built_before_collections_opens_as_default_without_embedding_ag
     assert library.collections.names() == [DEFAULT]
     assert sorted(library.services(DEFAULT).store.ids()) == sorted(stored)
     retriever = library.bot([DEFAULT]).retriever
-    assert embedder.texts == 0  # BM25 files and calibration were found where they were
+    assert embedder.texts == 0  # the BM25 files were found where they were
     # Before a re-index the BM25 side derives type and folder from the source path.
     assert {p.source for p in retriever.search("deploy", where=Filter.parse("type=txt")).passages} <= {
         "hr/sick.txt",

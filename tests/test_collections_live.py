@@ -1,4 +1,4 @@
-"""Collections against the real ``docbot serve`` (the bundled model, calibrated coverage): two collections beside the
+"""Collections against the real ``docbot serve`` (the bundled model, evidence coverage): two collections beside the
 default one, asked through /api, /v1, the embed page and the chat page's collection picker in Chromium."""
 
 from __future__ import annotations

@@ -96,13 +96,23 @@ def test_containment_matches_whole_tokens() -> None:
 
 def test_refusal_precision_and_recall_by_hand() -> None:
     # refused: items 0 (unanswerable) and 1 (answerable) → precision 1/2
-    # unanswerable: items 0 (refused) and 2 (answered) → recall 1/2
+    # unanswerable: items 0 (refused) and 2 (answered) → recall 1/2; answerable: 1 (refused), 3 → 1/2 refused
     scores = refusal_scores(refused=[T, T, F, F], answerable=[F, T, F, T])
-    assert scores == {"refusal_precision": 0.5, "refusal_recall": 0.5}
+    assert scores == {
+        "refusal_precision": 0.5,
+        "refusal_recall": 0.5,
+        "refusal_recall_near": None,
+        "refusal_recall_off": None,
+        "answerable_refused": 0.5,
+    }
     # nothing refused: precision has nothing to measure; recall is 0 of 1
-    assert refusal_scores([F, F], [F, T]) == {"refusal_precision": None, "refusal_recall": 0.0}
+    nothing = refusal_scores([F, F], [F, T])
+    assert (nothing["refusal_precision"], nothing["refusal_recall"], nothing["answerable_refused"]) == (None, 0.0, 0.0)
     # no unanswerable question: recall has nothing to measure
-    assert refusal_scores([T, F], [T, T]) == {"refusal_precision": 0.0, "refusal_recall": None}
+    assert refusal_scores([T, F], [T, T])["refusal_recall"] is None
+    # by kind: the near-topic unanswerable one refused, the off-topic one answered
+    kinds = refusal_scores([T, F, F], [F, F, T], ["near", "off", "answerable"])
+    assert (kinds["refusal_recall_near"], kinds["refusal_recall_off"], kinds["answerable_refused"]) == (1.0, 0.0, 0.0)
 
 
 def test_share_mean_and_percentiles_by_hand() -> None:
@@ -144,7 +154,7 @@ def test_metric_names_are_the_results_and_gate_contract() -> None:
     expected = (
         *("hit@1", "hit@3", "hit@5", "hit@10", "mrr", "ndcg@10"),
         *("exact_match", "f1", "containment", "citation_precision", "citation_support"),
-        *("refusal_precision", "refusal_recall"),
+        *("refusal_precision", "refusal_recall", "refusal_recall_near", "refusal_recall_off", "answerable_refused"),
         *("retrieval_ms_p50", "retrieval_ms_p95", "generation_ms_p50", "generation_ms_p95"),
         *("total_ms_p50", "total_ms_p95"),
     )

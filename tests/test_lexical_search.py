@@ -41,7 +41,6 @@ def test_an_empty_index_and_an_empty_query_find_nothing() -> None:
     index = LexicalIndex.build(["a", "b"], ["ferry at the pier", "oak and granite"])
     assert index.search("the of", 5) == []
     assert [h.id for h in index.search("ferry", 5)] == ["a"]
-    assert index.known_share("ferry unicorn") == 0.5
 
 
 def test_a_fragment_naming_the_term_once_does_not_outrank_a_full_chunk_naming_it_twice() -> None:

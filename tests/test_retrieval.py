@@ -20,7 +20,7 @@ from langchain_core.documents import Document
 from app import build
 from bot.answer.chat import REFUSAL
 from bot.eval.retrievers import compare_retrievers
-from index.calibration import PROBES, Calibration
+from index.coverage import FLOOR
 from index.embeddings import Embedder
 from index.loaders import normalise_text
 from index.retriever import HybridRetriever
@@ -107,35 +107,28 @@ def test_near_duplicate_passages_are_returned_once(tmp_path: Path, embedder: Emb
     assert len({p.source for p in passages if "two and three thousand" in p.text}) == 1
 
 
-def test_calibrated_floor_separates_covered_from_not_covered(retriever: HybridRetriever) -> None:
+def test_the_fixed_floor_separates_covered_from_not_covered(retriever: HybridRetriever) -> None:
     covered = retriever.search("How many eggs can a honeybee queen lay?")
-    assert covered.covered and covered.evidence >= covered.floor == retriever.floor
+    assert covered.covered and covered.evidence >= covered.floor == retriever.floor == FLOOR
+    assert covered.coverage.support == 1.0  # every rare word of the question is in its first passages
     off_topic = retriever.search("Who won the football World Cup in 2014?")
     assert not off_topic.covered
     assert off_topic.evidence < off_topic.floor
     assert off_topic.passages  # still returned, for the evaluator; the bot does not use them
 
 
-def test_calibration_is_measured_at_index_time_and_follows_the_index(tmp_path: Path, embedder: Embedder) -> None:
+def test_nothing_is_measured_or_stored_for_coverage_at_index_time(tmp_path: Path, embedder: Embedder) -> None:
     settings = clean_settings(tmp_path / "data")
     docs = write_docs(tmp_path / "docs")
     services = build(settings, embedder=embedder)
     services.indexer.run([docs])
-    stored = Calibration.load(settings.data_dir)  # written by the index run itself
-    retriever = services.retriever
-    assert stored is not None and stored.fingerprint == retriever._lexical.fingerprint
-    assert len(stored.probe_evidence) == len(PROBES) and retriever.floor == stored.floor
-    # Probes are off-topic: the floor lies above what most of them got.
-    assert sorted(stored.probe_evidence)[len(PROBES) // 2] < stored.floor
-    (docs / "beekeeping.txt").write_text(BEEKEEPING)
+    before = services.retriever.search("How many eggs can a honeybee queen lay?")
+    (docs / "beekeeping.txt").write_text(BEEKEEPING)  # a corpus that grows does not move the line
     services.indexer.run([docs])
-    again = Calibration.load(settings.data_dir)
-    assert again is not None and again.fingerprint != stored.fingerprint
-    retriever.refresh()
-    assert again.fingerprint == retriever._lexical.fingerprint and retriever.floor == again.floor
-    (settings.data_dir / "calibration.json").write_text("{broken")  # a damaged file is measured again
-    retriever.refresh()
-    assert Calibration.load(settings.data_dir) == again
+    services.retriever.refresh()
+    after = services.retriever.search("How many eggs can a honeybee queen lay?")
+    assert before.floor == after.floor == FLOOR and after.covered
+    assert not (settings.data_dir / "calibration.json").exists()
 
 
 def test_bot_refuses_below_the_floor_and_the_floor_is_a_setting(retriever: HybridRetriever) -> None:

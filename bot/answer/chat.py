@@ -6,23 +6,32 @@ final :class:`~bot.answer.citations.Answer`; ``Bot.ask`` returns only the latter
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 
-from bot.answer.citations import Answer, CitationBook
+from bot.answer.citations import Answer, CitationBook, Related
 from bot.answer.errors import BackendError, QuestionError
 from bot.answer.extractive import ExtractiveAnswerer
 from bot.answer.llm import ModelBackend, is_model_refusal
 from bot.answer.markers import MARKER, parse_markers
+from bot.answer.question_parts import question_parts
+from bot.answer.supplies import supplies_at, unsupplied_reason
 from bot.answer.support import Support, SupportChecker
 from bot.answer.text import content_words, sentences_of_stream
 from bot.config import Settings
+from index.coverage import DENSE_WEIGHT
 from index.filters import Filter
 from index.protocols import Retriever
-from index.retriever import Retrieval, near_duplicate
+from index.retriever import SUPPORT_PASSAGES, Retrieval, near_duplicate
+from index.term_support import missing_terms
 
 REFUSAL = "The documents do not cover this question."
+#: The reply to a question the documents are about but do not answer; the closest passages come as related.
+NOT_GIVEN = "The documents do not say. The closest passages are listed as related."
+#: How many passages a NOT_GIVEN reply offers as related.
+RELATED = 3
 History = Sequence[tuple[str, str]]
 
 _REFERRING = frozenset(
@@ -119,6 +128,23 @@ def plain_quote(text: str) -> str:
     return MARKER.sub(lambda marker: marker.group(0).replace("[", "(").replace("]", ")"), text)
 
 
+def coverage_reason(query: str, retrieval: Retrieval) -> str:
+    """Why the documents do or do not cover ``query``, in figures (index.coverage)."""
+    coverage = retrieval.coverage
+    if retrieval.floor == -math.inf:  # coverage = floor
+        verdict = "covered" if retrieval.covered else "not covered"
+        return f"{verdict}: similarity {retrieval.best_similarity:.2f}, relevance_floor {coverage.relevance_floor}"
+    figures = (
+        f"term support {coverage.support:.2f} + {DENSE_WEIGHT:g} × similarity {retrieval.best_similarity:.2f} = "
+        f"{retrieval.evidence:.2f}"
+    )
+    if retrieval.covered:
+        return f"covered: {figures} ≥ {retrieval.floor:.2f}"
+    missing = missing_terms(query, [p.text for p in retrieval.passages[:SUPPORT_PASSAGES]])
+    unnamed = f"; the passages do not name: {', '.join(missing[:5])}" if missing else ""
+    return f"not covered: {figures} < {retrieval.floor:.2f}{unnamed}"
+
+
 class Bot:
     """The answering side of docbot, shared by the CLI, the page, the API and the evaluator."""
 
@@ -167,11 +193,17 @@ class Bot:
         answer = Answer(question=question, text="", query=query, generator=self.generator_name)
         if retrieval.covered:
             yield from self._answer(answer, query, retrieval, [said for _, said in history])
+        answer.why = coverage_reason(query, retrieval)
         if not answer.text:
             answer.refused = True
-            answer.text = REFUSAL
             answer.citations = []
-            yield REFUSAL
+            if retrieval.covered:  # on the documents' subject, but no sentence gives what is asked
+                answer.text = NOT_GIVEN
+                answer.related = [Related.of(p) for p in retrieval.passages[:RELATED]]
+                answer.why += f"; declined: {unsupplied_reason(query)}"
+            else:
+                answer.text = REFUSAL
+            yield answer.text
         done = time.perf_counter()
         answer.timings = {
             "retrieval_ms": round(1000 * (retrieved - started), 1),
@@ -221,6 +253,11 @@ class Bot:
         assert self.backend is not None
         passages = retrieval.passages
         evidence = self.checker.evidence(query, retrieval)
+        single = len(question_parts(query)) == 1
+
+        def gives(support: Support) -> bool:  # the sentence backing a claim supplies what is asked (one-part questions)
+            return not single or supplies_at(query, passages[support.passage_index].text, support.quote_span)
+
         book = CitationBook(passages)
         parts: list[str] = []
         refused = False
@@ -231,7 +268,7 @@ class Bot:
                     refused = True
                     continue
                 support = evidence.support(claim, {n - 1 for n in numbers})
-                if support is None or not (support.supported and support.on_topic):
+                if support is None or not (support.supported and support.on_topic and gives(support)):
                     answer.unsupported.append(claim)
                     continue
                 parts.append(f"{claim} [{book.cite(support)}]")

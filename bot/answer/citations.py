@@ -32,6 +32,24 @@ class Citation:
     collection: str = ""  # the collection the passage comes from
 
 
+@dataclass(frozen=True, slots=True)
+class Related:
+    """A passage near the question offered when the documents do not give the answer: not cited, not the answer."""
+
+    chunk_id: str
+    source: str
+    title: str
+    page: int | None
+    passage: str
+    view_url: str  # the evidence viewer at the passage, relative to the server's address
+    collection: str = ""
+
+    @classmethod
+    def of(cls, passage: Passage) -> Related:
+        where = view_path(passage.id, passage.start, passage.end, passage.collection)
+        return cls(passage.id, passage.source, passage.title, passage.page, passage.text, where, passage.collection)
+
+
 def view_path(chunk_id: str, quote_start: int, quote_end: int, collection: str = "") -> str:
     """The evidence viewer's address for a quote: the chunk's opaque id, the quote's span in its document (never
     a file path) and the collection it comes from (none: the default collection); ``#cited`` scrolls the view to
@@ -61,6 +79,10 @@ class Answer:
     query: str = ""  # the standalone query actually searched
     notice: str | None = None  # e.g. "the model failed; answered extractively"
     unsupported: list[str] = field(default_factory=list)  # sentences the grounding guard dropped or flagged
+    #: When the documents are on the question's subject but give no answer: the closest passages, for reading.
+    related: list[Related] = field(default_factory=list)
+    #: Why the question was answered or declined, in one line (``docbot ask --explain``, the eval report).
+    why: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +94,15 @@ class Answer:
         for c in self.citations:
             where = f"{c.source}" + (f", page {c.page}" if c.page else "")
             lines.append(f'[{c.number}] {c.title} ({where}): "{c.quote}"')
+        return "\n".join(lines)
+
+    def related_block(self) -> str:
+        """The related passages as plain text (title, where, the passage's first words)."""
+        lines = []
+        for r in self.related:
+            where = f"{r.source}" + (f", page {r.page}" if r.page else "")
+            excerpt = " ".join(r.passage.split())
+            lines.append(f"- {r.title} ({where}): {excerpt[:160]}{'…' if len(excerpt) > 160 else ''}")
         return "\n".join(lines)
 
 

@@ -5,7 +5,6 @@ Deterministic, offline and fast: no language model, only the embedding model alr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,8 +13,9 @@ import numpy as np
 from bot.answer.novelty import ECHO_WORDS, echoes, new_words
 from bot.answer.passage_sentences import PassageSentences
 from bot.answer.question_parts import question_parts
+from bot.answer.supplies import ANSWER_TYPES, holds_share, restrictions, supplies_at
 from bot.answer.support import lexical_overlap
-from bot.answer.text import MONTHS, YEAR, content_words, sentence_spans
+from bot.answer.text import content_words, sentence_spans
 from index.protocols import Embedder, Store
 from index.retriever import Passage, near_duplicate
 
@@ -35,26 +35,6 @@ CITE_SHARE = 0.0
 MIN_WORDS = 4
 
 
-#: What a question asks for, and what a sentence holding that kind of answer looks like.
-_ANSWER_TYPES = (
-    (re.compile(r"^\s*how (?:many|much)\b|\bwhat (?:number|percentage|share)\b", re.I), re.compile(r"\d")),
-    (
-        re.compile(r"^\s*when\b|\bwhat (?:year|date|month|day)\b", re.I),
-        re.compile(
-            rf"{YEAR}|\b(?:{'|'.join(MONTHS)})\b|\b(?:last|next|this) (?:week|month|year)\b",
-            re.I,
-        ),
-    ),
-    (re.compile(r"^\s*who\b", re.I), re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)+")),
-    (
-        re.compile(r"^\s*why\b|\bwhat (?:factors|reasons?|causes?|led)\b|\bfor what reason\b", re.I),
-        re.compile(
-            r"\b(?:because|due to|owing to|thanks to|as a result|caused by|resulting from|led (?:to|him|her|them)|"
-            r"took advantage|taking advantage|exploit\w*|in order to|so that)\b",
-            re.I,
-        ),
-    ),
-)
 #: Multiplies the score of a sentence that holds the kind of answer asked for (a number for "how many"...);
 #: a factor, not a bonus, so sentences of the same kind keep their ratios (companions stay as they were).
 ANSWER_TYPE_FACTOR = 1.15
@@ -62,15 +42,23 @@ ANSWER_TYPE_FACTOR = 1.15
 REPEAT_FACTOR = 0.8
 
 
+#: Multiplies the score of a sentence by up to this for holding what the question restricts the answer to (a month,
+#: a year, a number), so that those outweigh words the question shares with many sentences.
+NAMED_FACTOR = 1.2
+#: A sentence lower in the ranking that supplies what is asked is quoted instead of a better-scored one that does
+#: not when it scores at least this share of it; below, the documents do not give the answer.
+SUPPLY_SHARE = 0.6
+
+
 def asks_for_type(question: str) -> bool:
     """Whether the question asks for a kind of answer that shows in a sentence (a number, a date, a name...)."""
-    return any(asks.search(question) for asks, _ in _ANSWER_TYPES)
+    return any(kind.asks.search(question) for kind in ANSWER_TYPES)
 
 
 def answer_type_factor(question: str, sentence: str) -> float:
-    for asks, holds in _ANSWER_TYPES:
-        if asks.search(question):
-            return ANSWER_TYPE_FACTOR if holds.search(sentence) else 1.0
+    for kind in ANSWER_TYPES:
+        if kind.asks.search(question):
+            return ANSWER_TYPE_FACTOR if kind.holds.search(sentence) else 1.0
     return 1.0
 
 
@@ -95,7 +83,8 @@ class ExtractiveAnswerer:
         query_vector: np.ndarray | None = None,
     ) -> list[Pick]:
         """The answering sentences, best first: the best one for each part of the question, or for a question
-        asking one thing the best one and its close companions. Empty only when the passages have no sentence.
+        asking one thing the best one and its close companions. Empty when the passages have no sentence, or when a
+        question asking one thing finds no sentence that supplies it (bot.answer.supplies).
 
         The retriever has already judged that the passages cover the question; when no sentence scores high the
         best one is still the answer (an excerpt of the passage that covers it), not a refusal. Sentences found in
@@ -121,12 +110,14 @@ class ExtractiveAnswerer:
         repeat = [REPEAT_FACTOR if any(text in said for said in already_said) else 1.0 for text in texts]
 
         def ranked(part: str, similarity: np.ndarray) -> list[Pick]:
+            names = restrictions(part)
             picks = (
                 Pick(
                     i,
                     span,
                     (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * lexical_overlap(part, text))
                     * answer_type_factor(part, text)
+                    * (1 + (NAMED_FACTOR - 1) * holds_share(text, names))
                     * again,
                 )
                 for (i, span), text, sim, again in zip(candidates, texts, similarity, repeat, strict=True)
@@ -134,7 +125,11 @@ class ExtractiveAnswerer:
             return sorted(picks, key=lambda pick: pick.score, reverse=True)
 
         if not asked:
-            return self._with_companions(query, ranked(query, whole), passages)
+            scored = ranked(query, whole)
+            supplying = next((p for p in scored if self._supplies(query, p, passages)), None)
+            if supplying is None or supplying.score < SUPPLY_SHARE * scored[0].score:
+                return []  # near the documents' subject, but no sentence gives what is asked
+            return self._with_companions(query, [supplying, *(p for p in scored if p is not supplying)], passages)
         by_part = [
             ranked(part, (whole + np.clip(sentence_vectors @ vectors[n], 0.0, 1.0)) / 2)
             for n, part in enumerate(asked, start=1)
@@ -175,6 +170,11 @@ class ExtractiveAnswerer:
                 continue
             chosen.append(pick)
         return self._holding_news(query, chosen, passages)
+
+    @staticmethod
+    def _supplies(query: str, pick: Pick, passages: list[Passage]) -> bool:
+        """Whether the pick, with the sentence it leads in to, supplies what the question asks for."""
+        return supplies_at(query, passages[pick.passage_index].text, _lead_in(passages, pick, query).span)
 
     @staticmethod
     def _holding_news(query: str, picks: list[Pick], passages: list[Passage]) -> list[Pick]:

@@ -52,6 +52,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("citation_support", "share of citations whose quote supports the sentence"),
     Metric("refusal_precision", "refused questions that were unanswerable", per_question=False),
     Metric("refusal_recall", "unanswerable questions that were refused", per_question=False),
+    Metric("refusal_recall_near", "near-topic questions (kind near) that were refused", per_question=False),
+    Metric("refusal_recall_off", "off-topic questions (kind off) that were refused", per_question=False),
+    Metric("answerable_refused", "answerable questions that were refused", False, per_question=False),
     *(
         Metric(f"{part}_ms_p{p}", f"{_LATENCY_LABEL[part]} latency, {p}th percentile (ms)", False, per_question=False)
         for part in LATENCY_PARTS
@@ -158,11 +161,21 @@ def share(flags: Sequence[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
-def refusal_scores(refused: Sequence[bool], answerable: Sequence[bool]) -> dict[str, float | None]:
-    """Precision: of the refused questions, the unanswerable share. Recall: of the unanswerable, the refused share."""
-    refused_unanswerable = [not a for r, a in zip(refused, answerable, strict=True) if r]
-    unanswerable_refused = [r for r, a in zip(refused, answerable, strict=True) if not a]
-    return {"refusal_precision": share(refused_unanswerable), "refusal_recall": share(unanswerable_refused)}
+def refusal_scores(
+    refused: Sequence[bool], answerable: Sequence[bool], kinds: Sequence[str | None] | None = None
+) -> dict[str, float | None]:
+    """Precision: of the refused questions, the unanswerable share. Recall: of the unanswerable, the refused share,
+    also for each kind of unanswerable question (``near``: about the documents' subject, asking what they do not
+    give; ``off``: about something else). ``answerable_refused``: of the answerable, the refused share."""
+    pairs = list(zip(refused, answerable, strict=True))
+    kinds = list(kinds) if kinds is not None else [None] * len(pairs)
+    return {
+        "refusal_precision": share([not a for r, a in pairs if r]),
+        "refusal_recall": share([r for r, a in pairs if not a]),
+        "refusal_recall_near": share([r for (r, a), k in zip(pairs, kinds, strict=True) if not a and k == "near"]),
+        "refusal_recall_off": share([r for (r, a), k in zip(pairs, kinds, strict=True) if not a and k == "off"]),
+        "answerable_refused": share([r for r, a in pairs if a]),
+    }
 
 
 # --- aggregation -------------------------------------------------------------------------------

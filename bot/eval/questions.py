@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 
 class QuestionSetError(ValueError):
@@ -34,6 +35,15 @@ class QuestionItem(BaseModel):
     answerable: bool
     history: list[tuple[str, str]] = []
     source: str | None = None
+    #: Optional: ``answerable``; for an unanswerable question ``near`` (about the documents' subject, asking what
+    #: they do not give) or ``off`` (about something else). Reports give refusals for each kind.
+    kind: Literal["answerable", "near", "off"] | None = None
+
+    @model_validator(mode="after")
+    def _kind_matches(self) -> QuestionItem:
+        if self.kind is not None and (self.kind == "answerable") != self.answerable:
+            raise ValueError(f"kind {self.kind!r} does not go with answerable {str(self.answerable).lower()}")
+        return self
 
 
 def _pydantic_problems(error: ValidationError) -> list[str]:

@@ -153,6 +153,8 @@ class QuestionResult:
     scores: dict[str, float | None]
     timings: dict[str, float]
     problems: list[str] = field(default_factory=list)
+    kind: str | None = None  # the question set's kind: answerable, near or off (None when the set gives none)
+    why: str = ""  # why it was answered or declined (bot.answer.chat.coverage_reason)
 
     @property
     def scored_retrieval(self) -> bool:
@@ -222,11 +224,15 @@ def question_problems(result: QuestionResult, k: int) -> list[str]:
         where = f"first at rank {rank}" if rank else f"not in the top {len(result.retrieved)}"
         problems.append(f"evidence not in the {k} passages the answer used ({where})")
     if result.answerable and result.refused:
-        problems.append("refused an answerable question")
+        problems.append(
+            f"refused an answerable question ({result.why})" if result.why else "refused an answerable question"
+        )
     elif result.answerable and not result.scores["containment"]:
         problems.append("the answer contains no reference answer")
     if not result.answerable and not result.refused:
-        problems.append("answered an unanswerable question")
+        problems.append(
+            f"answered an unanswerable question ({result.why})" if result.why else "answered an unanswerable question"
+        )
     unsupported = sum(not c.supported for c in result.citations)
     if unsupported:
         problems.append(f"{unsupported} citation(s) not supported by their quote")
@@ -246,6 +252,8 @@ def evaluate_question(bot: Bot, item: QuestionItem, k: int, depth: int) -> Quest
         evidence=item.evidence,
         answerable=item.answerable,
         source=item.source,
+        kind=item.kind,
+        why=answer.why,
         query=answer.query,
         answer=answer.text,
         refused=answer.refused,
@@ -281,9 +289,14 @@ def summarise(results: list[QuestionResult], depth: int) -> tuple[dict[str, floa
     """Run metrics, how many questions each is measured over, and the hit@k curve for k = 1..depth."""
     metrics: dict[str, float | None] = {name: mean([r.scores[name] for r in results]) for name in PER_QUESTION}
     measured = {name: sum(r.scores[name] is not None for r in results) for name in PER_QUESTION}
-    metrics.update(refusal_scores([r.refused for r in results], [r.answerable for r in results]))
+    metrics.update(
+        refusal_scores([r.refused for r in results], [r.answerable for r in results], [r.kind for r in results])
+    )
     measured["refusal_precision"] = sum(r.refused for r in results)
     measured["refusal_recall"] = sum(not r.answerable for r in results)
+    measured["refusal_recall_near"] = sum(not r.answerable and r.kind == "near" for r in results)
+    measured["refusal_recall_off"] = sum(not r.answerable and r.kind == "off" for r in results)
+    measured["answerable_refused"] = sum(r.answerable for r in results)
     metrics.update(latency_scores([r.timings for r in results]))
     measured.update({name: len(results) for name in METRIC_NAMES if name not in measured})
     relevances = [[p.relevant for p in r.retrieved] for r in results if r.scored_retrieval]

@@ -83,7 +83,20 @@ def answer_html(text: str, turn: int, answer: Answer | None = None) -> str:
         count = len(answer.unsupported)
         notes.append(f"{count} sentence{'s' if count > 1 else ''} the passages did not support left out.")
     note = "".join(f'<div class="a-note">{_text(n)}</div>' for n in notes)
-    return f'<div class="{kind}">{_linked(answer.text, turn, answer.citations)}</div>{note}'
+    return f'<div class="{kind}">{_linked(answer.text, turn, answer.citations)}</div>{note}{_related(answer)}'
+
+
+def _related(answer: Answer) -> str:
+    """The passages offered when the documents do not give the answer: links to read them, not citations."""
+    if not answer.related:
+        return ""
+    items = "".join(
+        f'<li><a class="related-open" href="{escape(r.view_url)}" target="_blank" rel="noopener">'
+        f'{_text(r.title)}</a> <span class="related-where">{_text(r.source)}'
+        f"{_text(f', page {r.page}') if r.page else ''}</span></li>"
+        for r in answer.related
+    )
+    return f'<div class="a-related">Related passages (not the answer):<ul>{items}</ul></div>'
 
 
 def chat_messages(turns: Sequence[Turn]) -> list[dict[str, str]]:
