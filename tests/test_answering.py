@@ -26,7 +26,7 @@ from answer_fixtures import (
     write_docs,
 )
 
-from bot.answer.chat import REFUSAL, Bot, condense_deterministic, plausible_rewrite
+from bot.answer.chat import REFUSAL, Bot, condense_deterministic, model_claims, plausible_rewrite
 from bot.answer.citations import Answer, CitationBook
 from bot.answer.errors import BackendError, QuestionError
 from bot.answer.llm import SYSTEM_PROMPT, build_backend, bundled_gguf
@@ -371,3 +371,11 @@ def test_the_local_generator_is_the_bundled_gguf_in_a_process_of_its_own(tmp_pat
         assert local.local.pid not in (None, os.getpid())
     finally:
         local.local.close()
+
+
+def test_the_prompts_passage_tags_a_model_copies_are_no_claim() -> None:
+    """SmolLM2 was seen replying '# Harbour operations notice\\n</passage> [1]' (the prompt's own wrapping)."""
+    assert list(model_claims(["# Harbour operations notice\n", "</passage> [1]"])) == []
+    assert list(model_claims(["The pilot boat leaves at eight. </passage> [2]"])) == [
+        ("The pilot boat leaves at eight.", [2])
+    ]

@@ -29,7 +29,7 @@ from index.term_support import missing_terms
 
 REFUSAL = "The documents do not cover this question."
 #: The reply to a question the documents are about but do not answer; the closest passages come as related.
-NOT_GIVEN = "The documents do not say. The closest passages are listed as related."
+NOT_GIVEN = "The documents do not give this. The closest passages are listed as related."
 #: How many passages a NOT_GIVEN reply offers as related.
 RELATED = 3
 History = Sequence[tuple[str, str]]
@@ -93,12 +93,19 @@ def strip_preamble(claim: str) -> str:
     return rest[:1].upper() + rest[1:] if rest != claim else claim
 
 
+#: The tags docbot's prompt wraps passages in (bot.answer.llm): a small model copies them into its reply, often
+#: after a passage's heading.
+_PROMPT_TAG = re.compile(r"</?passage\b[^>]*>", re.IGNORECASE)
+
+
 def model_claims(pieces: Iterable[str]) -> Iterator[tuple[str, list[int]]]:
     """A model's streamed reply as claims with the passage numbers they cite; filler and repeats left out."""
     seen: list[str] = []
     for sentence in sentences_of_stream(pieces):
-        claim, numbers = parse_markers(sentence)
+        claim, numbers = parse_markers(" ".join(_PROMPT_TAG.sub(" ", sentence).split()))
         claim = strip_preamble(claim)
+        if claim.startswith("#"):  # a heading copied from a passage states nothing
+            continue
         if claim and not any(near_duplicate(claim, earlier, _REPEAT) for earlier in seen):  # small models repeat
             seen.append(claim)
             yield claim, numbers

@@ -31,6 +31,14 @@ NUMBER_WORDS = (
 ).split()
 
 
+#: Words that say when, beside months and numbers: days, seasons, times of day, spans of time.
+WHEN_WORDS = (
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday weekdays? weekends? spring summer autumn fall winter "
+    "morning afternoon evening night noon midnight dawn dusk daily weekly monthly yearly annually century decade "
+    "ago yesterday today tomorrow"
+).split()
+
+
 class AnswerType(NamedTuple):
     """What a question asks for (``asks``), what a sentence holding that kind of answer looks like (``holds``), and
     whether a sentence without it cannot be the answer (a "why" is answered in too many ways to require one)."""
@@ -51,11 +59,11 @@ ANSWER_TYPES = (
     AnswerType(
         re.compile(r"^\s*when\b|\bwhat (?:year|date|month|day)\b|\bin which year\b", re.I),
         re.compile(
-            rf"{YEAR}|\b(?:{'|'.join(MONTHS)})\b|\b(?:last|next|this) (?:week|month|year)\b|\b\d+(?:st|nd|rd|th)\b",
+            rf"\d|\b(?:{'|'.join(MONTHS + WHEN_WORDS)})\b|\b(?:last|next|this) (?:week|month|year)\b|o'clock",
             re.I,
         ),
         True,
-        "a date",
+        "a date or a time",
     ),
     AnswerType(
         re.compile(r"^\s*who\b", re.I),
