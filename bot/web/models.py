@@ -70,26 +70,6 @@ class AskRequest(BaseModel):
             raise HTTPException(422, f"where: {exc}") from exc
 
 
-class RelatedPassage(BaseModel):
-    source: str
-    title: str
-    page: int | None
-    passage: str
-    view_url: str = Field(description="The evidence viewer at this passage, relative to the server's address.")
-    collection: str = ""
-
-    @classmethod
-    def of(cls, related: Related) -> RelatedPassage:
-        return cls(
-            source=related.source,
-            title=related.title,
-            page=related.page,
-            passage=related.passage,
-            view_url=related.view_url,
-            collection=related.collection,
-        )
-
-
 class AskResponse(BaseModel):
     answer: str = Field(description="The answer text; each sentence ends with its [n] citation markers.")
     citations: list[Citation] = Field(description="The passages the [n] markers point to, numbered from 1.")
@@ -98,7 +78,7 @@ class AskResponse(BaseModel):
     generator: str = Field(description="What wrote the answer: extractive, local or openai.")
     notice: str | None = Field(description="A note for the user, e.g. that the model failed and a fallback answered.")
     query: str = Field(description="The standalone query that was searched (follow-ups are rewritten).")
-    related: list[RelatedPassage] = Field(
+    related: list[Related] = Field(
         default_factory=list,
         description="When the documents are on the subject but do not give the answer: the closest passages, "
         "for reading (not the answer, not cited).",
@@ -117,7 +97,7 @@ class AskResponse(BaseModel):
             generator=answer.generator,
             notice=answer.notice,
             query=answer.query,
-            related=[RelatedPassage.of(r) for r in answer.related],
+            related=answer.related,
             conversation_id=conversation_id,
         )
 
