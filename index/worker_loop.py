@@ -25,6 +25,8 @@ from index.loaders import one_line
 
 #: Exit status of a worker whose memory budget is too small for the libraries themselves.
 NO_ROOM_TO_START = 3
+#: Exit status of a worker whose parent went away while it was answering.
+PARENT_GONE = 4
 #: Share of the memory budget that, once reached while handling a request, counts as running out.
 NEAR_LIMIT = 0.9
 #: Added to a worker's nice value: on a busy machine the server's own threads (answers, health checks) get the
@@ -90,6 +92,9 @@ def run(argv: list[str], preload: Callable[[], None], handle: Handler, expected:
         preload()  # before the first request: its time budget is for the file, not for imports
     except (MemoryError, ImportError, OSError):  # a budget too small to load the libraries
         return NO_ROOM_TO_START
-    answers.send(("ready", ""))
-    serve(requests, answers, memory_mb, handle, expected)
+    try:
+        answers.send(("ready", ""))
+        serve(requests, answers, memory_mb, handle, expected)
+    except BrokenPipeError:  # the parent died (a killed index run): nobody is left to answer, nor to read a traceback
+        return PARENT_GONE
     return 0

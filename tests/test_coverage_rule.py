@@ -71,3 +71,10 @@ def test_sentence_choice_weighs_what_the_question_restricts() -> None:
     question = "How many attacks did ISIS carry out in Iraq in April?"
     assert restrictions(question) == {"april"}
     assert holds_share(ATTACKS, restrictions(question)) > holds_share(CAVES, restrictions(question))
+
+
+def test_a_time_in_words_answers_when() -> None:
+    ferry = "The Larkspur ferry leaves the north pier at seven minutes past every hour."
+    assert supplies("When does the Larkspur ferry leave the north pier?", ferry, ferry, ferry)
+    office = "The harbour office opens at 7:30 on weekdays."
+    assert supplies("When does the harbour office open?", office, office, office)

@@ -31,11 +31,12 @@ NUMBER_WORDS = (
 ).split()
 
 
-#: Words that say when, beside months and numbers: days, seasons, times of day, spans of time.
+#: Words that say when, beside months and numbers (digits or words: "at seven minutes past every hour"): days,
+#: seasons, times of day, spans of time.
 WHEN_WORDS = (
     "Monday Tuesday Wednesday Thursday Friday Saturday Sunday weekdays? weekends? spring summer autumn fall winter "
     "morning afternoon evening night noon midnight dawn dusk daily weekly monthly yearly annually century decade "
-    "ago yesterday today tomorrow"
+    "hours? hourly minutes? ago yesterday today tomorrow"
 ).split()
 
 
@@ -59,7 +60,7 @@ ANSWER_TYPES = (
     AnswerType(
         re.compile(r"^\s*when\b|\bwhat (?:year|date|month|day)\b|\bin which year\b", re.I),
         re.compile(
-            rf"\d|\b(?:{'|'.join(MONTHS + WHEN_WORDS)})\b|\b(?:last|next|this) (?:week|month|year)\b|o'clock",
+            rf"\d|\b(?:{'|'.join(MONTHS + WHEN_WORDS + NUMBER_WORDS)})\b|\b(?:last|next|this) (?:week|month|year)\b",
             re.I,
         ),
         True,
