@@ -84,7 +84,7 @@ def condense_deterministic(question: str, history: History) -> str:
 def _said(turn: tuple[str, str], with_answer: bool = True) -> str:
     """What a turn says about the topic: the question, and the answer unless it was a refusal (markers off)."""
     user, assistant = turn
-    return user if assistant == REFUSAL or not with_answer else f"{user} {MARKER.sub('', assistant)}"
+    return user if assistant in (REFUSAL, NOT_GIVEN) or not with_answer else f"{user} {MARKER.sub('', assistant)}"
 
 
 def strip_preamble(claim: str) -> str:
