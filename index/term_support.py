@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterable
 
+_stemmers = threading.local()
 #: Words at least this common (Zipf 6: "which", "people", "many") say nothing about what a question is about.
 COMMON_ZIPF = 6.0
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -26,13 +28,6 @@ _QUESTION_WORDS = frozenset(
 )
 
 
-@functools.lru_cache(maxsize=1)
-def _stemmer() -> object:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 @functools.lru_cache(maxsize=65536)
 def _weight(word: str) -> float:
     from wordfreq import zipf_frequency
@@ -41,8 +36,14 @@ def _weight(word: str) -> float:
 
 
 def stems(words: Iterable[str]) -> list[str]:
-    """The words' stems (lower-case words in, as the index stems them)."""
-    return list(_stemmer().stemWords(list(words)))  # type: ignore[attr-defined]
+    """The words' stems (lower-case words in; Snowball English, as the index stems them). A PyStemmer object is not
+    thread-safe: each thread (a server answers on several) has its own."""
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _stemmers.english = Stemmer.Stemmer("english")
+    return list(stemmer.stemWords(list(words)))
 
 
 def question_terms(question: str) -> dict[str, float]:

@@ -7,13 +7,12 @@ example questions).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Iterator
 
 from index.sentences import sentence_spans
+from index.term_support import stems
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
-_stemmers = threading.local()
 STOPWORDS = frozenset(
     "a an and are as at be been but by can could did do does for from had has have he her his how i if in into "
     "is it its of on or our she so than that the their them then there these they this those to was we were "
@@ -29,16 +28,7 @@ YEAR = r"\b(?:1[5-9]|20)\d\d\b"
 def content_words(text: str) -> list[str]:
     """Lower-cased words that carry meaning (no stop words), stemmed (Snowball) for overlap checks."""
     words = (word.removesuffix("'s") for word in _WORD.findall(text.lower().replace("’", "'")))
-    return _stem([word for word in words if word not in STOPWORDS and len(word) > 1])
-
-
-def _stem(words: list[str]) -> list[str]:
-    stemmer = getattr(_stemmers, "english", None)
-    if stemmer is None:  # PyStemmer objects are not thread-safe: one per thread
-        import Stemmer
-
-        stemmer = _stemmers.english = Stemmer.Stemmer("english")
-    return list(stemmer.stemWords(words))
+    return stems([word for word in words if word not in STOPWORDS and len(word) > 1])
 
 
 def sentences_of_stream(pieces: Iterable[str]) -> Iterator[str]:
