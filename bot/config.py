@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from index.settings import IndexSettings
@@ -19,6 +19,8 @@ GeneratorName = Literal["extractive", "local", "openai"]
 AnonymousRole = Literal["none", "reader", "editor", "admin"]
 
 
+#: A header name docbot reads identity from: no underscores (nginx drops such headers, other servers map them).
+_HEADER = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 #: An origin a page may embed docbot from: ``scheme://host[:port]``, no path.
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 
@@ -181,13 +183,17 @@ class Settings(IndexSettings):
         description="Sign readers in from the wiki's reverse proxy: its user header (and groups header) names them, "
         "believed only from DOCBOT_TRUSTED_PROXIES and removed from anyone else's requests.",
     )
-    proxy_user_headers: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["Remote-User", "X-Forwarded-User"],
-        description="Headers the proxy names the signed-in reader in, comma-separated, first present wins.",
+    proxy_user_header: str = Field(
+        "Remote-User",
+        validation_alias=AliasChoices("DOCBOT_PROXY_USER_HEADER", "DOCBOT_PROXY_USER_HEADERS"),
+        description="The one header the proxy names the signed-in reader in; the proxy must set it on every request "
+        "(no other header is ever read for a name).",
     )
-    proxy_groups_headers: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["Remote-Groups", "X-Forwarded-Groups"],
-        description="Headers the proxy lists the reader's groups in (comma-separated groups), first present wins.",
+    proxy_groups_header: str = Field(
+        "Remote-Groups",
+        validation_alias=AliasChoices("DOCBOT_PROXY_GROUPS_HEADER", "DOCBOT_PROXY_GROUPS_HEADERS"),
+        description="The one header the proxy lists the reader's groups in (comma-separated groups); the proxy must "
+        "set it on every request, empty for none.",
     )
     proxy_role: Literal["reader", "editor", "admin"] = Field(
         "reader",
@@ -208,10 +214,20 @@ class Settings(IndexSettings):
         "embed_origins",
         "trusted_proxies",
         "allowed_hosts",
-        "proxy_user_headers",
-        "proxy_groups_headers",
         mode="before",
     )(_split_list)
+
+    @field_validator("proxy_user_header", "proxy_groups_header")
+    @classmethod
+    def _one_header(cls, name: str) -> str:
+        """One header name (letters, digits, hyphens): a list would let a header the proxy never writes speak."""
+        name = name.strip()
+        if not _HEADER.fullmatch(name):
+            raise ValueError(
+                "one header name of letters, digits and hyphens (the one the proxy overwrites on every request), "
+                "not a list"
+            )
+        return name
 
     @field_validator("default_collection")
     @classmethod

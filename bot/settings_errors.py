@@ -43,14 +43,25 @@ def env_name(field: str) -> str:
 
 def problem_line(error: Any) -> str:
     """``DOCBOT_K: 0 is not accepted; it takes a whole number ≥ 1 and ≤ 100`` for one pydantic error."""
-    field = str(error["loc"][0]) if error.get("loc") else ""
+    given_as = str(error["loc"][0]) if error.get("loc") else ""
+    field = field_of(given_as)
     info = Settings.model_fields.get(field)
     if info is None:
         return f"settings: {error.get('msg', 'not accepted')}"
+    name = given_as if given_as.startswith(_PREFIX) else env_name(field)  # an alias names itself (an older name)
     given = "" if _is_secret(field, info) else f"{error.get('input')!r} is not accepted; "
     if error.get("type") == "value_error":  # a validator of ours: its message says what the setting takes
-        return f"{env_name(field)}: {given}it takes {str(error['msg']).removeprefix('Value error, ')}"
-    return f"{env_name(field)}: {given}it takes {accepts(info)}"
+        return f"{name}: {given}it takes {str(error['msg']).removeprefix('Value error, ')}"
+    return f"{name}: {given}it takes {accepts(info)}"
+
+
+def field_of(given_as: str) -> str:
+    """The field a name in an error stands for: the field itself, or the field one of whose aliases it is."""
+    for field, info in Settings.model_fields.items():
+        choices = getattr(info.validation_alias, "choices", ())
+        if given_as == field or given_as in choices:
+            return field
+    return given_as
 
 
 def accepts(info: FieldInfo) -> str:

@@ -139,15 +139,33 @@ def test_the_proxy_headers_sign_a_reader_in_with_groups(store: GrantStore) -> No
     access = access_with(
         store, proxy_auth=True, trusted_proxies=["10.0.0.5"], users=["wikiadmin:pw:admin"], anonymous_role="none"
     )
-    headers = {"x-forwarded-user": " alice ", "remote-groups": "hr-team, finance ,"}
+    headers = {"remote-user": " alice ", "remote-groups": "hr-team, finance ,"}
     alice = access.identify(headers, {})
     assert alice == Identity("alice", Role.reader, groups=frozenset({"hr-team", "finance"}))
     assert access.identify({"remote-user": "wikiadmin"}, {}) == Identity("wikiadmin", Role.admin)
     assert access.identify({"remote-user": "  "}, {}) is None  # an empty header names nobody
+    # issue 27, finding 1: only the configured headers speak; a header the proxy left out is not a fall-through
+    assert access.identify({"remote-user": "", "x-forwarded-user": "wikiadmin"}, {}) is None
+    only_forged_groups = {"remote-user": "bob", "x-forwarded-groups": "finance-team"}
+    assert access.identify(only_forged_groups, {}) == Identity("bob", Role.reader, groups=frozenset())
     store.grant("hr", "group:hr-team", Right.read)
     assert readable(access.identify(headers, {}), ["hr", "eng"]) == ["hr"]
     # the same headers mean nothing when the proxy does not sign readers in
     assert access_with(store, api_keys=[SecretStr("k")]).identify(headers, {}) is None
+
+
+def test_the_proxy_headers_are_one_header_each_and_named_by_the_operator(store: GrantStore) -> None:
+    from bot.settings_errors import SettingsError, load_settings
+
+    access = access_with(
+        store, proxy_auth=True, trusted_proxies=["10.0.0.5"], proxy_user_header="X-Wiki-User", anonymous_role="none"
+    )
+    assert access.identify({"x-wiki-user": "carol"}, {}) == Identity("carol", Role.reader)
+    assert access.identify({"remote-user": "carol"}, {}) is None
+    with pytest.raises(SettingsError, match=r"DOCBOT_PROXY_USER_HEADER: .* not a list"):
+        load_settings(proxy_user_header="Remote-User,X-Forwarded-User")
+    with pytest.raises(SettingsError, match="DOCBOT_PROXY_GROUPS_HEADER"):
+        load_settings(proxy_groups_header="Remote_Groups")  # nginx drops headers with underscores
 
 
 def test_the_edge_removes_proxy_identity_headers_from_anyone_but_a_trusted_proxy() -> None:

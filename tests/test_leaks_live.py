@@ -22,7 +22,7 @@ from wiki_proxy import PROXY_ADDRESS, WikiProxy, wiki_proxy
 pytestmark = pytest.mark.server
 
 QUESTION = HR_QUESTION
-PASSWORDS = {"alice": "alice-wiki-pw", "bob": "bob-wiki-pw", "fiona": "fiona-wiki-pw"}
+PASSWORDS = {"alice": "alice-wiki-pw", "bob": "bob-wiki-pw", "fiona": "fiona-wiki-pw", "gary": "gary-wiki-pw"}
 GROUPS = {"alice": "hr-team,staff", "bob": "eng", "fiona": "finance-team,staff"}
 ANN = ("ann", "ann-docbot-pw")
 SERVER_ENV = {
@@ -63,9 +63,12 @@ def access_cli(server: LiveServer, *args: str, check: bool = True) -> str:
     return done.stdout
 
 
-def ask(url: str, user: str | None = None, question: str = QUESTION, **more: Any) -> httpx.Response:
+def ask(
+    url: str, user: str | None = None, question: str = QUESTION, headers: dict[str, str] | None = None, **more: Any
+) -> httpx.Response:
     auth = (user, PASSWORDS[user]) if user else None
-    return httpx.post(f"{url}/api/ask", json={"question": question, **more}, auth=auth, timeout=120)
+    body = {"question": question, **more}
+    return httpx.post(f"{url}/api/ask", json=body, auth=auth, headers=headers, timeout=120)
 
 
 def clean_of(marks: tuple[str, ...], response: httpx.Response, asked: str) -> None:
@@ -153,6 +156,25 @@ def test_each_wiki_reader_gets_their_own_collection_through_api_and_v1(granted: 
     documents = httpx.get(f"{url}/api/documents", auth=("alice", PASSWORDS["alice"]), timeout=30)
     assert len(documents.json()["documents"]) == len(HR_DOCS)
     clean_of(FINANCE_MARKS, documents, "")
+
+
+def test_only_the_headers_the_proxy_writes_name_a_reader_and_groups(granted: WikiProxy) -> None:
+    """Issue 27, finding 1: nginx drops a header it sets to an empty value and passes every other client header
+    through; docbot reads exactly its one user header and one groups header, so nothing else a reader sends counts."""
+    url = granted.url
+    for forged in ({"X-Forwarded-Groups": "finance-team"}, {"Remote-Groups": "finance-team"}):
+        # gary is in no wiki group (nginx sends no groups header at all), so no grant opens anything to him
+        refused = ask(url, "gary", FINANCE_QUESTION, collection="finance", headers=forged)
+        assert refused.status_code == 403 and "gary may read no collection" in refused.text, (forged, refused.text)
+        clean_of(FINANCE_MARKS, refused, FINANCE_QUESTION)
+    # a guest (the wiki's public pages: no sign-in, so no user header) naming docbot's admin
+    forged = {"X-Forwarded-User": ANN[0], "Remote-User": ANN[0], "X-Forwarded-Groups": "finance-team"}
+    guest = httpx.post(
+        f"{url}/guest/api/ask", json={"question": FINANCE_QUESTION, "collection": "finance"}, headers=forged, timeout=60
+    )
+    assert guest.status_code == 401, guest.text
+    assert httpx.get(f"{url}/guest/gradio_api/user", headers=forged, timeout=30).json() in (None, "")
+    assert httpx.get(f"{url}/guest/api/health", timeout=30).status_code == 200  # the guest location does reach docbot
 
 
 @pytest.mark.browser

@@ -1,7 +1,8 @@
 """A wiki's reverse proxy for tests: Debian's nginx on loopback, signing readers in (HTTP Basic standing in for the
 wiki's SSO) and passing docbot who they are in ``Remote-User`` / ``Remote-Groups``, the configuration docs/access.md
-shows. nginx connects to docbot from 127.0.0.2 (``proxy_bind``), so docbot can trust that address alone while a
-test's own requests from 127.0.0.1 are a direct caller whose headers must be ignored.
+shows; ``/guest/`` is a location without sign-in (a wiki's public pages: the user and groups headers set empty, so
+nginx sends neither). nginx connects to docbot from 127.0.0.2 (``proxy_bind``), so docbot can trust that address
+alone while a test's own requests from 127.0.0.1 are a direct caller whose headers must be ignored.
 """
 
 from __future__ import annotations
@@ -39,22 +40,31 @@ http {{
         listen 127.0.0.1:{port};
         auth_basic "wiki";
         auth_basic_user_file {root}/htpasswd;
+        proxy_bind {proxy_address};
+        proxy_http_version 1.1;
+        proxy_buffering off;
+        proxy_read_timeout 300s;
         location / {{
             proxy_pass {upstream};
-            proxy_bind {proxy_address};
-            proxy_http_version 1.1;
-            proxy_buffering off;
-            proxy_read_timeout 300s;
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header Remote-User $remote_user;
-            proxy_set_header Remote-Groups $wiki_groups;
-            proxy_set_header Authorization "";
+{signed_in}
+        }}
+        location /guest/ {{
+            auth_basic off;
+            proxy_pass {upstream}/;
+{guest}
         }}
     }}
 }}
 """
+#: The headers the proxy sets on every request to docbot (a location's own ``proxy_set_header`` replaces every one
+#: inherited, so each location lists them all).
+_HEADERS = """\
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header Remote-User {user};
+            proxy_set_header Remote-Groups {groups};
+            proxy_set_header Authorization "";"""
 
 
 @dataclass
@@ -75,7 +85,20 @@ def wiki_proxy(
     (root / "htpasswd").write_text("".join(f"{user}:{{PLAIN}}{pw}\n" for user, pw in passwords.items()))
     port = free_port()
     mapped = "\n".join(f'        "{user}" "{listed}";' for user, listed in groups.items())
-    conf = _CONF.format(root=root, port=port, upstream=upstream, proxy_address=PROXY_ADDRESS, groups=mapped)
+    # a guest's $remote_user would be whatever their own unchecked Authorization header names: set it empty
+    signed_in, guest = (
+        _HEADERS.format(user="$remote_user", groups="$wiki_groups"),
+        _HEADERS.format(user='""', groups='""'),
+    )
+    conf = _CONF.format(
+        root=root,
+        port=port,
+        upstream=upstream,
+        proxy_address=PROXY_ADDRESS,
+        groups=mapped,
+        signed_in=signed_in,
+        guest=guest,
+    )
     (root / "nginx.conf").write_text(conf)
     process = subprocess.Popen(
         [nginx, "-p", str(root), "-c", str(root / "nginx.conf"), "-g", "daemon off;"],

@@ -171,11 +171,11 @@ def _digest(secret: str) -> bytes:
 
 @dataclass(frozen=True)
 class ProxyHeaders:
-    """Where the wiki's reverse proxy names the reader and their groups (lower-cased header names, checked in order;
-    the first present wins)."""
+    """The one header the wiki's reverse proxy names the reader in and the one it lists their groups in (lower-cased
+    names). Exactly these: a header the proxy does not set on every request could be sent by the reader."""
 
-    user: tuple[str, ...]
-    groups: tuple[str, ...]
+    user: str
+    groups: str
     #: The role of a reader the proxy signs in who is not also a DOCBOT_USERS account.
     role: Role
 
@@ -188,15 +188,15 @@ class ProxyHeaders:
                 "DOCBOT_PROXY_AUTH=true needs DOCBOT_TRUSTED_PROXIES: the addresses of the wiki's reverse proxy, the "
                 "only callers whose user headers are believed"
             )
-        user = tuple(name.lower() for name in settings.proxy_user_headers)
-        return cls(user, tuple(name.lower() for name in settings.proxy_groups_headers), Role[settings.proxy_role])
+        return cls(settings.proxy_user_header.lower(), settings.proxy_groups_header.lower(), Role[settings.proxy_role])
 
     def claim(self, headers: Mapping[str, str]) -> tuple[str, frozenset[str]] | None:
-        """The user and groups in ``headers`` (a case-insensitive mapping), or None when no user header is set."""
-        user = next((headers[name].strip() for name in self.user if headers.get(name, "").strip()), None)
-        if user is None:
+        """The user and groups in ``headers`` (a case-insensitive mapping), or None when the user header is missing or
+        empty (a guest: no user, whatever else the request says)."""
+        user = headers.get(self.user, "").strip()
+        if not user:
             return None
-        listed = next((headers[name] for name in self.groups if headers.get(name, "").strip()), "")
+        listed = headers.get(self.groups, "")
         return user, frozenset(group.strip() for group in listed.split(",") if group.strip())
 
 

@@ -5,8 +5,8 @@ Pure ASGI middleware (no body buffering, so answer streams and Gradio's event st
 - :class:`ForwardedHeaders`: the caller's address (``scope["client"]``, which every rate limit keys on), scheme and
   host come from forwarded headers only when the TCP peer is a configured proxy, and then from the rightmost hop no
   trusted proxy wrote. From anyone else those headers are removed, so nothing downstream (Gradio included) reads them;
-  so are the wiki proxy's user and groups headers (DOCBOT_PROXY_USER_HEADERS, ...): :mod:`bot.web.access` signs a
-  reader in from them only because nobody but a trusted proxy can get them this far.
+  so are the wiki proxy's user and groups headers (DOCBOT_PROXY_USER_HEADER, DOCBOT_PROXY_GROUPS_HEADER):
+  :mod:`bot.web.access` signs a reader in from them only because nobody but a trusted proxy can get them this far.
 - :class:`HostAllowList`: a request naming a host outside the allow-list gets 400 (DNS rebinding against a local
   install).
 - :class:`PageRateLimit`: the page's event routes under a per-caller rate limit (counted in the database).
@@ -289,5 +289,5 @@ def install_edge(app: FastAPI, settings: Settings, database: Database) -> None:
     limiter = RateLimiter(WindowCounters(database, "page", 60.0), settings.rate_limit_per_minute)
     app.add_middleware(PageRateLimit, limiter=limiter, user_of=page_user(app))
     app.add_middleware(HostAllowList, hosts=allowed_hosts(settings))
-    identity_headers = [*settings.proxy_user_headers, *settings.proxy_groups_headers]
+    identity_headers = [settings.proxy_user_header, settings.proxy_groups_header]
     app.add_middleware(ForwardedHeaders, proxies=settings.trusted_proxies, identity_headers=identity_headers)
