@@ -95,6 +95,15 @@ class Settings(IndexSettings):
     auth_failure_window_s: float = Field(
         300.0, gt=0, description="The window failed sign-ins are counted in, and the longest wait it causes."
     )
+    signin_tokens: int = Field(
+        10_000,
+        ge=1,
+        description="Page sign-ins a server remembers at once; beyond it the least recently used is signed out "
+        "(each sign-in costs a little memory, and anyone with a key can sign in again and again).",
+    )
+    signin_token_ttl_s: float = Field(
+        12 * 3600.0, gt=0, description="Seconds a page sign-in lasts; then the page asks to sign in again."
+    )
     embed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated origins (https://wiki.example.com) whose pages may embed the widget.",

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from index.lru import BoundedLRU
+
 #: The metadata keys this module adds to a chunk.
 FIELDS = ("type", "folders", "tags", "modified")
 KEYS = ("path", "type", "tag", "after", "before")
@@ -33,6 +35,8 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r
 MAX_FRONT_MATTER = 16_384
 #: Values one filter may hold in all (each becomes a clause of the Chroma query).
 MAX_VALUES = 20
+#: Bytes of masks a :class:`FilterTable` keeps unless told otherwise (the setting filter_cache_mb's default).
+CACHE_BYTES = 64 * 1024 * 1024
 
 
 class FilterError(ValueError):
@@ -194,9 +198,12 @@ def _any(clauses: list[dict[str, Any]]) -> dict[str, Any]:
 
 class FilterTable:
     """The filter fields of the BM25 corpus, in its order, as arrays: a filter becomes a boolean mask in a few
-    vectorised steps (masks per path, type and tag are built once and kept)."""
+    vectorised steps (the masks per path, type and tag are kept, the least recently used dropped first once they
+    hold ``cache_bytes``: a caller asking with ever new values cannot grow them)."""
 
-    def __init__(self, ids: list[str], metadata: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(
+        self, ids: list[str], metadata: Mapping[str, Mapping[str, Any]], cache_bytes: int = CACHE_BYTES
+    ) -> None:
         n = len(ids)
         self.size = n
         self._by: dict[str, dict[str, list[int]]] = {"folders": defaultdict(list), "tags": defaultdict(list)}
@@ -213,17 +220,23 @@ class FilterTable:
                 for value in meta.get(key, derived.get(key)) or []:
                     self._by[key][str(value)].append(row)
             self._modified[row] = int(meta.get("modified") or 0)
-        self._masks: dict[tuple[str, str], np.ndarray] = {}
+        self._masks: BoundedLRU[tuple[str, str], np.ndarray] = BoundedLRU(cache_bytes, lambda mask: mask.nbytes)
         self.rows = {chunk_id: row for row, chunk_id in enumerate(ids)}
+
+    @property
+    def cached_bytes(self) -> int:
+        """The bytes of the masks kept now."""
+        return self._masks.held
 
     def _rows(self, kind: str, value: str) -> np.ndarray:
         key = (kind, value)
-        if key not in self._masks:
+        mask = self._masks.get(key)
+        if mask is None:
             mask = np.zeros(self.size, dtype=bool)
             table = {"type": self._type, "source": self._source}.get(kind) or self._by[kind]
             mask[table.get(value, [])] = True
-            self._masks[key] = mask
-        return self._masks[key]
+            self._masks.put(key, mask)
+        return mask
 
     def mask(self, where: Filter) -> np.ndarray:
         keep = np.ones(self.size, dtype=bool)

@@ -165,7 +165,7 @@ class HybridRetriever(BaseRetriever):
             table = self._table if self._lexical is lexical else None
         if table is None:
             metadata = {chunk_id: meta for chunk_id, _, meta in self.store.iter_all(with_text=False)}
-            table = FilterTable(lexical.ids, metadata)
+            table = FilterTable(lexical.ids, metadata, self.settings.filter_cache_mb * 1024 * 1024)
             with self._lock:
                 if self._lexical is lexical:
                     self._table = table

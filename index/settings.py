@@ -154,6 +154,13 @@ class IndexSettings(BaseSettings):
         "directly, read from the store once per filter and index change; the filters used least recently are "
         "dropped first. 0 = let Chroma filter instead (several times slower on a large index).",
     )
+    filter_cache_mb: int = Field(
+        64,
+        ge=0,
+        description="Memory (MB) a server keeps for each collection's filter masks (one byte per chunk for each "
+        "path, type and tag asked for): the least recently used are dropped first, so callers asking with ever new "
+        "values cannot grow it; 0 = keep none (each filtered search builds its masks again).",
+    )
     duplicate_threshold: float = Field(
         0.9, gt=0, le=1, description="Token overlap above which passages are duplicates."
     )

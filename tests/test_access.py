@@ -154,11 +154,12 @@ def test_a_page_session_is_the_identity_that_signed_in_until_gradio_forgets_the_
         ],
     }
     assert session_token(start) == "TOKEN1"
-    access.sessions["TOKEN1"] = login.identity
-    access.live_tokens = {"TOKEN1": "ann"}
+    gradio_tokens = {"TOKEN1": "ann"}
+    access.sessions.follow(gradio_tokens)
+    access.sessions.add("TOKEN1", login.identity)
     assert access.identify({}, {"access-token-unsecure-abc": "TOKEN1"}) == Identity("key1", Role.reader, "key")
     assert access.identify({}, {"access-token-abc": "forged"}) is None
-    access.live_tokens = {}  # logged out
+    gradio_tokens.clear()  # logged out
     assert access.identify({}, {"access-token-abc": "TOKEN1"}) is None
 
 

@@ -33,6 +33,7 @@ from bot.state.counters import WindowCounters
 from bot.state.database import Database
 from bot.state.grants import EVERYONE, GrantStore, Right
 from bot.web.auth_throttle import FailureThrottle
+from bot.web.sessions import PageSessions
 
 
 class Role(IntEnum):
@@ -244,10 +245,8 @@ class Access:
     keys: list[tuple[bytes, Identity]]
     anonymous: Role | None
     throttle: FailureThrottle
-    #: Page sessions: Gradio's login token → who signed in with it.
-    sessions: dict[str, Identity] = field(default_factory=dict)
-    #: Gradio's own token table once mounted: a token it forgot (log out) is no longer a session.
-    live_tokens: Mapping[str, str] | None = None
+    #: Page sessions: Gradio's login token → who signed in with it (bounded, expiring, following Gradio's log-outs).
+    sessions: PageSessions = field(default_factory=PageSessions)
     #: The wiki's proxy headers, when it signs readers in (DOCBOT_PROXY_AUTH).
     proxy: ProxyHeaders | None = None
     #: Grants per collection and scoped keys (None: no state database, so the settings roles alone).
@@ -269,7 +268,8 @@ class Access:
         counters = WindowCounters(database, "auth", settings.auth_failure_window_s)
         throttle = FailureThrottle(counters, settings.auth_failure_limit)
         grants = GrantStore(database, settings.grants_cache_s)
-        return cls(users, keys, anonymous, throttle, proxy=proxy, grants=grants)
+        sessions = PageSessions(settings.signin_tokens, settings.signin_token_ttl_s)
+        return cls(users, keys, anonymous, throttle, sessions=sessions, proxy=proxy, grants=grants)
 
     @property
     def login_configured(self) -> bool:
@@ -327,9 +327,9 @@ class Access:
         if proxied is not None:
             return proxied
         for name, token in cookies.items():
-            live = self.live_tokens is None or token in self.live_tokens
-            if name.startswith(SESSION_COOKIE_PREFIX) and token in self.sessions and live:
-                return self.sessions[token]
+            session = self.sessions.identity(token) if name.startswith(SESSION_COOKIE_PREFIX) else None
+            if session is not None:
+                return session
         return Identity(ANONYMOUS, self.anonymous) if self.anonymous is not None else None
 
     def _from_proxy(self, headers: Mapping[str, str]) -> Identity | None:

@@ -74,7 +74,7 @@ class AccessGate:
             if message["type"] == "http.response.start":
                 token = session_token(message) if message["status"] == 200 else None
                 if token and login.identity is not None:
-                    self.access.sessions[token] = login.identity
+                    self.access.sessions.add(token, login.identity)
                 elif message["status"] == 400:  # Gradio's "Incorrect credentials."
                     await run_in_threadpool(self.access.throttle.fail, address)
             await send(message)
@@ -112,7 +112,7 @@ def connect_page_login(app: FastAPI, access: Access) -> None:
     from gradio.routes import App
 
     gradio_app = next(r.app for r in app.routes if isinstance(r, Mount) and isinstance(r.app, App))
-    access.live_tokens = gradio_app.tokens
+    access.sessions.follow(gradio_app.tokens)
     if page_is_open(access):
         fallback = "anonymous" if access.anonymous is not None else None
 
