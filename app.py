@@ -99,7 +99,13 @@ def build(
 
 class Library:
     """Every collection of one docbot over one embedder: each collection's :class:`Services` (opened on first use and
-    kept), and a bot over one or several collections (several are searched as one ranking, index.fusion)."""
+    kept), and a bot over one or several collections (several are searched as one ranking, index.fusion).
+
+    A name is resolved to the collection it names now, not to the one it named when opened: each use checks the open
+    collection's Chroma id against the list every request reads (index.collections, at most a second old). A
+    collection renamed, deleted or made anew by the CLI or another replica is dropped with every bot searching it
+    and opened again (or is no collection any more), so a handle to a deleted collection is never used again.
+    """
 
     def __init__(self, settings: Settings, embedder: Embedder, first: Services | None = None) -> None:
         """``first``: Services already built for one collection (``settings``' own), reused rather than opened twice."""
@@ -118,14 +124,30 @@ class Library:
 
         check_name(name)
         with self._lock:
-            if name not in self._services:
+            opened = self._services.get(name)
+            if opened is not None and not self._names_now(name, opened):
+                log.info("collection %s was renamed, deleted or made anew elsewhere: opening it again", name)
+                self.forget(name)
+                opened = None
+            if opened is None:
                 if not create:
                     self.collections.require(name)
-                self._services[name] = build(collection_settings(self.settings, name), embedder=self.embedder)
-            return self._services[name]
+                opened = self._services[name] = build(collection_settings(self.settings, name), embedder=self.embedder)
+                self.collections.changed()  # opening made it, if it did not exist yet (default, an index run)
+            return opened
+
+    def _names_now(self, name: str, opened: Services) -> bool:
+        """Whether ``name`` still names the collection ``opened`` has open. A store that cannot be asked keeps it:
+        what then uses it says the store is down."""
+        from index.errors import StoreUnavailableError
+
+        try:
+            return self.collections.identity(name) == opened.store.collection_id
+        except StoreUnavailableError:
+            return True
 
     def forget(self, name: str) -> None:
-        """Drop what is open of a collection (after it was renamed or deleted)."""
+        """Drop what is open of a collection and every bot searching it (it was renamed or deleted)."""
         with self._lock:
             self._services.pop(name, None)
             self._bots = {key: bot for key, bot in self._bots.items() if name not in key}
@@ -145,8 +167,8 @@ class Library:
         if not key:
             raise ValueError("a bot needs at least one collection")
         with self._lock:
+            retrievers = {name: self.services(name).retriever for name in key}  # each the one its name opens now
             if key not in self._bots:
-                retrievers = {name: self.services(name).retriever for name in key}
                 self._bots[key] = Bot(self.settings, FusedRetriever(retrievers, self.settings.rrf_k), self.backend)
             return self._bots[key]
 
@@ -222,7 +244,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     # by this server from the same session, no symlink, a regular file).
     blocks.has_launched = True
     connect_page_login(app, access)
-    install_edge(app, settings, database)  # last, so that it runs first: before the API, the embed and the page
+    install_edge(app, settings, database, access)  # last, so that it runs first: before the API, the embed and the page
     return app
 
 

@@ -32,8 +32,9 @@ _NAME = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,38}[a-z0-9])?")
 SEPARATOR = "."
 #: Under ``data_dir``: the folders of the collections other than ``default``.
 FOLDER = "collections"
-#: How old the list a server's requests read (:meth:`Collections.listed`) may be: a collection another process
-#: creates, renames or deletes shows within this time, one store round trip a second instead of one a request.
+#: How old the list a server's requests read (:meth:`Collections.listed`, :meth:`Collections.identity`) may be: a
+#: collection another process creates, renames or deletes shows within this time, one store round trip a second
+#: instead of one a request.
 LISTED_MAX_AGE_S = 1.0
 
 
@@ -67,7 +68,7 @@ class Collections:
         self.settings = settings
         self.model = model
         self._chroma: Any = None
-        self._listed: tuple[float, list[str]] | None = None  # (when, names) for listed()
+        self._listed: tuple[float, dict[str, str]] | None = None  # (when, identities) for listed()
         self._listing = threading.Lock()  # held by the one request asking the store for listed()
         self._changes = 0  # this object's own changes so far: a listing older than the last one is not kept
 
@@ -95,43 +96,71 @@ class Collections:
         index_dir = self.settings.index_dir if name == DEFAULT else self.home(name)
         return self.settings.model_copy(update={"collection": self.chroma_name(name), "index_dir": index_dir})
 
-    def _chroma_names(self) -> list[str]:
+    def _chroma_ids(self) -> dict[str, str]:
+        """Every Chroma collection of the store: name → id."""
         try:
-            return [c if isinstance(c, str) else c.name for c in self._client.list_collections()]
+            return {c.name: str(c.id) for c in self._client.list_collections()}
         except Exception as exc:
             raise StoreUnavailableError(f"Chroma store {self._location} is unavailable: {exc}") from exc
 
+    def _chroma_names(self) -> list[str]:
+        return list(self._chroma_ids())
+
+    def identities(self) -> dict[str, str]:
+        """The id of the Chroma collection each name opens (``default`` only once it has one). A rename keeps the
+        id; a collection deleted, or renamed away, and made anew under its name has another."""
+        prefix = self.settings.collection + SEPARATOR
+        found = self._chroma_ids()
+        own = {DEFAULT: found[self.settings.collection]} if self.settings.collection in found else {}
+        return own | {
+            name[len(prefix) :]: chroma_id
+            for name, chroma_id in found.items()
+            if name.startswith(prefix) and _NAME.fullmatch(name[len(prefix) :]) and name[len(prefix) :] != DEFAULT
+        }
+
+    @staticmethod
+    def _names_of(identities: dict[str, str]) -> list[str]:
+        return [DEFAULT, *sorted(name for name in identities if name != DEFAULT)]
+
     def names(self) -> list[str]:
         """``default`` first (it always exists, empty until indexed), then the others by name."""
-        prefix = self.settings.collection + SEPARATOR
-        others = {n[len(prefix) :] for n in self._chroma_names() if n.startswith(prefix)}
-        return [DEFAULT, *sorted(n for n in others if _NAME.fullmatch(n))]
+        return self._names_of(self.identities())
 
     def listed(self) -> list[str]:
         """:meth:`names`, at most :data:`LISTED_MAX_AGE_S` old (this object's own changes show at once): what each
-        request of a server reads. One request at a time asks the store; the others meanwhile read the list it is
-        replacing (or, when there is none, wait for its answer)."""
+        request of a server reads."""
+        return self._names_of(self._recent())
+
+    def identity(self, name: str) -> str | None:
+        """The id of the Chroma collection ``name`` opens (None: none), from the list :meth:`listed` reads: what a
+        server checks the collection it has open against."""
+        return self._recent().get(name)
+
+    def _recent(self) -> dict[str, str]:
+        """:meth:`identities`, at most :data:`LISTED_MAX_AGE_S` old. One request at a time asks the store; the
+        others meanwhile read the list it is replacing (or, when there is none, wait for its answer)."""
         cached = self._listed
         if cached is not None and time.monotonic() - cached[0] < LISTED_MAX_AGE_S:
-            return list(cached[1])
+            return dict(cached[1])
         if cached is not None and not self._listing.acquire(blocking=False):
-            return list(cached[1])
+            return dict(cached[1])
         if cached is None:
             self._listing.acquire()
         try:
             cached = self._listed
             if cached is not None and time.monotonic() - cached[0] < LISTED_MAX_AGE_S:
-                return list(cached[1])  # listed by the request this one waited for
+                return dict(cached[1])  # listed by the request this one waited for
             changes = self._changes
-            names = self.names()
-            if changes == self._changes:  # a change made meanwhile may not be in ``names``: list again next time
-                self._listed = (time.monotonic(), names)
-            return list(names)
+            identities = self.identities()
+            if changes == self._changes:  # a change made meanwhile may not be in ``identities``: list again next time
+                self._listed = (time.monotonic(), identities)
+            return dict(identities)
         finally:
             self._listing.release()
 
-    def _changed(self) -> None:
-        """This object changed the collections: the next :meth:`listed` asks the store."""
+    def changed(self) -> None:
+        """The collections changed through this process (this object, or a collection opened that did not exist
+        yet): the next :meth:`listed` asks the store."""
         self._changes += 1
         self._listed = None
 
@@ -191,7 +220,7 @@ class Collections:
             raise CollectionError(f"collection {name!r} exists already")
         model, dimension = self._model()
         VectorStore(self.settings_for(name), model, dimension, client=self._client)
-        self._changed()
+        self.changed()
         self.home(name).mkdir(parents=True, exist_ok=True)
 
     def rename(self, old: str, new: str) -> None:
@@ -212,7 +241,7 @@ class Collections:
         except Exception as exc:
             raise StoreUnavailableError(f"Chroma store {self._location} failed to rename: {exc}") from exc
         finally:
-            self._changed()
+            self.changed()
         if self.home(old).exists():
             self.home(new).parent.mkdir(parents=True, exist_ok=True)
             self.home(old).rename(self.home(new))
@@ -230,7 +259,7 @@ class Collections:
         except Exception as exc:
             raise StoreUnavailableError(f"Chroma store {self._location} failed to delete: {exc}") from exc
         finally:
-            self._changed()
+            self.changed()
         if name != DEFAULT:
             shutil.rmtree(self.home(name), ignore_errors=True)
             return

@@ -42,3 +42,8 @@ class IndexRunError(RuntimeError):
 class CollectionError(ValueError):
     """A collection name that is not allowed, one that does not exist, or one that is taken; the message says which
     and what to do."""
+
+
+class CollectionGoneError(CollectionError):
+    """The Chroma collection a store had open was deleted, or renamed away, while in use (by ``docbot collections``
+    in another process, say). Asked again, the name opens what it names by then (``app.Library``)."""

@@ -18,7 +18,7 @@ from uuid import uuid4
 
 import numpy as np
 
-from index.errors import IndexMismatchError, StoreUnavailableError
+from index.errors import CollectionGoneError, IndexMismatchError, StoreUnavailableError
 from index.sentences import Span, chunk_of, sentence_id
 from index.settings import IndexSettings
 from index.types import Chunk
@@ -92,6 +92,13 @@ def chroma_client(settings: IndexSettings) -> Any:
         ) from exc
 
 
+def _not_found(exc: Exception) -> bool:
+    """``exc`` is Chroma's "collection does not exist" (of a local store or a server alike)."""
+    from chromadb.errors import NotFoundError  # imported already: a Chroma client raised ``exc``
+
+    return isinstance(exc, NotFoundError)
+
+
 class VectorStore:
     """The dense side of the index: chunk vectors, texts and metadata in one Chroma collection."""
 
@@ -128,6 +135,12 @@ class VectorStore:
             raise StoreUnavailableError(f"Chroma store {location} is unavailable: {exc}") from exc
         return cls(settings, str(meta.get("embedding_model")), int(meta.get("dimension") or 0), client=client)
 
+    @property
+    def collection_id(self) -> str:
+        """The id of the Chroma collection this store opened: it stays with that collection through a rename, and a
+        collection made anew under the same name has another (index.collections resolves names to these)."""
+        return str(self._collection.id)
+
     def _drop(self) -> None:
         names = {c.name for c in self._client.list_collections()}
         for name in (self._sentence_name, self._settings.collection):
@@ -159,6 +172,8 @@ class VectorStore:
         except (ValueError, TypeError):
             raise
         except Exception as exc:
+            if _not_found(exc):
+                raise CollectionGoneError(f"the collection was renamed or deleted before it could {what}") from exc
             raise StoreUnavailableError(f"the vector store at {self.location} failed to {what}: {exc}") from exc
 
     def _step(self, cap: int | None) -> int:

@@ -16,7 +16,7 @@ import index.collections as collections_module
 from app import Library, build, build_library
 from bot.config import Settings
 from index.collections import DEFAULT, Collections, check_name
-from index.errors import CollectionError
+from index.errors import CollectionError, CollectionGoneError
 from index.filters import FIELDS, Filter, FilterError, front_matter_tags
 from index.hashing import HashingEmbedder
 from index.retriever import HybridRetriever
@@ -144,6 +144,43 @@ def test_a_servers_list_follows_its_own_changes_at_once_and_anothers_within_a_se
     other.delete("eng")
     time.sleep(0.25)
     assert served.listed() == [DEFAULT, "hr"]
+
+
+def test_a_collection_renamed_and_made_anew_by_the_cli_is_opened_again_not_served_from_the_old_handle(
+    library: Library, docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #27, finding 2: a server's library resolves a name to the collection it names now. Renamed away (by
+    ``docbot collections``, another process in production), the name's new, empty collection answers nothing of
+    the old one's documents; once the old one is deleted too, nothing of it is opened or searched (a search already
+    holding it says the collection went away)."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app as cli
+
+    monkeypatch.setattr(collections_module, "LISTED_MAX_AGE_S", 0.0)  # what a server sees within a second
+    library.services("fin", create=True).indexer.run([docs / "hr"])
+    assert library.bot(["fin"]).retriever.search("annual leave days").passages
+    old_id = library.services("fin").store.collection_id
+
+    def docbot(*args: str) -> None:
+        ran = CliRunner().invoke(cli, ["collections", *args], env={"DOCBOT_DATA_DIR": str(library.settings.data_dir)})
+        assert ran.exit_code == 0, ran.output
+
+    docbot("rename", "fin", "fin-old")
+    docbot("create", "fin")
+    assert library.bot(["fin"]).retriever.search("annual leave days").passages == []
+    assert library.services("fin").store.collection_id != old_id
+    in_flight = library.bot(["fin-old"]).retriever  # the old one, under its new name
+    assert in_flight.search("annual leave days").passages
+    docbot("delete", "fin-old", "--yes")
+    with pytest.raises(CollectionGoneError, match="renamed or deleted"):  # a 404 saying so, not a 503 naming its id
+        in_flight.search("annual leave days")
+    assert library.bot(["fin"]).retriever.search("annual leave days").passages == []  # no 503: no deleted handle
+    with pytest.raises(CollectionError, match="no collection 'fin-old'"):
+        library.bot(["fin-old"])
+    docbot("delete", "fin", "--yes")
+    with pytest.raises(CollectionError, match="no collection 'fin'"):
+        library.services("fin")
 
 
 def test_an_index_run_creates_its_collection_and_asking_a_missing_one_is_an_error(library: Library, docs: Path) -> None:
@@ -357,9 +394,9 @@ def test_one_request_at_a_time_asks_the_store_for_the_list(library: Library, mon
     served = library.collections
     asked: list[int] = []
     release = threading.Event()
-    real = served._chroma_names
+    real = served._chroma_ids
 
-    def slow_names() -> list[str]:
+    def slow_ids() -> dict[str, str]:
         asked.append(1)
         release.wait(5)  # the store is slow: every other request arrives while this one lists
         return real()
@@ -367,7 +404,7 @@ def test_one_request_at_a_time_asks_the_store_for_the_list(library: Library, mon
     assert served.listed() == [DEFAULT]
     Collections(served.settings).create("hr")  # another process's change, not yet seen
     time.sleep(0.25)
-    monkeypatch.setattr(served, "_chroma_names", slow_names)
+    monkeypatch.setattr(served, "_chroma_ids", slow_ids)
     with ThreadPoolExecutor(8) as pool:
         first = pool.submit(served.listed)
         while not asked:
@@ -385,17 +422,17 @@ def test_a_change_made_while_listing_is_not_hidden_by_the_older_list(
 ) -> None:
     """A listing that began before this object's own change is returned but not kept: the next read asks again."""
     served = library.collections
-    real = served._chroma_names
-    before = real()  # the store's names before the change
+    real = served._chroma_ids
+    before = real()  # the store's collections before the change
     changed: list[str] = []
 
-    def names_then_change() -> list[str]:
+    def ids_then_change() -> dict[str, str]:
         if not changed:
             changed.append("eng")
             served.create("eng")  # lands while the store is being read (its own check reads the old names too)
-        return list(before)
+        return dict(before)
 
-    monkeypatch.setattr(served, "_chroma_names", names_then_change)
+    monkeypatch.setattr(served, "_chroma_ids", ids_then_change)
     assert served.listed() == [DEFAULT]  # what the store said when asked
-    monkeypatch.setattr(served, "_chroma_names", real)
+    monkeypatch.setattr(served, "_chroma_ids", real)
     assert served.listed() == [DEFAULT, "eng"]  # not the older list kept for a second

@@ -76,7 +76,7 @@ def install_api(
     install_error_handlers(app, bot.retriever.store.location, store_down_fix(settings))
     app.add_api_route(
         "/api/health",
-        _health(bot, StoreProbe(bot.retriever.store.count)),
+        _health(bot, StoreProbe(lambda: library.services(settings.default_collection).store.count())),
         methods=["GET"],
         tags=["api"],
         summary="Ready to answer: 200, or 503 while the vector store is unreachable (no key needed)",

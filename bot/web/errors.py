@@ -1,9 +1,9 @@
 """The one place the HTTP side (``/api`` and ``/v1``) turns errors into responses.
 
-Domain errors have a status here (a question that cannot be answered as asked: 422; the vector store down: 503,
-naming the store and the fix); FastAPI's own (validation, HTTP errors) keep theirs. Bodies are FastAPI's shape under
-``/api`` and OpenAI's under ``/v1``. Anything else is a bug: 500, logged, no detail to the caller (a ``ValueError``
-from Chroma is not the caller's fault).
+Domain errors have a status here (a question that cannot be answered as asked: 422; a collection renamed or deleted
+while it was being answered: 404; the vector store down: 503, naming the store and the fix); FastAPI's own
+(validation, HTTP errors) keep theirs. Bodies are FastAPI's shape under ``/api`` and OpenAI's under ``/v1``. Anything
+else is a bug: 500, logged, no detail to the caller (a ``ValueError`` from Chroma is not the caller's fault).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bot.answer.errors import QuestionError
 from bot.state.database import DatabaseError
 from bot.web.streams import with_fix
-from index.errors import StoreUnavailableError
+from index.errors import CollectionError, StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +43,29 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 
-#: What each domain error is to an HTTP caller.
-STATUS: dict[type[Exception], int] = {QuestionError: 422, StoreUnavailableError: 503, DatabaseError: 503}
+#: What each domain error is to an HTTP caller. A collection error here is one that went away after the request's
+#: access check (renamed or deleted meanwhile, by ``docbot collections`` in another process): a 404 like any other
+#: collection the caller cannot read.
+STATUS: dict[type[Exception], int] = {
+    QuestionError: 422,
+    CollectionError: 404,
+    StoreUnavailableError: 503,
+    DatabaseError: 503,
+}
+#: What the caller is told then: never the error's own text, which may name the other collections or a Chroma id.
+COLLECTION_GONE = "that collection was renamed or deleted meanwhile: ask again, or pick another collection"
 
 
 def status_of(exc: Exception) -> int:
     return next((status for kind, status in STATUS.items() if isinstance(exc, kind)), 500)
+
+
+def message_of(exc: Exception) -> str:
+    """What the caller is told of a domain error (a collection error's own text stays in the server log)."""
+    if isinstance(exc, CollectionError):
+        logger.info("a request's collection went away: %s (%s)", exc, exc.__cause__)
+        return COLLECTION_GONE
+    return str(exc)
 
 
 def failure(exc: Exception) -> tuple[int, str]:
@@ -57,7 +74,7 @@ def failure(exc: Exception) -> tuple[int, str]:
     if status == 500:
         logger.exception("the answer stream failed", exc_info=exc)
         return 500, "internal error while answering"
-    return status, str(exc)
+    return status, message_of(exc)
 
 
 def _is_openai(request: Request) -> bool:
@@ -86,7 +103,7 @@ def install_error_handlers(app: FastAPI, store_location: str, store_fix: str) ->
         return JSONResponse({"detail": problems}, status_code=422)
 
     async def on_domain_error(request: Request, exc: Exception) -> Response:
-        status, message = status_of(exc), str(exc)
+        status, message = status_of(exc), message_of(exc)
         store_down = isinstance(exc, StoreUnavailableError)  # a 503 about the state database names no store
         if _is_openai(request):
             return error_response(status, with_fix(message, store_fix) if store_down else message)
