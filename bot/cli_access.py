@@ -114,9 +114,11 @@ def key_create(
     """Make a key that opens one collection; it is printed once (only its digest is stored)."""
     import secrets
 
-    from bot.state.grants import Right
+    from bot.state.grants import GrantError, Right
 
     chosen = name or f"{collection}-{secrets.token_hex(3)}"
+    if chosen in load_settings().user_names:
+        raise GrantError(f"{chosen!r} is a user's name (DOCBOT_USERS): give the key a name of its own")
     secret = grant_store().create_key(chosen, collection, Right.read if read_only else Right.write)
     typer.echo(secret)
     right = "read only" if read_only else "read and write"

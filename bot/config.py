@@ -280,6 +280,11 @@ class Settings(IndexSettings):
         return cleaned
 
     @property
+    def user_names(self) -> set[str]:
+        """The names of the DOCBOT_USERS accounts."""
+        return {entry.split(":", 1)[0].strip() for entry in self.users}
+
+    @property
     def feedback_file(self) -> Path:
         return self.data_dir / "feedback.jsonl"
 

@@ -349,7 +349,7 @@ def test_page_events_get_a_503_not_a_crash_when_the_state_database_is_down(tmp_p
     with postgres_server() as server:
         database = Database.open(server.url, tmp_path)
         limiter = RateLimiter(WindowCounters(database, "page", 60.0), 10)
-        client = TestClient(PageRateLimit(inner, limiter=limiter, user_of=lambda _: None))
+        client = TestClient(PageRateLimit(inner, limiter=limiter, caller_of=lambda _: "ip:testclient"))
         assert client.post("/gradio_api/queue/join").text == "joined"
         server.stop()
         response = client.post("/gradio_api/queue/join")

@@ -141,13 +141,13 @@ def test_the_proxy_headers_sign_a_reader_in_with_groups(store: GrantStore) -> No
     )
     headers = {"remote-user": " alice ", "remote-groups": "hr-team, finance ,"}
     alice = access.identify(headers, {})
-    assert alice == Identity("alice", Role.reader, groups=frozenset({"hr-team", "finance"}))
-    assert access.identify({"remote-user": "wikiadmin"}, {}) == Identity("wikiadmin", Role.admin)
+    assert alice == Identity("alice", Role.reader, groups=frozenset({"hr-team", "finance"}), proxied=True)
+    assert access.identify({"remote-user": "wikiadmin"}, {}) == Identity("wikiadmin", Role.admin, proxied=True)
     assert access.identify({"remote-user": "  "}, {}) is None  # an empty header names nobody
     # issue 27, finding 1: only the configured headers speak; a header the proxy left out is not a fall-through
     assert access.identify({"remote-user": "", "x-forwarded-user": "wikiadmin"}, {}) is None
     only_forged_groups = {"remote-user": "bob", "x-forwarded-groups": "finance-team"}
-    assert access.identify(only_forged_groups, {}) == Identity("bob", Role.reader, groups=frozenset())
+    assert access.identify(only_forged_groups, {}) == Identity("bob", Role.reader, proxied=True)
     store.grant("hr", "group:hr-team", Right.read)
     assert readable(access.identify(headers, {}), ["hr", "eng"]) == ["hr"]
     # the same headers mean nothing when the proxy does not sign readers in
@@ -160,7 +160,7 @@ def test_the_proxy_headers_are_one_header_each_and_named_by_the_operator(store: 
     access = access_with(
         store, proxy_auth=True, trusted_proxies=["10.0.0.5"], proxy_user_header="X-Wiki-User", anonymous_role="none"
     )
-    assert access.identify({"x-wiki-user": "carol"}, {}) == Identity("carol", Role.reader)
+    assert access.identify({"x-wiki-user": "carol"}, {}) == Identity("carol", Role.reader, proxied=True)
     assert access.identify({"remote-user": "carol"}, {}) is None
     with pytest.raises(SettingsError, match=r"DOCBOT_PROXY_USER_HEADER: .* not a list"):
         load_settings(proxy_user_header="Remote-User,X-Forwarded-User")
@@ -214,6 +214,15 @@ def test_docbot_access_grants_revokes_lists_and_makes_a_scoped_key(tmp_path: Pat
     ):
         result = run(*bad)
         assert result.exit_code == 2 and message in result.output, (bad, result.output)
+    # issue 27, finding 3: a key never takes a user's name (settings keys are refused at start the same way)
+    env["DOCBOT_USERS"] = "alice:alice-pw:admin"
+    clash = run("key", "create", "-c", "hr", "--name", "alice")
+    assert clash.exit_code == 2 and "is a user's name" in clash.output, clash.output
+    with pytest.raises(AccessError, match="names a key like a user"):
+        access_with_settings = Settings(
+            data_dir=tmp_path, users=["alice:pw:admin"], api_keys=[SecretStr("alice:k:reader")]
+        )
+        Access.from_settings(access_with_settings, Database.open(None, tmp_path))
     assert run("revoke", "-c", "hr", "--user", "alice").exit_code == 0
     assert run("key", "delete", "embed-hr").exit_code == 0
     assert run("list").output.splitlines() == ["hr\tgroup:hr-team\tread"]

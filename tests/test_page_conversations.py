@@ -124,3 +124,17 @@ def test_whose_conversation() -> None:
     assert anonymous.anonymous
     assert conversation_owner(anonymous, "B" * 22) == "browser:" + "B" * 22
     assert conversation_owner(anonymous) == "anonymous"
+    # issue 27, finding 3: owners say what proved them; a key (shared, an embed's public) owns nothing listable
+    key = Identity("ann", Role.reader, "key")
+    assert conversation_owner(key, "B" * 22) == "browser:" + "B" * 22
+    assert conversation_owner(key) == "key:ann"
+    assert conversation_owner(Identity("ann", Role.reader, proxied=True), "B" * 22) == "proxy:ann"
+
+
+def test_rate_buckets_are_named_by_what_proved_the_caller() -> None:
+    from bot.web.security import rate_bucket
+
+    assert rate_bucket(Identity("ann", Role.editor), "10.0.0.7") == "user:ann"
+    assert rate_bucket(Identity("ann", Role.reader, proxied=True), "10.0.0.7") == "proxy:ann"
+    assert rate_bucket(Identity("embed", Role.reader, "key"), "10.0.0.7") == "key:embed@ip:10.0.0.7"
+    assert rate_bucket(Identity("anonymous", Role.reader), "10.0.0.7") == rate_bucket(None, "10.0.0.7") == "ip:10.0.0.7"

@@ -86,10 +86,24 @@ class Identity:
     #: Per collection, what the grants give; None while no grant exists (the role applies everywhere). A scoped key
     #: carries its one collection here from the start.
     rights: Mapping[str, Right] | None = field(default=None, compare=False, hash=False)
+    #: Named by the wiki's proxy (a ``user`` whose name docbot did not check itself).
+    proxied: bool = False
 
     @property
     def anonymous(self) -> bool:
         return self.name == ANONYMOUS
+
+    @property
+    def proven_as(self) -> str:
+        """What proved this identity, with its name: ``user:<name>`` (a password or a page session signed in with
+        one), ``proxy:<name>`` (the wiki's proxy), ``key:<name>`` (an API key, which anyone holding it shares),
+        ``anonymous``. Conversation owners and rate-limit buckets are named by it, so a key named like a user, or a
+        user name typed beside a key at sign-in, never stands for that user."""
+        if self.anonymous:
+            return ANONYMOUS
+        if self.kind == "key":
+            return f"key:{self.name}"
+        return f"{'proxy' if self.proxied else 'user'}:{self.name}"
 
     def principals(self) -> list[str]:
         """Who grants to this identity may name: ``everyone``, its user or key, its groups."""
@@ -257,6 +271,12 @@ class Access:
         """The policy ``settings`` describe; failed sign-ins are counted in ``database`` (shared by replicas), and
         the grants per collection and scoped keys are read from it."""
         users, keys = parse_users(settings.users), parse_keys(settings.api_keys)
+        clashing = sorted({identity.name for _, identity in keys} & set(users))
+        if clashing:
+            raise AccessError(
+                f"DOCBOT_API_KEYS names a key like a user of DOCBOT_USERS ({', '.join(clashing)}): give each key a "
+                "name of its own"
+            )
         anonymous = anonymous_role(settings)
         proxy = ProxyHeaders.from_settings(settings)
         if anonymous is None and not users and not keys and proxy is None:
@@ -339,7 +359,7 @@ class Access:
             return None
         user, groups = claim
         configured = self.users.get(user)
-        return Identity(user, configured[1] if configured else self.proxy.role, groups=groups)
+        return Identity(user, configured[1] if configured else self.proxy.role, groups=groups, proxied=True)
 
     def with_rights(self, identity: Identity | None) -> Identity | None:
         """``identity`` with what the grants give it per collection (unchanged while no grant exists, and for a

@@ -20,20 +20,19 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
-from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
-from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.config import Settings
 from bot.state.counters import WindowCounters
 from bot.state.database import Database, DatabaseError
-from bot.web.security import RateLimiter
+from bot.web.access import Access, BadCredentialsError
+from bot.web.security import RateLimiter, rate_bucket
 
 log = logging.getLogger(__name__)
 
@@ -206,21 +205,21 @@ class HostAllowList:
 class PageRateLimit:
     """The page's events (questions, uploads, calls) per caller, at most the API's rate a minute; 429 beyond it.
 
-    The caller is the signed-in user when ``user_of`` names one, else the address in ``scope["client"]``.
+    The caller is whoever the request proves to be (:func:`bot.web.security.rate_bucket` names the bucket), never
+    the user name typed beside a key at sign-in.
     """
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, user_of: Callable[[Scope], str | None]) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, caller_of: Callable[[Scope], str]) -> None:
         self.app = app
         self.limiter = limiter
-        self.user_of = user_of
+        self.caller_of = caller_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(PAGE_EVENT_ROUTES):
             await self.app(scope, receive, send)
             return
-        user = self.user_of(scope)
-        caller = f"user:{user}" if user else f"ip:{scope['client'][0] if scope.get('client') else 'unknown'}"
         try:
+            caller = await run_in_threadpool(self.caller_of, scope)  # the grants may be read: off the loop too
             wait = await run_in_threadpool(self.limiter.retry_after, caller)  # a database round trip, off the loop
         except DatabaseError:
             log.exception("page rate limit: the state database failed")
@@ -264,22 +263,23 @@ class AnswerSlots:
             yield
 
 
-def page_user(app: FastAPI) -> Callable[[Scope], str | None]:
-    """Who is signed in on the Gradio page mounted in ``app``, from its session cookie (None: nobody)."""
-    page: Any = next(
-        route.app for route in reversed(app.routes) if isinstance(route, Mount) and hasattr(route.app, "tokens")
-    )
-    names = (f"access-token-{page.cookie_id}", f"access-token-unsecure-{page.cookie_id}")
+def page_caller(access: Access) -> Callable[[Scope], str]:
+    """The rate-limit bucket of a page request: who its credentials or session cookie prove (the address when they
+    prove nobody)."""
 
-    def user_of(scope: Scope) -> str | None:
-        cookies = cookie_parser(Headers(scope=scope).get("cookie", ""))
-        users = [page.tokens.get(cookies[name]) for name in names if name in cookies]
-        return next((user for user in users if user), None)
+    def caller_of(scope: Scope) -> str:
+        headers = Headers(scope=scope)
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        try:
+            identity = access.identify(headers, cookie_parser(headers.get("cookie", "")))
+        except BadCredentialsError:
+            identity = None
+        return rate_bucket(identity, address)
 
-    return user_of
+    return caller_of
 
 
-def install_edge(app: FastAPI, settings: Settings, database: Database) -> None:
+def install_edge(app: FastAPI, settings: Settings, database: Database, access: Access) -> None:
     """The edge around the whole app (call it after mounting the page): forwarded headers, Host, page rate limit."""
     if not settings.allowed_hosts and host_name(settings.host) in ANY_INTERFACE:
         log.warning(
@@ -287,7 +287,7 @@ def install_edge(app: FastAPI, settings: Settings, database: Database) -> None:
             "names browsers use for this server"
         )
     limiter = RateLimiter(WindowCounters(database, "page", 60.0), settings.rate_limit_per_minute)
-    app.add_middleware(PageRateLimit, limiter=limiter, user_of=page_user(app))
+    app.add_middleware(PageRateLimit, limiter=limiter, caller_of=page_caller(access))
     app.add_middleware(HostAllowList, hosts=allowed_hosts(settings))
     identity_headers = [settings.proxy_user_header, settings.proxy_groups_header]
     app.add_middleware(ForwardedHeaders, proxies=settings.trusted_proxies, identity_headers=identity_headers)

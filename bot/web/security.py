@@ -49,6 +49,16 @@ class RateLimiter:
         return window.wait(self.limit) if window.recent > self.limit else 0
 
 
+def rate_bucket(identity: Identity | None, address: str) -> str:
+    """Whose rate limit a request counts against: a proven user's or proxy reader's own; a key's per address (a
+    shared key, an embed's public one, is not one visitor's to use up for all); else the address's."""
+    if identity is None or identity.anonymous:
+        return f"ip:{address}"
+    if identity.kind == "key":
+        return f"{identity.proven_as}@ip:{address}"
+    return identity.proven_as
+
+
 class Guard:
     """The dependency in front of ``/api``, ``/v1`` and the evidence viewer: who the caller is (see
     :mod:`bot.web.access`), whether they may do ``action`` (ask; read for the viewer) on ``collection`` (None: on some
@@ -92,7 +102,7 @@ class Guard:
         """The caller's identity, once counted against the rate limit (raises the 401 or 429)."""
         identity = self.identity(request)
         address = request.client.host if request.client else "unknown"
-        wait = self._limiter.retry_after(f"ip:{address}" if identity.anonymous else f"id:{identity.name}")
+        wait = self._limiter.retry_after(rate_bucket(identity, address))
         if wait:
             raise HTTPException(
                 429,
