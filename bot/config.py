@@ -155,6 +155,20 @@ class Settings(IndexSettings):
         ge=0,
         description="Most bytes of drawn PDF pages kept on disk (data_dir/views); the least recently viewed go first.",
     )
+    view_text_cache_mb: int = Field(
+        64,
+        ge=0,
+        description="Memory (MB) for the text of documents the viewer read again (DOCX, HTML, Markdown, text), kept "
+        "per document version so the next view of it parses nothing; the least recently viewed go first.",
+    )
+    max_view_parses: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Documents the viewer reads again at once, each in a parse worker process (under "
+        "parse_timeout_s); a view that would need one more gets a 503 'busy, try again' page at once, and views of a "
+        "document being read wait for that reading.",
+    )
 
     # --- shared state (bot/state) ---------------------------------------------------------------
     database_url: SecretStr | None = Field(

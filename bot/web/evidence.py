@@ -3,7 +3,8 @@
 A reference is what a citation's ``view_url`` carries: the chunk's opaque id and the quote's span in its document
 (:func:`bot.answer.citations.view_path`). The chunk's stored metadata says which file (root + source, never from the
 URL), which page and which passage; the file is re-read under the parse budget when it is still there unchanged
-(:mod:`index.parse_pool`), else the document's text is rebuilt from the passages the index keeps.
+(:mod:`bot.view.texts`: once per file version, a few at a time), else the document's text is rebuilt from the
+passages the index keeps.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from bot.config import Settings
+from bot.view.errors import ViewBusy
+from bot.view.texts import ViewTexts
 from bot.web.documents import stitch
 from index.errors import LoadError
 from index.loaders import content_hash, read_file
-from index.parse_pool import ParseBudget, parse_in_worker
 from index.store import StoredChunk, VectorStore
 
 _REFERENCE = re.compile(r"[0-9a-f]{32}")
@@ -114,15 +116,16 @@ def unchanged_file(chunk: StoredChunk, settings: Settings) -> tuple[Path | None,
     return path, None
 
 
-def _file_text(path: Path, chunk: StoredChunk, settings: Settings) -> tuple[str | None, str | None]:
-    """The page's (or document's) text read again from the file under the parse budget, or None with why not."""
-    budget = ParseBudget(settings.parse_timeout_s, settings.parse_memory_mb)
+def _file_text(path: Path, chunk: StoredChunk, texts: ViewTexts) -> tuple[str | None, str | None]:
+    """The page's (or document's) text read again from the file under the parse budget (once per file version:
+    :class:`~bot.view.texts.ViewTexts`), or None with why not; 503 when every slot for reading is taken."""
     try:
-        data = read_file(path, settings.max_file_bytes)
-        loaded = parse_in_worker(path, data, chunk.source, max_bytes=settings.max_file_bytes, budget=budget)
+        read = texts.texts(path, chunk.source, str(chunk.metadata.get("content_hash", "")))
     except LoadError as exc:
         return None, f"the file cannot be read again ({exc}): showing the text the index keeps"
-    text = next((d.text for d in loaded.documents if d.page == chunk.page), None)
+    except ViewBusy as exc:
+        raise EvidenceError(503, str(exc)) from exc
+    text = next((body for page, body in read if page == chunk.page), None)
     start, end = int(chunk.metadata.get("start", 0)), int(chunk.metadata.get("end", 0))
     if text is None or text[start:end] != chunk.text:
         return None, "the file reads differently than when it was indexed: showing the text the index keeps"
@@ -137,12 +140,14 @@ def evidence(
     *,
     drawable: bool,
     original: Callable[[StoredChunk], Path | None] | None = None,
+    texts: ViewTexts | None = None,
 ) -> Evidence:
     """The cited document, at ``page`` of a PDF instead of the cited one when given (then no passage is marked).
 
     ``drawable``: a PDF page will be drawn, so its text is needed only when the file is gone or changed.
     ``original``: a copy of an uploaded original as it was indexed (from the state database), for when the file
     is not on this server's disk as it was indexed (:class:`bot.web.originals.Originals`).
+    ``texts``: the server's file texts read again (kept per version, a few parsed at once); None reads afresh.
     """
     cited = stored_chunk(store, chunk_id)
     siblings = _siblings(store, cited)
@@ -161,7 +166,7 @@ def evidence(
     text = not (drawable and chunk.source.lower().endswith(".pdf"))
     body: str | None = None
     if path is not None and text:
-        body, notice = _file_text(path, chunk, settings)
+        body, notice = _file_text(path, chunk, texts or ViewTexts.from_settings(settings))
         path = path if body is not None else None
     offset = 0
     if body is None and (text or path is None):

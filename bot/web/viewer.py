@@ -11,6 +11,11 @@ Every citation's ``view_url`` points here (:func:`bot.answer.citations.view_path
 
 Pages run under a Content-Security-Policy that allows docbot's stylesheet and images only: no script at all.
 
+The routes are async: each view's work (store look-ups, a parse or a PDF page in a worker process) runs on the
+viewer's own :data:`VIEW_THREADS` threads, never on the API's, so views waiting for a worker cannot starve other
+routes. A file read again is parsed once per version and at most ``max_view_parses`` at once
+(:mod:`bot.view.texts`); a view that would need one more parse gets a quick 503 page saying to try again.
+
 Access is the API's: the caller must be allowed to read the collection the link names (``collection=``, the
 default collection when none: links made before collections still open), rate limited like ``/api``. A collection
 the caller may not read is answered exactly like one that does not exist (404); every link of a view keeps the
@@ -26,6 +31,7 @@ from html import escape
 from pathlib import Path
 from typing import Annotated
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
@@ -36,6 +42,7 @@ from bot.state.uploads import UploadStore
 from bot.view.errors import ViewError
 from bot.view.layout import Box
 from bot.view.pdf import MAX_DPI, PageRenderer, page_count, sentence_boxes, view_budget
+from bot.view.texts import ViewTexts
 from bot.web.access import Access, Identity
 from bot.web.collections import Library, asked_collections
 from bot.web.embed import static_asset
@@ -51,6 +58,10 @@ _POLICY = (
 MAX_PAGE = 100_000
 #: Zoom levels of a PDF page, in percent: each draws the page at view_dpi × zoom (at most MAX_DPI), so it stays sharp.
 ZOOMS = (100, 150, 200, 300)
+#: Threads a server's views run on, apart from the API's (a view beyond them waits for one without holding any).
+VIEW_THREADS = 8
+#: Seconds a view refused for lack of a parse slot is told to wait.
+BUSY_RETRY_AFTER_S = 5
 #: ``collection=`` of a view's address: the citation's collection (none: the default one).
 CollectionParameter = Annotated[
     str | None, Query(max_length=40, description="The citation's collection (default: the default collection).")
@@ -181,7 +192,7 @@ def pdf_view(
 
 
 def error_view(error: EvidenceError) -> str:
-    title = "Removed" if str(error) == REMOVED else "Cannot show this evidence"
+    title = "Removed" if str(error) == REMOVED else "Busy" if error.status == 503 else "Cannot show this evidence"
     return _page(title, f'<main class="view-error"><h1>{title}</h1><p role="alert">{escape(str(error))}</p></main>')
 
 
@@ -205,6 +216,8 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
     renderer = PageRenderer.from_settings(settings)
     budget = view_budget(settings)
     originals = Originals(UploadStore(database), settings.data_dir)
+    texts = ViewTexts.from_settings(settings)
+    threads = CapacityLimiter(VIEW_THREADS)
 
     def found_in(
         identity: Identity, collection: str | None, reference: str, page: int | None, *, drawable: bool
@@ -218,7 +231,7 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
             raise EvidenceError(exc.status_code, str(exc.detail)) from exc
         parts = library.services(name)
         original = partial(originals.file, parts.settings.collection)
-        found = evidence(parts.store, settings, reference, page, drawable=drawable, original=original)
+        found = evidence(parts.store, settings, reference, page, drawable=drawable, original=original, texts=texts)
         return replace(found, collection=collection)
 
     def shown(
@@ -241,6 +254,12 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
             return text_view(replace(found, notice=f"the page cannot be drawn ({exc}): showing its text"), quote, span)
         return pdf_view(found, span, zoom, passage, sentence, _page_total(found.file, budget))
 
+    def drawn(identity: Identity, collection: str | None, reference: str, page: int, dpi: int) -> bytes:
+        found = found_in(identity, collection, reference, page, drawable=True)
+        if found.file is None or not _is_pdf(found):
+            raise EvidenceError(404, "no picture of this page: the file is gone, changed, or not a PDF")
+        return renderer.png(found.file, page, dpi=dpi)
+
     @app.get(
         "/view/{reference}",
         response_class=HTMLResponse,
@@ -249,9 +268,10 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
         responses={
             400: {"description": "A malformed reference, quote or zoom"},
             404: {"description": "Removed, or no collection of that name that the caller may read"},
+            503: {"description": "Every slot for reading a document again is taken: try again (Retry-After)"},
         },
     )
-    def view(
+    async def view(
         reference: str,
         quote: Annotated[str | None, Query(max_length=40, description="START-END of the quote.")] = None,
         page: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description="Another page of a PDF.")] = None,
@@ -263,9 +283,11 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
         try:
             if zoom not in ZOOMS:
                 raise EvidenceError(400, f"zoom is one of {', '.join(map(str, ZOOMS))}, not {zoom}")
-            return HTMLResponse(shown(identity, collection, reference, parse_span(quote), page, zoom), headers=headers)
+            work = partial(shown, identity, collection, reference, parse_span(quote), page, zoom)
+            return HTMLResponse(await to_thread.run_sync(work, limiter=threads), headers=headers)
         except EvidenceError as exc:
-            return HTMLResponse(error_view(exc), status_code=exc.status, headers=headers)
+            busy = {"Retry-After": str(BUSY_RETRY_AFTER_S)} if exc.status == 503 else {}
+            return HTMLResponse(error_view(exc), status_code=exc.status, headers={**headers, **busy})
 
     @app.get(
         "/view/{reference}/page.png",
@@ -274,7 +296,7 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
         summary="A page of a cited PDF, drawn (cached on disk)",
         responses={200: {"content": {"image/png": {}}}, 422: {"description": "The page cannot be drawn: why"}},
     )
-    def page_png(
+    async def page_png(
         reference: str,
         page: Annotated[int, Query(ge=1, le=MAX_PAGE)],
         collection: CollectionParameter = None,
@@ -285,12 +307,11 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
         try:
             if zoom not in ZOOMS:
                 raise EvidenceError(400, f"zoom is one of {', '.join(map(str, ZOOMS))}, not {zoom}")
-            found = found_in(identity, collection, reference, page, drawable=True)
-            if found.file is None or not _is_pdf(found):
-                raise EvidenceError(404, "no picture of this page: the file is gone, changed, or not a PDF")
-            data = renderer.png(found.file, page, dpi=min(MAX_DPI, settings.view_dpi * zoom // 100))
+            dpi = min(MAX_DPI, settings.view_dpi * zoom // 100)
+            data = await to_thread.run_sync(partial(drawn, identity, collection, reference, page, dpi), limiter=threads)
         except EvidenceError as exc:
-            return Response(str(exc), status_code=exc.status, media_type="text/plain", headers=plain)
+            busy = {"Retry-After": str(BUSY_RETRY_AFTER_S)} if exc.status == 503 else {}
+            return Response(str(exc), status_code=exc.status, media_type="text/plain", headers={**plain, **busy})
         except ViewError as exc:
             return Response(str(exc), status_code=422, media_type="text/plain", headers=plain)
         return Response(data, media_type="image/png", headers={**plain, "Cache-Control": "private, max-age=300"})
