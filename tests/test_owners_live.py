@@ -1,5 +1,6 @@
-"""Issue 27, findings 3 and 8, against a real ``docbot serve`` on 127.0.0.1: what proved a caller, not the name
-they typed, owns their conversations and names their rate limit.
+"""Issue 27, findings 3, 8 and 9, against a real ``docbot serve`` on 127.0.0.1: what proved a caller, not the name
+they typed, owns their conversations and names their rate limit; another site cannot sign a visitor in or act on
+their cookies.
 
 The embed key is public by design (it sits in the wiki page's HTML). Signing in to the page with it, under a
 user's name, once listed every widget visitor's questions and used up that user's page rate limit.
@@ -72,3 +73,19 @@ def test_a_shared_key_under_a_user_s_name_does_not_use_up_that_user_s_rate_limit
     ann = PageCaller(server.url)
     ann.login(*ANN)
     assert ann.join(ann.fn("restore"), [None]).status_code == 200  # hers is her own
+
+
+def test_a_cross_site_sign_in_or_page_event_is_refused(server: LiveServer) -> None:
+    """Finding 9: a form on another site posting to /login signed the visitor in as whoever that site chose."""
+    evil = {"Origin": "http://evil.example"}
+    forged = httpx.post(f"{server.url}/login", data={"username": ANN[0], "password": ANN[1]}, headers=evil)
+    assert forged.status_code == 403 and "cross-site" in forged.text, forged.text
+    assert not forged.cookies and "set-cookie" not in forged.headers
+
+    page = PageCaller(server.url)
+    own = page.http.post("/login", data={"username": ANN[0], "password": ANN[1]}, headers={"Origin": server.url})
+    assert own.status_code == 200 and page.http.cookies, own.text  # the page's own form still signs in
+    body = {"fn_index": page.fn("restore"), "session_hash": page.session, "data": [None], "event_data": None}
+    refused = page.http.post("/gradio_api/queue/join", json=body, headers=evil)  # on ann's cookies, from elsewhere
+    assert refused.status_code == 403, refused.text
+    assert page.http.post("/gradio_api/queue/join", json=body, headers={"Origin": server.url}).status_code == 200

@@ -32,6 +32,7 @@ from bot.config import Settings
 from bot.state.counters import WindowCounters
 from bot.state.database import Database, DatabaseError
 from bot.web.access import Access, BadCredentialsError
+from bot.web.same_origin import SameOriginStateChanges
 from bot.web.security import RateLimiter, rate_bucket
 
 log = logging.getLogger(__name__)
@@ -280,13 +281,15 @@ def page_caller(access: Access) -> Callable[[Scope], str]:
 
 
 def install_edge(app: FastAPI, settings: Settings, database: Database, access: Access) -> None:
-    """The edge around the whole app (call it after mounting the page): forwarded headers, Host, page rate limit."""
+    """The edge around the whole app (call it after mounting the page): forwarded headers, Host, page rate limit,
+    cross-site state changes (:mod:`bot.web.same_origin`)."""
     if not settings.allowed_hosts and host_name(settings.host) in ANY_INTERFACE:
         log.warning(
             "serving on every interface, but only loopback host names are allowed: set DOCBOT_ALLOWED_HOSTS to the "
             "names browsers use for this server"
         )
     limiter = RateLimiter(WindowCounters(database, "page", 60.0), settings.rate_limit_per_minute)
+    app.add_middleware(SameOriginStateChanges)
     app.add_middleware(PageRateLimit, limiter=limiter, caller_of=page_caller(access))
     app.add_middleware(HostAllowList, hosts=allowed_hosts(settings))
     identity_headers = [settings.proxy_user_header, settings.proxy_groups_header]
