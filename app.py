@@ -219,7 +219,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     install_gate(app, access)
     if page_is_open(access):  # Gradio shows no login form
         install_signin(app)
-    app.add_middleware(InboxMiddleware, inbox=inbox)
+    app.add_middleware(InboxMiddleware, inbox=inbox, access=access, body_timeout_s=settings.upload_body_timeout_s)
     app.state.upload_inbox = inbox
     app.state.library = library
     first = library.services(settings.default_collection)
@@ -281,14 +281,15 @@ def upload_inbox(settings: Settings) -> UploadInbox:
     """Gradio's upload cache, in the data directory unless the operator chose a place (GRADIO_TEMP_DIR).
 
     docbot's own cache folder is emptied at start (copies left by an earlier run can never be added); a folder the
-    operator chose is left as it is, since other programs may use it.
+    operator chose is left as it is, since other programs may use it (only the uploads docbot recorded there expire).
     """
     from bot.web.upload_inbox import UploadInbox
 
     own = (settings.data_dir / "gradio").resolve()
     folder = Path(os.environ.setdefault("GRADIO_TEMP_DIR", str(own))).resolve()
-    inbox = UploadInbox(folder, settings.upload_cache_bytes)
-    if folder == own:
+    limits = (settings.upload_cache_bytes, settings.upload_quota_bytes, settings.upload_cache_ttl_s)
+    inbox = UploadInbox(folder, *limits, owned=folder == own)
+    if inbox.owned:
         inbox.clear()
     else:
         log.info("GRADIO_TEMP_DIR is %s: stale uploads there are not cleared at start", folder)
@@ -311,7 +312,7 @@ def serve(settings: Settings) -> None:
     # them from 127.0.0.1, so any local caller, or a proxy on the same machine passing a client's header through.
     app = create_app(build(settings, database=database), access)
     uploads = UploadStore(database)
-    start_sweeping(app.state.library, uploads, Originals(uploads, settings.data_dir), settings)
+    start_sweeping(app.state.library, uploads, Originals(uploads, settings.data_dir), settings, app.state.upload_inbox)
     warm_up(view_budget(settings))  # a PDF viewer worker starts meanwhile: the first page view does not wait for it
     wait_for_local_model(app.state.library)
     # Gradio enters this around every event, on the event loop; the first time it imports matplotlib (about 0.8 s

@@ -115,6 +115,26 @@ class Settings(IndexSettings):
         description="Most bytes Gradio's upload cache may hold (files chosen on the page but not yet added); an "
         "upload that would go over it is refused. Cached copies are deleted once added or refused.",
     )
+    upload_quota_bytes: int = Field(
+        100 * 1024 * 1024,
+        ge=1,
+        description="Most bytes of the upload cache one caller may hold (as proved: a user, a key, the wiki's proxy "
+        "reader, or all anonymous callers together), counted as they arrive: uploads under way and files chosen but "
+        "not yet added. An upload that would go over it is refused (429) until they are added or cleared.",
+    )
+    upload_body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds an upload may go without sending any of its body; then it is dropped (408), its "
+        "partial files deleted and its bytes no longer held against the cache or the caller.",
+    )
+    upload_cache_ttl_s: float = Field(
+        30 * 60.0,
+        gt=0,
+        description="Seconds a file may wait in the upload cache to be added; older ones are deleted (by the upload "
+        "sweep every upload_sweep_interval_s, and before each upload), so files chosen and never added free their "
+        "room without a restart.",
+    )
     upload_sweep_interval_s: float = Field(
         300.0,
         ge=0,

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from bot.web.access import ANONYMOUS
 from bot.web.upload_inbox import UploadInbox, session_key
 
 FILE_META = {"_type": "gradio.FileData"}
@@ -23,7 +24,7 @@ def received(inbox: UploadInbox, name: str, content: bytes, session: str = NO_LO
     path = inbox.folder / uuid.uuid4().hex / name
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
-    inbox.record([str(path)], session)
+    inbox.record([str(path)], session, ANONYMOUS)
     return str(path)
 
 

@@ -20,6 +20,8 @@ import pytest
 from live import LiveServer, child_env, free_port, live_server
 from test_ui_browser import add_document
 
+from bot.web.upload_inbox import NOT_ALLOWED
+
 pytestmark = pytest.mark.server
 #: Five servers start in this module; on a busy shared machine loading the model can take minutes.
 START_S = 300
@@ -93,6 +95,11 @@ class PageCaller:
         self.run("overview", [])
         message = self.outcome("remove", [key])
         return not message["success"] or "needs the administrator" in message["output"]["data"][0]
+
+    def upload_refused(self, name: str, text: str) -> bool:
+        """Gradio's upload endpoint refuses this caller before caching anything (issue 27, finding 6)."""
+        response = self.http.post("/gradio_api/upload", files=[("files", (name, text.encode(), "text/markdown"))])
+        return response.status_code == 403 and NOT_ALLOWED in response.text
 
     def cached(self, name: str, text: str) -> dict[str, Any]:
         """A file uploaded the legitimate way (Gradio's upload endpoint), as the page's upload event takes it."""
@@ -183,7 +190,8 @@ def test_the_embed_key_can_ask_but_not_change_documents(keys_server: LiveServer)
     _, messages, *_ = page.run("respond", [QUESTION, [], {}])  # the question, the turns, the browser's saved state
     assert "air strikes" in json.dumps(messages)
     before = documents(keys_server, **bearer(EMBED_KEY))
-    _, report = page.run("upload", [[page.cached("harbour.md", NOTE)]])
+    assert page.upload_refused("harbour.md", NOTE)
+    _, report = page.run("upload", [[]])  # the event itself, called directly
     assert "adding documents needs an editor" in report and "Added" not in report
     assert page.remove_refused(before[0]["key"])
     assert documents(keys_server, **bearer(EMBED_KEY)) == before
@@ -204,7 +212,8 @@ def test_a_reader_calling_upload_and_remove_directly_is_refused(users_server: Li
     page = PageCaller(users_server.url)
     assert page.login(*RITA).status_code == 200
     before = documents(users_server, auth=RITA)
-    _, report = page.run("upload", [[page.cached("harbour.md", NOTE)]])
+    assert page.upload_refused("harbour.md", NOTE)
+    _, report = page.run("upload", [[]])  # the event itself, called directly
     assert "signed in as rita (reader)" in report and "Added" not in report
     assert page.remove_refused(before[0]["key"])
     assert documents(users_server, auth=RITA) == before
@@ -229,7 +238,8 @@ def test_a_default_install_answers_anyone_but_takes_no_document_changes(open_ser
     assert answer.status_code == 200 and "air strikes" in answer.json()["answer"]
     page = PageCaller(open_server.url)
     before = documents(open_server)
-    _, report = page.run("upload", [[page.cached("harbour.md", NOTE)]])
+    assert page.upload_refused("harbour.md", NOTE)
+    _, report = page.run("upload", [[]])  # the event itself, called directly
     assert "Adding documents needs an editor" in report and "DOCBOT_USERS" in report
     assert page.remove_refused(before[0]["key"])
     assert documents(open_server) == before
@@ -306,7 +316,8 @@ def test_an_open_page_refuses_anonymous_uploads_and_signs_editors_in_at_signin(
     mixed_server: LiveServer, chromium: Any, tmp_path: Path
 ) -> None:
     anonymous = PageCaller(mixed_server.url)
-    _, report = anonymous.run("upload", [[anonymous.cached("harbour.md", NOTE)]])
+    assert anonymous.upload_refused("harbour.md", NOTE)
+    _, report = anonymous.run("upload", [[]])  # the event itself, called directly
     assert "sign in at /signin" in report and "Added" not in report
 
     context = chromium.new_context()

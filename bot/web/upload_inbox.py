@@ -2,8 +2,12 @@
 
 Gradio keeps each file posted to ``/gradio_api/upload`` in its upload cache and answers with the cached path; the
 page's upload event then gets that path back from the browser, so a hostile caller can send any server path
-instead. :class:`InboxMiddleware` sits in front of the upload route: it refuses an upload that would take the cache
-over ``upload_cache_bytes``, and records each cached path with the session that uploaded it.
+instead. :class:`InboxMiddleware` sits in front of the upload route. It lets only a caller who may upload somewhere
+(an editor, not a reader or the embed key) write to the cache at all; it counts each upload's bytes as they arrive
+against the cache's ``upload_cache_bytes`` and the caller's ``upload_quota_bytes`` (nothing is reserved for a
+``Content-Length`` that may never come), drops a body that stalls for ``upload_body_timeout_s`` or goes over, with
+the partial files it left, and records each cached path with the session that uploaded it and the caller it counts
+against. Files waiting longer than ``upload_cache_ttl_s`` are deleted (:meth:`UploadInbox.expire`).
 :meth:`UploadInbox.take` opens only a path recorded for the same session, inside the cache, a regular file reached
 without a symlink (checked on the opened descriptor); anything else gets one error that says nothing about what
 is on the server's disk. :meth:`UploadInbox.discard` deletes the cached copy once the page is done with it.
@@ -11,6 +15,7 @@ is on the server's disk. :meth:`UploadInbox.discard` deletes the cached copy onc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -20,14 +25,18 @@ import posixpath
 import shutil
 import stat
 import threading
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.web.access import Access, BadCredentialsError, allowed
 from bot.web.documents import UploadRefusedError
 
 log = logging.getLogger(__name__)
@@ -35,6 +44,15 @@ log = logging.getLogger(__name__)
 UPLOAD_ROUTE = "/gradio_api/upload"
 #: The one answer for any file the page did not receive from this caller: it does not say whether the path exists.
 NOT_RECEIVED = "a file this page did not receive from you (or already added): choose it again in the upload box"
+NOT_ALLOWED = "Adding documents needs an editor or the administrator: sign in as one to upload files."
+CACHE_FULL = (
+    "The upload cache is full: add the files already chosen first, or try again later; the administrator can raise "
+    "DOCBOT_UPLOAD_CACHE_BYTES."
+)
+QUOTA_USED = (
+    "Your files waiting to be added (and your uploads under way) take all of your upload allowance: add or clear "
+    "the files you chose, then choose these again."
+)
 
 
 def session_key(cookies: Mapping[str, str]) -> str:
@@ -50,14 +68,54 @@ def given_paths(value: object) -> list[str]:
     return [str(item.get("path", "")) if isinstance(item, dict) else str(item) for item in items]
 
 
-class UploadInbox:
-    """The upload cache's received files, per session, and its size cap. Thread-safe (loop and workers share it)."""
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an upload is not taken: the HTTP status and one line for the caller (never what others hold)."""
 
-    def __init__(self, folder: Path, cap_bytes: int) -> None:
+    status: int
+    text: str
+
+
+@dataclass(eq=False)
+class Receiving:
+    """One upload under way: whose allowance its bytes count against, how many arrived, and why it was cut off."""
+
+    owner: str
+    received: int = 0
+    refusal: Refusal | None = None
+
+
+@dataclass
+class _Cached:
+    """A file Gradio cached: its size, and the sessions holding it with the caller each counts it against."""
+
+    size: int
+    holders: dict[str, str] = field(default_factory=dict)
+
+
+class UploadInbox:
+    """The upload cache's received files, per session, with its size cap, each caller's quota and how long a file
+    may wait. Thread-safe (loop and workers share it).
+
+    ``owned``: the folder is docbot's own (``data_dir/gradio``), so anything in it is an upload's and may be cleared
+    or expired; in a folder the operator chose, only the files recorded here are."""
+
+    def __init__(
+        self,
+        folder: Path,
+        cap_bytes: int,
+        quota_bytes: int | None = None,
+        ttl_s: float = float("inf"),
+        *,
+        owned: bool = True,
+    ) -> None:
         self.folder = folder.resolve()
         self.cap_bytes = cap_bytes
-        self._held: dict[str, set[str]] = {}
-        self._pending = 0
+        self.quota_bytes = cap_bytes if quota_bytes is None else quota_bytes
+        self.ttl_s = ttl_s
+        self.owned = owned
+        self._cached: dict[str, _Cached] = {}
+        self._receiving: set[Receiving] = set()
         self._lock = threading.Lock()
 
     def clear(self) -> None:
@@ -70,44 +128,76 @@ class UploadInbox:
             else:
                 entry.unlink(missing_ok=True)
 
-    def size(self) -> int:
-        """Bytes the cache holds now."""
-        total = 0
-        for dirpath, _, filenames in os.walk(self.folder):
-            for name in filenames:
-                try:
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
-                except OSError:
-                    continue
-        return total
+    # --- bytes as they arrive --------------------------------------------------------------------
 
-    def admit(self, length: int) -> str | None:
-        """Reserve room for an upload of ``length`` bytes; the reason it does not fit, or None."""
+    def held(self, owner: str | None = None) -> int:
+        """Bytes the cache holds for ``owner`` (None: for everybody): files waiting to be added, and uploads under
+        way as far as they arrived."""
         with self._lock:
-            used = self.size() + self._pending
-            if used + length > self.cap_bytes:
-                return (
-                    f"The upload cache is full ({used:,} of {self.cap_bytes:,} bytes in use, this upload needs "
-                    f"{length:,}): add the files already chosen first, or try again later; the administrator can "
-                    "raise DOCBOT_UPLOAD_CACHE_BYTES."
-                )
-            self._pending += length
-            return None
+            return self._held(owner)
 
-    def release(self, length: int) -> None:
-        with self._lock:
-            self._pending -= length
+    def _held(self, owner: str | None) -> int:
+        receiving = sum(u.received for u in self._receiving if owner is None or u.owner == owner)
+        cached = sum(c.size for c in self._cached.values() if owner is None or owner in c.holders.values())
+        return receiving + cached
 
-    def record(self, paths: Iterable[str], session: str) -> None:
+    def admit(self, owner: str, length: int) -> Receiving | Refusal:
+        """Start receiving an upload that says it has ``length`` bytes, for ``owner``; refused at once when that
+        cannot fit now. Nothing is reserved: :meth:`take_in` counts the bytes that actually arrive."""
+        if length > self.quota_bytes:
+            return Refusal(
+                413,
+                f"This upload ({length:,} bytes) is more than one person's upload allowance ({self.quota_bytes:,} "
+                "bytes): choose fewer files at a time.",
+            )
         with self._lock:
-            for path in paths:
-                self._held.setdefault(os.path.abspath(path), set()).add(session)
+            refusal = self._over(owner, length)
+            if refusal is not None:
+                return refusal
+            upload = Receiving(owner)
+            self._receiving.add(upload)
+            return upload
+
+    def take_in(self, upload: Receiving, count: int) -> bool:
+        """Count ``count`` more bytes of ``upload``; False (and ``upload.refusal`` set) when they do not fit."""
+        with self._lock:
+            refusal = self._over(upload.owner, count)
+            if refusal is None:
+                upload.received += count
+                return True
+        upload.refusal = refusal
+        return False
+
+    def _over(self, owner: str, more: int) -> Refusal | None:
+        if self._held(owner) + more > self.quota_bytes:
+            return Refusal(429, QUOTA_USED)
+        if self._held(None) + more > self.cap_bytes:
+            return Refusal(413, CACHE_FULL)
+        return None
+
+    def finish(self, upload: Receiving) -> None:
+        """The upload is over: its bytes no longer count (its files do, once recorded)."""
+        with self._lock:
+            self._receiving.discard(upload)
+
+    # --- cached files ----------------------------------------------------------------------------
+
+    def record(self, paths: Iterable[str], session: str, owner: str) -> None:
+        """These cached files came from ``session``; their bytes count against ``owner`` until added or gone."""
+        for given in paths:
+            path = os.path.abspath(given)
+            try:
+                size = os.lstat(path).st_size
+            except OSError:
+                size = 0
+            with self._lock:
+                self._cached.setdefault(path, _Cached(size)).holders[session] = owner
 
     def take(self, given: str, session: str) -> BinaryIO:
         """Open a file this session uploaded, or raise :class:`UploadRefusedError` with :data:`NOT_RECEIVED`."""
         path = os.path.abspath(given)
         with self._lock:
-            held = session in self._held.get(path, ())
+            held = session in (self._cached[path].holders if path in self._cached else ())
         inside = Path(path).is_relative_to(self.folder) and os.path.realpath(path) == path
         if not held or not inside:
             raise UploadRefusedError(NOT_RECEIVED)
@@ -124,18 +214,75 @@ class UploadInbox:
         """Forget a file for this session and delete the cached copy once no session holds it."""
         path = os.path.abspath(given)
         with self._lock:
-            holders = self._held.get(path)
-            if holders is None or session not in holders:
+            cached = self._cached.get(path)
+            if cached is None or session not in cached.holders:
                 return  # never delete a path this session did not upload
-            holders.discard(session)
-            if holders:
+            del cached.holders[session]
+            if cached.holders:
                 return
-            del self._held[path]
+            del self._cached[path]
+        self._delete(path)
+
+    def drop(self, paths: Iterable[str]) -> None:
+        """Delete the files of an upload that was refused after Gradio cached them (unless a session holds the
+        same path: the same name and content uploaded by someone else)."""
+        for given in paths:
+            path = os.path.abspath(given)
+            if Path(path).is_relative_to(self.folder):
+                with self._lock:
+                    held = path in self._cached
+                if not held:
+                    self._delete(path)
+
+    def expire(self) -> int:
+        """Delete the files that waited in the cache longer than ``ttl_s`` (by when they were last written) and
+        forget them; how many went. In docbot's own folder that is every file (also the parts left by an upload that
+        failed inside Gradio), in a folder the operator chose only the files recorded here."""
+        cutoff = time.time() - self.ttl_s
+        with self._lock:
+            recorded = list(self._cached)
+        candidates = self._files() if self.owned else recorded
+        gone = 0
+        for path in candidates:
+            if not _written_before(path, cutoff):
+                continue
+            with self._lock:
+                self._cached.pop(path, None)
+            self._delete(path)
+            gone += 1
+        return gone
+
+    def _files(self) -> list[str]:
+        return [os.path.join(folder, name) for folder, _, names in os.walk(self.folder) for name in names]
+
+    def _delete(self, path: str) -> None:
         Path(path).unlink(missing_ok=True)
         parent = Path(path).parent
         if parent != self.folder and parent.is_relative_to(self.folder):
             with contextlib.suppress(OSError):  # Gradio's per-upload folder, once empty
                 parent.rmdir()
+
+
+def _written_before(path: str, cutoff: float) -> bool:
+    try:
+        return os.lstat(path).st_mtime < cutoff
+    except FileNotFoundError:
+        return False
+
+
+def without_leading_dots(path: str) -> str:
+    """A cached file whose name starts with a dot, renamed without it (the same folder: the same content); the path
+    it has now. Gradio refuses an event naming a dot file under its working directory, which failed a whole batch
+    with a bare "Error"; the page would have dropped the dots from the name anyway."""
+    name = os.path.basename(path)
+    if not name.startswith("."):
+        return path
+    renamed = os.path.join(os.path.dirname(path), name.lstrip(".") or "unnamed")
+    try:
+        os.replace(path, renamed)
+    except OSError:  # gone meanwhile: the page refuses it like any file it did not receive
+        return path
+    return renamed
 
 
 def _is_upload(scope: Scope) -> bool:
@@ -145,52 +292,148 @@ def _is_upload(scope: Scope) -> bool:
     return path == UPLOAD_ROUTE
 
 
-class InboxMiddleware:
-    """Caps the upload cache before Gradio reads an upload, and records the paths Gradio answers with."""
+def _boundary(request: Request) -> bytes:
+    """The multipart boundary the upload declares (empty when there is none: Gradio refuses such a body)."""
+    for param in request.headers.get("content-type", "").split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "boundary":
+            return value.strip('"').encode("latin-1")
+    return b""
 
-    def __init__(self, app: ASGIApp, inbox: UploadInbox) -> None:
+
+@dataclass
+class _Answer:
+    """Gradio's answer to an upload, held back until the inbox has checked and recorded what it cached."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    async def capture(self, message: Message) -> None:
+        self.messages.append(message)
+
+    @property
+    def status(self) -> int:
+        return int(self.messages[0]["status"]) if self.messages else 0
+
+    def paths(self) -> list[str] | None:
+        """The cached paths of a 200 answer (None for any other answer, or one that is not a list of paths)."""
+        if self.status != 200:
+            return None
+        try:
+            paths = json.loads(b"".join(m.get("body", b"") for m in self.messages[1:]))
+        except ValueError:
+            paths = None
+        if not isinstance(paths, list):
+            log.warning("Gradio's upload answer was not a list of paths; those files cannot be added")
+            return None
+        return [str(p) for p in paths]
+
+    async def replay(self, send: Send, paths: list[str] | None = None) -> None:
+        """Send the answer on, with ``paths`` as its body when given."""
+        if paths is None:
+            for message in self.messages:
+                await send(message)
+            return
+        body = json.dumps(paths).encode()
+        start = self.messages[0]
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(refusal: Refusal, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer ``refusal`` and close the connection (the rest of its body is never read)."""
+    response = PlainTextResponse(refusal.text, status_code=refusal.status, headers={"Connection": "close"})
+    await response(scope, receive, send)
+
+
+class InboxMiddleware:
+    """Lets only callers who may upload write to Gradio's upload cache, counts each upload's bytes as they arrive
+    against the cache and the caller, drops a stalled one, and records the paths Gradio answers with."""
+
+    def __init__(self, app: ASGIApp, inbox: UploadInbox, access: Access, body_timeout_s: float) -> None:
         self.app = app
         self.inbox = inbox
+        self.access = access
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not _is_upload(scope):
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        upload = await self._admit(request)
+        if isinstance(upload, Refusal):
+            await _refuse(upload, scope, receive, send)
+            return
+        answer = _Answer()
+        try:
+            await self.app(scope, self._metered(receive, upload, _boundary(request)), answer.capture)
+            await self._settle(scope, answer, upload, session_key(request.cookies), send)
+        finally:
+            self.inbox.finish(upload)
+
+    async def _admit(self, request: Request) -> Receiving | Refusal:
+        """Who may start this upload: a declared length, a caller who may upload, room for it now."""
         try:
             length = int(request.headers.get("content-length", ""))
         except ValueError:
-            await PlainTextResponse("An upload needs a Content-Length header.", status_code=411)(scope, receive, send)
-            return
-        refusal = self.inbox.admit(length)
-        if refusal is not None:
-            await PlainTextResponse(refusal, status_code=413)(scope, receive, send)
-            return
-        status = 0
-        body = bytearray()
-        session = session_key(request.cookies)
+            return Refusal(411, "An upload needs a Content-Length header.")
+        try:  # the grants may need the database: off the loop
+            identity = await run_in_threadpool(self.access.identify, request.headers, request.cookies)
+        except BadCredentialsError as exc:
+            return Refusal(401, str(exc))
+        if identity is None or not allowed(identity, "upload"):
+            return Refusal(403, NOT_ALLOWED)
+        await run_in_threadpool(self.inbox.expire)
+        return self.inbox.admit(identity.proven_as, length)
 
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            elif message["type"] == "http.response.body" and status == 200:
-                body.extend(message.get("body", b""))
-                if not message.get("more_body", False):  # recorded before the caller can see the paths
-                    self._record(bytes(body), session)
-            await send(message)
+    def _metered(self, receive: Receive, upload: Receiving, boundary: bytes) -> Receive:
+        """``receive`` with each body chunk counted as it arrives. A body that stalls, goes over, or whose caller
+        went away is ended there with the multipart's closing boundary, so that Gradio finishes with the partial
+        files in its cache, where :meth:`_settle` deletes them (on a disconnect Gradio would leave them behind)."""
+        cut = False
 
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            self.inbox.release(length)
+        async def metered() -> Message:
+            nonlocal cut
+            if cut:
+                return {"type": "http.disconnect"}
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout_s)
+            except TimeoutError:
+                upload.refusal = Refusal(
+                    408,
+                    f"The upload sent nothing for {self.body_timeout_s:g} s and was dropped: choose the files again.",
+                )
+            else:
+                if message["type"] != "http.request":
+                    upload.refusal = Refusal(400, "The upload was cut off.")
+                elif self.inbox.take_in(upload, len(message.get("body", b""))):
+                    return message
+            cut = True
+            return {"type": "http.request", "body": b"\r\n--" + boundary + b"--\r\n", "more_body": False}
 
-    def _record(self, body: bytes, session: str) -> None:
-        try:
-            paths = json.loads(body)
-        except ValueError:
-            paths = None
-        if not isinstance(paths, list):
-            log.warning("Gradio's upload answer was not a list of paths; those files cannot be added")
+        return metered
+
+    async def _settle(self, scope: Scope, answer: _Answer, upload: Receiving, session: str, send: Send) -> None:
+        """Record what Gradio cached and pass its answer on; for an upload cut off, delete it and refuse."""
+        paths = answer.paths()
+        if upload.refusal is not None:
+            if paths:
+                await run_in_threadpool(self.inbox.drop, paths)
+            await _refuse(upload.refusal, scope, _no_body, send)
             return
-        self.inbox.record((str(p) for p in paths), session)
+        if paths is None:
+            await answer.replay(send)
+            return
+        shown = await run_in_threadpool(self._record, paths, session, upload.owner)
+        await answer.replay(send, shown if shown != paths else None)  # recorded before the caller sees the paths
+
+    def _record(self, paths: list[str], session: str, owner: str) -> list[str]:
+        shown = [without_leading_dots(path) for path in paths]
+        self.inbox.record(shown, session, owner)
+        return shown
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}

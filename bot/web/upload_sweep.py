@@ -1,6 +1,7 @@
 """What uploads leave on this replica's own disk after their document went, perhaps through another replica (which
 cannot reach this disk): files of a collection's uploads folder that nothing names any more, and copies of
-originals (:mod:`bot.web.originals`) whose version no upload record keeps.
+originals (:mod:`bot.web.originals`) whose version no upload record keeps. Each pass also deletes the files that
+waited in Gradio's upload cache longer than ``upload_cache_ttl_s`` (:meth:`UploadInbox.expire`).
 
 A file of an uploads folder is deleted only when all of these hold, checked under the index lock (so no index run
 is under way): no upload record names it in this folder, the store holds no passage indexed from it here (a file
@@ -22,6 +23,7 @@ from bot.state.database import DatabaseError
 from bot.state.uploads import UploadStore
 from bot.web.collections import Library
 from bot.web.originals import Originals
+from bot.web.upload_inbox import UploadInbox
 from index.errors import StoreUnavailableError
 from index.pipeline import index_lock
 from index.protocols import Store
@@ -89,9 +91,11 @@ def sweep_library(library: Library, uploads: UploadStore, originals: Originals, 
     return gone + copies
 
 
-def start_sweeping(library: Library, uploads: UploadStore, originals: Originals, settings: Settings) -> threading.Event:
+def start_sweeping(
+    library: Library, uploads: UploadStore, originals: Originals, settings: Settings, inbox: UploadInbox | None = None
+) -> threading.Event:
     """Sweep now and then every ``upload_sweep_interval_s`` in a background thread (none when it is 0); set the
-    returned event to stop it."""
+    returned event to stop it. ``inbox``: the upload cache, whose files past their time go too."""
     stop = threading.Event()
     if settings.upload_sweep_interval_s <= 0:
         return stop
@@ -100,6 +104,9 @@ def start_sweeping(library: Library, uploads: UploadStore, originals: Originals,
         while True:
             try:
                 sweep_library(library, uploads, originals, settings.upload_sweep_grace_s)
+                expired = inbox.expire() if inbox is not None else 0
+                if expired:
+                    log.info("deleted %d files that waited in the upload cache and were never added", expired)
             except StoreUnavailableError as exc:  # listing the collections: the store is down
                 log.warning("sweeping the uploads: %s", exc)
             except Exception:  # anything else: logged, and the next pass tries again
