@@ -304,6 +304,7 @@ def serve(settings: Settings) -> None:
     from bot.view.pdf import view_budget, warm_up
     from bot.web.access import Access
     from bot.web.originals import Originals
+    from bot.web.page_session_owner import SessionHashes
     from bot.web.upload_sweep import start_sweeping
 
     database = open_database(settings)
@@ -319,7 +320,9 @@ def serve(settings: Settings) -> None:
     # in which no request, not even /api/health, is answered): done here, before the first page event
     with MatplotlibBackendMananger():
         pass
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
+    logging.getLogger("uvicorn.access").addFilter(SessionHashes())  # after the Config set uvicorn's logging up
+    uvicorn.Server(config).run()
 
 
 def wait_for_local_model(library: Library) -> None:

@@ -1,6 +1,6 @@
-"""Issue 27, findings 3, 8 and 9, against a real ``docbot serve`` on 127.0.0.1: what proved a caller, not the name
+"""Issue 27, findings 3, 7, 8 and 9, against a real ``docbot serve`` on 127.0.0.1: what proved a caller, not the name
 they typed, owns their conversations and names their rate limit; another site cannot sign a visitor in or act on
-their cookies.
+their cookies; a page session's hash, learnt by someone else, reads nothing of it.
 
 The embed key is public by design (it sits in the wiki page's HTML). Signing in to the page with it, under a
 user's name, once listed every widget visitor's questions and used up that user's page rate limit.
@@ -19,7 +19,7 @@ from test_access_live import PageCaller
 
 pytestmark = pytest.mark.server
 
-ANN = ("ann", "ann-pw-5521")
+ANN, RITA = ("ann", "ann-pw-5521"), ("rita", "rita-pw-7730")
 EMBED_KEY = "embed-key-8c21f0"
 #: Page events a caller may start a minute: small, so that one caller can use them up within the test.
 LIMIT = 8
@@ -30,7 +30,7 @@ ANN_QUESTION = "What did coalition forces resume because of the growing ISIS for
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = {
-        "DOCBOT_USERS": f"{ANN[0]}:{ANN[1]}:editor",
+        "DOCBOT_USERS": f"{ANN[0]}:{ANN[1]}:editor,{RITA[0]}:{RITA[1]}:reader",
         "DOCBOT_API_KEYS": EMBED_KEY,
         "DOCBOT_RATE_LIMIT_PER_MINUTE": str(LIMIT),
     }
@@ -89,3 +89,26 @@ def test_a_cross_site_sign_in_or_page_event_is_refused(server: LiveServer) -> No
     refused = page.http.post("/gradio_api/queue/join", json=body, headers=evil)  # on ann's cookies, from elsewhere
     assert refused.status_code == 403, refused.text
     assert page.http.post("/gradio_api/queue/join", json=body, headers={"Origin": server.url}).status_code == 200
+
+
+def test_a_page_session_hash_alone_reads_nothing_and_is_not_logged(server: LiveServer) -> None:
+    """Finding 7: Gradio keeps a page's turns by its session hash; rita, sending ann's, got ann's question back."""
+    secret = "What did coalition forces resume because of the growing ISIS force?"
+    ann = PageCaller(server.url)
+    ann.login(*ANN)
+    _, messages, *_ = ann.run("respond", [secret, [], {}])
+    assert secret in json.dumps(messages)
+
+    rita = PageCaller(server.url)
+    rita.login(*RITA)
+    rita.session = ann.session  # learnt from a log, a screen share
+    joined = rita.join(rita.fn("respond"), ["And what else?", [], {}])
+    assert joined.status_code == 403 and "someone else" in joined.text, joined.text
+    stream = rita.http.get("/gradio_api/queue/data", params={"session_hash": ann.session})
+    assert stream.status_code == 403 and secret not in stream.text
+    with rita.http.stream("GET", f"/gradio_api/heartbeat/{ann.session}") as beat:
+        assert beat.status_code == 403
+
+    _, messages, *_ = ann.run("respond", ["Who leads the Islamic State in Iraq?", [], {}])  # hers still works
+    assert secret in json.dumps(messages)
+    assert ann.session not in server.log.read_text()  # the access log names no session hash

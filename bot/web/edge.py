@@ -24,16 +24,16 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 from fastapi import FastAPI, HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
-from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.config import Settings
 from bot.state.counters import WindowCounters
 from bot.state.database import Database, DatabaseError
-from bot.web.access import Access, BadCredentialsError
+from bot.web.access import Access
+from bot.web.page_session_owner import PageSessionOwner, page_caller
 from bot.web.same_origin import SameOriginStateChanges
-from bot.web.security import RateLimiter, rate_bucket
+from bot.web.security import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -264,22 +264,6 @@ class AnswerSlots:
             yield
 
 
-def page_caller(access: Access) -> Callable[[Scope], str]:
-    """The rate-limit bucket of a page request: who its credentials or session cookie prove (the address when they
-    prove nobody)."""
-
-    def caller_of(scope: Scope) -> str:
-        headers = Headers(scope=scope)
-        address = scope["client"][0] if scope.get("client") else "unknown"
-        try:
-            identity = access.identify(headers, cookie_parser(headers.get("cookie", "")))
-        except BadCredentialsError:
-            identity = None
-        return rate_bucket(identity, address)
-
-    return caller_of
-
-
 def install_edge(app: FastAPI, settings: Settings, database: Database, access: Access) -> None:
     """The edge around the whole app (call it after mounting the page): forwarded headers, Host, page rate limit,
     cross-site state changes (:mod:`bot.web.same_origin`)."""
@@ -289,8 +273,10 @@ def install_edge(app: FastAPI, settings: Settings, database: Database, access: A
             "names browsers use for this server"
         )
     limiter = RateLimiter(WindowCounters(database, "page", 60.0), settings.rate_limit_per_minute)
+    caller_of = page_caller(access)
+    app.add_middleware(PageSessionOwner, caller_of=caller_of)
     app.add_middleware(SameOriginStateChanges)
-    app.add_middleware(PageRateLimit, limiter=limiter, caller_of=page_caller(access))
+    app.add_middleware(PageRateLimit, limiter=limiter, caller_of=caller_of)
     app.add_middleware(HostAllowList, hosts=allowed_hosts(settings))
     identity_headers = [settings.proxy_user_header, settings.proxy_groups_header]
     app.add_middleware(ForwardedHeaders, proxies=settings.trusted_proxies, identity_headers=identity_headers)
