@@ -1,4 +1,4 @@
-"""The ``docbot`` command: index, ask, chat, serve, eval, feedback, access. Parsing and printing only."""
+"""The ``docbot`` command: index, ask, chat, serve, eval, feedback, purge, access. Parsing and printing only."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -526,6 +526,42 @@ def feedback_export(
             handle.writelines(lines)
     except OSError as exc:
         raise _fail(f"cannot write {output} ({exc.strerror or exc}); choose another --output", 2) from exc
+
+
+# --- purge: docbot purge [--dry-run] ---------------------------------------------------------------
+
+
+def _retained_since(days: int, what: str, setting: str) -> datetime | None:
+    """The oldest time ``days`` of retention keep (None: 0 days, ``what`` is kept forever, which is said)."""
+    if days == 0:
+        typer.echo(f"{what} kept forever ({setting} is 0)")
+        return None
+    return datetime.now(UTC) - timedelta(days=days)
+
+
+@app.command()
+def purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")] = False,
+) -> None:
+    """Delete the conversations and votes older than their retention (DOCBOT_CONVERSATION_RETENTION_DAYS,
+    DOCBOT_VOTE_RETENTION_DAYS), saying how many."""
+    from app import import_feedback_file, open_database
+    from bot.state.conversations import ConversationStore
+    from bot.state.feedback import FeedbackStore
+
+    settings = load_settings()
+    database = open_database(settings)
+    verb = "would delete" if dry_run else "deleted"
+    since = _retained_since(settings.conversation_retention_days, "conversations", "DOCBOT_CONVERSATION_RETENTION_DAYS")
+    if since is not None:
+        gone = ConversationStore(database).purge(since, dry_run)
+        typer.echo(
+            f"{verb} {gone.conversations} conversations ({gone.turns} turns) last continued before {since:%F %R} UTC"
+        )
+    since = _retained_since(settings.vote_retention_days, "votes", "DOCBOT_VOTE_RETENTION_DAYS")
+    if since is not None:
+        import_feedback_file(settings, database)  # a feedback.jsonl docbot serve has not imported yet counts too
+        typer.echo(f"{verb} {FeedbackStore(database).purge(since, dry_run)} votes cast before {since:%F %R} UTC")
 
 
 def main() -> None:

@@ -197,6 +197,18 @@ class Settings(IndexSettings):
         "URL; replicas share one, e.g. postgresql+psycopg://docbot:secret@db.internal:5432/docbot. Default: SQLite "
         "in the data directory (state.db).",
     )
+    conversation_retention_days: int = Field(
+        365,
+        ge=0,
+        description="docbot purge deletes the conversations (with their turns) not continued for this many days; "
+        "0 keeps them forever. Nothing is deleted until docbot purge runs (from cron, say).",
+    )
+    vote_retention_days: int = Field(
+        0,
+        ge=0,
+        description="docbot purge deletes the votes on answers cast (or last changed) more than this many days ago; "
+        "0 (the default) keeps them, for docbot feedback export.",
+    )
 
     # --- the network edge (bot/web/edge.py) ------------------------------------------------------
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(

@@ -120,7 +120,7 @@ def test_ask_takes_history_and_k(api: httpx.Client) -> None:
 
 
 def test_a_conversation_is_stored_and_continued_by_its_id(api: httpx.Client, web: TestClient) -> None:
-    first = api.post("/api/ask", json={"question": QUESTION}).json()
+    first = api.post("/api/ask", json={"question": QUESTION, "keep": True}).json()
     conversation = first["conversation_id"]
     assert conversation
     follow_up = "Which warplanes carried out attacks against them last month?"
@@ -145,8 +145,17 @@ def test_a_conversation_is_stored_and_continued_by_its_id(api: httpx.Client, web
     with api.stream("POST", "/api/ask/stream", json={"question": "And when?", "conversation_id": conversation}) as s:
         streamed = json.loads(sse_events(s.iter_lines())[-1][1])
     assert streamed["conversation_id"] == conversation
-    fresh = api.post("/api/ask", json={"question": QUESTION}).json()["conversation_id"]
-    assert fresh not in (None, conversation)  # without an id, a new conversation
+    fresh = api.post("/api/ask", json={"question": QUESTION, "keep": True}).json()["conversation_id"]
+    assert fresh not in (None, conversation)  # kept without an id: a new conversation
+    kept_with_history = api.post("/api/ask", json={"question": "And then?", "keep": True, "history": [["Q", "A"]]})
+    assert kept_with_history.status_code == 422 and "not both" in kept_with_history.json()["detail"]
+
+
+def test_an_answer_is_stored_only_when_continued_or_kept(api: httpx.Client) -> None:
+    """Issue 27, finding 10: every anonymous /api/ask stored a conversation nobody could list, forever."""
+    assert api.post("/api/ask", json={"question": QUESTION}).json()["conversation_id"] is None
+    with api.stream("POST", "/api/ask/stream", json={"question": QUESTION}) as stream:
+        assert json.loads(sse_events(stream.iter_lines())[-1][1])["conversation_id"] is None
 
 
 def test_an_ask_counts_once_against_the_rate_limit(web: TestClient) -> None:

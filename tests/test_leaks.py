@@ -256,7 +256,7 @@ def test_after_a_revoke_a_reopened_conversation_no_longer_shows_that_collection(
     grants, library = app.app.state.grants, app.app.state.library  # type: ignore[attr-defined]
     grants.grant("finance", "user:hanna", Right.read)
     try:
-        first = ask(app, basic(HANNA), FINANCE_QUESTION, ["hr", "finance"])
+        first = ask(app, basic(HANNA), FINANCE_QUESTION, ["hr", "finance"], keep=True)
         assert first.status_code == 200 and "48.7" in first.json()["answer"], first.text
         conversation = first.json()["conversation_id"]
         second = ask(app, basic(HANNA), HR_QUESTION, "hr", conversation_id=conversation)

@@ -40,7 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 def asked(url: str, question: str, **auth: Any) -> str:
     """Ask through the API (the widget does this with its key); the stored conversation's id."""
-    response = httpx.post(f"{url}/api/ask", json={"question": question}, timeout=120, **auth)
+    response = httpx.post(f"{url}/api/ask", json={"question": question, "keep": True}, timeout=120, **auth)
     assert response.status_code == 200, response.text
     return str(response.json()["conversation_id"])
 

@@ -54,8 +54,8 @@ START_S = 600
 EDITOR = ("ann", "ann-pw-6620")
 KEY = "ops-key-51c0e7"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-#: The named key's conversations belong to ``user:ops`` on every replica.
-KEY_OWNER = "user:ops"
+#: The named key's conversations belong to ``key:ops`` on every replica (what proved the caller).
+KEY_OWNER = "key:ops"
 NOTE = """# Lighthouse Rota
 
 The Skerrin lighthouse keeper hands over the lamp watch to the relief keeper every Thursday at noon.
@@ -152,7 +152,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def ask(replica: Replica, question: str, conversation: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"question": question}
+    body: dict[str, Any] = {"question": question, "keep": True}  # stored, to be continued on the other replica
     if conversation is not None:
         body["conversation_id"] = conversation
     response = httpx.post(f"{replica.url}/api/ask", json=body, headers=AUTH, timeout=120)

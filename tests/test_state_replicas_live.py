@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 TESTER_KEY, COUNTED_KEY = "tester-key-3c81", "counted-key-99d2"
 TESTER, COUNTED = ({"Authorization": f"Bearer {key}"} for key in (TESTER_KEY, COUNTED_KEY))
-OWNER = "user:tester"
+OWNER = "key:tester"  # what proved the caller (issue 27, finding 3)
 LIMIT = 16
 QUESTION = "What did coalition forces resume because of the growing ISIS force?"
 FOLLOW_UP = "Which warplanes carried out attacks against them last month?"
@@ -137,7 +137,7 @@ def _stored(cluster: Cluster, conversation: str) -> list[str]:
 
 
 def _ask(replica: Replica, question: str, conversation: str | None = None) -> dict[str, Any]:
-    body = {"question": question} | ({"conversation_id": conversation} if conversation else {})
+    body = {"question": question} | ({"conversation_id": conversation} if conversation else {"keep": True})
     response = httpx.post(f"{replica.url}/api/ask", json=body, headers=TESTER, timeout=120)
     assert response.status_code == 200, response.text
     return dict(response.json())

@@ -5,6 +5,7 @@ signed-in user or a named key, ``browser:<id>`` for an anonymous page visitor's 
 for anonymous API callers, whose unguessable conversation id is then the only key). Every read and append names
 the owner: someone else's conversation and one that does not exist are the same :class:`ConversationNotFoundError`.
 A turn is stored once its answer is complete, in one transaction with the conversation's ``updated`` time.
+Conversations not continued within the retention are deleted with their turns by ``docbot purge``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
+    func,
     insert,
     select,
     update,
@@ -67,6 +70,14 @@ class ConversationNotFoundError(LookupError):
         super().__init__(
             f"no conversation {conversation_id[:80]!r} of yours: start a new one (leave conversation_id out)"
         )
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What a purge deleted (or, on a dry run, would delete)."""
+
+    conversations: int
+    turns: int
 
 
 @dataclass(frozen=True)
@@ -157,3 +168,18 @@ class ConversationStore:
         )
         with self.database.begin() as connection:
             return [ConversationSummary(row.id, row.title, row.updated) for row in connection.execute(query)]
+
+    def purge(self, before: datetime, dry_run: bool = False) -> Purged:
+        """Delete the conversations last continued before ``before``, with their turns (``dry_run``: count them)."""
+        old = select(conversations.c.id).where(
+            conversations.c.updated < before.astimezone(UTC).isoformat(timespec="microseconds")
+        )
+        count_turns = select(func.count()).select_from(turns).where(turns.c.conversation_id.in_(old))
+        with self.database.begin() as connection:
+            purged = Purged(
+                conversations=connection.execute(select(func.count()).select_from(old.subquery())).scalar_one(),
+                turns=connection.execute(count_turns).scalar_one(),
+            )
+            if not dry_run:  # their turns go with them (ON DELETE CASCADE)
+                connection.execute(delete(conversations).where(conversations.c.id.in_(old)))
+        return purged

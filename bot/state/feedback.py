@@ -1,5 +1,10 @@
 """Thumbs up/down on answers, one row a vote in the database (shared by every replica).
 
+One vote per voter and answer: a voter's later vote on an answer (the same question and answer text) replaces
+theirs, in one atomic ``INSERT ... ON CONFLICT DO UPDATE`` on a unique index, so twenty clicks are one row. Votes
+with no voter (and those stored before votes had one) are each kept. A table made before then gains the columns
+and the index when a store first opens it.
+
 ``docbot feedback export`` writes them as JSON lines, the shape the old ``feedback.jsonl`` had; an existing
 ``feedback.jsonl`` is imported once (the file is left where it is, and its import is recorded in the same
 transaction as its rows, so two replicas starting at once import it once between them).
@@ -7,6 +12,7 @@ transaction as its rows, so two replicas starting at once import it once between
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,14 +23,19 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Index,
     Integer,
     String,
     Table,
     Text,
+    delete,
+    func,
     insert,
+    inspect,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from bot.answer.citations import Answer
 from bot.state.database import METADATA, Database
@@ -43,7 +54,15 @@ votes = Table(
     Column("refused", Boolean, nullable=False),
     Column("generator", String(200), nullable=False),
     Column("user", String(200), nullable=True),
+    #: Who cast it, as proved (``user:ann``, ``browser:<id>``); None: nobody to hold to one vote.
+    Column("voter", String(300), nullable=True),
+    #: What was voted on: a digest of the question and the answer text (:func:`answer_key`).
+    Column("answer_key", String(64), nullable=True),
 )
+one_vote = Index("feedback_one_vote", votes.c.voter, votes.c.answer_key, unique=True)
+
+#: What a voter's later vote on the same answer replaces.
+_REPLACED = ("time", "vote", "citations", "refused", "generator", "user")
 
 #: Files imported into the database once (their resolved path).
 imports = Table("state_imports", METADATA, Column("name", String(1000), primary_key=True))
@@ -79,6 +98,29 @@ def feedback_record(
     }
 
 
+def answer_key(answer: Answer) -> str:
+    """The answer a vote is on, as a short key: the same question answered with the same text is the same answer."""
+    return hashlib.sha256(f"{answer.question}\0{answer.text}".encode()).hexdigest()
+
+
+def _add_voter_columns(database: Database) -> None:
+    """Give a feedback table made before votes had voters its ``voter`` and ``answer_key`` columns and their unique
+    index (a no-op once they are there; when replicas race, the loser finds them made and checks again)."""
+    for attempt in range(2):
+        present = {column["name"] for column in inspect(database.engine).get_columns(votes.name)}
+        try:
+            with database.engine.begin() as connection:
+                for column in (votes.c.voter, votes.c.answer_key):
+                    if column.name not in present:
+                        kind = column.type.compile(dialect=connection.dialect)
+                        connection.exec_driver_sql(f"ALTER TABLE {votes.name} ADD COLUMN {column.name} {kind}")
+                one_vote.create(connection, checkfirst=True)
+            return
+        except (OperationalError, ProgrammingError):
+            if attempt:
+                raise
+
+
 class FeedbackFileError(ValueError):
     """A ``feedback.jsonl`` line that is not a vote: names the file, the line and what to do."""
 
@@ -87,13 +129,31 @@ class FeedbackStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         database.ensure(votes, imports)
+        _add_voter_columns(database)
+        self._insert = sqlite.insert if database.backend == "sqlite" else postgresql.insert
 
-    def record(self, answer: Answer, vote: Vote, user: str | None = None) -> dict[str, Any]:
-        """Store one vote (committed when this returns); returns what was stored."""
+    def record(self, answer: Answer, vote: Vote, user: str | None = None, voter: str | None = None) -> dict[str, Any]:
+        """Store one vote (committed when this returns); returns what was stored.
+
+        ``voter``: who cast it, as proved (default: ``user``); their earlier vote on this answer is replaced. With
+        neither, the vote is a row of its own."""
         record = feedback_record(answer, vote, user)
+        row = record | {"voter": voter if voter is not None else user, "answer_key": answer_key(answer)}
+        upsert = self._insert(votes).values(**row)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[votes.c.voter, votes.c.answer_key], set_={name: upsert.excluded[name] for name in _REPLACED}
+        )
         with self.database.begin() as connection:
-            connection.execute(insert(votes).values(**record))
+            connection.execute(upsert)
         return record
+
+    def purge(self, before: datetime, dry_run: bool = False) -> int:
+        """Delete the votes cast (or last changed) before ``before``; how many (with ``dry_run``: would be)."""
+        old = votes.c.time < before.astimezone(UTC).isoformat(timespec="seconds")
+        with self.database.begin() as connection:
+            if dry_run:
+                return int(connection.execute(select(func.count()).select_from(votes).where(old)).scalar_one())
+            return int(connection.execute(delete(votes).where(old)).rowcount)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every vote, oldest first, in the exported shape."""

@@ -53,7 +53,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         403: "Signed in, but granted no collection (docbot access grant).",
         413: "The body is larger than DOCBOT_MAX_BODY_BYTES.",
         404: "A conversation_id that is not one of this caller's conversations.",
-        422: "An empty question, one longer than DOCBOT_MAX_QUESTION_CHARS, history and conversation_id together, "
+        422: "An empty question, one longer than DOCBOT_MAX_QUESTION_CHARS, history with conversation_id or keep, "
         "or a malformed body.",
         429: "Over DOCBOT_RATE_LIMIT_PER_MINUTE for this identity (or address), or too many bad credentials from "
         "this address (DOCBOT_AUTH_FAILURE_LIMIT); see the Retry-After header.",
@@ -163,10 +163,10 @@ def rest_router(
 
 
 async def answer_events(
-    pieces: AsyncIterator[Piece], store: str, store_fix: str, keep: Callable[[Answer], Awaitable[str]]
+    pieces: AsyncIterator[Piece], store: str, store_fix: str, keep: Callable[[Answer], Awaitable[str | None]]
 ) -> AsyncIterator[dict[str, str]]:
-    """``text`` events, then ``answer`` (once ``keep`` has stored it and named its conversation); on failure an
-    ``error`` event (naming the store and the fix, as a 503)."""
+    """``text`` events, then ``answer`` (once ``keep`` has stored it, if asked, and named its conversation); on
+    failure an ``error`` event (naming the store and the fix, as a 503)."""
     try:
         async for piece in pieces:
             if isinstance(piece, Answer):

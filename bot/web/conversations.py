@@ -1,5 +1,6 @@
 """Whose conversation it is, from who proved what, and the API's use of stored conversations
-(:mod:`bot.state.conversations`): ``/api/ask`` continues one by its id and returns the id."""
+(:mod:`bot.state.conversations`): ``/api/ask`` starts one when asked to keep it, continues one by its id and returns
+the id; otherwise it stores nothing."""
 
 from __future__ import annotations
 
@@ -36,12 +37,13 @@ class ApiConversations:
         self.default_collection = default_collection
 
     async def history(self, request: AskRequest, identity: Identity) -> History:
+        stored = request.conversation_id is not None or request.keep
+        if stored and request.history:
+            raise HTTPException(
+                422, "send either history or conversation_id/keep, not both: a stored conversation has its own history"
+            )
         if request.conversation_id is None:
             return request.history
-        if request.history:
-            raise HTTPException(
-                422, "send either history or conversation_id, not both: a stored conversation has its own history"
-            )
         try:
             answers = await run_in_threadpool(self.store.answers, request.conversation_id, conversation_owner(identity))
         except ConversationNotFoundError as exc:
@@ -50,8 +52,11 @@ class ApiConversations:
         shown = [readable_answer(answer, identity, self.default_collection) for answer in answers]
         return [(answer.question, answer.text) for answer in shown]
 
-    async def keep(self, request: AskRequest, identity: Identity, answer: Answer) -> str:
-        """Store the answered turn (in a new conversation unless the request continued one); the conversation id."""
+    async def keep(self, request: AskRequest, identity: Identity, answer: Answer) -> str | None:
+        """Store the answered turn when the request continued a conversation or asked to keep a new one; the
+        conversation's id (None: nothing was stored)."""
+        if request.conversation_id is None and not request.keep:
+            return None
         return await run_in_threadpool(
             self.store.add_turn, request.conversation_id, conversation_owner(identity), answer
         )

@@ -43,8 +43,14 @@ class AskRequest(BaseModel):
     conversation_id: str | None = Field(
         None,
         max_length=64,
-        description="Continue this stored conversation of yours (its history is read from the server); "
-        "leave it out to start a new one. Every answer returns the id of the conversation it was stored in.",
+        description="Continue this stored conversation of yours (its history is read from the server, and this turn "
+        "is added to it); leave it out to start a new one (see keep).",
+    )
+    keep: bool = Field(
+        False,
+        description="Store this turn in a new conversation on the server and return its conversation_id, to continue "
+        "it later by that id (not with history). Without keep or conversation_id nothing is stored and "
+        "conversation_id comes back null.",
     )
     k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: the server's setting).")
     collection: str | list[str] | None = Field(
@@ -84,7 +90,9 @@ class AskResponse(BaseModel):
         "for reading (not the answer, not cited).",
     )
     conversation_id: str | None = Field(
-        None, description="The stored conversation this turn was added to: send it to continue the conversation."
+        None,
+        description="The stored conversation this turn was added to: send it to continue the conversation. Null when "
+        "nothing was stored (the request had neither keep nor conversation_id).",
     )
 
     @classmethod
