@@ -111,10 +111,17 @@ def test_votes_go_to_the_database(replicas: tuple[ChatPage, ChatPage], tmp_path:
     one, two = replicas
     _, _, _, turns, _, _ = _ask(one, QUESTION, [], {})
     before = len(list(FeedbackStore(two.conversations.database).records()))
-    one.feedback(turns, gr.LikeData(None, {"index": 1, "value": "", "liked": True}), ANONYMOUS)
+    up, down = (gr.LikeData(None, {"index": 1, "value": "", "liked": liked}) for liked in (True, False))
+    browser = {"browser": "B" * 22, "conversation": None}
+    for _ in range(20):  # one anonymous visitor clicking again and again (issue 27, finding 10)
+        one.feedback(turns, browser, up, ANONYMOUS)
     records = list(FeedbackStore(two.conversations.database).records())
     assert len(records) == before + 1
     assert records[-1]["vote"] == "up" and records[-1]["question"] == QUESTION and records[-1]["user"] is None
+    one.feedback(turns, browser, down, ANONYMOUS)  # their changed mind replaces their vote
+    one.feedback(turns, {"browser": "C" * 22, "conversation": None}, up, ANONYMOUS)  # another visitor's is theirs
+    votes = [r["vote"] for r in FeedbackStore(two.conversations.database).records()][before:]
+    assert sorted(votes) == ["down", "up"]
 
 
 def test_whose_conversation() -> None:

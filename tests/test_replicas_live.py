@@ -330,7 +330,7 @@ def vote_on_the_page(replica: Replica, question: str) -> None:
         session = uuid.uuid4().hex  # one page session: the vote is on the answer its state holds
         asked = run_event(page, respond, [question, None, {}], session)
         assert asked.get("success"), asked
-        liked = run_event(page, feedback, [None], session, {"index": 1, "value": "", "liked": True})
+        liked = run_event(page, feedback, [None, {}], session, {"index": 1, "value": "", "liked": True})
         assert liked.get("success"), liked
 
 

@@ -69,7 +69,7 @@ def test_twenty_up_votes_on_one_answer_are_one_vote(server: LiveServer) -> None:
     page.run("respond", [QUESTION, [], {}])
     like = {"index": 1, "value": "", "liked": True}
     for _ in range(20):
-        message = run_event(page.http, page.fn("feedback"), [None], page.session, like)
+        message = run_event(page.http, page.fn("feedback"), [None, {}], page.session, like)
         assert message["success"], message
     votes = [vote for vote in stored_votes(server.data_dir) if vote["question"] == QUESTION]
     assert [(vote["vote"], vote["user"]) for vote in votes] == [("up", "ann")]

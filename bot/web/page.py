@@ -474,15 +474,18 @@ class ChatPage:
             turns = [*turns, self._refusal(question, *answer_failure(exc))]
             yield "", chat_messages(turns), sources_html(turns), turns, gr.skip(), gr.skip()
 
-    def feedback(self, turns: list[Turn], like: gr.LikeData, request: gr.Request) -> None:
+    def feedback(self, turns: list[Turn], saved: object, like: gr.LikeData, request: gr.Request) -> None:
+        """Store a vote on an answer: one per voter and answer (a later one replaces it). The voter is who proved
+        it (``user:ann``), or an anonymous or key-signed-in visitor's own browser (:func:`conversation_owner`)."""
         index = like.index if isinstance(like.index, int) else like.index[0]
         identity = self.who(request)
         if index % 2 != 1 or index // 2 >= len(turns) or identity is None or not allowed(identity, "vote"):
             return
         vote = vote_of(like.liked)
-        voter = None if identity.anonymous else identity.name  # who proved it, not the name typed at login
+        user = None if identity.anonymous else identity.name  # who proved it, not the name typed at login
+        voter = conversation_owner(identity, Kept.of(saved).browser)
         try:
-            self.votes.record(turns[index // 2].answer, vote, voter)
+            self.votes.record(turns[index // 2].answer, vote, user, voter=voter)
         except DatabaseError as exc:
             log.warning("a vote: %s", exc)
             gr.Warning("Your vote could not be saved (the state database is unreachable): please vote again later.")
@@ -788,7 +791,7 @@ def _wire_chat(page: ChatPage, chat: _ChatTab, turns: gr.State, saved: gr.Browse
     chat.question.submit(page.respond, inputs, outputs, **options)
     chat.ask.click(page.respond, inputs, outputs, **options)
     chat.chatbot.example_select(_pick_example, None, chat.question).then(page.respond, inputs, outputs, **options)
-    chat.chatbot.like(page.feedback, [turns], None)
+    chat.chatbot.like(page.feedback, [turns, saved], None)
     reset = [turns, chat.chatbot, chat.sources, chat.question, saved, chat.past]
     chat.new.click(page.new_conversation, [saved], reset, show_progress="hidden")
     chat.chatbot.clear(page.new_conversation, [saved], reset, show_progress="hidden")
