@@ -174,6 +174,27 @@ def test_conversation_with_cited_sources(page: Any, server: LiveServer) -> None:
     assert page.locator("#docbot-chat button", has_text="What").count() >= 1
 
 
+def test_a_question_the_documents_do_not_answer_shows_related_passages_not_an_answer(
+    page: Any, server: LiveServer
+) -> None:
+    """Issue 26: near the documents' subject, a question they do not answer (the seed never gives a birth date) gets
+    the plain "do not give this" reply and the closest passages as related, never as the answer's citations."""
+    ask(page, "When was Abu Bakr al-Baghdadi born?")
+    answer = bot_messages(page).last
+    answer.locator(".a-related").wait_for()
+    assert "The documents do not give this" in answer.inner_text()
+    assert answer.locator("a.cite").count() == 0  # nothing is cited as if it were the answer
+    related = answer.locator(".a-related a.related-open")
+    assert related.count() >= 1 and "isis" in related.first.inner_text().lower()
+    href = str(related.first.get_attribute("href"))
+    with page.context.expect_page() as opened:  # a related passage opens in the evidence viewer
+        related.first.click()
+    viewer = opened.value
+    viewer.wait_for_load_state()
+    assert viewer.url.endswith(href) and "ISIS" in viewer.locator("body").inner_text()
+    viewer.close()
+
+
 def choose_file(page: Any, file: Path, attempts: int = 3) -> None:
     """Pick a file in the upload box; on a loaded machine the box may still be re-rendering after a refusal."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
