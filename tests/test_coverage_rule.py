@@ -56,6 +56,9 @@ def test_what_is_asked_about_is_the_counted_thing_the_attribute_or_the_dated_eve
     assert asked_about("How many people live in Mosul?") == {"peopl"}
     assert asked_about("What is the annual budget of the Iraqi army?") == set()  # open: see supplies' docstring
     assert asked_about("When was Abu Bakr al-Baghdadi born?") == {"born"}
+    assert asked_about("In what year was Agnes Tullow born?") == {"born"}  # the same question, asked otherwise
+    assert asked_about("In which year did the war end?") == {"end"}
+    assert asked_about("What year did Agnes Tullow start the Hollin Street Bakery?") == set()  # a name ends it
     assert asked_about("How much did the glasshouse cost?") == {"cost"}
     assert asked_about("When does Port Elsen hold its Herring Festival?") == set()  # names are retrieval's
     assert asked_about("Why is ISIS growing again?") == set()

@@ -84,11 +84,13 @@ ANSWER_TYPES = (
     ),
 )
 _AUXILIARIES = frozenset("is was are were did does do has have had will would can could".split())
+_WHAT_TIME = r"(?:in |on )?(?:what|which) (?:year|date|month|day)"
 #: Where a question names what it asks about: the thing counted, the event a date or a price is asked of.
 _ASKED_ABOUT = (
     re.compile(r"^\s*how (?:many|much) (\w+)", re.I),
     re.compile(r"^\s*how much (?:is|was|are|were|did|does|do|will) .+ (\w+)\W*$", re.I),
-    re.compile(r"^\s*when (?:is|was|were|did|does|do|will) .+ (\w+)\W*$", re.I),
+    # "when was he born", and the same asked as "in what year was he born"
+    re.compile(rf"^\s*(?:when|{_WHAT_TIME}) (?:is|was|were|did|does|do|will) .+ (\w+)\W*$", re.I),
 )
 _RESTRICTION = re.compile(rf"{YEAR}|\b(?:{'|'.join(MONTHS)})\b|\b\d[\d,.]*\b", re.I)
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
