@@ -11,7 +11,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from index.retriever import HybridRetriever, Passage, Retrieval
+from index.retriever import HybridRetriever, Retrieval
+from index.rrf import fuse
 
 if TYPE_CHECKING:
     from index.filters import Filter
@@ -66,13 +67,9 @@ class FusedRetriever:
         covered = {name: r for name, r in results.items() if r.covered}
         # The collection whose evidence stands highest above its own floor speaks for the whole (refusal included).
         lead = max(covered or results, key=lambda name: results[name].evidence - results[name].floor)
-        scores: dict[tuple[str, str], float] = {}
-        passages: dict[tuple[str, str], Passage] = {}
-        for name, retrieval in covered.items():
-            for rank, passage in enumerate(retrieval.passages):
-                key = (name, passage.id)
-                scores[key] = 1.0 / (self.rrf_k + rank + 1)
-                passages[key] = passage
+        passages = {(name, p.id): p for name, retrieval in covered.items() for p in retrieval.passages}
+        rankings = [([(name, p.id) for p in retrieval.passages], 1.0) for name, retrieval in covered.items()]
+        scores = fuse(rankings, self.rrf_k)
         ranked = sorted(scores, key=lambda key: (scores[key], passages[key].similarity or -1.0), reverse=True)[
             : k or self._k
         ]

@@ -24,6 +24,7 @@ from index.filters import Filter, FilterTable
 from index.follow import StoreFollower
 from index.lexical import LexicalIndex, sync_lexical
 from index.protocols import Embedder, Store
+from index.rrf import fuse
 from index.settings import IndexSettings
 from index.store import StoredChunk
 from index.term_support import term_support
@@ -246,14 +247,13 @@ class HybridRetriever(BaseRetriever):
         else:
             dense_hits, sentence_ranking = [], []
         lexical_hits = lexical_search.result() if lexical_search is not None else []
-        scores: dict[str, float] = {}
         similarity = dict(dense_hits)
-        for rank, (chunk_id, _) in enumerate(dense_hits):
-            scores[chunk_id] = settings.dense_weight / (settings.rrf_k + rank + 1)
-        for rank, lex in enumerate(lexical_hits):
-            scores[lex.id] = scores.get(lex.id, 0.0) + settings.lexical_weight / (settings.rrf_k + rank + 1)
-        for rank, chunk_id in enumerate(sentence_ranking):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + settings.sentence_weight / (settings.rrf_k + rank + 1)
+        sides = (
+            ([chunk_id for chunk_id, _ in dense_hits], settings.dense_weight),
+            ([lex.id for lex in lexical_hits], settings.lexical_weight),
+            (sentence_ranking, settings.sentence_weight),
+        )
+        scores = fuse(sides, settings.rrf_k)
         ranked = sorted(scores, key=scores.__getitem__, reverse=True)
         passages = self._distinct_passages(ranked, scores, similarity, k)
         best = max(similarity.values(), default=-1.0)
