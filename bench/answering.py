@@ -28,7 +28,7 @@ from bot.answer.chat import Bot
 from bot.config import Settings
 from index.filters import Filter
 from index.protocols import Embedder, Retriever, Store
-from index.retriever import Retrieval
+from index.types import Retrieval
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_S = 600.0  # a busy 2-core machine has taken over 180 s to load the model

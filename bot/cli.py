@@ -472,8 +472,9 @@ def eval_compare(
     fail_on_regression: Annotated[bool, typer.Option(help="Exit 1 when any metric regressed.")] = False,
 ) -> None:
     """Metric deltas of two runs side by side (B − A), regressions marked."""
+    from bot.eval.compare import compare_runs
     from bot.eval.report import compare_markdown
-    from bot.eval.run import compare_runs, load_results
+    from bot.eval.run import load_results
 
     a, b = load_results(run_a), load_results(run_b)
     comparison = compare_runs(a, b, (str(run_a), str(run_b)))

@@ -11,8 +11,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from index.retriever import HybridRetriever, Retrieval
+from index.retriever import HybridRetriever
 from index.rrf import fuse
+from index.types import Retrieval
 
 if TYPE_CHECKING:
     from index.filters import Filter

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from index.filters import Filter
-    from index.retriever import Retrieval
     from index.store import DenseHit, StoredChunk
+    from index.types import Retrieval
 
 
 class Embedder(Protocol):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from threading import RLock, Thread
 from typing import Any
 
@@ -28,6 +27,7 @@ from index.rrf import fuse
 from index.settings import IndexSettings
 from index.store import StoredChunk
 from index.term_support import term_support
+from index.types import Coverage, Passage, Retrieval
 
 _WORD = re.compile(r"\w+")
 #: A filter's dense search looks this many times deeper than the share of chunks it keeps asks for ...
@@ -41,67 +41,25 @@ SENTENCES_PER_CHUNK = 4
 SIDE_THREADS = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Passage:
-    """A retrieved chunk with where it sits in its document and how it ranked."""
-
-    id: str
-    text: str
-    source: str
-    title: str
-    page: int | None
-    start: int
-    end: int
-    score: float  # fused RRF score
-    similarity: float | None  # cosine similarity to the query, when dense search found it
-    collection: str = ""  # the collection it comes from, when retrieved through index.fusion
-    sentences: int = 0  # how many sentence vectors the index stored for it (0: none, embed them when needed)
-
-    @classmethod
-    def from_stored(cls, chunk: StoredChunk, score: float, similarity: float | None) -> Passage:
-        meta = chunk.metadata
-        return cls(
-            id=chunk.id,
-            text=chunk.text,
-            source=chunk.source,
-            title=str(meta.get("title", chunk.source)),
-            page=chunk.page,
-            start=int(meta.get("start", 0)),
-            end=int(meta.get("end", 0)),
-            score=score,
-            similarity=similarity,
-            sentences=int(meta.get("sentences", 0)),
-        )
-
-
 #: The passages a question's term support is measured on.
 SUPPORT_PASSAGES = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Coverage:
-    """What "the documents cover this query" means, once for every use (index.coverage): a passage this close to
-    the query (cosine) covers it when its evidence, with the query's term support, reaches the floor and the
-    similarity the fixed ``relevance_floor``. The refusal decision asks it of the best passage; the grounding guard
-    of a model's answer asks it of the passage sentence each claim is checked against."""
-
-    support: float  # the query's term support on its first passages (index.term_support)
-    floor: float  # the evidence a query needs (index.coverage.FLOOR); -inf when coverage = floor
-    relevance_floor: float
-
-    def covers(self, similarity: float) -> bool:
-        return similarity >= self.relevance_floor and evidence(similarity, self.support) >= self.floor
-
-
-@dataclass(frozen=True, slots=True)
-class Retrieval:
-    passages: list[Passage]
-    best_similarity: float  # highest cosine similarity among dense candidates (-1 when none)
-    evidence: float  # how strongly the passages bear on the query (index.coverage.evidence)
-    floor: float  # the evidence a query needs to count as covered (index.coverage)
-    covered: bool  # False: the documents do not cover the query
-    coverage: Coverage  # the rule ``covered`` came from, for the answerer's own checks
-    query_vector: np.ndarray | None = field(default=None, compare=False)  # the query's embedding, when made
+def passage_of(chunk: StoredChunk, score: float, similarity: float | None) -> Passage:
+    """The passage a stored chunk is, ranked ``score`` (fused RRF) and ``similarity`` close to the query."""
+    meta = chunk.metadata
+    return Passage(
+        id=chunk.id,
+        text=chunk.text,
+        source=chunk.source,
+        title=str(meta.get("title", chunk.source)),
+        page=chunk.page,
+        start=int(meta.get("start", 0)),
+        end=int(meta.get("end", 0)),
+        score=score,
+        similarity=similarity,
+        sentences=int(meta.get("sentences", 0)),
+    )
 
 
 def _tokens(text: str) -> set[str]:
@@ -280,7 +238,7 @@ class HybridRetriever(BaseRetriever):
                 if any(_overlap_at_least(own, kept, self.settings.duplicate_threshold) for kept in words):
                     continue
                 words.append(own)
-                passages.append(Passage.from_stored(chunk, scores[chunk.id], similarity.get(chunk.id)))
+                passages.append(passage_of(chunk, scores[chunk.id], similarity.get(chunk.id)))
                 if len(passages) == k:
                     return passages
         return passages

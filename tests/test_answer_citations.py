@@ -10,8 +10,8 @@ from bot.answer.extractive import ExtractiveAnswerer
 from bot.answer.novelty import echoes, new_words
 from bot.config import Settings
 from index.hashing import HashingEmbedder
-from index.retriever import Passage
 from index.store import VectorStore
+from index.types import Passage
 
 QUESTION = "What factors explain the re-emergence of the Islamic State?"
 ECHO = "There are a number of factors that explain the re-emergence of the Islamic State."

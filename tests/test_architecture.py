@@ -113,3 +113,56 @@ def test_only_the_cli_and_the_benchmarks_reach_the_composition_root(imports: dic
         "bench.filters",
         "bench.__main__",
     }, importers
+
+
+def import_cycles(imports: dict[str, set[str]]) -> list[list[str]]:
+    """The project's import cycles: strongly connected groups of two or more modules (Tarjan, iteratively)."""
+    graph = {module: sorted(t for t in targets if t in imports and t != module) for module, targets in imports.items()}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in graph:
+        if root in order:
+            continue
+        work = [(root, 0)]
+        while work:
+            module, edge = work.pop()
+            if edge == 0:
+                order[module] = low[module] = len(order)
+                stack.append(module)
+                on_stack.add(module)
+            if edge < len(graph[module]):
+                work.append((module, edge + 1))
+                target = graph[module][edge]
+                if target not in order:
+                    work.append((target, 0))
+                elif target in on_stack:
+                    low[module] = min(low[module], order[target])
+                continue
+            if low[module] == order[module]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == module:
+                        break
+                if len(group) > 1:
+                    cycles.append(sorted(group))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[module])
+    return cycles
+
+
+def test_no_module_imports_itself_in_a_circle(imports: dict[str, set[str]]) -> None:
+    # app.py's `if __name__ == "__main__"` block imports the CLI to run `docbot serve`: run as a script it is the
+    # module __main__, not app, so that import is no edge of the graph.
+    graph = {module: targets - {"bot.cli"} if module == "app" else targets for module, targets in imports.items()}
+    assert import_cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -18,16 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from bot.eval.compare import MetricDelta, compare_runs
 from bot.eval.metrics import answer_scores, retrieval_scores, share
 from bot.eval.report import compare_markdown, highlight, render_html, summary_markdown
 from bot.eval.run import (
     CitedPassage,
     Gate,
-    MetricDelta,
     QuestionResult,
     RetrievedPassage,
     RunSpec,
-    compare_runs,
     load_results,
     question_problems,
     results_document,

@@ -24,8 +24,9 @@ from bot.config import Settings
 from index.coverage import DENSE_WEIGHT
 from index.filters import Filter
 from index.protocols import Retriever
-from index.retriever import SUPPORT_PASSAGES, Retrieval, near_duplicate
+from index.retriever import SUPPORT_PASSAGES, near_duplicate
 from index.term_support import missing_terms
+from index.types import Retrieval
 
 REFUSAL = "The documents do not cover this question."
 #: The reply to a question the documents are about but do not answer; the closest passages come as related.

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote as url_quote
 
 from bot.answer.support import Support
-from index.retriever import Passage
+from index.types import Passage
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ from bot.answer.supplies import ANSWER_TYPES, holds_share, restrictions, supplie
 from bot.answer.support import lexical_overlap
 from bot.answer.text import content_words, sentence_spans
 from index.protocols import Embedder, Store
-from index.retriever import Passage, near_duplicate
+from index.retriever import near_duplicate
+from index.types import Passage
 
 #: Weight of the semantic similarity in a sentence's score; the rest is query-word coverage.
 SEMANTIC_WEIGHT = 0.6

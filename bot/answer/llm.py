@@ -22,7 +22,7 @@ from bot.answer.local_model import LocalModel, SupervisedChat
 from bot.answer.markers import MARKER
 from bot.answer.openai_client import openai_chat
 from bot.config import Settings
-from index.retriever import Passage
+from index.types import Passage
 
 #: What the model is told to reply when the passages hold no answer; the bot then refuses too.
 MODEL_REFUSAL = "The documents do not say."

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.protocols import Embedder, Store
-from index.retriever import Passage
 from index.sentences import Span, sentence_id, sentence_spans
+from index.types import Passage
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import numpy as np
 from bot.answer.passage_sentences import PassageSentences
 from bot.answer.text import content_words
 from index.protocols import Embedder, Store
-from index.retriever import Coverage, Passage, Retrieval
+from index.types import Coverage, Passage, Retrieval
 
 #: A claim is supported by a passage sentence when that sentence holds at least this share of the claim's
 #: content words (small models that invent things mostly add words the passage does not have) ...

@@ -17,7 +17,7 @@ from bot.eval.metrics import LATENCY_TOLERANCE, METRICS
 from bot.eval.retrievers import retrievers_markdown
 
 if TYPE_CHECKING:
-    from bot.eval.run import Comparison
+    from bot.eval.compare import Comparison
 
 DASH = "—"
 _FAILURES_LISTED = 20

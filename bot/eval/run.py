@@ -26,7 +26,6 @@ from bot.config import Settings
 from bot.eval.metrics import (
     BY_NAME,
     HIT_KS,
-    LATENCY_TOLERANCE,
     METRIC_NAMES,
     METRICS,
     NDCG_K,
@@ -46,7 +45,7 @@ from bot.eval.report import render_html, summary_markdown
 from bot.eval.retrievers import compare_retrievers
 from index.pipeline import Indexer, IndexReport, Progress
 from index.protocols import Store
-from index.retriever import Passage
+from index.types import Passage
 
 RESULTS_FORMAT = "docbot-eval/1"
 
@@ -402,7 +401,7 @@ def write_run(results: dict[str, Any], out: Path, view_base_url: str | None = No
     return [out / name for name in files]
 
 
-# --- comparing runs ----------------------------------------------------------------------------
+# --- a run read back (docbot eval compare: bot.eval.compare) -------------------------------------
 
 
 def load_results(path: Path) -> dict[str, Any]:
@@ -415,66 +414,3 @@ def load_results(path: Path) -> dict[str, Any]:
     if not isinstance(results, dict) or results.get("format") != RESULTS_FORMAT:
         raise ResultsFileError(f"{file}: not a docbot eval results file (format {RESULTS_FORMAT})")
     return results
-
-
-@dataclass(frozen=True, slots=True)
-class MetricDelta:
-    metric: str
-    a: float | None
-    b: float | None
-    higher_is_better: bool
-
-    @property
-    def delta(self) -> float | None:
-        return None if self.a is None or self.b is None else self.b - self.a
-
-    @property
-    def regression(self) -> bool:
-        """Worse in B: any drop of a quality metric, latency up by more than LATENCY_TOLERANCE."""
-        if self.a is None or self.b is None:
-            return False
-        if self.higher_is_better:
-            return self.b < self.a - 1e-9
-        return self.b > self.a * (1 + LATENCY_TOLERANCE)
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    a: str
-    b: str
-    deltas: list[MetricDelta]
-    newly_failing: list[str]  # ids that passed in A and fail in B
-    fixed: list[str]  # ids that failed in A and pass in B
-    notes: list[str]  # how the two runs differ besides their results
-
-    @property
-    def regressions(self) -> list[MetricDelta]:
-        return [d for d in self.deltas if d.regression]
-
-
-_SETUP_KEYS = ("questions_sha256", "k", "generator", "embedding_model", "chunk_size", "chunk_overlap", "chunks")
-
-
-def compare_runs(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B")) -> Comparison:
-    deltas = [
-        MetricDelta(m.name, a["metrics"].get(m.name), b["metrics"].get(m.name), m.higher_is_better) for m in METRICS
-    ]
-    failing_a = {q["id"]: bool(q["problems"]) for q in a["questions"]}
-    failing_b = {q["id"]: bool(q["problems"]) for q in b["questions"]}
-    common = [i for i in failing_a if i in failing_b]
-    notes = [
-        f"{key} differs: {a['run'].get(key)} → {b['run'].get(key)}"
-        for key in _SETUP_KEYS
-        if a["run"].get(key) != b["run"].get(key)
-    ]
-    only = len(failing_a) + len(failing_b) - 2 * len(common)
-    if only:
-        notes.append(f"{only} question id(s) are in only one of the runs")
-    return Comparison(
-        a=names[0],
-        b=names[1],
-        deltas=deltas,
-        newly_failing=[i for i in common if failing_b[i] and not failing_a[i]],
-        fixed=[i for i in common if failing_a[i] and not failing_b[i]],
-        notes=notes,
-    )

@@ -260,7 +260,7 @@ class Access:
     anonymous: Role | None
     throttle: FailureThrottle
     #: Page sessions: Gradio's login token → who signed in with it (bounded, expiring, following Gradio's log-outs).
-    sessions: PageSessions = field(default_factory=PageSessions)
+    sessions: PageSessions[Identity] = field(default_factory=PageSessions)
     #: The wiki's proxy headers, when it signs readers in (DOCBOT_PROXY_AUTH).
     proxy: ProxyHeaders | None = None
     #: Grants per collection and scoped keys (None: no state database, so the settings roles alone).

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, MutableMapping
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
 from index.lru import BoundedLRU
 
-if TYPE_CHECKING:
-    from bot.web.access import Identity
+#: Who signed in (bot.web.access's Identity; any value here).
+Identity = TypeVar("Identity")
 
 #: Sessions kept unless told otherwise (the defaults of the settings signin_tokens and signin_token_ttl_s).
 LIMIT = 10_000
 LIFETIME_S = 12 * 3600.0
 
 
-class PageSessions:
+class PageSessions(Generic[Identity]):
     """At most ``limit`` sessions, each for ``lifetime_s`` seconds (by ``clock``) after its sign-in."""
 
     def __init__(
