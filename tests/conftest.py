@@ -10,13 +10,16 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from bot.config import Settings
 from index.embeddings import Embedder
 from index.hashing import HashingEmbedder
+
+if TYPE_CHECKING:
+    from bot.state.database import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -118,3 +121,19 @@ def state_db_url(postgres: Any) -> str:
         connection.execute(text(f"CREATE DATABASE {name}"))
     admin.dispose()
     return postgres.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+Replicas = tuple["Database", "Database"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
+def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replicas]:
+    """Two replicas' state databases over one database: SQLite (fast tier), PostgreSQL (server tier)."""
+    from bot.state.database import Database
+
+    url = request.getfixturevalue("state_db_url") if request.param == "postgresql" else None
+    one, two = Database.open(url, tmp_path / "state"), Database.open(url, tmp_path / "state")
+    assert one.backend == two.backend == request.param
+    yield one, two
+    one.close()
+    two.close()

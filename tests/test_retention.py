@@ -5,11 +5,10 @@ and votes older than their retention; on SQLite (fast tier) and PostgreSQL (serv
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
+from conftest import Replicas
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, func, insert, select, update
 from typer.testing import CliRunner
 
@@ -18,18 +17,6 @@ from bot.cli import app
 from bot.state.conversations import ConversationStore, conversations, turns
 from bot.state.database import Database
 from bot.state.feedback import FeedbackStore, feedback_record, votes
-
-Replicas = tuple[Database, Database]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
-def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replicas]:
-    url = request.getfixturevalue("state_db_url") if request.param == "postgresql" else None
-    one, two = Database.open(url, tmp_path / "state"), Database.open(url, tmp_path / "state")
-    assert one.backend == two.backend == request.param
-    yield one, two
-    one.close()
-    two.close()
 
 
 def _answer(question: str = "Who resumed air strikes?", text: str = "The coalition did [1].") -> Answer:

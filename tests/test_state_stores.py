@@ -6,28 +6,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import Replicas
 
 from bot.answer.citations import Answer, Citation
 from bot.state.conversations import ConversationNotFoundError, ConversationStore
 from bot.state.counters import WindowCounters, counters
-from bot.state.database import Database
 from bot.state.feedback import FeedbackFileError, FeedbackStore, feedback_record
-
-Replicas = tuple[Database, Database]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.server)])
-def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replicas]:
-    url = request.getfixturevalue("state_db_url") if request.param == "postgresql" else None
-    one, two = Database.open(url, tmp_path / "state"), Database.open(url, tmp_path / "state")
-    assert one.backend == two.backend == request.param
-    yield one, two
-    one.close()
-    two.close()
 
 
 def _answer(question: str, text: str = "The answer [1].", refused: bool = False) -> Answer:
