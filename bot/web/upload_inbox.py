@@ -225,14 +225,14 @@ class UploadInbox:
 
     def drop(self, paths: Iterable[str]) -> None:
         """Delete the files of an upload that was refused after Gradio cached them (unless a session holds the
-        same path: the same name and content uploaded by someone else)."""
+        same path: the same name and content uploaded by someone else); called while that upload is received."""
         for given in paths:
             path = os.path.abspath(given)
             if Path(path).is_relative_to(self.folder):
                 with self._lock:
                     held = path in self._cached
                 if not held:
-                    self._delete(path)
+                    self._delete(path, uploads_of_its_own=1)
 
     def expire(self) -> int:
         """Delete the files that waited in the cache longer than ``ttl_s`` (by when they were last written) and
@@ -255,10 +255,16 @@ class UploadInbox:
     def _files(self) -> list[str]:
         return [os.path.join(folder, name) for folder, _, names in os.walk(self.folder) for name in names]
 
-    def _delete(self, path: str) -> None:
+    def _delete(self, path: str, uploads_of_its_own: int = 0) -> None:
+        """Delete a cached file, and its folder (Gradio's, named by the content's hash) once empty, unless an upload
+        other than the ``uploads_of_its_own`` deleting it is being received: that one may be making the same
+        folder for the same bytes right now, and a folder removed between Gradio's ``mkdir`` and its check failed
+        the upload with a 500. A folder kept then is empty and goes with :meth:`clear` at the next start."""
         Path(path).unlink(missing_ok=True)
+        with self._lock:
+            others = len(self._receiving) > uploads_of_its_own
         parent = Path(path).parent
-        if parent != self.folder and parent.is_relative_to(self.folder):
+        if not others and parent != self.folder and parent.is_relative_to(self.folder):
             with contextlib.suppress(OSError):  # Gradio's per-upload folder, once empty
                 parent.rmdir()
 
