@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
@@ -72,7 +73,8 @@ class PageSessionOwner:
                 await JSONResponse({"detail": "the event is too large"}, status_code=413)(scope, receive, send)
                 return
             session = session_of_body(body)
-        if session is not None and not self.owned_by_caller(session, scope):
+        # identifying the caller may read the grants from the database: off the event loop
+        if session is not None and not await run_in_threadpool(self.owned_by_caller, session, scope):
             await JSONResponse({"detail": REFUSED}, status_code=403)(scope, receive, send)
             return
         await self.app(scope, receive, send)
