@@ -32,10 +32,18 @@ RUNS += ["A-", "al-A", "# ", "[1]", "<div>", "&#", "\n ", ". ", "Aa ", "\r\n"]
 SUFFIXES = st.sampled_from([".md", ".markdown", ".txt", ".html"])
 
 
+#: HTML nested deeper than this takes lexbor (quadratic in depth) past the time budget on a busy machine: 118,000
+#: drawn here took over 20 s. That is the budget's to stop (test_html_nested_past_the_budget_fails_in_one_line), not
+#: a parse these properties may expect to finish.
+NESTING_MAX = 20_000
+
+
 def runs(longest: int) -> st.SearchStrategy[str]:
-    """A text made of a few long runs of one adversarial piece each, with a little ordinary text between."""
+    """A text made of a few long runs of one adversarial piece each, with a little ordinary text between (opening
+    tags at most :data:`NESTING_MAX` in all)."""
     run = st.tuples(st.sampled_from(RUNS), st.integers(1, longest)).map(lambda pair: pair[0] * pair[1])
-    return st.lists(st.one_of(run, st.text(max_size=20)), min_size=1, max_size=6).map("".join)
+    texts = st.lists(st.one_of(run, st.text(max_size=20)), min_size=1, max_size=6).map("".join)
+    return texts.filter(lambda text: text.count("<div>") <= NESTING_MAX)
 
 
 def parse_and_split(name: str, data: bytes) -> None:
