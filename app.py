@@ -21,10 +21,10 @@ from bot.config import Settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from bot.access.policy import Access
     from bot.answer.chat import Bot
     from bot.answer.llm import ModelBackend
     from bot.state.database import Database
-    from bot.web.access import Access
     from bot.web.upload_inbox import UploadInbox
     from index.pipeline import Indexer
     from index.protocols import Embedder
@@ -194,7 +194,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     import gradio as gr
     from fastapi import FastAPI
 
-    from bot.web.access import Access
+    from bot.access.policy import Access
     from bot.web.access_gate import connect_page_login, install_gate, page_is_open
     from bot.web.api import install_api
     from bot.web.edge import AnswerSlots, install_edge
@@ -300,9 +300,9 @@ def serve(settings: Settings) -> None:
     import uvicorn
     from gradio.utils import MatplotlibBackendMananger
 
+    from bot.access.policy import Access
     from bot.state.uploads import UploadStore
     from bot.view.pdf import view_budget, warm_up
-    from bot.web.access import Access
     from bot.web.originals import Originals
     from bot.web.page_session_owner import SessionHashes
     from bot.web.upload_sweep import start_sweeping

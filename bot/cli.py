@@ -32,6 +32,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
     2: the input is wrong (a setting, the question, a file given to eval); 1: something failed (the store, the
     model, an index run). None: not a domain error, a bug: its traceback is the report.
     """
+    from bot.access.policy import AccessError
     from bot.answer.errors import BackendError, QuestionError
     from bot.eval.importers import SquadError
     from bot.eval.questions import QuestionSetError
@@ -40,7 +41,6 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
     from bot.state.database import DatabaseError
     from bot.state.feedback import FeedbackFileError
     from bot.state.grants import GrantError
-    from bot.web.access import AccessError
     from index import errors
     from index.filters import FilterError
 

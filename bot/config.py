@@ -232,7 +232,7 @@ class Settings(IndexSettings):
         64, ge=1, description="Page events (questions, uploads) allowed to wait in Gradio's queue; beyond it, refused."
     )
 
-    # --- who may read which collection (bot/web/access.py, bot/state/grants.py) -------------------
+    # --- who may read which collection (bot/access/policy.py, bot/state/grants.py) ----------------
     proxy_auth: bool = Field(
         False,
         description="Sign readers in from the wiki's reverse proxy: its user header (and groups header) names them, "

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bot.web.access import ANONYMOUS
+from bot.access.policy import ANONYMOUS
 from bot.web.upload_inbox import UploadInbox, session_key
 
 FILE_META = {"_type": "gradio.FileData"}

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.config import Settings
-from bot.state.counters import WindowCounters
-from bot.state.database import Database
-from bot.web.access import (
+from bot.access.auth_throttle import FailureThrottle
+from bot.access.policy import (
     POLICY,
     Access,
     AccessError,
@@ -25,8 +23,10 @@ from bot.web.access import (
     parse_keys,
     parse_users,
 )
+from bot.config import Settings
+from bot.state.counters import WindowCounters
+from bot.state.database import Database
 from bot.web.access_gate import session_token
-from bot.web.auth_throttle import FailureThrottle
 
 READER, EDITOR, ADMIN = Identity("rita", Role.reader), Identity("ed", Role.editor), Identity("ann", Role.admin)
 GUEST = Identity("anonymous", Role.editor)

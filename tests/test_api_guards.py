@@ -12,16 +12,17 @@ from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
+from bot.access.policy import Access, Identity
+from bot.access.rate_limits import RateLimiter
 from bot.answer.errors import QuestionError
 from bot.config import Settings
 from bot.state.counters import WindowCounters
 from bot.state.database import Database
-from bot.web.access import Access, Identity
 from bot.web.api import answer_events
 from bot.web.errors import install_error_handlers
 from bot.web.models import ChatMessage
 from bot.web.openai_compat import SOURCES_HEADING, completion_chunks, conversation
-from bot.web.security import FrameAncestors, Guard, RateLimiter, frame_ancestors
+from bot.web.security import FrameAncestors, Guard, frame_ancestors
 from bot.web.streams import Piece, store_down_fix
 from index.errors import StoreUnavailableError
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
+from bot.access.policy import Access, Identity, Role
+from bot.access.sessions import PageSessions
 from bot.config import Settings
 from bot.state.database import Database
-from bot.web.access import Access, Identity, Role
-from bot.web.sessions import PageSessions
 from index.filters import Filter, FilterTable
 from index.lru import BoundedLRU
 

@@ -16,10 +16,10 @@ from test_collections import ENG_DEPLOY, ENG_ONCALL, HR_LEAVE, HR_SICK, write
 from typer.testing import CliRunner
 
 from app import Library, build_library
+from bot.access.policy import Access
 from bot.cli import app as cli
 from bot.state.database import Database
 from bot.state.uploads import NewUpload, UploadStore
-from bot.web.access import Access
 from bot.web.api import install_api
 from bot.web.edge import AnswerSlots
 from index.collections import DEFAULT

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from live import ROOT
 
+from bot.access.policy import anonymous_role, check_exposure, parse_keys, parse_users
 from bot.config import Settings
-from bot.web.access import anonymous_role, check_exposure, parse_keys, parse_users
 
 DEPLOY = ROOT / "deploy"
 #: Absolute paths of the real install, and where the test puts them instead.

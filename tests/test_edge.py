@@ -340,10 +340,10 @@ def test_page_events_get_a_503_not_a_crash_when_the_state_database_is_down(tmp_p
     from starlette.routing import Route
     from starlette.testclient import TestClient
 
+    from bot.access.rate_limits import RateLimiter
     from bot.state.counters import WindowCounters
     from bot.state.database import Database
     from bot.web.edge import PageRateLimit
-    from bot.web.security import RateLimiter
 
     inner = Starlette(routes=[Route("/gradio_api/queue/join", lambda _: PlainTextResponse("joined"), methods=["POST"])])
     with postgres_server() as server:

@@ -1,4 +1,4 @@
-"""Grants per collection and scoped keys (bot.state.grants) and the policy over them (bot.web.access): the grant
+"""Grants per collection and scoped keys (bot.state.grants) and the policy over them (bot.access.policy): the grant
 store on SQLite, how settings roles map while no grant exists and after, scoped keys, and the wiki proxy's header
 identity (believed only from a trusted proxy)."""
 
@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from bot.access.policy import Access, AccessError, Identity, Role, allowed
+from bot.access.policy import readable_collections as readable
 from bot.config import Settings
 from bot.state.database import Database
 from bot.state.grants import EVERYONE, GrantError, GrantStore, Right, principal
-from bot.web.access import Access, AccessError, Identity, Role, allowed
-from bot.web.collections import readable_collections as readable
 from bot.web.edge import ForwardedHeaders
 
 

@@ -22,10 +22,10 @@ from sqlalchemy import text
 from test_loaders import lying_zip, zip_bytes
 
 from app import build
+from bot.access.policy import Access
 from bot.answer.chat import Bot
 from bot.config import Settings
 from bot.state.uploads import uploads
-from bot.web.access import Access
 from bot.web.page import ChatPage
 from index.embeddings import Embedder
 

@@ -25,12 +25,12 @@ from leak_corpus import FINANCE_DOCS, FINANCE_MARKS, FINANCE_QUESTION, HR_DOCS, 
 from starlette.requests import Request
 
 from app import build, build_library, create_app
+from bot.access.policy import Access, Identity, Role
+from bot.access.readable_turns import HIDDEN_ANSWER, REMOVED_NOTE, readable_answer
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer, Citation, view_path
 from bot.state.grants import GrantStore, Right
-from bot.web.access import Access, Identity, Role
 from bot.web.page import ChatPage
-from bot.web.readable_turns import HIDDEN_ANSWER, REMOVED_NOTE, readable_answer
 from bot.web.upload_inbox import UploadInbox
 from index.collections import DEFAULT
 from index.protocols import Embedder

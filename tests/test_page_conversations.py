@@ -14,11 +14,11 @@ import pytest
 from conftest import HASHING_COVERAGE, SEEDS
 
 from app import build, open_database
+from bot.access.owners import conversation_owner
+from bot.access.policy import Access, Identity, Role
 from bot.answer.chat import Bot
 from bot.config import Settings
 from bot.state.feedback import FeedbackStore
-from bot.web.access import Access, Identity, Role
-from bot.web.conversations import conversation_owner
 from bot.web.page import ChatPage
 from bot.web.page_history import Kept
 from bot.web.upload_inbox import UploadInbox
@@ -139,7 +139,7 @@ def test_whose_conversation() -> None:
 
 
 def test_rate_buckets_are_named_by_what_proved_the_caller() -> None:
-    from bot.web.security import rate_bucket
+    from bot.access.rate_limits import rate_bucket
 
     assert rate_bucket(Identity("ann", Role.editor), "10.0.0.7") == "user:ann"
     assert rate_bucket(Identity("ann", Role.reader, proxied=True), "10.0.0.7") == "proxy:ann"

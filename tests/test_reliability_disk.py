@@ -31,9 +31,9 @@ from page_events import received
 from test_hostile_uploads import IN_PROCESS, Progress
 
 from app import build
+from bot.access.policy import Access
 from bot.answer.chat import Bot
 from bot.config import Settings
-from bot.web.access import Access
 from bot.web.page import ChatPage
 from bot.web.upload_inbox import UploadInbox
 from bot.web.upload_staging import STAGING

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.web.access import Identity, Role
+from bot.access.policy import Identity, Role
 from bot.web.upload_inbox import (
     CACHE_FULL,
     QUOTA_USED,

@@ -16,7 +16,7 @@ from starlette.requests import Request, cookie_parser
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.web.access import SESSION_COOKIE_PREFIX, Access, BadCredentialsError, ThrottledError, allowed
+from bot.access.policy import SESSION_COOKIE_PREFIX, Access, BadCredentialsError, ThrottledError, allowed
 
 LOGIN_PATHS = frozenset({"/login", "/login/"})
 #: FastAPI's description of the API: as readable as the API itself, no more.

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, FastAPI
 from sse_starlette import EventSourceResponse
 
+from bot.access.policy import Access, Identity, readable_collections
+from bot.access.rate_limits import RateLimiter
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
@@ -22,8 +24,7 @@ from bot.state.counters import WindowCounters
 from bot.state.database import Database
 from bot.state.uploads import UploadStore
 from bot.web import documents
-from bot.web.access import Access, Identity
-from bot.web.collections import asked_collections, readable_collections
+from bot.web.collections import asked_collections
 from bot.web.conversations import ApiConversations
 from bot.web.edge import AnswerSlots
 from bot.web.embed import install_embed
@@ -31,7 +32,7 @@ from bot.web.errors import failure, install_error_handlers
 from bot.web.health import StoreProbe
 from bot.web.models import AskRequest, AskResponse, DocumentInfo, DocumentList, Problem, StoreProblem
 from bot.web.openai_compat import openai_router
-from bot.web.security import Guard, RateLimiter, install_browser_policy
+from bot.web.security import Guard, install_browser_policy
 from bot.web.streams import Piece, answer_of, start_stream, store_down_fix
 from index.errors import StoreUnavailableError
 

@@ -1,8 +1,6 @@
-"""Which collections a caller may read, and the collections a request asks for, checked.
-
-:func:`readable_collections` is the one place that decides what a caller may read (the /v1 model list, the page's
-picker, every question); a request that names a collection the caller may not read gets exactly the answer a name
-that does not exist gets, so nothing tells the two apart.
+"""The collections a request asks for, checked against what its caller may read
+(:func:`bot.access.policy.readable_collections`): a request that names a collection the caller may not read gets
+exactly the answer a name that does not exist gets, so nothing tells the two apart.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from fastapi import HTTPException
 
-from bot.web.access import Identity, allowed
+from bot.access.policy import Identity, readable_collections
 from index.collections import check_name
 from index.errors import CollectionError
 
@@ -54,11 +52,6 @@ class Library(Protocol):
 
 #: At most this many collections in one question.
 MAX_COLLECTIONS = 20
-
-
-def readable_collections(identity: Identity | None, collections: Sequence[str]) -> list[str]:
-    """The collections (of ``collections``, in that order) that ``identity`` may read."""
-    return [name for name in collections if allowed(identity, "read", name)]
 
 
 def asked_collections(

@@ -1,32 +1,19 @@
-"""Whose conversation it is, from who proved what, and the API's use of stored conversations
-(:mod:`bot.state.conversations`): ``/api/ask`` starts one when asked to keep it, continues one by its id and returns
-the id; otherwise it stores nothing."""
+"""The API's use of stored conversations (:mod:`bot.state.conversations`, owned as
+:func:`bot.access.owners.conversation_owner` says): ``/api/ask`` starts one when asked to keep it, continues one by
+its id and returns the id; otherwise it stores nothing."""
 
 from __future__ import annotations
 
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
+from bot.access.owners import conversation_owner
+from bot.access.policy import Identity
+from bot.access.readable_turns import readable_answer
 from bot.answer.chat import History
 from bot.answer.citations import Answer
 from bot.state.conversations import ConversationNotFoundError, ConversationStore
-from bot.web.access import Identity
 from bot.web.models import AskRequest
-from bot.web.readable_turns import readable_answer
-
-#: The owner of anonymous API callers' conversations: for them the unguessable conversation id is the only key.
-ANONYMOUS_OWNER = "anonymous"
-
-
-def conversation_owner(identity: Identity, browser_id: str | None = None) -> str:
-    """Who a conversation belongs to: a signed-in user's ``user:<name>`` or a proxy reader's ``proxy:<name>``
-    (:attr:`Identity.proven_as`); for a page visitor signed in with nobody's password (anonymous, or a key: keys are
-    shared, an embed's is public) their own browser's random ``browser:<id>``; an API caller with a key
-    ``key:<name>`` (continued by its unguessable id, never listed); else :data:`ANONYMOUS_OWNER`."""
-    shared = identity.anonymous or identity.kind == "key"
-    if shared and browser_id:
-        return f"browser:{browser_id}"
-    return ANONYMOUS_OWNER if identity.anonymous else identity.proven_as
 
 
 class ApiConversations:

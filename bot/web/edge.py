@@ -6,7 +6,7 @@ Pure ASGI middleware (no body buffering, so answer streams and Gradio's event st
   host come from forwarded headers only when the TCP peer is a configured proxy, and then from the rightmost hop no
   trusted proxy wrote. From anyone else those headers are removed, so nothing downstream (Gradio included) reads them;
   so are the wiki proxy's user and groups headers (DOCBOT_PROXY_USER_HEADER, DOCBOT_PROXY_GROUPS_HEADER):
-  :mod:`bot.web.access` signs a reader in from them only because nobody but a trusted proxy can get them this far.
+  :mod:`bot.access.policy` signs a reader in from them only because nobody but a trusted proxy can get them this far.
 - :class:`HostAllowList`: a request naming a host outside the allow-list gets 400 (DNS rebinding against a local
   install).
 - :class:`PageRateLimit`: the page's event routes under a per-caller rate limit (counted in the database).
@@ -27,13 +27,13 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bot.access.policy import Access
+from bot.access.rate_limits import RateLimiter
 from bot.config import Settings
 from bot.state.counters import WindowCounters
 from bot.state.database import Database, DatabaseError
-from bot.web.access import Access
 from bot.web.page_session_owner import PageSessionOwner, page_caller
 from bot.web.same_origin import SameOriginStateChanges
-from bot.web.security import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class HostAllowList:
 class PageRateLimit:
     """The page's events (questions, uploads, calls) per caller, at most the API's rate a minute; 429 beyond it.
 
-    The caller is whoever the request proves to be (:func:`bot.web.security.rate_bucket` names the bucket), never
+    The caller is whoever the request proves to be (:func:`bot.access.rate_limits.rate_bucket` names the bucket), never
     the user name typed beside a key at sign-in.
     """
 

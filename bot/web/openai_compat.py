@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, HTTPException
 from sse_starlette import EventSourceResponse
 
+from bot.access.policy import Identity, readable_collections
 from bot.answer.citations import Answer
 from bot.config import Settings
-from bot.web.access import Identity
-from bot.web.collections import asked_collections, readable_collections
+from bot.web.collections import asked_collections
 from bot.web.edge import AnswerSlots
 from bot.web.errors import error_body, failure
 from bot.web.models import (

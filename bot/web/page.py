@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from bot.access.owners import conversation_owner
+from bot.access.policy import POLICY, Access, BadCredentialsError, Identity, allowed, readable_collections
+from bot.access.readable_turns import readable_answer
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
@@ -25,9 +28,6 @@ from bot.state.database import Database, DatabaseError
 from bot.state.feedback import FeedbackStore
 from bot.state.grants import Right
 from bot.state.uploads import Upload, UploadStore
-from bot.web.access import POLICY, Access, BadCredentialsError, Identity, allowed
-from bot.web.collections import readable_collections
-from bot.web.conversations import conversation_owner
 from bot.web.documents import (
     UploadRefusedError,
     delete_chunks,
@@ -47,7 +47,6 @@ from bot.web.page_failures import (
     upload_failure,
 )
 from bot.web.page_history import Kept, browser_state, past_list
-from bot.web.readable_turns import readable_answer
 from bot.web.render import (
     NO_PASSAGE,
     Turn,

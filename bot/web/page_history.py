@@ -2,7 +2,7 @@
 
 The browser keeps, in its local storage (``gr.BrowserState``, under a fixed key so every replica and restart
 reads the same entry), a random browser id and the id of the conversation it shows. Neither is trusted: the
-conversation is read from the database only for its owner (:func:`bot.web.conversations.conversation_owner`: the
+conversation is read from the database only for its owner (:func:`bot.access.owners.conversation_owner`: the
 signed-in user, else ``browser:<that random id>``), so a made-up id opens nothing. The browser-side encryption
 Gradio applies to this storage is not a secret (its key is sent with the page); the browser id is the anonymous
 visitor's only key, like a session cookie.

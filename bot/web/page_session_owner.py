@@ -4,7 +4,7 @@ Gradio keeps a page's state (its chat turns, the picked collections) and streams
 the browser made up and sends with every event (in the body of ``/gradio_api/queue/join``, the query of
 ``/gradio_api/queue/data``, the path of ``/gradio_api/heartbeat/<hash>``). Anyone who learnt a hash (from a log, a
 shared screen) could send it too and get that session's turns back from a handler. So the first caller to use a
-hash owns it, named as its rate limit is (:func:`bot.web.security.rate_bucket`: the signed-in user, the proxy
+hash owns it, named as its rate limit is (:func:`bot.access.rate_limits.rate_bucket`: the signed-in user, the proxy
 reader, a key per address, else the address), and a request naming that hash from anyone else is refused before
 Gradio sees it.
 """
@@ -23,8 +23,8 @@ from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.web.access import Access, BadCredentialsError
-from bot.web.security import rate_bucket
+from bot.access.policy import Access, BadCredentialsError
+from bot.access.rate_limits import rate_bucket
 from index.lru import BoundedLRU
 
 #: Page sessions whose owner is remembered (the least recently used forgotten first: a forgotten one is owned

@@ -1,7 +1,8 @@
 """Who may call the API and how often, and what browsers may do with docbot's pages.
 
 - :class:`Guard`: the dependency in front of ``/api`` and ``/v1``: the caller's identity and right to ask (the
-  policy in :mod:`bot.web.access`), then a per-caller rate limit counted in the database.
+  policy in :mod:`bot.access.policy`), then a per-caller rate limit counted in the database
+  (:mod:`bot.access.rate_limits`).
 - :func:`install_browser_policy`: CORS for the embed origins only, and ``frame-ancestors`` on every response.
 
 Keys are never stored beyond their SHA-256 digests, logged or echoed: a caller is named by the key's name.
@@ -19,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.state.counters import WindowCounters
-from bot.web.access import Access, BadCredentialsError, Identity, ThrottledError, allowed
+from bot.access.policy import Access, BadCredentialsError, Identity, ThrottledError, allowed
+from bot.access.rate_limits import RateLimiter, rate_bucket
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -34,35 +35,10 @@ def frame_ancestors(origins: Sequence[str]) -> str:
     return "frame-ancestors " + " ".join(["'self'", *origins])
 
 
-class RateLimiter:
-    """At most ``limit`` requests per caller in any window of its counters' length (a minute), counted in the
-    database (:mod:`bot.state.counters`), so a caller's requests to every replica add up. Refused requests count
-    too: a caller who keeps hammering stays refused."""
-
-    def __init__(self, counters: WindowCounters, limit: int) -> None:
-        self.counters = counters
-        self.limit = limit
-
-    def retry_after(self, caller: str) -> int:
-        """Count one request; 0 if it is allowed, else the whole seconds until one would be."""
-        window = self.counters.hit(caller)
-        return window.wait(self.limit) if window.recent > self.limit else 0
-
-
-def rate_bucket(identity: Identity | None, address: str) -> str:
-    """Whose rate limit a request counts against: a proven user's or proxy reader's own; a key's per address (a
-    shared key, an embed's public one, is not one visitor's to use up for all); else the address's."""
-    if identity is None or identity.anonymous:
-        return f"ip:{address}"
-    if identity.kind == "key":
-        return f"{identity.proven_as}@ip:{address}"
-    return identity.proven_as
-
-
 class Guard:
     """The dependency in front of ``/api``, ``/v1`` and the evidence viewer: who the caller is (see
-    :mod:`bot.web.access`), whether they may do ``action`` (ask; read for the viewer) on ``collection`` (None: on some
-    collection; each route then checks the collections it is asked about), and the rate limit per identity (per
+    :mod:`bot.access.policy`), whether they may do ``action`` (ask; read for the viewer) on ``collection`` (None: on
+    some collection; each route then checks the collections it is asked about), and the rate limit per identity (per
     address for anonymous callers). Returns the identity.
 
     No identity: 401. Signed in but not allowed: 403 when no collection was named (they were granted nothing), else

@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.web.access import Access, BadCredentialsError, allowed
+from bot.access.policy import Access, BadCredentialsError, allowed
 from bot.web.documents import UploadRefusedError
 
 log = logging.getLogger(__name__)

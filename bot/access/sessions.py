@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 from index.lru import BoundedLRU
 
-#: Who signed in (bot.web.access's Identity; any value here).
+#: Who signed in (bot.access.policy's Identity; any value here).
 Identity = TypeVar("Identity")
 
 #: Sessions kept unless told otherwise (the defaults of the settings signin_tokens and signin_token_ttl_s).

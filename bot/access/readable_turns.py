@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from bot.access.policy import Identity, allowed
 from bot.answer.citations import Answer
 from bot.answer.markers import MARKER, numbers_of
 from bot.answer.text import sentence_spans
-from bot.web.access import Identity, allowed
 
 REMOVED_NOTE = "A source you can no longer read was removed from this answer."
 HIDDEN_ANSWER = "This answer is hidden: its sources are in a collection you can no longer read."

@@ -28,12 +28,12 @@ from enum import IntEnum
 
 from pydantic import SecretStr
 
+from bot.access.auth_throttle import FailureThrottle
+from bot.access.sessions import PageSessions
 from bot.config import Settings
 from bot.state.counters import WindowCounters
 from bot.state.database import Database
 from bot.state.grants import EVERYONE, GrantStore, Right
-from bot.web.auth_throttle import FailureThrottle
-from bot.web.sessions import PageSessions
 
 
 class Role(IntEnum):
@@ -134,6 +134,12 @@ def allowed(identity: Identity | None, action: str, collection: str | None = Non
     if action in OWNED_ACTIONS and right < Right.admin:
         return owner is not None and not identity.anonymous and owner == identity.name
     return True
+
+
+def readable_collections(identity: Identity | None, collections: Sequence[str]) -> list[str]:
+    """The collections (of ``collections``, in that order) that ``identity`` may read: the one place that decides
+    what a caller may read (the /v1 model list, the page's picker, every question)."""
+    return [name for name in collections if allowed(identity, "read", name)]
 
 
 def _role(text: str, setting: str, form: str) -> Role:
