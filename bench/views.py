@@ -2,7 +2,7 @@
 
 The baseline is measured in the same run on the same pages: open the PDF and draw the page with pypdfium2 in
 this process, no PNG, no worker, no budget. The PDF is two-column A4 text (:func:`two_column_pdf`), the layout
-the tests use too (``tests/pdf_fixtures.py``; ``python -m bench`` runs from the repository root).
+the tests use too (:mod:`bench.pdfs`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.corpus import SEED, ProseWriter
+from bench.pdfs import LINES_PER_COLUMN, column_lines, two_column_pdf
 from bot.config import Settings
 from bot.view.pdf import PageRenderer, page_count, sentence_boxes, view_budget
 from index.parse_pool import ParseBudget
-from tests.pdf_fixtures import LINES_PER_COLUMN, column_lines, two_column_pdf
 
 
 @dataclass(frozen=True, slots=True)

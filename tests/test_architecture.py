@@ -82,6 +82,14 @@ def test_index_imports_nothing_from_bot_app_or_bench(imports: dict[str, set[str]
     assert offenders(imports, "index", ("bot", "app", "bench")) == []
 
 
+def test_bench_imports_nothing_from_tests(imports: dict[str, set[str]]) -> None:
+    """The benchmarks run without the test suite: what both need (bench/pdfs.py, say) lives in bench/. A test module
+    counts under its package name and under its bare name (pytest puts tests/ on the path)."""
+    assert "bench.views" in imports and "bench.pdfs" in imports["bench.views"]
+    test_modules = tuple(path.stem for path in (ROOT / "tests").glob("*.py"))
+    assert offenders(imports, "bench", ("tests", *test_modules)) == []
+
+
 def test_the_read_path_does_not_import_the_write_path(imports: dict[str, set[str]]) -> None:
     assert offenders(imports, "index.retriever", ("index.pipeline",)) == []
 

@@ -17,8 +17,9 @@ from conftest import HASHING_COVERAGE, SEEDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_chunking import assert_well_formed, split
-from test_loaders import write_docx, write_pdf
+from test_loaders import write_docx
 
+from bench.pdfs import text_pdf
 from bot.config import Settings
 from bot.eval.questions import QuestionSetError, load_question_set, parse_line
 from index.errors import LoadError
@@ -108,7 +109,7 @@ def test_random_tag_soup(parts: list[str]) -> None:
 def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """A valid PDF and DOCX, to be mutated."""
     folder = tmp_path_factory.mktemp("samples")
-    pdf = write_pdf(folder / "sample.pdf", [["The harbour opens at six."], ["Ferries leave on the hour."]], "Harbour")
+    pdf = text_pdf(folder / "sample.pdf", [["The harbour opens at six."], ["Ferries leave on the hour."]], "Harbour")
     return {".pdf": pdf.read_bytes(), ".docx": write_docx(folder / "sample.docx", title="Harbour").read_bytes()}
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from test_loaders import lying_zip, zip_bytes
 
 from app import build
+from bench.pdfs import raw_pdf
 from bot.access.policy import Access
 from bot.answer.chat import Bot
 from bot.config import Settings
@@ -53,16 +54,7 @@ def slow_pdf(operators: int = 400_000) -> bytes:
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return raw_pdf(objects, "1.4")
 
 
 class Progress:

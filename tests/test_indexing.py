@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from live import child_env
-from test_loaders import write_docx, write_pdf
+from test_loaders import write_docx
 
 from app import build
+from bench.pdfs import text_pdf
 from bot.config import Settings
 from index.chunking import Chunker
 from index.embeddings import Embedder
@@ -54,7 +55,7 @@ def make_corpus(folder: Path) -> Path:
         "<nav>menu</nav><p>The morning ferry leaves the north pier at seven.</p>"
         "<p>On Sundays the first crossing is at nine, and cyclists board first.</p></body></html>"
     )
-    write_pdf(
+    text_pdf(
         folder / "reports" / "annual.pdf",
         [["Cargo volumes grew by a tenth this year."], ["The breakwater repairs will finish in spring."]],
         title="Annual Harbour Report",

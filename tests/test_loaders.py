@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.pdfs import text_pdf
 from index.errors import LoadError
 from index.loaders import DOCX_INFLATE_FACTOR, load_file
 from index.types import LoadedFile
@@ -20,23 +21,6 @@ LIMIT = 5_000_000
 
 def load(path: Path, max_bytes: int = LIMIT) -> LoadedFile:
     return load_file(path, path.name, max_bytes=max_bytes)
-
-
-def write_pdf(path: Path, pages: list[list[str]], title: str | None = None) -> Path:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
-    pdf = canvas.Canvas(str(path), pagesize=A4)
-    if title:
-        pdf.setTitle(title)
-    for lines in pages:
-        y = 780
-        for line in lines:
-            pdf.drawString(72, y, line)
-            y -= 16
-        pdf.showPage()
-    pdf.save()
-    return path
 
 
 def write_docx(path: Path, title: str | None = None) -> Path:
@@ -128,7 +112,7 @@ def test_deeply_nested_html(tmp_path: Path) -> None:
 
 
 def test_pdf_one_document_per_page(tmp_path: Path) -> None:
-    path = write_pdf(
+    path = text_pdf(
         tmp_path / "annual_report.pdf",
         [["Page one talks about lighthouses.", "Second line of page one."], ["Page two is about ferries."]],
         title="Annual Report 2024",
@@ -142,14 +126,14 @@ def test_pdf_one_document_per_page(tmp_path: Path) -> None:
 
 
 def test_pdf_without_title_and_blank_pages(tmp_path: Path) -> None:
-    path = write_pdf(tmp_path / "field-notes.pdf", [["Notes from the first day."], [], ["Notes from day three."]])
+    path = text_pdf(tmp_path / "field-notes.pdf", [["Notes from the first day."], [], ["Notes from day three."]])
     loaded = load(path)
     assert [d.page for d in loaded.documents] == [1, 3]  # the blank page is left out, numbers kept
     assert loaded.documents[0].title == "field notes"
 
 
 def test_pdf_without_any_text_is_refused(tmp_path: Path) -> None:
-    path = write_pdf(tmp_path / "scan.pdf", [[], []])
+    path = text_pdf(tmp_path / "scan.pdf", [[], []])
     with pytest.raises(LoadError, match="no text to index"):
         load(path)
 
@@ -216,7 +200,7 @@ def lying_zip(real_size: int) -> bytes:
 
 
 def truncated_pdf(tmp_path: Path) -> bytes:
-    data = write_pdf(tmp_path / "whole.pdf", [["Some text that will be cut off."] * 30] * 3).read_bytes()
+    data = text_pdf(tmp_path / "whole.pdf", [["Some text that will be cut off."] * 30] * 3).read_bytes()
     return data[: len(data) // 3]
 
 

@@ -15,10 +15,11 @@ from conftest import SEED_DOC
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_hostile_inputs import BUDGET, MAX_BYTES, SLOW_PARSE, _parse
-from test_loaders import lying_zip, write_docx, write_pdf, zip_bytes
+from test_loaders import lying_zip, write_docx, zip_bytes
 from test_parse_budget import empty_paragraphs_docx
 from test_regex_budget import budget
 
+from bench.pdfs import text_pdf
 from bot.answer.chat import plain_quote
 from bot.answer.text import sentence_spans
 from bot.web.examples import names_in
@@ -79,7 +80,7 @@ def test_long_runs_of_markup_characters(text: str, suffix: str) -> None:
 @pytest.fixture(scope="module")
 def real_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("real")
-    pdf = write_pdf(folder / "r.pdf", [["The harbour opens at six."] * 20, ["Ferries leave hourly."] * 20], "Harbour")
+    pdf = text_pdf(folder / "r.pdf", [["The harbour opens at six."] * 20, ["Ferries leave hourly."] * 20], "Harbour")
     return {
         ".txt": SEED_DOC.read_bytes(),
         ".md": b"# Harbour\n\n" + SEED_DOC.read_bytes(),

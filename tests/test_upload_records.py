@@ -18,9 +18,9 @@ import pytest
 from answer_fixtures import clean_settings
 from conftest import HASHING_COVERAGE, SEED_DOC
 from fastapi.testclient import TestClient
-from pdf_fixtures import WRAPPED, harbour_report_pdf
 
 from app import build, create_app, import_upload_records
+from bench.pdfs import WRAPPED, harbour_report_pdf
 from bot.answer.citations import view_path
 from bot.config import Settings
 from bot.state.database import Database

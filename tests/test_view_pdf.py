@@ -23,12 +23,13 @@ import pypdfium2 as pdfium
 import pytest
 from answer_fixtures import bot_with, build_retriever, clean_settings
 from conftest import HASHING_COVERAGE
+from helpers import pdfium_boxes
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pdf_fixtures import ACROSS, WRAPPED, column_lines, filler, harbour_report_pdf, pdfium_boxes, two_column_pdf
 from PIL import Image
 from test_loaders import BAD_FILES
 
+from bench.pdfs import ACROSS, WRAPPED, column_lines, drawn_pdf, filler, harbour_report_pdf, raw_pdf, two_column_pdf
 from bot.view import pdf as view_pdf
 from bot.view.layout import Box, PageChars, align
 from bot.view.pdf import PageRenderer, ViewError, page_count, page_layout, sentence_boxes
@@ -177,16 +178,7 @@ def inflating_pdf(tmp_path: Path) -> bytes:
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
     ]
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return raw_pdf(objects, "1.7")
 
 
 #: The loader tests' bad PDFs (pdfium may repair some: those must then work) and the deflate bomb, which must fail.
@@ -314,14 +306,11 @@ def test_the_viewer_worker_imports_no_torch_and_nothing_of_the_server() -> None:
 
 
 def test_a_page_in_colour_is_drawn_in_colour_and_a_grey_one_in_grey(report_pdf: Path, tmp_path: Path) -> None:
-    from reportlab.pdfgen import canvas
-
     coloured = tmp_path / "chart.pdf"
-    pdf = canvas.Canvas(str(coloured))
-    pdf.setFillColorRGB(0.8, 0.1, 0.1)
-    pdf.rect(100, 500, 200, 120, fill=1)
-    pdf.drawString(100, 450, "Red bars are ferries.")
-    pdf.save()
+    with drawn_pdf(coloured) as pdf:
+        pdf.setFillColorRGB(0.8, 0.1, 0.1)
+        pdf.rect(100, 500, 200, 120, fill=1)
+        pdf.drawString(100, 450, "Red bars are ferries.")
     renderer = PageRenderer(tmp_path / "views", 10**9, BUDGET)
     picture = Image.open(io.BytesIO(renderer.png(coloured, 1, 72)))
     assert picture.mode == "RGB" and picture.convert("RGB").getpixel((200, 842 - 560)) == (204, 26, 26)
@@ -330,14 +319,11 @@ def test_a_page_in_colour_is_drawn_in_colour_and_a_grey_one_in_grey(report_pdf: 
 
 def test_a_page_of_too_many_characters_is_refused_in_one_line(tmp_path: Path) -> None:
     """Its layout would travel back to the server: some 240,000 characters on a page are not placed."""
-    from reportlab.pdfgen import canvas
-
     path = tmp_path / "dense.pdf"
-    pdf = canvas.Canvas(str(path))
-    pdf.setFont("Helvetica", 0.3)
-    for line in range(2500):
-        pdf.drawString(10, 10 + 0.3 * line, "harbour " * 12)
-    pdf.save()
+    with drawn_pdf(path) as pdf:
+        pdf.setFont("Helvetica", 0.3)
+        for line in range(2500):
+            pdf.drawString(10, 10 + 0.3 * line, "harbour " * 12)
     with pytest.raises(ViewError, match=r"the page holds 2\d\d,\d{3} characters, more than the 200,000 a view places"):
         sentence_boxes(path, 1, 0, 10, budget=BUDGET)
 
@@ -380,14 +366,11 @@ def test_warm_up_starts_a_viewer_worker_ahead_of_the_first_view(report_pdf: Path
 
 def test_a_page_declared_huge_is_drawn_smaller_not_out_of_memory(tmp_path: Path) -> None:
     """A page 2,000 points square at 600 dpi would be 278 million pixels: it is drawn at about MAX_PIXELS."""
-    from reportlab.pdfgen import canvas
-
     from bot.view.pdfium_pages import MAX_PIXELS
 
     path = tmp_path / "poster.pdf"
-    pdf = canvas.Canvas(str(path), pagesize=(2000, 2000))
-    pdf.drawString(100, 1900, "A harbour poster.")
-    pdf.save()
+    with drawn_pdf(path, pagesize=(2000, 2000)) as pdf:
+        pdf.drawString(100, 1900, "A harbour poster.")
     picture = Image.open(io.BytesIO(PageRenderer(tmp_path / "views", 10**9, BUDGET).png(path, 1, 600)))
     assert MAX_PIXELS * 0.99 <= picture.width * picture.height <= MAX_PIXELS * 1.001  # whole pixels, rounded up
     assert picture.width == picture.height

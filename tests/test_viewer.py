@@ -15,9 +15,10 @@ import pytest
 from answer_fixtures import clean_settings, write_docs
 from conftest import HASHING_COVERAGE
 from fastapi.testclient import TestClient
-from pdf_fixtures import ACROSS, WRAPPED, harbour_report_pdf, pdfium_boxes, two_column_pdf
+from helpers import pdfium_boxes
 
 from app import Services, build, create_app
+from bench.pdfs import ACROSS, WRAPPED, harbour_report_pdf, two_column_pdf
 from bot.answer.citations import view_path
 from bot.web.evidence import REMOVED
 from index.protocols import Embedder

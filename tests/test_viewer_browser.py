@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 from conftest import EVAL_SET, ROOT
+from helpers import pdfium_boxes
 from live import LiveServer, live_server, screenshot, seeds_with
-from pdf_fixtures import ACROSS, harbour_report_pdf, pdfium_boxes
+
+from bench.pdfs import ACROSS, harbour_report_pdf
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
