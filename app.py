@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from bot.access.policy import Access
     from bot.answer.chat import Bot
     from bot.answer.llm import ModelBackend
+    from bot.documents.upload_inbox import UploadInbox
     from bot.state.database import Database
-    from bot.web.upload_inbox import UploadInbox
     from index.pipeline import Indexer
     from index.protocols import Embedder
     from index.retriever import HybridRetriever
@@ -200,7 +200,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     from bot.web.edge import AnswerSlots, install_edge
     from bot.web.page import build_ui, page_assets
     from bot.web.signin import install_signin
-    from bot.web.upload_inbox import InboxMiddleware
+    from bot.web.upload_route import InboxMiddleware
     from bot.web.viewer import install_viewer
 
     settings = services.settings
@@ -240,8 +240,8 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     )
     # Gradio checks that an event's input files are in its upload folder only once the Blocks "has launched",
     # which mount_gradio_app never marks (only launch() does): mark it, so that check guards every event with
-    # files. The page's upload event also checks each path itself, more strictly (bot.web.upload_inbox: received
-    # by this server from the same session, no symlink, a regular file).
+    # files. The page's upload event also checks each path itself, more strictly (bot.documents.upload_inbox:
+    # received by this server from the same session, no symlink, a regular file).
     blocks.has_launched = True
     connect_page_login(app, access)
     install_edge(app, settings, database, access)  # last, so that it runs first: before the API, the embed and the page
@@ -260,8 +260,8 @@ def import_feedback_file(settings: Settings, database: Database) -> None:
 def import_upload_records(settings: Settings, database: Database) -> None:
     """Who uploaded what, as an earlier docbot kept it in each collection's ``documents.json``, goes into the
     database with the uploaded files, once (the files stay)."""
+    from bot.documents.upload_records import import_legacy_records
     from bot.state.uploads import UploadStore
-    from bot.web.upload_records import import_legacy_records
     from index.collections import DEFAULT, FOLDER, check_name
     from index.errors import CollectionError
 
@@ -283,7 +283,7 @@ def upload_inbox(settings: Settings) -> UploadInbox:
     docbot's own cache folder is emptied at start (copies left by an earlier run can never be added); a folder the
     operator chose is left as it is, since other programs may use it (only the uploads docbot recorded there expire).
     """
-    from bot.web.upload_inbox import UploadInbox
+    from bot.documents.upload_inbox import UploadInbox
 
     own = (settings.data_dir / "gradio").resolve()
     folder = Path(os.environ.setdefault("GRADIO_TEMP_DIR", str(own))).resolve()
@@ -301,11 +301,11 @@ def serve(settings: Settings) -> None:
     from gradio.utils import MatplotlibBackendMananger
 
     from bot.access.policy import Access
+    from bot.documents.originals import Originals
+    from bot.documents.upload_sweep import start_sweeping
     from bot.state.uploads import UploadStore
     from bot.view.pdf import view_budget, warm_up
-    from bot.web.originals import Originals
     from bot.web.page_session_owner import SessionHashes
-    from bot.web.upload_sweep import start_sweeping
 
     database = open_database(settings)
     access = Access.from_settings(settings, database)  # a settings problem stops here, before the model loads

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from bot.access.policy import ANONYMOUS
-from bot.web.upload_inbox import UploadInbox, session_key
+from bot.documents.upload_inbox import UploadInbox, session_key
 
 FILE_META = {"_type": "gradio.FileData"}
 #: The session of a page event called in-process (no login cookie), as the upload route records it.

@@ -20,7 +20,7 @@ import pytest
 from live import LiveServer, child_env, free_port, live_server
 from test_ui_browser import add_document
 
-from bot.web.upload_inbox import NOT_ALLOWED
+from bot.web.upload_route import NOT_ALLOWED
 
 pytestmark = pytest.mark.server
 #: Five servers start in this module; on a busy shared machine loading the model can take minutes.

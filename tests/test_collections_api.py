@@ -151,8 +151,8 @@ def test_the_page_follows_the_picked_collections_and_chips(library: Library, tmp
     """The page's handlers in-process: what one session picks steers its answers, documents and filter."""
     import gradio as gr
 
+    from bot.documents.upload_inbox import UploadInbox
     from bot.web.page import ChatPage
-    from bot.web.upload_inbox import UploadInbox
 
     settings = library.settings.model_copy(update={"anonymous_role": "reader"})
     inbox = UploadInbox(tmp_path / "inbox", settings.upload_cache_bytes)

@@ -11,9 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.config import Settings
-from bot.state.database import Database
-from bot.state.uploads import UploadStore
-from bot.web.documents import (
+from bot.documents.indexed import (
     UploadRefusedError,
     list_documents,
     remove_document,
@@ -21,8 +19,10 @@ from bot.web.documents import (
     stitch,
     surrounding_text,
 )
-from bot.web.upload_records import keep_indexed
-from bot.web.upload_staging import STAGING, stage_upload
+from bot.documents.upload_records import keep_indexed
+from bot.documents.upload_staging import STAGING, stage_upload
+from bot.state.database import Database
+from bot.state.uploads import UploadStore
 from index.embeddings import Embedder
 from index.loaders import SUPPORTED_SUFFIXES
 from index.pipeline import Indexer

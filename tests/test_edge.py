@@ -24,8 +24,8 @@ import pytest
 from live import LiveServer, live_server
 from test_ui_browser import bot_messages
 
+from bot.ops.health import StoreProbe
 from bot.web.edge import ForwardedHeaders, HostAllowList, address_of, forwarded_elements, host_name
-from bot.web.health import StoreProbe
 from bot.web.page import BUSY_ANSWER
 from index.store import StoreUnavailableError
 

@@ -29,9 +29,9 @@ from bot.access.policy import Access, Identity, Role
 from bot.access.readable_turns import HIDDEN_ANSWER, REMOVED_NOTE, readable_answer
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer, Citation, view_path
+from bot.documents.upload_inbox import UploadInbox
 from bot.state.grants import GrantStore, Right
 from bot.web.page import ChatPage
-from bot.web.upload_inbox import UploadInbox
 from index.collections import DEFAULT
 from index.protocols import Embedder
 from index.retriever import HybridRetriever

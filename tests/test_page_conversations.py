@@ -18,10 +18,10 @@ from bot.access.owners import conversation_owner
 from bot.access.policy import Access, Identity, Role
 from bot.answer.chat import Bot
 from bot.config import Settings
+from bot.documents.upload_inbox import UploadInbox
 from bot.state.feedback import FeedbackStore
 from bot.web.page import ChatPage
 from bot.web.page_history import Kept
-from bot.web.upload_inbox import UploadInbox
 from index.protocols import Embedder
 
 QUESTION = "What did coalition forces resume because of the growing ISIS force?"

@@ -22,7 +22,7 @@ from test_regex_budget import budget
 from bench.pdfs import text_pdf
 from bot.answer.chat import plain_quote
 from bot.answer.text import sentence_spans
-from bot.web.examples import names_in
+from bot.documents.examples import names_in
 from index.chunking import Chunker
 from index.errors import LoadError
 from index.parse_pool import ParseBudget, parse_in_worker

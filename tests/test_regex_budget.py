@@ -18,7 +18,7 @@ from bot.answer.chat import plain_quote, strip_preamble
 from bot.answer.extractive import answer_type_factor
 from bot.answer.markers import strip_markers
 from bot.answer.text import content_words, sentence_spans
-from bot.web.examples import example_questions, names_in
+from bot.documents.examples import example_questions, names_in
 from index.chunking import Chunker
 from index.loaders import markdown_title, normalise_text
 

@@ -34,9 +34,9 @@ from app import build
 from bot.access.policy import Access
 from bot.answer.chat import Bot
 from bot.config import Settings
+from bot.documents.upload_inbox import UploadInbox
+from bot.documents.upload_staging import STAGING
 from bot.web.page import ChatPage
-from bot.web.upload_inbox import UploadInbox
-from bot.web.upload_staging import STAGING
 from index import pipeline
 from index.chunking import Chunker
 from index.embeddings import Embedder

@@ -9,10 +9,9 @@ from html.parser import HTMLParser
 from conftest import SEED_DOC
 
 from bot.answer.citations import Answer, Citation, view_path
-from bot.web.documents import Context, IndexedDocument
-from bot.web.examples import example_questions, names_in
-from bot.web.feedback import vote_of
-from bot.web.render import (
+from bot.documents.examples import example_questions, names_in
+from bot.documents.indexed import Context, IndexedDocument
+from bot.view.render import (
     Turn,
     answer_html,
     chat_messages,
@@ -26,6 +25,7 @@ from bot.web.render import (
     status_html,
     store_down_html,
 )
+from bot.web.feedback import vote_of
 from index.pipeline import IndexReport
 
 PAYLOAD = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'

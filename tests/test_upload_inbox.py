@@ -25,15 +25,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.access.policy import Identity, Role
-from bot.web.upload_inbox import (
-    CACHE_FULL,
-    QUOTA_USED,
-    InboxMiddleware,
-    Receiving,
-    Refusal,
-    UploadInbox,
-    session_key,
-)
+from bot.documents.upload_inbox import CACHE_FULL, QUOTA_USED, Receiving, Refusal, UploadInbox, session_key
+from bot.web.upload_route import InboxMiddleware
 
 BOUNDARY = "docbot-test-boundary"
 #: The session of a caller with no page cookie.

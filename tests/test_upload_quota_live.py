@@ -20,7 +20,8 @@ import pytest
 from live import LiveServer, live_server
 from page_events import add_files, page_client, upload, upload_event
 
-from bot.web.upload_inbox import NOT_ALLOWED, NOT_RECEIVED
+from bot.documents.upload_inbox import NOT_RECEIVED
+from bot.web.upload_route import NOT_ALLOWED
 
 pytestmark = pytest.mark.server
 

@@ -23,12 +23,12 @@ from app import build, create_app, import_upload_records
 from bench.pdfs import WRAPPED, harbour_report_pdf
 from bot.answer.citations import view_path
 from bot.config import Settings
+from bot.documents.indexed import document_key, list_documents, remove_document
+from bot.documents.originals import Originals
+from bot.documents.upload_records import LEGACY_RECORDS, keep_indexed
 from bot.state.database import Database
 from bot.state.uploads import NewUpload, UploadStore
-from bot.web.documents import document_key, list_documents, remove_document
-from bot.web.evidence import evidence
-from bot.web.originals import Originals
-from bot.web.upload_records import LEGACY_RECORDS, keep_indexed
+from bot.view.evidence import evidence
 from index.embeddings import Embedder
 from index.pipeline import Indexer
 from index.store import VectorStore

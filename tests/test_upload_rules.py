@@ -23,7 +23,7 @@ from live import LiveServer, live_server
 from page_events import add_files, page_client, upload, upload_event
 
 from bot.config import Settings
-from bot.web.upload_inbox import NOT_RECEIVED
+from bot.documents.upload_inbox import NOT_RECEIVED
 
 pytestmark = pytest.mark.server
 

@@ -19,10 +19,10 @@ from test_upload_records import NEWER, NOTE, _receive, received_by_a, replicas  
 
 from app import build_library
 from bot.config import Settings
+from bot.documents.indexed import list_documents, remove_document
+from bot.documents.originals import Originals
+from bot.documents.upload_sweep import start_sweeping, sweep_uploads
 from bot.state.uploads import UploadStore
-from bot.web.documents import list_documents, remove_document
-from bot.web.originals import Originals
-from bot.web.upload_sweep import start_sweeping, sweep_uploads
 from index.embeddings import Embedder
 from index.pipeline import Indexer
 

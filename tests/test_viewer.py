@@ -20,7 +20,7 @@ from helpers import pdfium_boxes
 from app import Services, build, create_app
 from bench.pdfs import ACROSS, WRAPPED, harbour_report_pdf, two_column_pdf
 from bot.answer.citations import view_path
-from bot.web.evidence import REMOVED
+from bot.view.evidence import REMOVED
 from index.protocols import Embedder
 
 KEY = "viewer-test-key-7c1d2e"

@@ -19,17 +19,17 @@ from bot.access.rate_limits import RateLimiter
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
+from bot.documents.indexed import list_documents
+from bot.ops.health import StoreProbe
 from bot.state.conversations import ConversationStore
 from bot.state.counters import WindowCounters
 from bot.state.database import Database
 from bot.state.uploads import UploadStore
-from bot.web import documents
 from bot.web.collections import asked_collections
 from bot.web.conversations import ApiConversations
 from bot.web.edge import AnswerSlots
 from bot.web.embed import install_embed
 from bot.web.errors import failure, install_error_handlers
-from bot.web.health import StoreProbe
 from bot.web.models import AskRequest, AskResponse, DocumentInfo, DocumentList, Problem, StoreProblem
 from bot.web.openai_compat import openai_router
 from bot.web.security import Guard, install_browser_policy
@@ -37,7 +37,7 @@ from bot.web.streams import Piece, answer_of, start_stream, store_down_fix
 from index.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
-    from bot.web.collections import Library
+    from bot.documents.library import Library
 
 _STORE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {
@@ -153,7 +153,7 @@ def rest_router(
     def indexed_documents(identity: Identity = caller, collection: str | None = None) -> DocumentList:
         name = asked_collections(collection, settings.default_collection, identity, library.collections.listed())[0]
         services = library.services(name)
-        listed = documents.list_documents(services.store, services.settings, uploads)
+        listed = list_documents(services.store, services.settings, uploads)
         return DocumentList(documents=[DocumentInfo.of(d) for d in listed])
 
     @router.get("/collections", summary="The collections the caller may read")

@@ -6,49 +6,12 @@ exactly the answer a name that does not exist gets, so nothing tells the two apa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
 
 from fastapi import HTTPException
 
 from bot.access.policy import Identity, readable_collections
 from index.collections import check_name
 from index.errors import CollectionError
-
-if TYPE_CHECKING:
-    from bot.answer.chat import Bot
-    from bot.config import Settings
-    from index.collections import Collections
-    from index.pipeline import Indexer
-    from index.retriever import HybridRetriever
-    from index.store import VectorStore
-
-
-class CollectionParts(Protocol):
-    """One collection's parts, as the web side uses them (``app.Services``)."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def store(self) -> VectorStore: ...
-
-    @property
-    def indexer(self) -> Indexer: ...
-
-    @property
-    def retriever(self) -> HybridRetriever: ...
-
-
-class Library(Protocol):
-    """Every collection of the docbot, as the web side uses it (``app.Library``)."""
-
-    @property
-    def collections(self) -> Collections: ...
-
-    def services(self, name: str) -> CollectionParts: ...
-
-    def bot(self, names: Sequence[str]) -> Bot: ...
-
 
 #: At most this many collections in one question.
 MAX_COLLECTIONS = 20

@@ -8,7 +8,7 @@ from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.answer.citations import Answer, Citation, Related
-from bot.web import documents
+from bot.documents.indexed import IndexedDocument
 from index.filters import Filter, FilterError
 
 SEED_QUESTION = "What did coalition forces resume because of the growing ISIS force?"
@@ -123,7 +123,7 @@ class DocumentInfo(BaseModel):
     )
 
     @classmethod
-    def of(cls, document: documents.IndexedDocument) -> DocumentInfo:
+    def of(cls, document: IndexedDocument) -> DocumentInfo:
         return cls(
             key=document.key,
             source=document.source,

@@ -37,7 +37,7 @@ from bot.web.security import Guard
 from bot.web.streams import Piece, answer_of, start_stream, store_down_fix, with_fix
 
 if TYPE_CHECKING:
-    from bot.web.collections import Library
+    from bot.documents.library import Library
 
 SOURCES_HEADING = "\n\nSources:\n"
 

@@ -1,6 +1,6 @@
 """The Gradio chat page: streamed, cited answers beside a sources panel, a documents view, feedback.
 
-Every string from a document or a question reaches the browser escaped (see :mod:`bot.web.render`); the
+Every string from a document or a question reaches the browser escaped (see :mod:`bot.view.render`); the
 only script on the page is ``static/page.js`` (see :func:`page_assets`), which makes an ``[n]`` marker show its
 source and open the cited document (the evidence viewer) inside that source's card.
 """
@@ -23,12 +23,8 @@ from bot.access.readable_turns import readable_answer
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
 from bot.config import Settings
-from bot.state.conversations import ConversationNotFoundError, ConversationStore
-from bot.state.database import Database, DatabaseError
-from bot.state.feedback import FeedbackStore
-from bot.state.grants import Right
-from bot.state.uploads import Upload, UploadStore
-from bot.web.documents import (
+from bot.documents.examples import example_questions
+from bot.documents.indexed import (
     UploadRefusedError,
     delete_chunks,
     list_documents,
@@ -36,18 +32,15 @@ from bot.web.documents import (
     sanitise_filename,
     surrounding_text,
 )
-from bot.web.edge import AnswerSlots
-from bot.web.examples import example_questions
-from bot.web.feedback import vote_of
-from bot.web.page_failures import (
-    REMOVE_DATABASE_DOWN,
-    REMOVE_STORE_DOWN,
-    UPLOAD_DATABASE_DOWN,
-    answer_failure,
-    upload_failure,
-)
-from bot.web.page_history import Kept, browser_state, past_list
-from bot.web.render import (
+from bot.documents.upload_inbox import UploadInbox, given_paths, session_key
+from bot.documents.upload_records import keep_indexed
+from bot.documents.upload_staging import Staged, stage_upload
+from bot.state.conversations import ConversationNotFoundError, ConversationStore
+from bot.state.database import Database, DatabaseError
+from bot.state.feedback import FeedbackStore
+from bot.state.grants import Right
+from bot.state.uploads import Upload, UploadStore
+from bot.view.render import (
     NO_PASSAGE,
     Turn,
     answer_html,
@@ -62,9 +55,16 @@ from bot.web.render import (
     status_html,
     store_down_html,
 )
-from bot.web.upload_inbox import UploadInbox, given_paths, session_key
-from bot.web.upload_records import keep_indexed
-from bot.web.upload_staging import Staged, stage_upload
+from bot.web.edge import AnswerSlots
+from bot.web.feedback import vote_of
+from bot.web.page_failures import (
+    REMOVE_DATABASE_DOWN,
+    REMOVE_STORE_DOWN,
+    UPLOAD_DATABASE_DOWN,
+    answer_failure,
+    upload_failure,
+)
+from bot.web.page_history import Kept, browser_state, past_list
 from index.errors import IndexRunError, StoreUnavailableError
 from index.filters import Filter, FilterError, chips
 from index.loaders import SUPPORTED_SUFFIXES
@@ -72,7 +72,7 @@ from index.pipeline import Indexer, index_lock
 from index.protocols import Store
 
 if TYPE_CHECKING:
-    from bot.web.collections import Library
+    from bot.documents.library import Library
 
 log = logging.getLogger(__name__)
 

@@ -38,17 +38,18 @@ from fastapi.responses import HTMLResponse, Response
 from bot.access.policy import Access, Identity
 from bot.access.rate_limits import RateLimiter
 from bot.config import Settings
+from bot.documents.library import Library
+from bot.documents.originals import Originals
 from bot.state.counters import WindowCounters
 from bot.state.database import Database
 from bot.state.uploads import UploadStore
 from bot.view.errors import ViewError
+from bot.view.evidence import REMOVED, Evidence, EvidenceError, evidence, parse_span
 from bot.view.layout import Box
 from bot.view.pdf import MAX_DPI, PageRenderer, page_count, sentence_boxes, view_budget
 from bot.view.texts import ViewTexts
-from bot.web.collections import Library, asked_collections
+from bot.web.collections import asked_collections
 from bot.web.embed import static_asset
-from bot.web.evidence import REMOVED, Evidence, EvidenceError, evidence, parse_span
-from bot.web.originals import Originals
 from bot.web.security import Guard, frame_ancestors
 from index.parse_pool import ParseBudget
 

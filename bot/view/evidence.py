@@ -16,9 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from bot.config import Settings
+from bot.documents.indexed import stitch
 from bot.view.errors import ViewBusy
 from bot.view.texts import ViewTexts
-from bot.web.documents import stitch
 from index.errors import LoadError
 from index.loaders import content_hash, read_file
 from index.store import StoredChunk, VectorStore
@@ -146,7 +146,7 @@ def evidence(
 
     ``drawable``: a PDF page will be drawn, so its text is needed only when the file is gone or changed.
     ``original``: a copy of an uploaded original as it was indexed (from the state database), for when the file
-    is not on this server's disk as it was indexed (:class:`bot.web.originals.Originals`).
+    is not on this server's disk as it was indexed (:class:`bot.documents.originals.Originals`).
     ``texts``: the server's file texts read again (kept per version, a few parsed at once); None reads afresh.
     """
     cited = stored_chunk(store, chunk_id)

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Iterable
 
 from bot.config import Settings
+from bot.documents.indexed import delete_chunks, document_key
 from bot.state.uploads import NewUpload, UploadStore
-from bot.web.documents import delete_chunks, document_key
 from index.pipeline import index_lock
 from index.protocols import Store
 

@@ -1,6 +1,6 @@
 """What uploads leave on this replica's own disk after their document went, perhaps through another replica (which
 cannot reach this disk): files of a collection's uploads folder that nothing names any more, and copies of
-originals (:mod:`bot.web.originals`) whose version no upload record keeps. Each pass also deletes the files that
+originals (:mod:`bot.documents.originals`) whose version no upload record keeps. Each pass also deletes the files that
 waited in Gradio's upload cache longer than ``upload_cache_ttl_s`` (:meth:`UploadInbox.expire`).
 
 A file of an uploads folder is deleted only when all of these hold, checked under the index lock (so no index run
@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import cast
 
 from bot.config import Settings
+from bot.documents.library import Library
+from bot.documents.originals import Originals
+from bot.documents.upload_inbox import UploadInbox
 from bot.state.database import DatabaseError
 from bot.state.uploads import UploadStore
-from bot.web.collections import Library
-from bot.web.originals import Originals
-from bot.web.upload_inbox import UploadInbox
 from index.errors import StoreUnavailableError
 from index.pipeline import index_lock
 from index.protocols import Store

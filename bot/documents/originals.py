@@ -4,7 +4,7 @@ uploaded through another replica, or this replica's data directory was replaced)
 The evidence viewer and the PDF page views read a file: the original is written once into ``data_dir/originals``
 under its content hash (so a version is never mistaken for another, and replicas sharing a data directory share
 the copies); the most recently used :data:`KEPT` copies stay, and a copy of a version no upload keeps any more
-goes at the next sweep (:mod:`bot.web.upload_sweep`).
+goes at the next sweep (:mod:`bot.documents.upload_sweep`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bot.config import Settings
-from bot.web.documents import UploadRefusedError
+from bot.documents.indexed import UploadRefusedError
 
 STAGING = "upload-staging"
 

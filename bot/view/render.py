@@ -12,7 +12,7 @@ from html import escape
 
 from bot.answer.citations import Answer, Citation
 from bot.answer.markers import MARKER, numbers_of
-from bot.web.documents import Context, IndexedDocument
+from bot.documents.indexed import Context, IndexedDocument
 from index.pipeline import IndexReport
 
 #: The sources panel keeps the citations of this many recent answers (older [n] links then do nothing).
