@@ -26,7 +26,7 @@ from test_ui_browser import bot_messages
 
 from bot.ops.health import StoreProbe
 from bot.web.edge import ForwardedHeaders, HostAllowList, address_of, forwarded_elements, host_name
-from bot.web.page import BUSY_ANSWER
+from bot.web.page.chat import BUSY_ANSWER
 from index.store import StoreUnavailableError
 
 pytestmark = pytest.mark.server

@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.documents.upload_inbox import UploadInbox
 from bot.state.feedback import FeedbackStore
 from bot.web.page import ChatPage
-from bot.web.page_history import Kept
+from bot.web.page.history import Kept
 from index.protocols import Embedder
 
 QUESTION = "What did coalition forces resume because of the growing ISIS force?"

@@ -20,7 +20,8 @@ import pytest
 from live import LiveServer, browser, free_port, live_server, screenshot, stop_process, wait_http
 from test_ui_browser import ask, bot_messages, choose_file
 
-from bot.web.page_failures import REMOVE_STORE_DOWN, STORE_DOWN_ANSWER, STORE_DOWN_SOURCES
+from bot.documents.failures import REMOVE_STORE_DOWN
+from bot.web.page.chat import STORE_DOWN_ANSWER, STORE_DOWN_SOURCES
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 

@@ -25,7 +25,7 @@ from bot.view.render import (
     status_html,
     store_down_html,
 )
-from bot.web.feedback import vote_of
+from bot.web.page.chat import vote_of
 from index.pipeline import IndexReport
 
 PAYLOAD = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
@@ -235,7 +235,8 @@ def test_votes_from_the_page() -> None:
 
 
 def test_the_page_styles_and_script_come_from_the_static_files() -> None:
-    from bot.web.page import STATIC, page_assets
+    from bot.web.embed import STATIC
+    from bot.web.page import page_assets
 
     assets = page_assets()
     assert assets["css"] == (STATIC / "page.css").read_text(encoding="utf-8") and ".src-card.active" in assets["css"]

@@ -46,13 +46,6 @@ def session_key(cookies: Mapping[str, str]) -> str:
     return hashlib.sha256("\n".join(tokens).encode()).hexdigest()
 
 
-def given_paths(value: object) -> list[str]:
-    """The paths in the upload box's value as the caller sent it (FileData objects; anything else is kept as text,
-    to be refused by :meth:`UploadInbox.take` like any path this server did not receive)."""
-    items = value if isinstance(value, list) else [value] if value else []
-    return [str(item.get("path", "")) if isinstance(item, dict) else str(item) for item in items]
-
-
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """Why an upload is not taken: the HTTP status and one line for the caller (never what others hold)."""

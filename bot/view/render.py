@@ -1,6 +1,6 @@
 """HTML for the chat page, built only from escaped strings: no text from a document or a question is ever markup.
 
-Pure functions of typed values, so the escaping is tested without a browser; ``bot/web/page.py`` puts the
+Pure functions of typed values, so the escaping is tested without a browser; ``bot/web/page/`` puts the
 results into Gradio components.
 """
 

@@ -1,4 +1,4 @@
-"""What the chat page says when something behind it fails: answering a question, or indexing an upload.
+"""What a person adding or removing documents is told when something behind it fails (:mod:`bot.documents.changes`).
 
 Words for the person at the page: what failed, what state the index is in, what to do next. No server path or
 internal detail reaches the browser; the server log has those.
@@ -8,15 +8,6 @@ from __future__ import annotations
 
 from index.errors import IndexRunError, StoreUnavailableError
 
-STORE_DOWN_ANSWER = (
-    "The document store is unavailable right now, so nothing can be searched. Please ask again in a moment: "
-    "answers resume as soon as it is back."
-)
-STORE_DOWN_SOURCES = (
-    "No sources: the document store is unavailable, so no passage could be searched. "
-    "Sources appear here again once it is back."
-)
-ANSWER_FAILED_SOURCES = "No sources: answering this question failed."
 REMOVE_STORE_DOWN = (
     "The document was not removed: the document store is unavailable. Remove it again once the store is back."
 )
@@ -29,13 +20,6 @@ REMOVE_DATABASE_DOWN = (
     "The document was not removed: the state database, which keeps who uploaded it, is unreachable. Remove it "
     "again in a moment."
 )
-
-
-def answer_failure(exc: Exception) -> tuple[str, str]:
-    """What the chat reply and the sources panel say when answering a question fails."""
-    if isinstance(exc, StoreUnavailableError):
-        return STORE_DOWN_ANSWER, STORE_DOWN_SOURCES
-    return f"Sorry, answering failed ({type(exc).__name__}); the server log has the details.", ANSWER_FAILED_SOURCES
 
 
 def upload_failure(exc: IndexRunError | StoreUnavailableError) -> str:
