@@ -1,7 +1,9 @@
-"""The import rule of the layout (docs: README, "The shape"): imports point down and inward.
+"""The import rule of the layout (docs/architecture.md, "The import rule"): imports point down and inward.
 
 ``web``/``cli``/``eval`` -> ``answer`` -> ``index``; ``index/`` never imports ``bot/``, ``app`` or ``bench/``; the web
-layer is imported only by the composition root (``app.py``) and the CLI. Read from the source with ``ast``, every
+layer is imported only by the composition root (``app.py``), and holds only adapters: each of its modules
+imports FastAPI, Starlette or Gradio, and the rules and use cases they adapt (``bot/access``, ``bot/documents``,
+``bot/view``, ``bot/ops``) import neither ``bot/web`` nor a web framework. Read from the source with ``ast``, every
 import counted, including those inside functions and under ``TYPE_CHECKING``.
 """
 
@@ -70,7 +72,9 @@ def offenders(imports: dict[str, set[str]], importer: str, forbidden: tuple[str,
 
 def test_the_walk_sees_every_room_and_its_imports(imports: dict[str, set[str]]) -> None:
     """Guards the guard: the walk finds the rooms and reads imports at module level and inside functions."""
-    for module in ("app", "bot.cli", "bot.config", "bot.answer.chat", "bot.web.api", "bot.web.page", "bot.eval.run"):
+    for module in ("app", "bot.cli", "bot.config", "bot.answer.chat", "bot.web.api", "bot.web.page.chat"):
+        assert module in imports, module
+    for module in ("bot.eval.run", "bot.access.policy", "bot.documents.changes", "bot.view.render", "bot.ops.health"):
         assert module in imports, module
     for module in ("index.settings", "index.errors", "index.protocols", "index.pipeline", "index.retriever"):
         assert module in imports, module
@@ -94,13 +98,43 @@ def test_the_read_path_does_not_import_the_write_path(imports: dict[str, set[str
     assert offenders(imports, "index.retriever", ("index.pipeline",)) == []
 
 
-def test_web_is_imported_only_by_the_composition_root_and_the_cli(imports: dict[str, set[str]]) -> None:
+def test_web_is_imported_only_by_the_composition_root(imports: dict[str, set[str]]) -> None:
+    """The CLI (bot/cli.py, bot/cli_access.py) reaches the web layer only through app.py (``docbot serve``)."""
     importers = sorted(
         module
         for module, targets in imports.items()
         if not within(module, "bot.web") and any(within(target, "bot.web") for target in targets)
     )
-    assert set(importers) <= {"app", "bot.cli"}, importers
+    assert set(importers) <= {"app"}, importers
+
+
+#: What makes a module an adapter: it imports one of these.
+WEB_FRAMEWORKS = ("fastapi", "starlette", "gradio")
+#: The rooms of rules and use cases the web layer adapts: free of the web layer and of every web framework.
+FRAMEWORK_FREE = ("bot.access", "bot.documents", "bot.view", "bot.ops")
+
+
+def web_modules_without_a_framework(web: Path) -> list[str]:
+    """The modules under ``web`` (its packages' ``__init__`` aside) that import no web framework."""
+    return sorted(
+        module_name(path)
+        for path in web.rglob("*.py")
+        if path.name != "__init__.py"
+        and not any(within(target, framework) for target in imported_modules(path) for framework in WEB_FRAMEWORKS)
+    )
+
+
+def test_every_module_of_web_imports_fastapi_starlette_or_gradio() -> None:
+    """bot/web holds only adapters: a module that imports no web framework belongs in the room of what it does."""
+    web = ROOT / "bot" / "web"
+    assert {"bot.web.api", "bot.web.page.chat"} <= {module_name(path) for path in web.rglob("*.py")}
+    assert web_modules_without_a_framework(web) == []
+
+
+def test_the_rules_and_use_cases_import_neither_web_nor_a_web_framework(imports: dict[str, set[str]]) -> None:
+    for room in FRAMEWORK_FREE:
+        assert any(within(module, room) for module in imports), room
+        assert offenders(imports, room, ("bot.web", *WEB_FRAMEWORKS)) == []
 
 
 def test_answer_never_imports_web_or_eval(imports: dict[str, set[str]]) -> None:
