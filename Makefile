@@ -14,7 +14,7 @@ LLAMA_CMAKE_ARGS = -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANT
 PIP_COMPILE = .venv-lock/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
 	--no-emit-index-url
 
-.PHONY: install browser run test test-fast test-latest lock lint bench bench-quick clean
+.PHONY: install browser run test test-fast test-latest lock lint bench bench-quick screenshots clean
 
 # Every package comes from requirements/lock.txt, hash-checked (torch's CPU wheel included); the build tools first,
 # from requirements/build.txt, so that the one source build (llama-cpp-python) fetches nothing unhashed. A changed
@@ -71,6 +71,11 @@ lock:
 	test -x .venv-lock/bin/pip-compile || { python3 -m venv .venv-lock && .venv-lock/bin/pip install -q pip-tools==7.7.0; }
 	$(PIP_COMPILE) --upgrade --extra dev --extra local -o requirements/lock.txt pyproject.toml requirements/build.in
 	$(PIP_COMPILE) --upgrade -c requirements/lock.txt -o requirements/build.txt requirements/build.in
+
+# The README's screenshot (docs/images/chat.png) from the current page: the browser test that checks the shot
+# writes it there too when DOCBOT_SCREENSHOTS_DIR names a folder. Commit the new image.
+screenshots: install browser
+	DOCBOT_SCREENSHOTS_DIR=docs/images $(VENV)/bin/pytest -q -m "" -n 0 tests/test_screenshots_browser.py
 
 test-fast: install
 	$(VENV)/bin/pytest -q --durations=10

@@ -1,23 +1,21 @@
 """The chat page in a real browser: Debian's Chromium through Playwright against the real ``docbot serve``.
 
 One server for most tests (seeds plus two hostile documents); a second, with login on and an empty
-index, for the empty-index message and admin-only removal. Screenshots go to test-artifacts/; with
-UPDATE_DOCS_SCREENSHOT=1 the desktop one is also copied to docs/screenshot-chat.png for the README.
+index, for the empty-index message and admin-only removal. Screenshots go to test-artifacts/ (the README's own is
+tests/test_screenshots_browser.py's, written by `make screenshots`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EVAL_SET, ROOT
+from conftest import EVAL_SET
 from live import LiveServer, live_server, screenshot, seeds_with, stored_votes
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -144,9 +142,7 @@ def test_conversation_with_cited_sources(page: Any, server: LiveServer) -> None:
     card = first.locator(".src-card.active")
     card.wait_for()
     assert in_viewport(card)
-    shot = screenshot(page, "chat-desktop")
-    if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
-        shutil.copyfile(shot, ROOT / "docs" / "screenshot-chat.png")
+    screenshot(page, "chat-desktop")
     card.locator("summary").click()
     surrounding = card.locator(".ctx-text")
     assert surrounding.is_visible()

@@ -1,7 +1,7 @@
 """The evidence viewer in Debian's Chromium against the real ``docbot serve``: a citation on the chat page and on
 ``/embed`` opens its document with the supporting sentence highlighted and scrolled into view.
 
-With UPDATE_DOCS_SCREENSHOT=1 the viewer's screenshot is also copied to docs/viewer.png for the README.
+With UPDATE_DOCS_SCREENSHOT=1 the viewer's screenshot is also copied to docs/viewer.png (docs/page.md shows it).
 """
 
 from __future__ import annotations
