@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import indexed
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from app import build
@@ -87,10 +88,7 @@ def write_docs(folder: Path, seeds: bool = True, **docs: str) -> Path:
 
 def build_retriever(settings: Settings, embedder: Embedder, docs: Path) -> HybridRetriever:
     """Index ``docs`` for real (Chroma + BM25) and open a retriever on it."""
-    services = build(settings, embedder=embedder)
-    report = services.indexer.run([docs])
-    assert not report.failed, report.summary()
-    return services.retriever
+    return indexed(build(settings, embedder=embedder), docs).retriever
 
 
 def fake_backend(*replies: str, sleep: float | None = None, timeout_s: float = 30.0, **model: Any) -> ModelBackend:

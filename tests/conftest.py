@@ -19,6 +19,7 @@ from index.embeddings import Embedder
 from index.hashing import HashingEmbedder
 
 if TYPE_CHECKING:
+    from app import Services
     from bot.state.database import Database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,36 @@ def hashing_embedder() -> HashingEmbedder:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="module")
+def app_settings() -> dict[str, Any]:
+    """What the module's ``services`` differ by from the default settings: a module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def services(
+    tmp_path_factory: pytest.TempPathFactory, hashing_embedder: HashingEmbedder, app_settings: dict[str, Any]
+) -> Services:
+    """One docbot for the module, as ``docbot serve`` builds it (``app.build``), over the indexed seed documents
+    with the hashing embedder (fast tier), in a clean temporary data directory."""
+    from answer_fixtures import clean_settings
+    from helpers import indexed
+
+    from app import build
+
+    settings = clean_settings(tmp_path_factory.mktemp("services") / "data", **HASHING_COVERAGE | app_settings)
+    return indexed(build(settings, embedder=hashing_embedder), SEEDS)
+
+
+@pytest.fixture(scope="module")
+def client(services: Services) -> Iterator[Any]:
+    """The whole app over ``services`` in-process (FastAPI's TestClient, started), no credentials sent."""
+    from helpers import app_client
+
+    with app_client(services) as test_client:
+        yield test_client
 
 
 @pytest.fixture

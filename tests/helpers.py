@@ -4,6 +4,50 @@ answer_fixtures.py; PDFs are built by bench/pdfs.py)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from app import Services
+
+#: Where ``docbot serve`` answers by default: the address the in-process app is asked at.
+BASE_URL = "http://127.0.0.1:7860"
+
+
+class Clock:
+    """A clock a test sets by hand (``clock.now = ...``), for the parts that take a ``clock`` callable."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def indexed(services: Services, *paths: Path) -> Services:
+    """``services`` after an index run over ``paths`` that failed on nothing."""
+    report = services.indexer.run(list(paths))
+    assert not report.failed, report.summary()
+    return services
+
+
+def app_client(app: Services | FastAPI, key: str | None = None, **options: Any) -> TestClient:
+    """A TestClient of the whole app in-process (``create_app`` over ``app`` when it is a Services) at
+    :data:`BASE_URL`, sending ``key`` as a bearer token if given; ``options`` go to the TestClient. Enter it
+    (``with``) to run the app's start and stop."""
+    from fastapi.testclient import TestClient
+
+    from app import Services, create_app
+
+    options = {"base_url": BASE_URL, **options}
+    if key is not None:
+        options["headers"] = {"Authorization": f"Bearer {key}", **options.get("headers", {})}
+    client = TestClient(create_app(app) if isinstance(app, Services) else app, **options)
+    client.timeout = 120
+    return client
+
 
 #: A box as (left, top, right, bottom) fractions of the page, origin top-left (as ``bot.view.pdf.Box``).
 Rect = tuple[float, float, float, float]

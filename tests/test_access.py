@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 
 import pytest
+from helpers import Clock
 from pydantic import SecretStr
 
 from bot.access.auth_throttle import FailureThrottle
@@ -30,14 +31,6 @@ from bot.web.access_gate import session_token
 
 READER, EDITOR, ADMIN = Identity("rita", Role.reader), Identity("ed", Role.editor), Identity("ann", Role.admin)
 GUEST = Identity("anonymous", Role.editor)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def basic(user: str, password: str) -> str:

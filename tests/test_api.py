@@ -10,17 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 import pytest
-from answer_fixtures import clean_settings
-from conftest import HASHING_COVERAGE
 from fastapi.testclient import TestClient
 from live import LiveServer, live_server
-
-from app import build, create_app
-from index.protocols import Embedder
 
 KEY = "test-main-key-3f7a9c"
 OTHER_KEY = "test-other-key-91c2e4"
@@ -47,23 +43,22 @@ ENV = {
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> Iterator[TestClient]:
+def app_settings() -> dict[str, Any]:
+    """The module's docbot (conftest's ``services`` over the seeds): keys, one embed origin, small limits."""
+    return {
+        "api_keys": ENV["DOCBOT_API_KEYS"],
+        "embed_origins": WIKI,
+        "rate_limit_per_minute": LIMIT,
+        "max_body_bytes": MAX_BODY,
+        "max_question_chars": MAX_QUESTION,
+        "auth_failure_limit": 1000,
+    }
+
+
+@pytest.fixture(scope="module")
+def web(client: TestClient) -> TestClient:
     """The app with no key sent: a caller from the outside."""
-    settings = clean_settings(
-        tmp_path_factory.mktemp("api") / "data",
-        api_keys=ENV["DOCBOT_API_KEYS"],
-        embed_origins=WIKI,
-        rate_limit_per_minute=LIMIT,
-        max_body_bytes=MAX_BODY,
-        max_question_chars=MAX_QUESTION,
-        auth_failure_limit=1000,
-        **HASHING_COVERAGE,
-    )
-    services = build(settings, embedder=hashing_embedder)
-    report = services.indexer.run([SEEDS])
-    assert not report.failed, report.summary()
-    with TestClient(create_app(services), base_url="http://127.0.0.1:7860") as client:
-        yield client
+    return client
 
 
 @pytest.fixture(scope="module")

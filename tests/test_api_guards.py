@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.testclient import TestClient
+from helpers import Clock
 from pydantic import SecretStr, ValidationError
 
 from bot.access.policy import Access, Identity
@@ -25,14 +26,6 @@ from bot.web.openai_compat import SOURCES_HEADING, completion_chunks, conversati
 from bot.web.security import FrameAncestors, Guard, frame_ancestors
 from bot.web.streams import Piece, store_down_fix
 from index.errors import StoreUnavailableError
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_rate_limiter_is_a_sliding_window_per_caller_shared_by_replicas(state_db: Database, tmp_path: Path) -> None:

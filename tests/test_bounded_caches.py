@@ -9,6 +9,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from helpers import Clock
 from pydantic import SecretStr
 
 from bot.access.policy import Access, Identity, Role
@@ -22,14 +23,6 @@ CHUNKS = 5_000
 BUDGET = 256 * 1024
 ASKS = 10_000
 WARM_UP = 1_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def corpus() -> tuple[list[str], dict[str, dict[str, object]]]:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from answer_fixtures import EVAL_SET, build_retriever, clean_settings, write_docs
-from fastapi.testclient import TestClient
+from helpers import app_client, indexed
 
-from app import build, create_app
+from app import build
 from bot.answer.chat import NOT_GIVEN, REFUSAL, Bot
 from index.embeddings import Embedder
 from index.retriever import HybridRetriever
@@ -87,9 +87,8 @@ def test_the_seed_article_answers_the_april_question_and_declines_what_it_does_n
 
 def test_the_api_gives_related_passages_not_citations(tmp_path: Path, embedder: Embedder) -> None:
     settings = clean_settings(tmp_path / "data")
-    services = build(settings, embedder=embedder)
-    services.indexer.run([write_docs(tmp_path / "docs")])
-    with TestClient(create_app(services), base_url="http://127.0.0.1:7860") as client:
+    services = indexed(build(settings, embedder=embedder), write_docs(tmp_path / "docs"))
+    with app_client(services) as client:
         april = client.post("/api/ask", json={"question": APRIL}).json()
         assert "108 attacks" in april["answer"] and april["citations"] and april["related"] == []
         declined = client.post("/api/ask", json={"question": NOT_IN_THE_ARTICLE[1]}).json()  # born: no date of it

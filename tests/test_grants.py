@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import Clock
 from pydantic import SecretStr
 
 from bot.access.policy import Access, AccessError, Identity, Role, allowed
@@ -16,14 +17,6 @@ from bot.config import Settings
 from bot.state.database import Database
 from bot.state.grants import EVERYONE, GrantError, GrantStore, Right, principal
 from bot.web.edge import ForwardedHeaders
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -64,7 +57,7 @@ def test_bad_principals_and_names_get_one_line_errors() -> None:
 
 
 def test_a_change_is_seen_once_the_cache_time_has_passed(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     writer = GrantStore(Database.open(None, tmp_path), cache_s=0)
     server = GrantStore(Database.open(None, tmp_path), cache_s=1.0, clock=clock)
     assert server.snapshot().grants == ()

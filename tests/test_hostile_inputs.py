@@ -13,19 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HASHING_COVERAGE, SEEDS
+from helpers import app_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_chunking import assert_well_formed, split
 from test_loaders import write_docx
 
+from app import Services
 from bench.pdfs import text_pdf
-from bot.config import Settings
 from bot.eval.questions import QuestionSetError, load_question_set, parse_line
 from index.errors import LoadError
 from index.loaders import SUPPORTED_SUFFIXES
 from index.parse_pool import ParseBudget, parse_in_worker
-from index.protocols import Embedder
 
 SUFFIXES = sorted(SUPPORTED_SUFFIXES)
 MAX_BYTES = 1024 * 1024
@@ -195,21 +194,15 @@ def test_question_set_file_is_questions_or_line_numbered_errors(tmp_path_factory
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> Iterator[Any]:
-    """The whole app (API, embed, Gradio page) in-process over the indexed seeds; no rate limit in the way."""
-    from fastapi.testclient import TestClient
+def app_settings() -> dict[str, Any]:
+    """No rate limit in the way of the fuzzing."""
+    return {"rate_limit_per_minute": 10**9, "max_question_chars": 500}
 
-    from app import build, create_app
 
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("api-fuzz") / "data",
-        rate_limit_per_minute=10**9,
-        max_question_chars=500,
-        **HASHING_COVERAGE,
-    )
-    services = build(settings, embedder=hashing_embedder)
-    services.indexer.run([SEEDS])
-    with TestClient(create_app(services), base_url="http://127.0.0.1", raise_server_exceptions=False) as test_client:
+@pytest.fixture(scope="module")
+def client(services: Services) -> Iterator[Any]:
+    """The whole app (API, embed, Gradio page) in-process over the indexed seeds (conftest's ``services``)."""
+    with app_client(services, base_url="http://127.0.0.1", raise_server_exceptions=False) as test_client:
         yield test_client
 
 

@@ -11,18 +11,15 @@ from typing import Any
 
 import gradio as gr
 import pytest
-from conftest import HASHING_COVERAGE, SEEDS
 
-from app import build, open_database
+from app import Services, open_database
 from bot.access.owners import conversation_owner
 from bot.access.policy import Access, Identity, Role
 from bot.answer.chat import Bot
-from bot.config import Settings
 from bot.documents.upload_inbox import UploadInbox
 from bot.state.feedback import FeedbackStore
 from bot.web.page import ChatPage
 from bot.web.page.history import Kept
-from index.protocols import Embedder
 
 QUESTION = "What did coalition forces resume because of the growing ISIS force?"
 FOLLOW_UP = "Which warplanes carried out attacks against them last month?"
@@ -31,10 +28,8 @@ ANONYMOUS = gr.Request()
 
 
 @pytest.fixture(scope="module")
-def replicas(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedder) -> tuple[ChatPage, ChatPage]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("conversations") / "data", **HASHING_COVERAGE)
-    services = build(settings, embedder=hashing_embedder)
-    assert not services.indexer.run([SEEDS]).failed
+def replicas(services: Services) -> tuple[ChatPage, ChatPage]:
+    settings = services.settings
     bot = Bot(settings, services.retriever, None)
     inbox = UploadInbox(settings.data_dir / "gradio", settings.upload_cache_bytes)
     pages = []

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from answer_fixtures import SEED_DOC, clean_settings
 from conftest import HASHING_COVERAGE
+from helpers import indexed
 
 from app import Services, build, build_library
 from bench.pdfs import text_pdf
@@ -99,12 +100,6 @@ class Implementation:
 
     def file(self, source: str) -> Path:
         return next(root / source for root in self.roots.values() if (root / source).is_file())
-
-
-def indexed(services: Services, *folders: Path) -> Services:
-    report = services.indexer.run(list(folders))
-    assert not report.failed and report.added, report.summary()
-    return services
 
 
 def make(name: str, folder: Path, embedder: Embedder) -> Implementation:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Replicas
+from helpers import Clock
 
 from bot.answer.citations import Answer, Citation
 from bot.state.conversations import ConversationNotFoundError, ConversationStore
@@ -35,14 +36,6 @@ def _answer(question: str, text: str = "The answer [1].", refused: bool = False)
         view_url="/view/doc.txt#0?quote=108-119#cited",
     )
     return Answer(question=question, text=text, citations=[] if refused else [citation], refused=refused)
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_counters_add_up_across_replicas_hit_at_once(replicas: Replicas) -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from answer_fixtures import clean_settings
 from conftest import HASHING_COVERAGE, SEED_DOC
-from fastapi.testclient import TestClient
+from helpers import app_client
 
-from app import build, create_app, import_upload_records
+from app import build, import_upload_records
 from bench.pdfs import WRAPPED, harbour_report_pdf
 from bot.answer.citations import view_path
 from bot.config import Settings
@@ -188,9 +188,7 @@ def test_the_viewer_draws_an_uploaded_pdf_from_the_database_when_the_file_is_gon
 
     chunk = next(c for c in services.store.by_source(pdf.name) if WRAPPED[:40] in c.text.replace("\n", " "))
     lo = int(chunk.metadata["start"]) + chunk.text.replace("\n", " ").index(WRAPPED)
-    with TestClient(
-        create_app(services), base_url="http://127.0.0.1:7860", headers={"Authorization": f"Bearer {KEY}"}
-    ) as web:
+    with app_client(services, key=KEY) as web:
         view = web.get(view_path(chunk.id, lo, lo + len(WRAPPED)))
         assert view.status_code == 200, view.text
         assert "view-notice" not in view.text and 'class="quote" id="cited"' in view.text, view.text

@@ -15,9 +15,9 @@ import pytest
 from answer_fixtures import clean_settings, write_docs
 from conftest import HASHING_COVERAGE
 from fastapi.testclient import TestClient
-from helpers import pdfium_boxes
+from helpers import app_client, indexed, pdfium_boxes
 
-from app import Services, build, create_app
+from app import Services, build
 from bench.pdfs import ACROSS, WRAPPED, harbour_report_pdf, two_column_pdf
 from bot.answer.citations import view_path
 from bot.view.evidence import REMOVED
@@ -84,19 +84,13 @@ def services(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embedde
     harbour_report_pdf(docs / "harbour-report.pdf")
     two_column_pdf(docs / "gap-report.pdf", [["The pier was rebuilt in 1951."], [], [GAP_SENTENCE]], "Gap report")
     settings = clean_settings(root / "data", api_keys=KEY, **HASHING_COVERAGE)
-    built = build(settings, embedder=hashing_embedder)
-    report = built.indexer.run([docs])
-    assert not report.failed, report.summary()
-    return built
+    return indexed(build(settings, embedder=hashing_embedder), docs)
 
 
 @pytest.fixture(scope="module")
 def web(services: Services) -> Iterator[TestClient]:
     """The app with the key sent (a caller that may read)."""
-    with TestClient(
-        create_app(services), base_url="http://127.0.0.1:7860", headers={"Authorization": f"Bearer {KEY}"}
-    ) as client:
-        client.timeout = 120
+    with app_client(services, key=KEY) as client:
         yield client
 
 
@@ -314,8 +308,7 @@ def test_a_pdf_that_cannot_be_drawn_in_time_shows_its_text_with_the_reason(servi
     """The viewer's worker over view_timeout_s (here a budget no PDF meets): killed, the view says why in one line
     and shows the page's text with the sentence highlighted; the picture's route answers 422 with the reason."""
     slow = services.settings.model_copy(update={"view_timeout_s": 0.001, "data_dir": services.settings.data_dir})
-    app = create_app(Services(slow, services.embedder, services.store, services.indexer))
-    client = TestClient(app, base_url="http://127.0.0.1:7860", headers={"Authorization": f"Bearer {KEY}"})
+    client = app_client(Services(slow, services.embedder, services.store, services.indexer), key=KEY)
     pdf = services.settings.data_dir.parent / "docs" / "harbour-report.pdf"
     os.utime(pdf, ns=(pdf.stat().st_atime_ns, pdf.stat().st_mtime_ns + 10**9))  # a new version: nothing cached
     url = link(services, "harbour-report.pdf", WRAPPED)
