@@ -95,7 +95,7 @@ def test_a_sentence_from_another_passage_is_cited_only_near_the_best_score(
 def test_a_companion_from_another_passage_must_score_nearer_the_best(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    question = "How long do worker bees live in summer?"
+    question = "Do worker bees live long in summer?"  # an open question: no kind of answer weighs in
     best = "Worker bees live about six weeks in summer. In summer worker bees live six weeks, worn out by foraging."
     other = "In summer, worker bees live short lives of hard work for the hive."
     passages = [passage(best, 0), passage(other, 1)]

@@ -4,9 +4,18 @@ the real model are in tests/test_coverage_corpora.py."""
 
 from __future__ import annotations
 
-from bot.answer.supplies import asked_about, holds_share, restrictions, supplies, supplies_at
+from bot.answer.supplies import (
+    asked_about,
+    asked_kind,
+    holds_share,
+    question_names,
+    restrictions,
+    supplies,
+    supplies_at,
+)
 from index.coverage import DENSE_WEIGHT, FLOOR, evidence
 from index.term_support import missing_terms, question_terms, term_support
+from index.types import Passage
 
 BAKERY = "The Brannock Black rye loaf is baked for 45 minutes at 220 degrees in the wood-fired oven."
 
@@ -54,7 +63,8 @@ def test_a_sentence_supplies_what_is_asked_or_the_documents_do_not_say() -> None
 
 def test_what_is_asked_about_is_the_counted_thing_the_attribute_or_the_dated_event() -> None:
     assert asked_about("How many people live in Mosul?") == {"peopl"}
-    assert asked_about("What is the annual budget of the Iraqi army?") == set()  # open: see supplies' docstring
+    assert asked_about("What is the annual budget of the Iraqi army?") == set()  # a sum of money is asked for
+    assert asked_about("What is the population of Mosul?") == {"popul"}  # a bare number must say what it counts
     assert asked_about("When was Abu Bakr al-Baghdadi born?") == {"born"}
     assert asked_about("In what year was Agnes Tullow born?") == {"born"}  # the same question, asked otherwise
     assert asked_about("In which year did the war end?") == {"end"}
@@ -64,10 +74,15 @@ def test_what_is_asked_about_is_the_counted_thing_the_attribute_or_the_dated_eve
     assert asked_about("Why is ISIS growing again?") == set()
 
 
+def passage_of(text: str, source: str = "garden.md", start: int = 0, title: str = "Garden guide") -> Passage:
+    return Passage("id", text, source, title, None, start, start + len(text), 0.0, None)
+
+
 def test_a_neighbouring_sentence_can_name_what_the_answer_is_about() -> None:
-    passage = "The Palm Vault glasshouse opened in 1911. It cost 40,000 crowns to build."
-    assert supplies_at("How much did the Palm Vault glasshouse cost?", passage, (passage.index("It"), len(passage)))
-    assert not supplies_at("How much did the Palm Vault glasshouse weigh?", passage, (0, passage.index(" It")))
+    passages = [passage_of("The Palm Vault glasshouse opened in 1911. It cost 40,000 crowns to build.")]
+    text = passages[0].text
+    assert supplies_at("How much did the Palm Vault glasshouse cost?", passages, 0, (text.index("It"), len(text)))
+    assert not supplies_at("How much did the Palm Vault glasshouse weigh?", passages, 0, (0, text.index(" It")))
 
 
 def test_sentence_choice_weighs_what_the_question_restricts() -> None:
@@ -81,3 +96,79 @@ def test_a_time_in_words_answers_when() -> None:
     assert supplies("When does the Larkspur ferry leave the north pier?", ferry, ferry, ferry)
     office = "The harbour office opens at 7:30 on weekdays."
     assert supplies("When does the harbour office open?", office, office, office)
+
+
+def test_the_kind_of_answer_is_read_from_the_question_form() -> None:
+    kinds = {
+        "What is the annual budget of the Iraqi army?": "a sum of money",
+        "How much does a loaf cost?": "a sum of money",
+        "How many employees does Quillon have?": "a number that counts",
+        "At how many survey sites were trout found?": "a number that counts",
+        "What year was the castle founded?": "a year",
+        "What time does the canteen open for breakfast?": "a time of day",
+        "When was the bridge built?": "a date or a time",
+        "How long is the River Ossel?": "a length or a duration",
+        "How tall is the keep?": "a length",
+        "What temperature must fridges be kept at?": "a temperature",
+        "What is the population of Port Elsen?": "a number",
+        "Who funded the survey?": "a name",
+    }
+    for question, label in kinds.items():
+        kind = asked_kind(question)
+        assert kind is not None and kind.label == label, question
+    assert asked_kind("Why is ISIS growing again?") is None  # a reason is looked for, not required
+
+
+def test_a_sum_of_money_a_share_or_a_year_does_not_count_things() -> None:
+    question = "How many employees does Quillon Systems have?"
+    allowance = "Each employee has a wellbeing allowance of €300 per calendar year."
+    assert not supplies(question, allowance, allowance, allowance)
+    assert not supplies("How many sites were surveyed?", "The sites were surveyed in 1987.", "x", "x")
+    staff = "Quillon Systems has 240 employees in three offices."
+    assert supplies(question, staff, staff, staff)
+    assert not supplies("How many visitors does the garden get?", "It covers 14 hectares.", "visitors", "visitors")
+
+
+def test_a_measure_is_answered_in_its_unit_and_a_year_or_a_time_in_theirs() -> None:
+    assert supplies("How long is the river?", "The river is 94.6 kilometres long.", "river", "river")
+    assert supplies("How long does the crossing take?", "The crossing takes 1 hour 40 minutes.", "x", "x")
+    area = "The total catchment area is 1,180 square kilometres."
+    assert not supplies("How long is the Hollow Beck?", area, area, area)
+    assert supplies("What temperature must fridges run at?", "Fridges run at 3°C or below.", "x", "x")
+    assert not supplies("What temperature must fridges run at?", "Fridges are checked at 07:00.", "x", "x")
+    release = "The current release is Tallyport 3.4.2."
+    assert not supplies("When was Tallyport first released?", release, release, release)  # a version is no date
+    founded = "It was founded in 1184."
+    assert supplies("What year was the castle founded?", founded, founded, founded)
+    assert not supplies("What time does the canteen open?", "The canteen serves breakfast.", "x", "x")
+
+
+def test_who_is_answered_by_a_name_the_question_does_not_give_and_its_deed() -> None:
+    title = "The Lantern Keeper, an opera in three acts, was revived in 1987."
+    assert not supplies("Who conducted the premiere of The Lantern Keeper?", title, title, title)
+    conducted = "The premiere was conducted by Anton Weller at the Velmar Court Theatre."
+    assert supplies("Who conducted the premiere of The Lantern Keeper?", conducted, conducted, conducted)
+    assert supplies("Who scored the most goals?", "Top scorer was Danny Price.", "Top scorer was Danny Price.", "")
+
+
+def test_a_name_the_documents_know_elsewhere_must_be_where_a_value_is_taken_from() -> None:
+    question = "When was Varnholt's husband Benedikt Horvath born?"
+    assert question_names(question) == (frozenset({"varnholt"}), frozenset({"benedikt", "horvath"}))
+    birth = "Varnholt was born on 14 March 1872 in Kessendorf."
+    married = "In 1901 she married the cellist Benedikt Horvath."
+    assert not supplies(question, birth, birth, birth, [married])  # the documents know him, not his birth
+    his = birth.replace("Varnholt", "Horvath")
+    assert supplies(question, his, his, his, [married])
+    # a name no passage holds is the coverage rule's to weigh, not this one's
+    assert supplies("When was Paul Graham's first startup sold?", "It was sold in 1998.", "sold", "", ["x"])
+
+
+def test_a_section_heading_just_before_a_passage_names_what_it_is_about() -> None:
+    heading = passage_of("## Harbour Buns\nHarbour Buns are soft cardamom buns.", start=0)
+    method = passage_of("### Method\nKnead the dough. Bake at 190°C for 14 minutes.", start=heading.end + 40)
+    other = passage_of("The Brannock Black is baked for 45 minutes.", source="bread.md")
+    question = "How many minutes do the Harbour Buns need in the oven?"
+    span = (method.text.index("Bake"), len(method.text))
+    assert supplies_at(question, [heading, method, other], 1, span)
+    far = passage_of(method.text, start=heading.end + 5000)
+    assert not supplies_at(question, [heading, far, other], 1, span)

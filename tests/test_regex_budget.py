@@ -17,6 +17,7 @@ import pytest
 from bot.answer.chat import plain_quote, strip_preamble
 from bot.answer.extractive import answer_type_factor
 from bot.answer.markers import strip_markers
+from bot.answer.supplies import supplies
 from bot.answer.text import content_words, sentence_spans
 from bot.documents.examples import example_questions, names_in
 from index.chunking import Chunker
@@ -60,6 +61,22 @@ ADVERSARIAL = {
     "no spaces": "x" * N,
 }
 
+#: A question of each kind the answerer types (bot.answer.supplies).
+ASKING = (
+    "How many sites?",
+    "How much does it cost?",
+    "What year was it?",
+    "What time does it open?",
+    "When?",
+    "How long is it?",
+    "How tall is it?",
+    "What temperature is it?",
+    "How heavy is it?",
+    "What is its area?",
+    "What is the population of Elsen?",
+    "Who founded Elsen?",
+)
+
 CHECKS: dict[str, Callable[[str], object]] = {
     "markdown title": markdown_title,
     "normalise_text": normalise_text,
@@ -69,7 +86,8 @@ CHECKS: dict[str, Callable[[str], object]] = {
     "strip_preamble": strip_preamble,
     "names_in": names_in,
     "example_questions": lambda text: example_questions([("Title Here", text)]),
-    "answer types": lambda text: [answer_type_factor(q, text) for q in ("How many?", "When?", "Who?")],
+    "answer types": lambda text: [answer_type_factor(q, text) for q in ASKING],
+    "supplies": lambda text: [supplies(q, text, text, text) for q in ASKING],
     "content_words": content_words,
     "chunker": lambda text: Chunker(800, 150).spans(text),
 }

@@ -264,7 +264,7 @@ class Bot:
         single = len(question_parts(query)) == 1
 
         def gives(support: Support) -> bool:  # the sentence backing a claim supplies what is asked (one-part questions)
-            return not single or supplies_at(query, passages[support.passage_index].text, support.quote_span)
+            return not single or supplies_at(query, passages, support.passage_index, support.quote_span)
 
         book = CitationBook(passages)
         parts: list[str] = []

@@ -53,13 +53,13 @@ SUPPLY_SHARE = 0.6
 
 def asks_for_type(question: str) -> bool:
     """Whether the question asks for a kind of answer that shows in a sentence (a number, a date, a name...)."""
-    return any(kind.asks.search(question) for kind in ANSWER_TYPES)
+    return any(kind.asks(question) for kind in ANSWER_TYPES)
 
 
 def answer_type_factor(question: str, sentence: str) -> float:
     for kind in ANSWER_TYPES:
-        if kind.asks.search(question):
-            return ANSWER_TYPE_FACTOR if kind.holds.search(sentence) else 1.0
+        if kind.asks(question):
+            return ANSWER_TYPE_FACTOR if kind.held_by(sentence) else 1.0
     return 1.0
 
 
@@ -175,7 +175,7 @@ class ExtractiveAnswerer:
     @staticmethod
     def _supplies(query: str, pick: Pick, passages: list[Passage]) -> bool:
         """Whether the pick, with the sentence it leads in to, supplies what the question asks for."""
-        return supplies_at(query, passages[pick.passage_index].text, _lead_in(passages, pick, query).span)
+        return supplies_at(query, passages, pick.passage_index, _lead_in(passages, pick, query).span)
 
     @staticmethod
     def _holding_news(query: str, picks: list[Pick], passages: list[Passage]) -> list[Pick]:
