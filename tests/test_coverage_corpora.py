@@ -65,8 +65,8 @@ def test_a_corpus_about_everyday_subjects_answers_its_own_questions_and_declines
     # guide to Port Elsen) gets the plain reply, not a quote about something else
     assert refused_share(broad, near) >= 0.9
     # Its own off-topic questions were written to sit close to its documents ("How high is Mount Everest?" beside
-    # a survey of mountain heights): 20 of 24 are declined today (docs/eval.md); another corpus's, all.
-    assert refused_share(broad, off) >= 0.8
+    # a survey of mountain heights): 21 of 24 are declined today (docs/eval.md); another corpus's, all.
+    assert refused_share(broad, off) >= 0.85
     assert refused_share(broad, [item["question"] for item in items(EVAL_SET)]) == 1.0
 
 

@@ -368,8 +368,11 @@ def supplies(
     about = asked_about(question)
     if kind is not None or about:  # a question after one value: its names say whose
         own = _text_stems(passage) if kind is None else _text_stems(f"{around}\n{lead}")
+        texts = [_text_stems(text) for text in (passage, *elsewhere)]
         for name in question_names(question):
-            if not name & own and any(name & _text_stems(text) for text in (passage, *elsewhere)):
+            if kind is not None and not any(name <= held for held in texts):
+                return False  # a value of something the documents never name ("How high is Mount Everest?")
+            if not name & own and any(name & held for held in texts):
                 return False
     counted = _counted(question)
     if counted is not None and not _held(counted, _text_stems(sentence)):
