@@ -174,7 +174,12 @@ def test_a_question_the_documents_do_not_answer_shows_related_passages_not_an_an
     page: Any, server: LiveServer
 ) -> None:
     """Issue 26: near the documents' subject, a question they do not answer (the seed never gives a birth date) gets
-    the plain "do not give this" reply and the closest passages as related, never as the answer's citations."""
+    the plain "do not give this" reply and the closest passages as related, never as the answer's citations. The
+    question it does answer is answered with the sentence that gives it."""
+    ask(page, "How many attacks did ISIS carry out in Iraq in April?")
+    april = bot_messages(page).last
+    april.locator("a.cite").first.wait_for()
+    assert "108 attacks" in april.inner_text()
     ask(page, "When was Abu Bakr al-Baghdadi born?")
     answer = bot_messages(page).last
     answer.locator(".a-related").wait_for()
