@@ -108,3 +108,15 @@ def test_a_companion_from_another_passage_must_score_nearer_the_best(
     assert [p.passage_index for p in bot.pick(question, passages)] == [0, 0]  # the same passage's companion stays
     monkeypatch.setattr(extractive, "ELSEWHERE_SHARE", ratio - 0.01)
     assert [p.passage_index for p in bot.pick(question, passages)] == [0, 1, 0]
+
+
+def test_a_quote_that_points_back_brings_the_sentence_it_refers_to(settings: Settings) -> None:
+    """"She was born on 14 March 1872." alone does not say who: the sentence before it does."""
+    text = (
+        "Ilse Varnholt was a composer from the shore of Lake Arun. She was born on 14 March 1872 in Kessendorf. "
+        "Rain fell over the northern provinces for most of the week."
+    )
+    passages = [passage(text)]
+    picks = answerer(settings).pick("On what date was the composer born in Kessendorf?", passages)
+    assert quotes(picks, passages)[0].startswith("Ilse Varnholt was a composer")
+    assert "born on 14 March 1872" in quotes(picks, passages)[0]

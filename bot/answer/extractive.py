@@ -5,6 +5,7 @@ Deterministic, offline and fast: no language model, only the embedding model alr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -179,13 +180,14 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def _holding_news(query: str, picks: list[Pick], passages: list[Passage]) -> list[Pick]:
-        """The best pick, then each other one only if it says something the question and the picks before it do not."""
+        """The best pick, then each other one only if it says something the question and the picks before it do not;
+        each with the sentence it points back to."""
         kept = picks[:1]
         for pick in picks[1:]:
             known = [query, *(_quote(passages, k) for k in kept)]
             if len(new_words(_quote(passages, pick), known)) >= ECHO_WORDS:
                 kept.append(pick)
-        return kept
+        return _with_referents(passages, kept)
 
 
 def _lead_passage(by_part: list[list[Pick]]) -> int:
@@ -199,6 +201,11 @@ def _lead_passage(by_part: list[list[Pick]]) -> int:
         for passage, score in best.items():
             totals[passage] = totals.get(passage, 0.0) + score
     return max(totals, key=totals.__getitem__)
+
+
+#: Words that, opening a sentence, point back to the one before it ("He was born in 1872.", "These were later
+#: sold."): such a sentence is quoted with the one it refers to.
+_POINTS_BACK = re.compile(r"(?:he|she|it|they|his|her|its|their|this|these|those|such|both|the latter)\b", re.I)
 
 
 def _lead_in(passages: list[Passage], pick: Pick, question: str) -> Pick:
@@ -218,6 +225,21 @@ def _lead_in(passages: list[Passage], pick: Pick, question: str) -> Pick:
         and answer_type_factor(question, after) > 1.0
     )
     return Pick(pick.passage_index, (pick.span[0], following[1]), pick.score) if echo or typed else pick
+
+
+def _with_referents(passages: list[Passage], picks: list[Pick]) -> list[Pick]:
+    """Each quote that opens by pointing back ("He was born...") with the sentence before it, so that the answer
+    says who or what it is about; not when that sentence is quoted already."""
+    out: list[Pick] = []
+    for pick in picks:
+        text = passages[pick.passage_index].text
+        if _POINTS_BACK.match(text, pick.span[0]):
+            start = max((lo for lo, hi in sentence_spans(text) if hi <= pick.span[0]), default=pick.span[0])
+            wider = Pick(pick.passage_index, (start, pick.span[1]), pick.score)
+            if not any(_overlaps(wider, other) for other in picks if other is not pick):
+                pick = wider
+        out.append(pick)
+    return out
 
 
 def _quote(passages: list[Passage], pick: Pick) -> str:
