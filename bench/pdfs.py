@@ -7,6 +7,10 @@ It lives in ``bench/`` because both ``bench/`` and ``tests/`` build PDFs and the
 :func:`harbour_report_pdf` writes three A4 pages; on page 2, :data:`WRAPPED` wraps over three lines of the left
 column and :data:`ACROSS` starts two lines above the bottom of the left column and ends at the top of the right
 one (tests/helpers.py ``pdfium_boxes`` reads where pdfium itself puts those sentences).
+
+:func:`paper_pdf` writes a white-paper-like report: one column, words hyphenated at line ends, a running header,
+a running footer with the page number, numbered headings; on page 2 :data:`HYPHENATED` is printed with
+"unstoppa-" ending one line and "ble" starting the next.
 """
 
 from __future__ import annotations
@@ -34,6 +38,26 @@ ACROSS = (
     "Pilots board the incoming tankers at the outer buoy and bring them through the dredged channel to the "
     "north berth before the evening tide turns."
 )
+HYPHENATED = (
+    "The tide gauge at the pier head is an unstoppable recorder that logs the water level every six minutes and "
+    "sends it to the port office."
+)
+#: Where :data:`HYPHENATED` breaks over lines on page 2 of :func:`paper_pdf` (its second line starts a line).
+HYPHENATED_LINES = (
+    "The tide gauge at the pier head is an unstoppa-",
+    "ble recorder that logs the water level every six minutes and sends it to the port office.",
+)
+PAPER_TITLE = "Harbour Operations Review"
+PAPER_HEADER = "Harbour Operations Review - Annual Report of the Port Authority"
+#: Characters to a line of :func:`paper_pdf` (Helvetica 10 on A4 with 56-point margins holds about 95).
+PAPER_CHARS = 88
+PAPER_WORDS = (
+    "The port authority maintains the breakwater and dredges the approaches so that container vessels, bulk "
+    "carriers and passenger ferries reach their berths safely throughout the year. Maintenance contractors inspect "
+    "the quay walls, replace fenders and repaint navigational markings according to a published schedule. "
+    "Environmental monitoring continues around the estuary, where sediment sampling, water temperature "
+    "measurements and observations of migratory birds are recorded by independent researchers."
+).split()
 FILLER = "Cranes unload containers onto the quay where trucks wait in long rows beside the customs shed".split()
 
 
@@ -106,6 +130,83 @@ def harbour_report_pdf(path: Path) -> Path:
     page2 = [before, WRAPPED, gap, ACROSS, filler(20), "The end of page two."]
     pages = [[filler(30), "Page one talks about tugboats."], page2, [filler(10), "Page three is short."]]
     return two_column_pdf(path, pages)
+
+
+def hyphenate(words: Sequence[str], width: int = PAPER_CHARS) -> list[str]:
+    """``words`` set in lines of at most ``width`` characters, a word that does not fit broken with a hyphen when at
+    least four of its letters fit and three go on (as typesetters hyphenate), else moved to the next line."""
+    lines: list[str] = []
+    line = ""
+    queue = list(words)
+    while queue:
+        word = queue.pop(0)
+        candidate = f"{line} {word}" if line else word
+        if len(candidate) <= width:
+            line = candidate
+            continue
+        room = width - len(line) - (2 if line else 1)  # a space before the piece and the hyphen after it
+        if word.isalpha() and word.islower() and room >= 4 and len(word) - room >= 3:
+            lines.append(f"{line} {word[:room]}-" if line else f"{word[:room]}-")
+            queue.insert(0, word[room:])
+            line = ""
+            continue
+        lines.append(line)
+        line = word
+    if line:
+        lines.append(line)
+    return lines
+
+
+def paper_filler(lines: int, start: int = 0) -> list[str]:
+    """``lines`` hyphenated lines of a paragraph of :data:`PAPER_WORDS` (from word ``start``, capitalised), ending in
+    a full stop."""
+    words: list[str] = []
+    at = start
+    while len(hyphenate(words)) <= lines:
+        words.append(PAPER_WORDS[at % len(PAPER_WORDS)])
+        at += 1
+    while len(hyphenate(words)) > lines:
+        words.pop()
+    words[0] = words[0].capitalize()
+    return hyphenate([*words[:-1], words[-1].rstrip(".,") + "."])
+
+
+def paper_pdf(path: Path, pages: Sequence[Sequence[Sequence[str]]], title: str = PAPER_TITLE) -> Path:
+    """A one-column A4 report: each page a list of paragraphs, each paragraph its printed lines (see
+    :func:`hyphenate`), a blank half-line between paragraphs; every page carries :data:`PAPER_HEADER` at its top
+    and "Page n of m" at its bottom. A page that does not fit raises ``ValueError``."""
+    with drawn_pdf(path, (PAGE_WIDTH, PAGE_HEIGHT), title) as pdf:
+        for number, paragraphs in enumerate(pages, start=1):
+            pdf.setFont("Helvetica", 8)
+            pdf.drawString(MARGIN, PAGE_HEIGHT - MARGIN + 20, PAPER_HEADER)
+            pdf.drawCentredString(PAGE_WIDTH / 2, MARGIN - 24, f"Page {number} of {len(pages)}")
+            pdf.setFont("Helvetica", FONT_SIZE)
+            y = PAGE_HEIGHT - MARGIN - LEADING
+            for paragraph in paragraphs:
+                for line in paragraph:
+                    if y < MARGIN:
+                        raise ValueError(f"page {number} does not fit")
+                    pdf.drawString(MARGIN, y, line)
+                    y -= LEADING
+                y -= LEADING / 2
+            pdf.showPage()
+    return path
+
+
+def harbour_paper_pdf(path: Path) -> Path:
+    """Four pages of :func:`paper_pdf` with numbered headings and hyphenated filler; page 2 holds
+    :data:`HYPHENATED` over a line-end hyphen, page 3 a compound broken after its own hyphen ("peer-to-" / "peer")."""
+    compound = [
+        "Radio traffic between the pilots and the tugs runs over a dedicated peer-to-",
+        "peer network that keeps working when the shore station is down.",
+    ]
+    pages = [
+        [["1 Introduction"], paper_filler(12), paper_filler(9, 7), ["1.1 Scope of this review"], paper_filler(10, 3)],
+        [paper_filler(8, 11), ["2 Measurements"], list(HYPHENATED_LINES), paper_filler(14, 5)],
+        [paper_filler(11, 2), compound, ["3 Outlook"], paper_filler(13, 9)],
+        [paper_filler(15, 4), ["The end of the review."]],
+    ]
+    return paper_pdf(path, pages)
 
 
 def raw_pdf(objects: Sequence[bytes], version: str = "1.4") -> bytes:

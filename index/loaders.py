@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import LoadError
+from index.text_clean import CleanPage, clean_pdf_pages, fold_chars, tidy_text
 from index.types import Document, LoadedFile
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
@@ -34,9 +35,6 @@ _HTML_BLOCKS = frozenset(
         "header hr li main ol p pre section table td th tr ul"
     ).split()
 )
-_SPACES = re.compile(r"[ \t\u00a0]+")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_BLANK_LINES = re.compile(r"\n\s*\n\s*")
 #: An ATX heading line; its closing ``#``s are taken off in Python. (Matching them in the pattern, as
 #: ``(.+?)[ \t]*#*[ \t]*$`` did, backtracks quadratically on a long line of ``#``s: 12 s for 40 KB.)
 _MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*)$", re.MULTILINE)
@@ -51,10 +49,9 @@ def title_from_name(path: Path) -> str:
 
 
 def normalise_text(text: str) -> str:
-    """One newline convention, no control characters, tidy blank lines: offsets refer to this text."""
-    text = _CONTROLS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+    """Ligatures spelt out, odd spaces plain, invisible marks gone (:func:`index.text_clean.fold_chars`), one newline
+    convention, no control characters, tidy blank lines: offsets refer to this text."""
+    return tidy_text(fold_chars(text))
 
 
 def decode_text(data: bytes) -> str:
@@ -155,9 +152,21 @@ def open_pdf(data: bytes) -> Any:
     return reader
 
 
-def pdf_page_text(page: Any) -> str:
-    """docbot's text of one PDF page (a ``pypdf`` page): what every offset into that page's Document refers to."""
-    return normalise_text(page.extract_text() or "")
+#: The version of the text the loaders make of a file's bytes, stored beside every chunk: the index reads again a file
+#: whose chunks have another (2: PDF text cleaned, every loader's characters folded; see index/text_clean.py).
+TEXT_VERSION = 2
+
+
+def pdf_extracted_text(page: Any) -> str:
+    """pypdf's text of one PDF page, tidied: the original that :class:`~index.text_clean.CleanPage` maps back to
+    (the evidence viewer aligns it with pdfium's characters)."""
+    return tidy_text(page.extract_text() or "")
+
+
+def pdf_pages(reader: Any) -> list[CleanPage]:
+    """docbot's text of every page of a PDF (a ``pypdf`` reader): what every offset into a page's Document refers
+    to, with its map back to the extracted text."""
+    return clean_pdf_pages([pdf_extracted_text(page) for page in reader.pages])
 
 
 def _load_pdf(path: Path, data: bytes, source: str) -> list[Document]:
@@ -165,10 +174,9 @@ def _load_pdf(path: Path, data: bytes, source: str) -> list[Document]:
         reader = open_pdf(data)
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
         documents = []
-        for number, page in enumerate(reader.pages, start=1):
-            text = pdf_page_text(page)
-            if text:
-                documents.append(Document(text=text, source=source, title="", page=number))
+        for number, page in enumerate(pdf_pages(reader), start=1):
+            if page.text:
+                documents.append(Document(text=page.text, source=source, title="", page=number))
     except LoadError:
         raise
     except RecursionError as exc:

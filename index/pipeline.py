@@ -1,6 +1,7 @@
 """Incremental, crash-safe ingest: files → chunks → Chroma + BM25.
 
-The store itself is the manifest. Every chunk records its file's content hash and how many chunks that
+The store itself is the manifest. Every chunk records its file's content hash, the version of the loaders' text
+(``index.loaders.TEXT_VERSION``: a file read by older loaders is read again) and how many chunks that
 version of the file has, so a run can tell, for each file, whether the stored version is current and
 complete. New chunks are written before the old version's chunks are deleted, so a run killed at any
 moment leaves either the old or the new version (or both, cleaned up by the next run), never a hole;
@@ -31,7 +32,7 @@ from index.chunking import Chunker
 from index.errors import IndexRunError, LoadError
 from index.filters import MAX_FRONT_MATTER, fields_for
 from index.lexical import current_fingerprint, fingerprint, sync_lexical
-from index.loaders import SUPPORTED_SUFFIXES, check_supported, content_hash, decode_text, read_file
+from index.loaders import SUPPORTED_SUFFIXES, TEXT_VERSION, check_supported, content_hash, decode_text, read_file
 from index.parse_pool import ParseBudget, parse_in_worker
 from index.protocols import Embedder
 from index.sentences import sentence_spans
@@ -241,6 +242,8 @@ class Indexer:
         for chunk_id, _, meta in self.store.iter_all(with_text=False):
             versions = stored[(str(meta.get("root", "")), str(meta["source"]))]
             digest = str(meta["content_hash"])
+            if meta.get("text_version", 1) != TEXT_VERSION:  # read by older loaders: read again, as if changed
+                digest = f"{digest}@text-{meta.get('text_version', 1)}"
             versions.ids[digest].append(chunk_id)
             versions.expected[digest] = int(meta["n_chunks"])
         return stored
@@ -373,7 +376,7 @@ class Indexer:
         row = {text: len(texts) + n for n, text in enumerate(distinct)}
         sentence_vectors = vectors[[row[text] for text in sentence_texts]]
         metadatas = [
-            {**c.metadata(len(item.chunks)), "root": item.file.root, **item.fields}
+            {**c.metadata(len(item.chunks)), "root": item.file.root, "text_version": TEXT_VERSION, **item.fields}
             for item in pending
             for c in item.chunks
         ]

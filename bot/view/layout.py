@@ -1,10 +1,14 @@
 """Where docbot's text of a PDF page sits on the page: character offsets → boxes (pure Python, no PDF library).
 
-docbot's text of a page is pypdf's extraction, normalised (:func:`index.loaders.pdf_page_text`); the boxes come
-from pdfium's characters. The two extractions differ in white space, ligatures and hyphens, so they are aligned
-on their words (NFKC, case-folded, hyphens left out) with :mod:`difflib`, then on the characters where the words
-differ (matching runs shorter than :data:`MIN_RUN` are noise and left out), then runs of words read in another
-order (columns taken in another order) are found again. A span's characters become one box per line fragment.
+docbot's text of a page is pypdf's extraction cleaned (:mod:`index.text_clean`: line-end hyphens and line breaks
+joined, running headers dropped, ligatures spelt out), which keeps for each of its characters the index of the
+extracted character it comes from; the boxes come from pdfium's characters. The extracted text is aligned with
+pdfium's, and a span of the cleaned text is boxed through the map back to it.
+
+The two extractions differ in white space, ligatures and hyphens, so they are aligned on their words (NFKC,
+case-folded, hyphens left out) with :mod:`difflib`, then on the characters where the words differ (matching runs
+shorter than :data:`MIN_RUN` are noise and left out), then runs of words read in another order (columns taken in
+another order) are found again. A span's characters become one box per line fragment.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import unicodedata
 from array import array
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+
+from index.text_clean import CleanPage
 
 #: Shortest run of characters the alignment trusts (a lone "e" matched across the page is chance).
 MIN_RUN = 3
@@ -72,15 +78,22 @@ class PageChars:
 
 @dataclass(frozen=True, slots=True)
 class PageLayout:
-    """docbot's text of one page and, for each of its characters, the pdfium character it is (-1: none)."""
+    """docbot's text of one page (``page.text``, cleaned from ``page.original``) and, for each character of the
+    original, the pdfium character it is (-1: none)."""
 
-    text: str
+    page: CleanPage
     chars: PageChars
     to_char: array[int]
 
+    @property
+    def text(self) -> str:
+        return self.page.text
+
     def boxes(self, start: int, end: int) -> list[Box]:
-        """One box per line fragment of the characters ``text[start:end]``, in reading order."""
-        hits = sorted({self.to_char[i] for i in range(max(start, 0), min(end, len(self.text))) if self.to_char[i] >= 0})
+        """One box per line fragment of the characters ``text[start:end]``, in reading order: those of the original
+        they come from, with a hyphen the cleaning took out of a word at a line end."""
+        shown = self.page.original_indices(start, end)
+        hits = sorted({self.to_char[i] for i in shown if self.to_char[i] >= 0})
         fragments: list[Box] = []
         line = None
         for index in hits:
@@ -183,10 +196,16 @@ def _moved(ours: Words, theirs: Words, our_used: set[int], their_used: set[int])
     return pairs
 
 
-def align(text: str, chars: PageChars) -> PageLayout:
-    """Map each character of docbot's ``text`` onto pdfium's ``chars`` of the same page."""
-    to_char = [-1] * len(text)
-    for ours, theirs in _pairs(_words(text), _words(chars.text)):
+def align(text: str | CleanPage, chars: PageChars) -> PageLayout:
+    """Map each character of docbot's text (its original, for a :class:`CleanPage`) onto pdfium's ``chars`` of the
+    same page."""
+    page = text if isinstance(text, CleanPage) else CleanPage.unchanged(text)
+    to_char = [-1] * len(page.original)
+    for ours, theirs in _pairs(_words(page.original), _words(chars.text)):
         if to_char[ours] < 0:
             to_char[ours] = theirs
-    return PageLayout(text=text, chars=chars, to_char=array("l", to_char))
+    for at, char in enumerate(page.original):  # a hyphen after a placed letter is the hyphen pdfium has after it
+        after = to_char[at - 1] + 1 if at else 0
+        if char in _SKIPPED and to_char[at] < 0 and 0 < after < len(chars.text) and chars.text[after] in _SKIPPED:
+            to_char[at] = after
+    return PageLayout(page=page, chars=chars, to_char=array("l", to_char))

@@ -5,19 +5,27 @@ Every pdfium and pypdf call on a (possibly hostile) PDF happens here, under the 
 (the worker reads the file itself):
 
 - ``("count", path)`` → the number of pages;
-- ``("layout", path, page)`` → a :class:`~bot.view.layout.PageLayout` (docbot's text of the page aligned with
-  pdfium's characters and their boxes);
+- ``("layout", path, page)`` → a :class:`~bot.view.layout.PageLayout` (docbot's text of the page, cleaned as the
+  loader cleans it, aligned with pdfium's characters and their boxes);
 - ``("render", path, page, dpi)`` → the page as PNG bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 from bot.view.errors import ViewError
 from index.errors import LoadError
+from index.text_clean import PdfStyle
 from index.worker_loop import run
+
+#: PDFs whose style (running lines, line width) this worker remembers, by the hash of their bytes.
+STYLES_KEPT = 8
+_styles: OrderedDict[str, PdfStyle] = OrderedDict()
 
 
 def _read(path: str) -> bytes:
@@ -27,10 +35,26 @@ def _read(path: str) -> bytes:
         raise ViewError(f"cannot read the file ({exc.strerror or exc})") from exc
 
 
+def _style(pdf_bytes: bytes, reader: Any) -> PdfStyle:
+    """The PDF's running lines and line width, read from its sampled pages as the loader reads them (once per file
+    version in this worker: a page's text costs pypdf about a tenth of a second)."""
+    from index.loaders import pdf_extracted_text
+    from index.text_clean import pdf_style, sample
+
+    key = hashlib.sha256(pdf_bytes).hexdigest()
+    if key not in _styles:
+        _styles[key] = pdf_style([pdf_extracted_text(reader.pages[i]) for i in sample(len(reader.pages))])
+        while len(_styles) > STYLES_KEPT:
+            _styles.popitem(last=False)
+    _styles.move_to_end(key)
+    return _styles[key]
+
+
 def _handle(header: object, data: bytes) -> object:
     from bot.view import pdfium_pages
     from bot.view.layout import align
-    from index.loaders import open_pdf, pdf_page_text
+    from index.loaders import open_pdf, pdf_extracted_text
+    from index.text_clean import clean_pdf_page
 
     op, path, *args = header  # type: ignore[misc]
     pdf_bytes = _read(path)
@@ -43,7 +67,9 @@ def _handle(header: object, data: bytes) -> object:
             return pdfium_pages.render_png(page, args[1])
         if op == "layout":
             chars = pdfium_pages.page_chars(page)  # first: it refuses a page of too many characters at once
-            return align(pdf_page_text(open_pdf(pdf_bytes).pages[args[0] - 1]), chars)
+            reader = open_pdf(pdf_bytes)
+            original = pdf_extracted_text(reader.pages[args[0] - 1])
+            return align(clean_pdf_page(original, _style(pdf_bytes, reader)), chars)
         raise ValueError(f"unknown request {op!r}")
     finally:
         document.close()
