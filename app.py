@@ -10,11 +10,11 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from bot.config import Settings
 
@@ -25,13 +25,102 @@ if TYPE_CHECKING:
     from bot.answer.chat import Bot
     from bot.answer.llm import ModelBackend
     from bot.documents.upload_inbox import UploadInbox
+    from bot.state.conversations import ConversationStore
+    from bot.state.counters import WindowCounters
     from bot.state.database import Database
+    from bot.state.feedback import FeedbackStore
+    from bot.state.grants import GrantStore
+    from bot.state.stores import RateBucket
+    from bot.state.uploads import UploadStore
     from index.pipeline import Indexer
     from index.protocols import Embedder
     from index.retriever import HybridRetriever
     from index.store import VectorStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class State:
+    """The state database (``bot.state``) and its stores (a :class:`bot.state.stores.Stores`) of one docbot process:
+    each built once, on first use (indexing and eval never open the database; ``docbot access`` opens only the
+    grants' tables). Thread-safe.
+
+    Every store and rate-limit counter of the process is one of these: the web layer, the page and the CLI's
+    admin commands are handed them, and construct none.
+    """
+
+    def __init__(self, settings: Settings, database: Database | None = None) -> None:
+        """``database``: the state database when the caller opened it already."""
+        self.settings = settings
+        self._made: dict[str, object] = {} if database is None else {"database": database}
+        self._lock = threading.RLock()
+
+    def _once(self, name: str, make: Callable[[], T]) -> T:
+        with self._lock:
+            if name not in self._made:
+                self._made[name] = make()
+            return cast(T, self._made[name])
+
+    @property
+    def database(self) -> Database:
+        """The state database (DOCBOT_DATABASE_URL, else SQLite in the data directory)."""
+        return self._once("database", lambda: open_database(self.settings))
+
+    @property
+    def conversations(self) -> ConversationStore:
+        from bot.state.conversations import ConversationStore
+
+        return self._once("conversations", lambda: ConversationStore(self.database))
+
+    @property
+    def feedback(self) -> FeedbackStore:
+        from bot.state.feedback import FeedbackStore
+
+        return self._once("feedback", lambda: FeedbackStore(self.database))
+
+    @property
+    def uploads(self) -> UploadStore:
+        from bot.state.uploads import UploadStore
+
+        return self._once("uploads", lambda: UploadStore(self.database))
+
+    @property
+    def grants(self) -> GrantStore:
+        """Grants per collection and scoped keys, read through a cache of ``grants_cache_s``."""
+        from bot.state.grants import GrantStore
+
+        return self._once("grants", lambda: GrantStore(self.database, self.settings.grants_cache_s))
+
+    def counters(self, bucket: RateBucket) -> WindowCounters:
+        """The rate-limit window counters of ``bucket``: requests a minute to the API (``api``), the page
+        (``page``) and the evidence viewer (``view``); failed sign-ins (``auth``, DOCBOT_AUTH_FAILURE_WINDOW_S)."""
+        from bot.state.counters import WindowCounters
+
+        window_s = self.settings.auth_failure_window_s if bucket == "auth" else 60.0
+        return self._once(f"counters.{bucket}", lambda: WindowCounters(self.database, bucket, window_s))
+
+
+class Pools:
+    """The worker processes of one docbot process: the parsers' (:class:`index.parse_pool.ParsePool`, for index
+    runs and the viewer's texts) and the PDF viewer's (:class:`bot.view.pdf.ViewerPool`). Workers start on first
+    use; :meth:`close` (or the process's exit) kills the idle ones."""
+
+    def __init__(self) -> None:
+        from bot.view.pdf import ViewerPool
+        from index.parse_pool import ParsePool
+
+        self.parse = ParsePool()
+        self.view = ViewerPool()
+
+    def close(self) -> None:
+        self.parse.close()
+        self.view.close()
+
+
+def open_pools() -> Pools:
+    """A process's worker pools (:func:`build` calls this once, unless it is given them)."""
+    return Pools()
 
 
 @dataclass(frozen=True)
@@ -39,15 +128,16 @@ class Services:
     """One docbot's parts, built by :func:`build`.
 
     ``retriever`` and ``bot`` open on first use: an index run needs neither the BM25 load nor the model backend
-    they bring, and a retriever opened after the run sees what it wrote.
+    they bring, and a retriever opened after the run sees what it wrote. ``state`` and ``pools`` are the process's:
+    every collection's Services of a :class:`Library` share them.
     """
 
     settings: Settings
     embedder: Embedder
     store: VectorStore
     indexer: Indexer
-    #: The state database when the caller opened it already (``docbot serve`` does, to check access first).
-    opened_database: Database | None = None
+    state: State
+    pools: Pools
 
     @cached_property
     def retriever(self) -> HybridRetriever:
@@ -55,10 +145,10 @@ class Services:
 
         return HybridRetriever(settings=self.settings, embedder=self.embedder, store=self.store)
 
-    @cached_property
+    @property
     def database(self) -> Database:
         """The state database (``bot.state``), opened on first use: indexing and eval never need it."""
-        return self.opened_database or open_database(self.settings)
+        return self.state.database
 
     @cached_property
     def bot(self) -> Bot:
@@ -75,18 +165,26 @@ def open_database(settings: Settings) -> Database:
     return Database.for_settings(settings)
 
 
+def admin_state(settings: Settings) -> State:
+    """The state the CLI's admin commands (``docbot access``, ``feedback``, ``purge``, ``collections``) work on:
+    grants read uncached, since a command reads back what it has just written."""
+    return State(settings.model_copy(update={"grants_cache_s": 0}))
+
+
 def build(
     settings: Settings,
     *,
     embedder: Embedder | None = None,
     rebuild: bool = False,
-    database: Database | None = None,
+    state: State | None = None,
+    pools: Pools | None = None,
 ) -> Services:
     """Load the embedding model (unless ``embedder`` is given: any ``index.protocols.Embedder``, e.g. the
     hashing one of the fast test tier), open the store (checking the model matches).
 
-    ``rebuild`` drops the store's collection first (``docbot index --rebuild``); ``database``: the state database,
-    if the caller opened it already.
+    ``rebuild`` drops the store's collection first (``docbot index --rebuild``); ``state`` and ``pools``: the
+    process's, when the caller has them already (a :class:`Library` opening another collection, ``docbot serve``
+    which checked access first); else they are made here, once for the process.
     """
     from index.embeddings import Embedder as SentenceEmbedder
     from index.pipeline import Indexer
@@ -94,7 +192,9 @@ def build(
 
     embedder = embedder or SentenceEmbedder.from_settings(settings)
     store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=rebuild)
-    return Services(settings, embedder, store, Indexer(settings, embedder, store), database)
+    pools = pools or open_pools()
+    indexer = Indexer(settings, embedder, store, pools.parse)
+    return Services(settings, embedder, store, indexer, state or State(settings), pools)
 
 
 class Library:
@@ -107,14 +207,17 @@ class Library:
     and opened again (or is no collection any more), so a handle to a deleted collection is never used again.
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder, first: Services | None = None) -> None:
-        """``first``: Services already built for one collection (``settings``' own), reused rather than opened twice."""
+    def __init__(self, first: Services) -> None:
+        """``first``: the Services of the docbot's own settings (its default collection); every collection opened
+        later shares its embedder, state and worker pools."""
         from index.collections import DEFAULT, Collections
 
-        self.settings = settings
-        self.embedder = embedder
-        self.collections = Collections(settings, model=(embedder.name, embedder.dimension))
-        self._services: dict[str, Services] = {DEFAULT: first} if first is not None else {}
+        self.settings = first.settings
+        self.embedder = first.embedder
+        self.state = first.state
+        self.pools = first.pools
+        self.collections = Collections(self.settings, model=(self.embedder.name, self.embedder.dimension))
+        self._services: dict[str, Services] = {DEFAULT: first}
         self._bots: dict[tuple[str, ...], Bot] = {}
         self._lock = threading.RLock()
 
@@ -132,7 +235,9 @@ class Library:
             if opened is None:
                 if not create:
                     self.collections.require(name)
-                opened = self._services[name] = build(collection_settings(self.settings, name), embedder=self.embedder)
+                opened = self._services[name] = build(
+                    collection_settings(self.settings, name), embedder=self.embedder, state=self.state, pools=self.pools
+                )
                 self.collections.changed()  # opening made it, if it did not exist yet (default, an index run)
             return opened
 
@@ -180,17 +285,17 @@ def collection_settings(settings: Settings, name: str) -> Settings:
     return cast(Settings, Collections(settings).settings_for(name))  # a copy of a Settings is a Settings
 
 
-def build_library(settings: Settings, *, embedder: Embedder | None = None) -> Library:
-    """The library of ``settings``' docbot: the model is loaded once (unless ``embedder`` is given)."""
-    first = build(settings, embedder=embedder)
-    return Library(settings, first.embedder, first)
+def build_library(settings: Settings, *, embedder: Embedder | None = None, first: Services | None = None) -> Library:
+    """The library of ``settings``' docbot: the model is loaded once (unless ``embedder`` is given); ``first``: its
+    Services, when they are built already (``create_app``)."""
+    return Library(first or build(settings, embedder=embedder))
 
 
 def create_app(services: Services, access: Access | None = None) -> FastAPI:
     """The whole web app over ``services``: REST/SSE API, OpenAI-compatible API, embed, evidence viewer, Gradio page.
 
     ``access`` (who may do what) defaults to the one ``services.settings`` describe; its grants per collection are
-    read from the state database (``services.database``) unless it brings a grant store of its own."""
+    read from the state database (``services.state``) unless it brings a grant store of its own."""
     import gradio as gr
     from fastapi import FastAPI
 
@@ -204,18 +309,18 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     from bot.web.viewer import install_viewer
 
     settings = services.settings
-    access = access or Access.from_settings(settings, services.database)
+    state = services.state
+    access = access or Access.from_settings(settings, state)
     inbox = upload_inbox(settings)
     slots = AnswerSlots(settings.max_concurrent_answers)
     app = FastAPI(
         title="docbot", version="0.1.0", description="Answers questions about your documents, with cited passages."
     )
-    database = services.database
-    import_feedback_file(settings, database)
-    import_upload_records(settings, database)
-    library = Library(settings, services.embedder, services)
-    install_api(app, library, settings, access, slots, database)
-    install_viewer(app, library, settings, access, database)
+    import_feedback_file(settings, state)
+    import_upload_records(settings, state)
+    library = build_library(settings, first=services)
+    install_api(app, library, settings, access, slots, state)
+    install_viewer(app, library, settings, access, state, services.pools.view, services.pools.parse)
     install_gate(app, access)
     if page_is_open(access):  # Gradio shows no login form
         install_signin(app)
@@ -224,7 +329,7 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     app.state.library = library
     first = library.services(settings.default_collection)
     bot = library.bot([settings.default_collection])
-    blocks = build_ui(bot, first.settings, first.indexer, inbox, access, slots, database, library)
+    blocks = build_ui(bot, first.settings, first.indexer, inbox, access, slots, state, library)
     gr.mount_gradio_app(
         app,
         blocks,
@@ -244,28 +349,25 @@ def create_app(services: Services, access: Access | None = None) -> FastAPI:
     # received by this server from the same session, no symlink, a regular file).
     blocks.has_launched = True
     connect_page_login(app, access)
-    install_edge(app, settings, database, access)  # last, so that it runs first: before the API, the embed and the page
+    install_edge(app, settings, state, access)  # last, so that it runs first: before the API, the embed and the page
     return app
 
 
-def import_feedback_file(settings: Settings, database: Database) -> None:
+def import_feedback_file(settings: Settings, state: State) -> None:
     """Votes an earlier docbot appended to ``feedback.jsonl`` go into the database, once (the file stays)."""
-    from bot.state.feedback import FeedbackStore
-
-    imported = FeedbackStore(database).import_file(settings.feedback_file)
+    imported = state.feedback.import_file(settings.feedback_file)
     if imported is not None:
         log.info("imported %d votes from %s into the state database", imported, settings.feedback_file)
 
 
-def import_upload_records(settings: Settings, database: Database) -> None:
+def import_upload_records(settings: Settings, state: State) -> None:
     """Who uploaded what, as an earlier docbot kept it in each collection's ``documents.json``, goes into the
     database with the uploaded files, once (the files stay)."""
     from bot.documents.upload_records import import_legacy_records
-    from bot.state.uploads import UploadStore
     from index.collections import DEFAULT, FOLDER, check_name
     from index.errors import CollectionError
 
-    uploads = UploadStore(database)
+    uploads = state.uploads
     for name in [DEFAULT, *sorted(p.name for p in (settings.data_dir / FOLDER).glob("*") if p.is_dir())]:
         try:
             check_name(name)
@@ -303,18 +405,19 @@ def serve(settings: Settings) -> None:
     from bot.access.policy import Access
     from bot.documents.originals import Originals
     from bot.documents.upload_sweep import start_sweeping
-    from bot.state.uploads import UploadStore
     from bot.view.pdf import view_budget, warm_up
     from bot.web.page_session_owner import SessionHashes
 
-    database = open_database(settings)
-    access = Access.from_settings(settings, database)  # a settings problem stops here, before the model loads
+    state = State(settings, open_database(settings))
+    access = Access.from_settings(settings, state)  # a settings problem stops here, before the model loads
     # Forwarded headers are bot.web.edge's to judge (DOCBOT_TRUSTED_PROXIES): uvicorn's own handling would believe
     # them from 127.0.0.1, so any local caller, or a proxy on the same machine passing a client's header through.
-    app = create_app(build(settings, database=database), access)
-    uploads = UploadStore(database)
+    services = build(settings, state=state)
+    app = create_app(services, access)
+    uploads = state.uploads
     start_sweeping(app.state.library, uploads, Originals(uploads, settings.data_dir), settings, app.state.upload_inbox)
-    warm_up(view_budget(settings))  # a PDF viewer worker starts meanwhile: the first page view does not wait for it
+    # a PDF viewer worker starts meanwhile: the first page view does not wait for it
+    warm_up(services.pools.view, view_budget(settings))
     wait_for_local_model(app.state.library)
     # Gradio enters this around every event, on the event loop; the first time it imports matplotlib (about 0.8 s
     # in which no request, not even /api/health, is answered): done here, before the first page event

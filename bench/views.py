@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.corpus import SEED, ProseWriter
 from bench.pdfs import LINES_PER_COLUMN, column_lines, two_column_pdf
 from bot.config import Settings
-from bot.view.pdf import PageRenderer, page_count, sentence_boxes, view_budget
+from bot.view.pdf import PageRenderer, ViewerPool, page_count, sentence_boxes, view_budget
 from index.parse_pool import ParseBudget
 
 
@@ -53,10 +53,10 @@ def _timed(renderer: PageRenderer, path: Path, page: int, dpi: int) -> tuple[flo
     return time.perf_counter() - started, size
 
 
-def _boxes(path: Path, page: int, budget: ParseBudget) -> float:
+def _boxes(path: Path, page: int, viewer: ViewerPool, budget: ParseBudget) -> float:
     """Time to find the boxes of the page's first 200 characters."""
     started = time.perf_counter()
-    sentence_boxes(path, page, 0, 200, budget=budget)
+    sentence_boxes(path, page, 0, 200, viewer=viewer, budget=budget)
     return time.perf_counter() - started
 
 
@@ -79,15 +79,17 @@ def measure(work: Path, settings: Settings, pages: int = 12) -> ViewTimes:
     span's boxes on every other page, cold and again."""
     pdf = sample_pdf(work / "views.pdf", pages)
     budget, dpi = view_budget(settings), settings.view_dpi
-    renderer = PageRenderer(work / "views-cache", settings.view_cache_bytes, budget)
+    viewer = ViewerPool()  # the benchmark's process's own viewer workers
+    renderer = PageRenderer(work / "views-cache", settings.view_cache_bytes, budget, viewer)
     first, _ = _timed(renderer, pdf, 1, dpi)
-    assert page_count(pdf, budget=budget) == pages
+    assert page_count(pdf, viewer=viewer, budget=budget) == pages
     numbers = range(2, pages + 1)
     bare = [_bare(pdf, n, dpi) for n in numbers]
     cold, sizes = zip(*(_timed(renderer, pdf, n, dpi) for n in numbers), strict=True)
     cached = [_timed(renderer, pdf, n, dpi)[0] for n in numbers]
-    boxes_cold = [_boxes(pdf, n, budget) for n in numbers]
-    boxes_cached = [_boxes(pdf, n, budget) for n in numbers]
+    boxes_cold = [_boxes(pdf, n, viewer, budget) for n in numbers]
+    boxes_cached = [_boxes(pdf, n, viewer, budget) for n in numbers]
+    viewer.close()
     bare_ms, cold_ms, cached_ms = (1000 * statistics.median(times) for times in (bare, cold, cached))
     return ViewTimes(
         pages=len(numbers),

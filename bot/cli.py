@@ -15,13 +15,13 @@ import typer
 from typer.core import TyperGroup
 
 from bot.answer.citations import Answer
-from bot.cli_access import access_app, grant_store
+from bot.cli_access import access_app
 from bot.config import Settings
 from bot.settings_errors import SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from app import State
     from bot.answer.chat import Bot
-    from bot.state.uploads import UploadStore
     from index.collections import Collections
     from index.filters import Filter
 
@@ -295,11 +295,11 @@ def serve(
     serve_app(load_settings(host=host, port=port, default_collection=collection))
 
 
-def upload_store() -> UploadStore:
-    from bot.state.database import Database
-    from bot.state.uploads import UploadStore
+def admin_state() -> State:
+    """The state database's stores for this command (``app.admin_state``), opened on first use."""
+    from app import admin_state as state_of
 
-    return UploadStore(Database.for_settings(load_settings()))
+    return state_of(load_settings())
 
 
 # --- collections: docbot collections [list | create | rename | delete] ---------------------------
@@ -352,8 +352,9 @@ def collections_rename(old: str, new: str) -> None:
     """Rename a collection; nothing is indexed again."""
     collections = _collections()
     collections.rename(old, new)
-    grant_store().rename_collection(old, new)
-    upload_store().rename_collection(collections.chroma_name(old), collections.chroma_name(new))
+    state = admin_state()
+    state.grants.rename_collection(old, new)
+    state.uploads.rename_collection(collections.chroma_name(old), collections.chroma_name(new))
     typer.echo(f"renamed collection {old} to {new} (its grants, scoped keys and uploads follow it)")
 
 
@@ -369,9 +370,10 @@ def collections_delete(
     if not yes and not typer.confirm(question, default=False):
         raise _fail("nothing was deleted")
     collections.delete(name)
-    upload_store().forget_collection(collections.chroma_name(name))
+    state = admin_state()
+    state.uploads.forget_collection(collections.chroma_name(name))
     if name != "default":  # the default collection stays (empty), and so does who may read it
-        grant_store().forget_collection(name)
+        state.grants.forget_collection(name)
     typer.echo(f"deleted collection {name}")
 
 
@@ -511,13 +513,11 @@ def feedback_export(
     ] = None,
 ) -> None:
     """Every vote as JSON lines, oldest first: the shape feedback.jsonl had."""
-    from app import import_feedback_file, open_database
-    from bot.state.feedback import FeedbackStore
+    from app import import_feedback_file
 
-    settings = load_settings()
-    database = open_database(settings)
-    import_feedback_file(settings, database)  # a feedback.jsonl docbot serve has not imported yet counts too
-    lines = FeedbackStore(database).export_lines()
+    settings, state = load_settings(), admin_state()
+    import_feedback_file(settings, state)  # a feedback.jsonl docbot serve has not imported yet counts too
+    lines = state.feedback.export_lines()
     if output is None:
         for line in lines:
             sys.stdout.write(line)
@@ -546,23 +546,20 @@ def purge(
 ) -> None:
     """Delete the conversations and votes older than their retention (DOCBOT_CONVERSATION_RETENTION_DAYS,
     DOCBOT_VOTE_RETENTION_DAYS), saying how many."""
-    from app import import_feedback_file, open_database
-    from bot.state.conversations import ConversationStore
-    from bot.state.feedback import FeedbackStore
+    from app import import_feedback_file
 
-    settings = load_settings()
-    database = open_database(settings)
+    settings, state = load_settings(), admin_state()
     verb = "would delete" if dry_run else "deleted"
     since = _retained_since(settings.conversation_retention_days, "conversations", "DOCBOT_CONVERSATION_RETENTION_DAYS")
     if since is not None:
-        gone = ConversationStore(database).purge(since, dry_run)
+        gone = state.conversations.purge(since, dry_run)
         typer.echo(
             f"{verb} {gone.conversations} conversations ({gone.turns} turns) last continued before {since:%F %R} UTC"
         )
     since = _retained_since(settings.vote_retention_days, "votes", "DOCBOT_VOTE_RETENTION_DAYS")
     if since is not None:
-        import_feedback_file(settings, database)  # a feedback.jsonl docbot serve has not imported yet counts too
-        typer.echo(f"{verb} {FeedbackStore(database).purge(since, dry_run)} votes cast before {since:%F %R} UTC")
+        import_feedback_file(settings, state)  # a feedback.jsonl docbot serve has not imported yet counts too
+        typer.echo(f"{verb} {state.feedback.purge(since, dry_run)} votes cast before {since:%F %R} UTC")
 
 
 def main() -> None:

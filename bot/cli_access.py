@@ -34,10 +34,10 @@ IN_FORCE = (
 
 
 def grant_store() -> GrantStore:
-    from bot.state.database import Database
-    from bot.state.grants import GrantStore
+    """The grant store of the command's state (``app.admin_state``: read uncached)."""
+    from app import admin_state
 
-    return GrantStore(Database.for_settings(load_settings()), cache_s=0)
+    return admin_state(load_settings()).grants
 
 
 def _holder(user: str | None, group: str | None, key: str | None, everyone: bool) -> str:

@@ -7,7 +7,9 @@ wait on a pipe, keep answering.
 
 Workers are fresh interpreters (``python -m index.parse_worker``, started with exec, as multiprocessing's
 "spawn" does, never a fork of a process holding torch's threads) that import only the parsers. They are
-started lazily, on the first file, and kept for the next ones: one round trip a file is the whole cost.
+started lazily, on the first file, and kept for the next ones: one round trip a file is the whole cost. A process
+has one pool of each kind, made by the composition root (``app.Pools``) and handed to what parses; its idle
+workers are killed when it is closed, dropped, or the process exits.
 
 :class:`WorkerPool` is the mechanism for any worker program built on :mod:`index.worker_loop` (the PDF viewer's
 ``bot.view.pdf_worker`` is the other one); :class:`ParsePool` is the parsers' pool.
@@ -15,11 +17,11 @@ started lazily, on the first file, and kept for the next ones: one round trip a 
 
 from __future__ import annotations
 
-import atexit
 import os
 import subprocess
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -141,6 +143,8 @@ class WorkerPool:
         self.kind = kind
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
+        # the idle workers die with the pool: when it is dropped, or at the process's exit at the latest
+        weakref.finalize(self, _close_idle, self._idle, self._lock)
 
     def call(self, header: object, data: bytes, *, budget: ParseBudget) -> object:
         """A worker's answer to one request; raises the kind's error with a one-line reason."""
@@ -174,7 +178,7 @@ class WorkerPool:
         """An idle worker with this memory budget (reused: True) or a new one (False)."""
         with self._lock:
             dead = [worker for worker in self._idle if worker.process.poll() is not None]
-            self._idle = [worker for worker in self._idle if worker not in dead]
+            self._idle[:] = [worker for worker in self._idle if worker not in dead]
             found = next((w for w in self._idle if w.memory_mb == memory_mb), None)
             if found is not None:
                 self._idle.remove(found)
@@ -205,10 +209,16 @@ class WorkerPool:
             old.close()
 
     def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for worker in idle:
-            worker.close()
+        """Kill the idle workers (a later request starts a new one)."""
+        _close_idle(self._idle, self._lock)
+
+
+def _close_idle(idle: list[_Worker], lock: threading.Lock) -> None:
+    with lock:
+        workers = idle[:]
+        idle.clear()
+    for worker in workers:
+        worker.close()
 
 
 class ParsePool(WorkerPool):
@@ -222,22 +232,3 @@ class ParsePool(WorkerPool):
         loaded = self.call((str(path), source, max_bytes), data, budget=budget)
         assert isinstance(loaded, LoadedFile)
         return loaded
-
-
-_pool: ParsePool | None = None
-_pool_lock = threading.Lock()
-
-
-def parse_pool() -> ParsePool:
-    """The process's pool, created on first use (nothing starts at import)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ParsePool()
-            atexit.register(_pool.close)
-        return _pool
-
-
-def parse_in_worker(path: Path, data: bytes, source: str, *, max_bytes: int, budget: ParseBudget) -> LoadedFile:
-    """:func:`index.loaders.parse_file` under ``budget``, in a worker process."""
-    return parse_pool().parse(path, data, source, max_bytes=max_bytes, budget=budget)

@@ -33,7 +33,7 @@ from index.errors import IndexRunError, LoadError
 from index.filters import MAX_FRONT_MATTER, fields_for
 from index.lexical import current_fingerprint, fingerprint, sync_lexical
 from index.loaders import SUPPORTED_SUFFIXES, TEXT_VERSION, check_supported, content_hash, decode_text, read_file
-from index.parse_pool import ParseBudget, parse_in_worker
+from index.parse_pool import ParseBudget, ParsePool
 from index.protocols import Embedder
 from index.sentences import sentence_spans
 from index.settings import IndexSettings
@@ -228,12 +228,14 @@ def reserved_space(folder: Path, size: int) -> Iterator[Callable[[], None]]:
 
 
 class Indexer:
-    """Brings the index in line with a set of files and folders."""
+    """Brings the index in line with a set of files and folders; each file is parsed in a worker of
+    ``parse_pool`` (the process's, :mod:`index.parse_pool`)."""
 
-    def __init__(self, settings: IndexSettings, embedder: Embedder, store: VectorStore) -> None:
+    def __init__(self, settings: IndexSettings, embedder: Embedder, store: VectorStore, parse_pool: ParsePool) -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store
+        self.parse_pool = parse_pool
         self.chunker = Chunker(settings.chunk_size, settings.chunk_overlap)
         self.parse_budget = ParseBudget(settings.parse_timeout_s, settings.parse_memory_mb)
 
@@ -302,7 +304,7 @@ class Indexer:
                     doomed += versions.ids_except(digest)  # left by a run that died between writing and cleaning up
                     report.unchanged.append(file.source)
                     continue
-                loaded = parse_in_worker(
+                loaded = self.parse_pool.parse(
                     file.path, data, file.source, max_bytes=self.settings.max_file_bytes, budget=self.parse_budget
                 )
             except LoadError as exc:

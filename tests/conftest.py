@@ -56,6 +56,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(TIER_OF_FIXTURE[fixture])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_set_of_pools() -> Iterator[None]:
+    """A docbot process builds its worker pools once (``app.build``); the test process builds many docbots, which
+    share one set here, so that a parsing or viewer worker is not started again for each."""
+    import app
+
+    shared = app.Pools()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app, "open_pools", lambda: shared)
+        yield
+    shared.close()
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real bundled all-MiniLM-L6-v2 (full tier): for tests about the model or what it finds."""

@@ -10,7 +10,10 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
 
-    from app import Services
+    from app import Pools, Services
+    from bot.access.policy import Access
+    from bot.config import Settings
+    from bot.state.database import Database
 
 #: Where ``docbot serve`` answers by default: the address the in-process app is asked at.
 BASE_URL = "http://127.0.0.1:7860"
@@ -24,6 +27,21 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def pools() -> Pools:
+    """The worker pools ``app.build`` hands out: the test process's one set (conftest.py's ``_one_set_of_pools``)."""
+    from app import open_pools
+
+    return open_pools()
+
+
+def access_over(settings: Settings, database: Database) -> Access:
+    """The access policy ``settings`` describe, its grants and failed sign-ins in ``database``."""
+    from app import State
+    from bot.access.policy import Access
+
+    return Access.from_settings(settings, State(settings, database))
 
 
 def indexed(services: Services, *paths: Path) -> Services:

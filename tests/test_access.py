@@ -6,13 +6,12 @@ import base64
 from pathlib import Path
 
 import pytest
-from helpers import Clock
+from helpers import Clock, access_over
 from pydantic import SecretStr
 
 from bot.access.auth_throttle import FailureThrottle
 from bot.access.policy import (
     POLICY,
-    Access,
     AccessError,
     BadCredentialsError,
     Identity,
@@ -111,11 +110,11 @@ def test_anonymous_role_defaults_and_the_non_loopback_refusal(state_db: Database
     for setting in ("DOCBOT_USERS", "DOCBOT_API_KEYS", "DOCBOT_ALLOW_ANONYMOUS_REMOTE=true"):
         assert setting in message
     with pytest.raises(AccessError, match="lock everybody out"):
-        Access.from_settings(Settings(anonymous_role="none"), state_db)
+        access_over(Settings(anonymous_role="none"), state_db)
 
 
 def test_identities_from_keys_basic_and_the_login_form(state_db: Database) -> None:
-    access = Access.from_settings(
+    access = access_over(
         Settings(users=["ann:apw", "ed:epw"], api_keys=[SecretStr("embed-key"), SecretStr("ops:s3cr3t:editor")]),
         state_db,
     )
@@ -134,7 +133,7 @@ def test_identities_from_keys_basic_and_the_login_form(state_db: Database) -> No
 
 
 def test_a_page_session_is_the_identity_that_signed_in_until_gradio_forgets_the_token(state_db: Database) -> None:
-    access = Access.from_settings(Settings(users=["ann:apw"], api_keys=[SecretStr("embed-key")]), state_db)
+    access = access_over(Settings(users=["ann:apw"], api_keys=[SecretStr("embed-key")]), state_db)
     login = access.start_login()
     assert access.password_check("ann", "embed-key")  # typed as "ann", proven by the read-only key
     assert login.identity == Identity("key1", Role.reader, "key")
@@ -174,7 +173,7 @@ def test_failures_lock_an_address_out_for_the_window_and_a_success_does_not_rese
     assert throttle.retry_after("10.0.0.1") == 0  # the failures fade as the next window goes on
     other_replica.close()
 
-    access = Access.from_settings(Settings(api_keys=[SecretStr("good-key")], auth_failure_limit=2), state_db)
+    access = access_over(Settings(api_keys=[SecretStr("good-key")], auth_failure_limit=2), state_db)
     for _ in range(2):
         with pytest.raises(BadCredentialsError):
             access.authenticate("10.0.0.9", auth("Bearer bad"), {})

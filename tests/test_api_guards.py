@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.testclient import TestClient
-from helpers import Clock
+from helpers import Clock, access_over
 from pydantic import SecretStr, ValidationError
 
-from bot.access.policy import Access, Identity
+from bot.access.policy import Identity
 from bot.access.rate_limits import RateLimiter
 from bot.answer.errors import QuestionError
 from bot.config import Settings
@@ -53,7 +53,7 @@ def test_rate_limiter_is_a_sliding_window_per_caller_shared_by_replicas(state_db
 def _app(keys: list[str], limit: int = 100, **settings: object) -> TestClient:
     app = FastAPI()
     database = Database.open(None, Path("state"))  # in the test's own working directory
-    access = Access.from_settings(Settings(api_keys=[SecretStr(k) for k in keys], **settings), database)  # type: ignore[arg-type]
+    access = access_over(Settings(api_keys=[SecretStr(k) for k in keys], **settings), database)  # type: ignore[arg-type]
     guard = Guard(access, RateLimiter(WindowCounters(database, "api", 60), limit))
 
     @app.get("/api/ok")

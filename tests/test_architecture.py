@@ -149,6 +149,7 @@ def test_only_the_cli_and_the_benchmarks_reach_the_composition_root(imports: dic
     importers = sorted(module for module, targets in imports.items() if "app" in targets and module != "app")
     assert set(importers) <= {
         "bot.cli",
+        "bot.cli_access",
         "bench.answering",
         "bench.indexing",
         "bench.retrieval",

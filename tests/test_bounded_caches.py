@@ -9,10 +9,10 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from helpers import Clock
+from helpers import Clock, access_over
 from pydantic import SecretStr
 
-from bot.access.policy import Access, Identity, Role
+from bot.access.policy import Identity, Role
 from bot.access.sessions import PageSessions
 from bot.config import Settings
 from bot.state.database import Database
@@ -137,7 +137,7 @@ def test_an_expired_sign_in_is_refused_and_forgotten() -> None:
 
 def test_the_settings_bound_the_page_sessions_a_request_is_identified_by(state_db: Database) -> None:
     settings = Settings(users=["ann:apw"], api_keys=[SecretStr("embed-key")], signin_tokens=2)
-    access = Access.from_settings(settings, state_db)
+    access = access_over(settings, state_db)
     assert access.sessions.lifetime_s == settings.signin_token_ttl_s == 12 * 3600
     for number in range(3):
         access.sessions.add(f"T{number}", Identity("key1", Role.reader, "key"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import live
 import pytest
+from helpers import pools
 from live import ChromaServer, child_env, free_port
 from test_indexing import TITLES, make_corpus
 
@@ -42,7 +43,7 @@ def test_index_and_search_through_a_chroma_server(
 
     store = VectorStore(settings, embedder.name, embedder.dimension)
     assert store.location == chroma_server.url
-    report = Indexer(settings, embedder, store).run([corpus])
+    report = Indexer(settings, embedder, store, pools().parse).run([corpus])
     assert sorted(report.added) == sorted(TITLES) and report.failed == []
     assert store.count() == report.chunks_embedded
     assert not settings.chroma_dir.exists(), "wrote a local Chroma store although a server was set"
@@ -57,14 +58,14 @@ def test_index_and_search_through_a_chroma_server(
     assert (report_page.source, report_page.page) == ("reports/annual.pdf", 2)
     assert not retriever.search("recipe for chocolate brownies with walnuts").covered
 
-    again = Indexer(settings, embedder, store).run([corpus])
+    again = Indexer(settings, embedder, store, pools().parse).run([corpus])
     assert again.chunks_embedded == 0 and len(again.unchanged) == len(TITLES)
 
     # The server goes away: a clear error, not a hang or a half-understood traceback.
     chroma_server.stop()
     (corpus / "tides.txt").write_text("Changed while the server was down.")
     with pytest.raises(StoreUnavailableError, match=f"the vector store at {chroma_server.url} failed to read"):
-        Indexer(settings, embedder, store).run([corpus])
+        Indexer(settings, embedder, store, pools().parse).run([corpus])
 
 
 def test_cli_reports_a_server_lost_mid_run(chroma_server: ChromaServer, tmp_path: Path) -> None:

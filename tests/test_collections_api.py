@@ -12,6 +12,7 @@ from answer_fixtures import clean_settings
 from conftest import HASHING_COVERAGE
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from helpers import access_over
 from test_collections import ENG_DEPLOY, ENG_ONCALL, HR_LEAVE, HR_SICK, write
 from typer.testing import CliRunner
 
@@ -50,8 +51,8 @@ def api(library: Library) -> Iterator[TestClient]:
     """/api and /v1 as create_app installs them, without the page (its Gradio import would double this module's
     time; the page's picker has a browser test of its own)."""
     app = FastAPI()
-    settings, database = library.settings, library.services(DEFAULT).database
-    install_api(app, library, settings, Access.from_settings(settings, database), AnswerSlots(4), database)
+    settings, state = library.settings, library.state
+    install_api(app, library, settings, Access.from_settings(settings, state), AnswerSlots(4), state)
     with TestClient(app, base_url="http://127.0.0.1:7860", headers={"Authorization": f"Bearer {KEY}"}) as client:
         yield client
 
@@ -162,8 +163,8 @@ def test_the_page_follows_the_picked_collections_and_chips(library: Library, tmp
         settings,
         default.indexer,
         inbox,
-        Access.from_settings(settings, default.database),
-        default.database,
+        access_over(settings, default.database),
+        default.state,
         None,
         library,
     )

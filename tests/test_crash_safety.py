@@ -28,6 +28,7 @@ import chromadb
 import numpy as np
 import pytest
 from conftest import ROOT
+from helpers import pools
 from live import child_env
 
 from bot.config import Settings
@@ -267,7 +268,7 @@ def test_killed_index_runs_end_identical_to_an_uninterrupted_one(tmp_path: Path,
     # The reference: one uninterrupted run over the final files into another data directory.
     reference_settings = Settings(data_dir=tmp_path / "reference", chunk_size=200, chunk_overlap=40)
     store = VectorStore(reference_settings, embedder.name, embedder.dimension)
-    reference_report = Indexer(reference_settings, embedder, store).run([corpus])
+    reference_report = Indexer(reference_settings, embedder, store, pools().parse).run([corpus])
     assert reference_report.failed == [] and len(reference_report.added) == 60
 
     recovered, reference = snapshot(data_dir), snapshot(tmp_path / "reference")
@@ -303,5 +304,5 @@ def test_killed_index_runs_end_identical_to_an_uninterrupted_one(tmp_path: Path,
         assert hit.chunk.id == chunk_id
 
     # And a further run finds nothing to do.
-    again = Indexer(settings, embedder, recovered_store).run([corpus])
+    again = Indexer(settings, embedder, recovered_store, pools().parse).run([corpus])
     assert again.chunks_embedded == 0 and not again.changed and len(again.unchanged) == 60

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SEED_DOC
+from helpers import pools
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -121,7 +122,7 @@ def test_listing_removal_and_surrounding_text_on_a_real_index(
     other = tmp_path / "other" / "plain.txt"
     other.parent.mkdir()
     other.write_text("A short note about the <b>harbour</b> ferry timetable.")
-    Indexer(settings, hashing_embedder, store).run([uploaded, other])
+    Indexer(settings, hashing_embedder, store, pools().parse).run([uploaded, other])
     keep_indexed(store, settings, uploads, [SEED_DOC.name], "ann")
 
     documents = {d.source: d for d in list_documents(store, settings, uploads)}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Clock
+from helpers import Clock, access_over
 from pydantic import SecretStr
 
 from bot.access.policy import Access, AccessError, Identity, Role, allowed
@@ -25,7 +25,7 @@ def store(tmp_path: Path) -> GrantStore:
 
 
 def access_with(store: GrantStore, **settings: Any) -> Access:
-    return Access.from_settings(Settings(grants_cache_s=0, **settings), store.database)
+    return access_over(Settings(grants_cache_s=0, **settings), store.database)
 
 
 def test_grants_are_stored_replaced_listed_and_revoked(store: GrantStore) -> None:
@@ -196,7 +196,7 @@ def test_docbot_access_grants_revokes_lists_and_makes_a_scoped_key(tmp_path: Pat
     assert listed == ["hr\tgroup:hr-team\tread", "hr\tuser:alice\twrite", "hr\tscoped-key:embed-hr\tread"]
     assert secret not in run("list").output  # printed once, stored as a digest only
     # what the CLI wrote is what a server's policy reads
-    access = Access.from_settings(Settings(data_dir=tmp_path, api_keys=[SecretStr("k")]), Database.open(None, tmp_path))
+    access = access_over(Settings(data_dir=tmp_path, api_keys=[SecretStr("k")]), Database.open(None, tmp_path))
     assert readable(access.identify({"authorization": f"Bearer {secret}"}, {}), ["default", "hr"]) == ["hr"]
     for bad, message in (
         (["grant", "owner", "-c", "hr", "--user", "x"], "read, write or admin"),
@@ -215,7 +215,7 @@ def test_docbot_access_grants_revokes_lists_and_makes_a_scoped_key(tmp_path: Pat
         access_with_settings = Settings(
             data_dir=tmp_path, users=["alice:pw:admin"], api_keys=[SecretStr("alice:k:reader")]
         )
-        Access.from_settings(access_with_settings, Database.open(None, tmp_path))
+        access_over(access_with_settings, Database.open(None, tmp_path))
     assert run("revoke", "-c", "hr", "--user", "alice").exit_code == 0
     assert run("key", "delete", "embed-hr").exit_code == 0
     assert run("list").output.splitlines() == ["hr\tgroup:hr-team\tread"]

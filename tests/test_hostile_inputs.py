@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import app_client
+from helpers import app_client, pools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_chunking import assert_well_formed, split
@@ -24,7 +24,7 @@ from bench.pdfs import text_pdf
 from bot.eval.questions import QuestionSetError, load_question_set, parse_line
 from index.errors import LoadError
 from index.loaders import SUPPORTED_SUFFIXES
-from index.parse_pool import ParseBudget, parse_in_worker
+from index.parse_pool import ParseBudget
 
 SUFFIXES = sorted(SUPPORTED_SUFFIXES)
 MAX_BYTES = 1024 * 1024
@@ -40,7 +40,7 @@ def _parse(name: str, data: bytes) -> None:
     exception but LoadError (the worker reports one as "the reader failed").
     """
     try:
-        loaded = parse_in_worker(Path(name), data, name, max_bytes=MAX_BYTES, budget=BUDGET)
+        loaded = pools().parse.parse(Path(name), data, name, max_bytes=MAX_BYTES, budget=BUDGET)
     except LoadError as exc:
         reason = str(exc)
         assert reason and "\n" not in reason and len(reason) < 400, reason

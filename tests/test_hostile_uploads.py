@@ -18,12 +18,12 @@ from typing import Any
 import gradio as gr
 import pytest
 from conftest import SEEDS
+from helpers import access_over
 from sqlalchemy import text
 from test_loaders import lying_zip, zip_bytes
 
 from app import build
 from bench.pdfs import raw_pdf
-from bot.access.policy import Access
 from bot.answer.chat import Bot
 from bot.config import Settings
 from bot.state.uploads import uploads
@@ -98,9 +98,9 @@ def page(settings: Settings, hashing_embedder: Embedder, gradio: Any) -> ChatPag
     """The page's handlers over the seeds, taking the files that arrive through ``gradio``'s upload route."""
     services = build(settings, embedder=hashing_embedder)
     services.indexer.run([SEEDS])
-    inbox, access = gradio.app.state.upload_inbox, Access.from_settings(settings, services.database)
+    inbox, access = gradio.app.state.upload_inbox, access_over(settings, services.database)
     bot = Bot(settings, services.retriever, None)
-    return ChatPage(bot, settings, services.indexer, inbox, access, services.database)
+    return ChatPage(bot, settings, services.indexer, inbox, access, services.state)
 
 
 def upload(gradio: Any, name: str, content: bytes) -> Any:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import pools
 from live import child_env
 from test_loaders import write_docx
 
@@ -69,7 +70,7 @@ def open_store(settings: Settings, embedder: Embedder, *, rebuild: bool = False)
 
 
 def index(settings: Settings, embedder: Embedder, *paths: Path) -> IndexReport:
-    report = Indexer(settings, embedder, open_store(settings, embedder)).run(list(paths))
+    report = Indexer(settings, embedder, open_store(settings, embedder), pools().parse).run(list(paths))
     assert_bm25_matches_store(settings, open_store(settings, embedder))
     return report
 

@@ -21,11 +21,12 @@ import pytest
 from answer_fixtures import clean_settings
 from conftest import HASHING_COVERAGE
 from fastapi.testclient import TestClient
+from helpers import access_over
 from leak_corpus import FINANCE_DOCS, FINANCE_MARKS, FINANCE_QUESTION, HR_DOCS, HR_MARKS, HR_QUESTION, write
 from starlette.requests import Request
 
 from app import build, build_library, create_app
-from bot.access.policy import Access, Identity, Role
+from bot.access.policy import Identity, Role
 from bot.access.readable_turns import HIDDEN_ANSWER, REMOVED_NOTE, readable_answer
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer, Citation, view_path
@@ -264,11 +265,9 @@ def test_after_a_revoke_a_reopened_conversation_no_longer_shows_that_collection(
 
         settings = library.settings
         default = library.services(DEFAULT)
-        access = Access.from_settings(settings, default.database)
+        access = access_over(settings, default.database)
         inbox = UploadInbox(tmp_path / "inbox", settings.upload_cache_bytes)
-        page = ChatPage(
-            library.bot([DEFAULT]), settings, default.indexer, inbox, access, default.database, None, library
-        )
+        page = ChatPage(library.bot([DEFAULT]), settings, default.indexer, inbox, access, default.state, None, library)
         _, turns, *_ = page.open(conversation, {}, page_request(HANNA))
         assert "48.7" in turns[0].answer.text and turns[0].answer.citations  # still granted: shown as answered
     finally:

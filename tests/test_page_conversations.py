@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 import pytest
 
-from app import Services, open_database
+from app import Services, State, open_database
 from bot.access.owners import conversation_owner
 from bot.access.policy import Access, Identity, Role
 from bot.answer.chat import Bot
@@ -33,10 +33,8 @@ def replicas(services: Services) -> tuple[ChatPage, ChatPage]:
     bot = Bot(settings, services.retriever, None)
     inbox = UploadInbox(settings.data_dir / "gradio", settings.upload_cache_bytes)
     pages = []
-    for database in (services.database, open_database(settings)):  # two openers of one state.db: two replicas
-        pages.append(
-            ChatPage(bot, settings, services.indexer, inbox, Access.from_settings(settings, database), database)
-        )
+    for state in (services.state, State(settings, open_database(settings))):  # two openers of one state.db
+        pages.append(ChatPage(bot, settings, services.indexer, inbox, Access.from_settings(settings, state), state))
     return pages[0], pages[1]
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import pools
 
 from bot.config import Settings
 from index.embeddings import Embedder
@@ -221,7 +222,10 @@ def test_indexing_skips_a_file_over_budget_and_indexes_the_rest(tmp_path: Path, 
     settings = Settings(data_dir=tmp_path / "data", parse_timeout_s=1)
 
     report = Indexer(
-        settings, hashing_embedder, VectorStore(settings, hashing_embedder.name, hashing_embedder.dimension)
+        settings,
+        hashing_embedder,
+        VectorStore(settings, hashing_embedder.name, hashing_embedder.dimension),
+        pools().parse,
     ).run([docs])
 
     assert report.added == ["harbour.txt"]

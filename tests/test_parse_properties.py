@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SEED_DOC
+from helpers import pools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_hostile_inputs import BUDGET, MAX_BYTES, SLOW_PARSE, _parse
@@ -25,7 +26,7 @@ from bot.answer.text import sentence_spans
 from bot.documents.examples import names_in
 from index.chunking import Chunker
 from index.errors import LoadError
-from index.parse_pool import ParseBudget, parse_in_worker
+from index.parse_pool import ParseBudget
 
 #: Characters and bits that the patterns of loaders, chunker and answerer treat specially.
 RUNS = ["#", "*", "[", "]", "<", ">", "-", "_", "`", "(", " ", "\n", "\t", "\u2003", ".", "!", "'", '"', "1,"]
@@ -51,7 +52,7 @@ def parse_and_split(name: str, data: bytes) -> None:
     """Index-time parsing within the budget, then answer-time splitting of the text within a time budget."""
     _parse(name, data)
     try:
-        loaded = parse_in_worker(Path(name), data, name, max_bytes=MAX_BYTES, budget=BUDGET)
+        loaded = pools().parse.parse(Path(name), data, name, max_bytes=MAX_BYTES, budget=BUDGET)
     except LoadError:
         return
     with budget():
@@ -120,7 +121,7 @@ def test_deep_nesting_and_long_runs(name: str) -> None:
 def test_html_nested_past_the_budget_fails_in_one_line() -> None:
     deep = b"<div>" * 300_000 + b"deep"  # 1.5 MB; minutes of lexbor's time
     with pytest.raises(LoadError) as caught:
-        parse_in_worker(Path("deep.html"), deep, "deep.html", max_bytes=MAX_BYTES, budget=ParseBudget(2, 1024))
+        pools().parse.parse(Path("deep.html"), deep, "deep.html", max_bytes=MAX_BYTES, budget=ParseBudget(2, 1024))
     assert str(caught.value) == "took longer than 2 s to read (raise parse_timeout_s)"
 
 

@@ -26,12 +26,12 @@ from typing import Any
 
 import pytest
 from conftest import HASHING_COVERAGE, SEED_DOC
+from helpers import access_over, pools
 from live import child_env, free_port
 from page_events import received
 from test_hostile_uploads import IN_PROCESS, Progress
 
 from app import build
-from bot.access.policy import Access
 from bot.answer.chat import Bot
 from bot.config import Settings
 from bot.documents.upload_inbox import UploadInbox
@@ -100,13 +100,13 @@ def assert_overwrites_a_stored_chunk(settings: Settings, corpus: Path, before: S
 
 def indexed(settings: Settings, embedder: Embedder, corpus: Path) -> tuple[VectorStore, Snapshot]:
     store = VectorStore(settings, embedder.name, embedder.dimension)
-    report = Indexer(settings, embedder, store).run([corpus])
+    report = Indexer(settings, embedder, store, pools().parse).run([corpus])
     assert not report.failed
     return store, snapshot(settings, store)
 
 
 def assert_completes_after_the_fault(settings: Settings, embedder: Embedder, store: VectorStore, corpus: Path) -> None:
-    report = Indexer(settings, embedder, store).run([corpus])
+    report = Indexer(settings, embedder, store, pools().parse).run([corpus])
     assert report.updated == ["harbour.txt"] and report.removed == ["obsolete.txt"] and not report.failed
     records, _, bm25_ids, _ = snapshot(settings, store)
     assert sorted(records) == bm25_ids
@@ -154,7 +154,7 @@ def test_a_run_failing_on_a_full_disk_leaves_the_index_as_it_was(
         monkeypatch.setattr(bm25s.BM25, "save", save_half_then_fill)
 
     with pytest.raises(IndexRunError, match=r"No space left on device.*the index is as it was before this run"):
-        Indexer(settings, hashing_embedder, store).run([corpus])
+        Indexer(settings, hashing_embedder, store, pools().parse).run([corpus])
     assert snapshot(settings, store) == before
 
     monkeypatch.undo()
@@ -207,7 +207,7 @@ def _two_failing_runs(point: Path, corpus: Path, results: Any) -> None:
         for room_kib in (reserve_kib // 2, reserve_kib + 256):
             _resize(point, used_kib + room_kib)
             try:
-                Indexer(settings, embedder, store).run([corpus])
+                Indexer(settings, embedder, store, pools().parse).run([corpus])
                 outcome["errors"].append(None)
             except IndexRunError as exc:
                 outcome["errors"].append(str(exc))
@@ -300,10 +300,8 @@ def upload_page(tmp_path_factory: pytest.TempPathFactory, hashing_embedder: Embe
     (settings.data_dir / STAGING).mkdir()
     inbox = UploadInbox(settings.data_dir / "gradio", settings.upload_cache_bytes)
     inbox.folder.mkdir()
-    access = Access.from_settings(settings, services.database)
-    return ChatPage(
-        Bot(settings, services.retriever, None), settings, services.indexer, inbox, access, services.database
-    )
+    access = access_over(settings, services.database)
+    return ChatPage(Bot(settings, services.retriever, None), settings, services.indexer, inbox, access, services.state)
 
 
 @pytest.mark.parametrize(

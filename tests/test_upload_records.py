@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from answer_fixtures import clean_settings
 from conftest import HASHING_COVERAGE, SEED_DOC
-from helpers import app_client
+from helpers import app_client, pools
 
-from app import build, import_upload_records
+from app import State, build, import_upload_records
 from bench.pdfs import WRAPPED, harbour_report_pdf
 from bot.answer.citations import view_path
 from bot.config import Settings
@@ -29,6 +29,7 @@ from bot.documents.upload_records import LEGACY_RECORDS, keep_indexed
 from bot.state.database import Database
 from bot.state.uploads import NewUpload, UploadStore
 from bot.view.evidence import evidence
+from bot.view.texts import ViewTexts
 from index.embeddings import Embedder
 from index.pipeline import Indexer
 from index.store import VectorStore
@@ -79,7 +80,7 @@ def test_an_earlier_documents_json_is_imported_once(settings: Settings, state_db
     }
     (settings.index_home / LEGACY_RECORDS).write_text(json.dumps(records))
 
-    import_upload_records(settings, state_db)
+    import_upload_records(settings, State(settings, state_db))
     uploads = UploadStore(state_db)
     kept = uploads.records(settings.collection)
     assert set(kept) == {"ann.txt", "old.md"}
@@ -89,7 +90,7 @@ def test_an_earlier_documents_json_is_imported_once(settings: Settings, state_db
 
     with uploads.forgetting(settings.collection, "old.md"):  # removed since: a second start must not bring it back
         pass
-    import_upload_records(settings, state_db)
+    import_upload_records(settings, State(settings, state_db))
     assert set(uploads.records(settings.collection)) == {"ann.txt"}
 
 
@@ -97,7 +98,7 @@ def _receive(settings: Settings, store: VectorStore, uploads: UploadStore, embed
     """What a replica's page does with an upload: the file in its uploads folder, indexed, then kept."""
     settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     (settings.uploads_dir / "rota.txt").write_bytes(data)
-    report = Indexer(settings, embedder, store).run([settings.uploads_dir / "rota.txt"])
+    report = Indexer(settings, embedder, store, pools().parse).run([settings.uploads_dir / "rota.txt"])
     assert not report.failed, report.summary()
     keep_indexed(store, settings, uploads, ["rota.txt"], "ann")
 
@@ -137,10 +138,11 @@ def test_an_upload_received_by_one_replica_is_the_same_on_the_other(
     (a.uploads_dir / "rota.txt").unlink()
     chunk = store.by_source("rota.txt")[0]
     originals = Originals(uploads, tmp_path / "b-data")
-    shown = evidence(store, b, chunk.id, drawable=True, original=partial(originals.file, b.collection))
+    texts = ViewTexts.from_settings(b, pools().parse)
+    shown = evidence(store, b, chunk.id, drawable=True, texts=texts, original=partial(originals.file, b.collection))
     assert shown.file is not None and shown.file.read_bytes() == NOTE and shown.notice is None
     assert "every Thursday at noon" in shown.text
-    without = evidence(store, b, chunk.id, drawable=True)
+    without = evidence(store, b, chunk.id, drawable=True, texts=texts)
     assert without.file is None and without.notice and "Thursday" in without.text  # the index's text, as before
 
     # ann replaces it through B: one document again (B's), the previous version's chunks gone
@@ -163,7 +165,7 @@ def test_a_seed_document_indexed_by_the_cli_is_not_an_upload(
     folder.mkdir()
     shutil.copyfile(SEED_DOC, folder / SEED_DOC.name)
     store = VectorStore(settings, hashing_embedder.name, hashing_embedder.dimension)
-    Indexer(settings, hashing_embedder, store).run([folder])
+    Indexer(settings, hashing_embedder, store, pools().parse).run([folder])
     uploads = UploadStore(state_db)
     # an upload of the same name elsewhere does not make the CLI's document an upload, nor give it an owner
     uploads.keep(settings.collection, [NewUpload(SEED_DOC.name, str(settings.uploads_dir.resolve()), NOTE, "ann")])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from answer_fixtures import clean_settings
 from conftest import HASHING_COVERAGE
+from helpers import pools
 from test_upload_records import NEWER, NOTE, _receive, received_by_a, replicas  # noqa: F401 (a fixture)
 
 from app import build_library
@@ -46,7 +47,7 @@ def test_a_replica_sweeps_the_files_an_upload_left_once_its_document_went_elsewh
     store, database, uploads = received_by_a(replicas, hashing_embedder)
     cli = a.uploads_dir / "indexed-by-the-cli.txt"  # indexed from the folder with no upload record
     cli.write_bytes(b"The relief keeper logs the barometer reading at every change of watch.\n")
-    assert not Indexer(a, hashing_embedder, store).run([cli]).failed
+    assert not Indexer(a, hashing_embedder, store, pools().parse).run([cli]).failed
     arriving = a.uploads_dir / "arriving.txt"  # an upload not indexed yet: neither passages nor a record
     arriving.write_bytes(NEWER)
     _age(a.uploads_dir / "rota.txt", cli)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from helpers import pools
 from test_view_pdf import BUDGET, assert_covers_exactly, span, truth
 
 from bench.pdfs import HYPHENATED, HYPHENATED_LINES, harbour_paper_pdf
@@ -20,9 +21,9 @@ def test_a_word_hyphenated_at_a_line_end_is_boxed_on_both_lines(tmp_path: Path) 
     cover both halves and the hyphen, and no other character."""
     pdf = harbour_paper_pdf(tmp_path / "harbour-review.pdf")
     start, end = span(pdf, 2, HYPHENATED)
-    boxes = sentence_boxes(pdf, 2, start, end, budget=BUDGET, expected=HYPHENATED)
+    boxes = sentence_boxes(pdf, 2, start, end, viewer=pools().view, budget=BUDGET, expected=HYPHENATED)
     mine, others = truth(pdf, 2, PRINTED)
     assert len(boxes) == 2
     assert_covers_exactly(boxes, mine, others)
     word = HYPHENATED.index("unstoppable") + start
-    assert len(sentence_boxes(pdf, 2, word, word + len("unstoppable"), budget=BUDGET)) == 2
+    assert len(sentence_boxes(pdf, 2, word, word + len("unstoppable"), viewer=pools().view, budget=BUDGET)) == 2

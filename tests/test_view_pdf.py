@@ -23,7 +23,7 @@ import pypdfium2 as pdfium
 import pytest
 from answer_fixtures import bot_with, build_retriever, clean_settings
 from conftest import HASHING_COVERAGE
-from helpers import pdfium_boxes
+from helpers import pdfium_boxes, pools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -32,7 +32,7 @@ from test_loaders import BAD_FILES
 from bench.pdfs import ACROSS, WRAPPED, column_lines, drawn_pdf, filler, harbour_report_pdf, raw_pdf, two_column_pdf
 from bot.view import pdf as view_pdf
 from bot.view.layout import Box, PageChars, align
-from bot.view.pdf import PageRenderer, ViewError, page_count, page_layout, sentence_boxes
+from bot.view.pdf import PageRenderer, ViewerPool, ViewError, page_count, page_layout, sentence_boxes
 from index.embeddings import Embedder
 from index.loaders import load_file
 from index.parse_pool import ParseBudget
@@ -68,7 +68,7 @@ def assert_covers_exactly(boxes: list[Box], sentence_chars: list[Box], others: l
 
 def test_a_sentence_wrapped_over_lines_gets_one_box_per_line(report_pdf: Path) -> None:
     start, end = span(report_pdf, 2, WRAPPED)
-    boxes = sentence_boxes(report_pdf, 2, start, end, budget=BUDGET)
+    boxes = sentence_boxes(report_pdf, 2, start, end, viewer=pools().view, budget=BUDGET)
     mine, others = truth(report_pdf, 2, WRAPPED)
     assert len(boxes) == len(column_lines([WRAPPED])) - 1 >= 3
     assert_covers_exactly(boxes, mine, others)
@@ -78,7 +78,7 @@ def test_a_sentence_wrapped_over_lines_gets_one_box_per_line(report_pdf: Path) -
 
 def test_a_sentence_across_the_column_break_is_boxed_in_both_columns(report_pdf: Path) -> None:
     start, end = span(report_pdf, 2, ACROSS)
-    boxes = sentence_boxes(report_pdf, 2, start, end, budget=BUDGET)
+    boxes = sentence_boxes(report_pdf, 2, start, end, viewer=pools().view, budget=BUDGET)
     mine, others = truth(report_pdf, 2, ACROSS)
     assert_covers_exactly(boxes, mine, others)
     left, right = [b for b in boxes if b.right < 0.5], [b for b in boxes if b.left > 0.5]
@@ -88,11 +88,11 @@ def test_a_sentence_across_the_column_break_is_boxed_in_both_columns(report_pdf:
 
 def test_boxes_are_fractions_of_the_drawn_page(report_pdf: Path, tmp_path: Path) -> None:
     """Laid over the PNG, the highlight boxes fall on ink: the picture and the boxes agree on where things are."""
-    renderer = PageRenderer(tmp_path / "views", 50_000_000, BUDGET)
+    renderer = PageRenderer(tmp_path / "views", 50_000_000, BUDGET, pools().view)
     picture = Image.open(io.BytesIO(renderer.png(report_pdf, 2, 100))).convert("L")
     assert picture.size == (math.ceil(595.2756 * 100 / 72), math.ceil(841.8898 * 100 / 72))
     start, end = span(report_pdf, 2, WRAPPED)
-    for box in sentence_boxes(report_pdf, 2, start, end, budget=BUDGET):
+    for box in sentence_boxes(report_pdf, 2, start, end, viewer=pools().view, budget=BUDGET):
         w, h = picture.size
         crop = picture.crop((int(box.left * w), int(box.top * h), int(box.right * w) + 1, int(box.bottom * h) + 1))
         assert crop.getextrema()[0] < 100  # dark pixels (text) inside
@@ -115,35 +115,40 @@ def test_a_cited_sentence_lands_on_its_page_and_box(tmp_path: Path, hashing_embe
     assert (citation.source, citation.page) == ("port-notes.pdf", 2)
     assert " ".join(citation.quote.split()) == WRAPPED
     where = (docs / citation.source, citation.page, citation.quote_start, citation.quote_end)
-    boxes = sentence_boxes(*where, budget=BUDGET, expected=citation.quote)
+    boxes = sentence_boxes(*where, viewer=pools().view, budget=BUDGET, expected=citation.quote)
     mine, others = truth(pdf, 2, WRAPPED)
     assert_covers_exactly(boxes, mine, others)
     passage = sentence_boxes(
-        docs / citation.source, citation.page, citation.passage_start, citation.passage_end, budget=BUDGET
+        docs / citation.source,
+        citation.page,
+        citation.passage_start,
+        citation.passage_end,
+        viewer=pools().view,
+        budget=BUDGET,
     )
     assert all(any(p.contains(b) for p in passage) for b in boxes)  # the passage, marked lightly, holds the quote
 
     two_column_pdf(pdf, [[filler(40)], [filler(3), WRAPPED, filler(30)], [filler(20)]])  # edited since the answer
     with pytest.raises(ViewError, match="the document changed since this answer: page 2 no longer holds the cited"):
-        sentence_boxes(*where, budget=BUDGET, expected=citation.quote)
+        sentence_boxes(*where, viewer=pools().view, budget=BUDGET, expected=citation.quote)
 
 
 def test_page_count_and_pages_out_of_range(report_pdf: Path, tmp_path: Path) -> None:
-    assert page_count(report_pdf, budget=BUDGET) == 3
+    assert page_count(report_pdf, viewer=pools().view, budget=BUDGET) == 3
     with pytest.raises(ViewError, match=r"page 4 is not in this PDF \(it has 3\)"):
-        sentence_boxes(report_pdf, 4, 0, 5, budget=BUDGET)
+        sentence_boxes(report_pdf, 4, 0, 5, viewer=pools().view, budget=BUDGET)
     with pytest.raises(ViewError, match="characters 0-99999 are not on page 2"):
-        sentence_boxes(report_pdf, 2, 0, 99_999, budget=BUDGET)
+        sentence_boxes(report_pdf, 2, 0, 99_999, viewer=pools().view, budget=BUDGET)
     with pytest.raises(ViewError, match="no longer there"):
-        page_count(tmp_path / "removed.pdf", budget=BUDGET)
+        page_count(tmp_path / "removed.pdf", viewer=pools().view, budget=BUDGET)
 
 
 def test_pictures_are_cached_on_disk_under_a_size_cap(report_pdf: Path, tmp_path: Path) -> None:
     folder = tmp_path / "views"
-    one = PageRenderer(folder, 10**9, BUDGET).png(report_pdf, 1, 72)
+    one = PageRenderer(folder, 10**9, BUDGET, pools().view).png(report_pdf, 1, 72)
     assert one.startswith(b"\x89PNG") and len(list(folder.glob("*.png"))) == 1
     cap = int(2.5 * len(one))
-    renderer = PageRenderer(folder, cap, BUDGET)
+    renderer = PageRenderer(folder, cap, BUDGET, pools().view)
     assert renderer.png(report_pdf, 1, 72) == one  # from the cache
     for page in (2, 3, 1):
         renderer.png(report_pdf, page, 72)
@@ -156,10 +161,10 @@ def test_pictures_are_cached_on_disk_under_a_size_cap(report_pdf: Path, tmp_path
 
 def test_a_changed_file_is_drawn_and_measured_anew(tmp_path: Path) -> None:
     path = two_column_pdf(tmp_path / "a.pdf", [["First version of the notes."]])
-    assert page_count(path, budget=BUDGET) == 1
+    assert page_count(path, viewer=pools().view, budget=BUDGET) == 1
     two_column_pdf(path, [["Second version."], ["It has two pages now."]])
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
-    assert page_count(path, budget=BUDGET) == 2
+    assert page_count(path, viewer=pools().view, budget=BUDGET) == 2
 
 
 def inflating_pdf(tmp_path: Path) -> bytes:
@@ -195,11 +200,11 @@ def test_a_hostile_pdf_fails_in_one_line_within_the_budget(
     path = tmp_path / "hostile.pdf"
     path.write_bytes(make(tmp_path))
     budget = ParseBudget(timeout_s=5, memory_mb=512)
-    renderer = PageRenderer(tmp_path / "views", 10**8, budget)
+    renderer = PageRenderer(tmp_path / "views", 10**8, budget, pools().view)
     started = time.monotonic()
     for call in (
         lambda: renderer.png(path, 1),
-        lambda: sentence_boxes(path, 1, 0, 1, budget=budget),
+        lambda: sentence_boxes(path, 1, 0, 1, viewer=pools().view, budget=budget),
     ):
         try:
             call()
@@ -229,7 +234,7 @@ def test_the_viewer_worker_is_killed_when_over_time(
 ) -> None:
     """A page that takes longer than view_timeout_s: the view says so in one line, the failure is remembered for a
     while (not retried at every view), and once forgotten the page is drawn."""
-    hurried = PageRenderer(tmp_path / "views", 10**9, ParseBudget(timeout_s=0.001, memory_mb=1024))
+    hurried = PageRenderer(tmp_path / "views", 10**9, ParseBudget(timeout_s=0.001, memory_mb=1024), pools().view)
     with pytest.raises(ViewError, match=r"took longer than 0.001 s to show \(raise view_timeout_s\)"):
         hurried.png(report_pdf, 3, 600)
     asked: list[object] = []
@@ -241,15 +246,16 @@ def test_the_viewer_worker_is_killed_when_over_time(
     monkeypatch.setattr(view_pdf, "FAILURE_KEPT_S", 0.0)
     hurried.budget = BUDGET
     assert hurried.png(report_pdf, 3, 600).startswith(b"\x89PNG")
-    assert page_layout(report_pdf, 3, budget=BUDGET).text.endswith("Page three is short.")
+    assert page_layout(report_pdf, 3, viewer=pools().view, budget=BUDGET).text.endswith("Page three is short.")
 
 
 def test_views_beyond_the_concurrent_ones_wait_a_bounded_time(
     report_pdf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(view_pdf, "_turns", threading.BoundedSemaphore(1))
-    view_pdf._turns.acquire()  # another view holds the only turn
-    renderer = PageRenderer(tmp_path / "views", 10**9, ParseBudget(timeout_s=0.2, memory_mb=1024))
+    viewer = ViewerPool()
+    viewer.turns = threading.BoundedSemaphore(1)
+    viewer.turns.acquire()  # another view holds the only turn
+    renderer = PageRenderer(tmp_path / "views", 10**9, ParseBudget(timeout_s=0.2, memory_mb=1024), viewer)
     with pytest.raises(ViewError, match=r"the viewer is busy with other pages for over 0.2 s; try again shortly"):
         renderer.png(report_pdf, 1, 40)
 
@@ -263,10 +269,12 @@ def test_boxes_on_a_rotated_page_fall_on_its_ink(tmp_path: Path) -> None:
     writer.pages[1].rotate(90)
     turned = tmp_path / "turned.pdf"
     writer.write(turned)
-    picture = Image.open(io.BytesIO(PageRenderer(tmp_path / "v", 10**9, BUDGET).png(turned, 2, 72))).convert("L")
+    picture = Image.open(
+        io.BytesIO(PageRenderer(tmp_path / "v", 10**9, BUDGET, pools().view).png(turned, 2, 72))
+    ).convert("L")
     assert picture.width > picture.height  # landscape now
     start, end = span(turned, 2, WRAPPED)
-    boxes = sentence_boxes(turned, 2, start, end, budget=BUDGET)
+    boxes = sentence_boxes(turned, 2, start, end, viewer=pools().view, budget=BUDGET)
     assert boxes and all(b.bottom - b.top > b.right - b.left for b in boxes)  # lines run top to bottom
     for box in boxes:
         w, h = picture.size
@@ -279,7 +287,7 @@ def test_columns_read_in_another_order_are_still_found(report_pdf: Path) -> None
     the front still puts each sentence on the same characters."""
     from bot.view.pdfium_pages import page_chars
 
-    text = page_layout(report_pdf, 2, budget=BUDGET).text
+    text = page_layout(report_pdf, 2, viewer=pools().view, budget=BUDGET).text
     document = pdfium.PdfDocument(report_pdf)
     chars = page_chars(document[1])
     cut = text.replace("\n", " ").index(ACROSS)
@@ -311,7 +319,7 @@ def test_a_page_in_colour_is_drawn_in_colour_and_a_grey_one_in_grey(report_pdf: 
         pdf.setFillColorRGB(0.8, 0.1, 0.1)
         pdf.rect(100, 500, 200, 120, fill=1)
         pdf.drawString(100, 450, "Red bars are ferries.")
-    renderer = PageRenderer(tmp_path / "views", 10**9, BUDGET)
+    renderer = PageRenderer(tmp_path / "views", 10**9, BUDGET, pools().view)
     picture = Image.open(io.BytesIO(renderer.png(coloured, 1, 72)))
     assert picture.mode == "RGB" and picture.convert("RGB").getpixel((200, 842 - 560)) == (204, 26, 26)
     assert Image.open(io.BytesIO(renderer.png(report_pdf, 1, 72))).mode == "L"
@@ -325,7 +333,7 @@ def test_a_page_of_too_many_characters_is_refused_in_one_line(tmp_path: Path) ->
         for line in range(2500):
             pdf.drawString(10, 10 + 0.3 * line, "harbour " * 12)
     with pytest.raises(ViewError, match=r"the page holds 2\d\d,\d{3} characters, more than the 200,000 a view places"):
-        sentence_boxes(path, 1, 0, 10, budget=BUDGET)
+        sentence_boxes(path, 1, 0, 10, viewer=pools().view, budget=BUDGET)
 
 
 @settings(max_examples=100, deadline=None)
@@ -356,12 +364,12 @@ def test_alignment_maps_every_character_onto_the_same_letter(
 
 
 def test_warm_up_starts_a_viewer_worker_ahead_of_the_first_view(report_pdf: Path, tmp_path: Path) -> None:
-    pool = view_pdf._viewer()
-    pool.close()  # no idle worker left from the tests before
-    view_pdf.warm_up(BUDGET).join(timeout=120)
+    pool = ViewerPool()
+    view_pdf.warm_up(pool, BUDGET).join(timeout=120)
     assert len(pool._idle) == 1 and pool._idle[0].process.poll() is None
-    assert PageRenderer(tmp_path / "views", 10**9, BUDGET).png(report_pdf, 1, 40).startswith(b"\x89PNG")
+    assert PageRenderer(tmp_path / "views", 10**9, BUDGET, pool).png(report_pdf, 1, 40).startswith(b"\x89PNG")
     assert len(pool._idle) == 1  # the warm worker drew it and is back
+    pool.close()
 
 
 def test_a_page_declared_huge_is_drawn_smaller_not_out_of_memory(tmp_path: Path) -> None:
@@ -371,6 +379,6 @@ def test_a_page_declared_huge_is_drawn_smaller_not_out_of_memory(tmp_path: Path)
     path = tmp_path / "poster.pdf"
     with drawn_pdf(path, pagesize=(2000, 2000)) as pdf:
         pdf.drawString(100, 1900, "A harbour poster.")
-    picture = Image.open(io.BytesIO(PageRenderer(tmp_path / "views", 10**9, BUDGET).png(path, 1, 600)))
+    picture = Image.open(io.BytesIO(PageRenderer(tmp_path / "views", 10**9, BUDGET, pools().view).png(path, 1, 600)))
     assert MAX_PIXELS * 0.99 <= picture.width * picture.height <= MAX_PIXELS * 1.001  # whole pixels, rounded up
     assert picture.width == picture.height

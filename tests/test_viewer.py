@@ -308,7 +308,9 @@ def test_a_pdf_that_cannot_be_drawn_in_time_shows_its_text_with_the_reason(servi
     """The viewer's worker over view_timeout_s (here a budget no PDF meets): killed, the view says why in one line
     and shows the page's text with the sentence highlighted; the picture's route answers 422 with the reason."""
     slow = services.settings.model_copy(update={"view_timeout_s": 0.001, "data_dir": services.settings.data_dir})
-    client = app_client(Services(slow, services.embedder, services.store, services.indexer), key=KEY)
+    client = app_client(
+        Services(slow, services.embedder, services.store, services.indexer, services.state, services.pools), key=KEY
+    )
     pdf = services.settings.data_dir.parent / "docs" / "harbour-report.pdf"
     os.utime(pdf, ns=(pdf.stat().st_atime_ns, pdf.stat().st_mtime_ns + 10**9))  # a new version: nothing cached
     url = link(services, "harbour-report.pdf", WRAPPED)

@@ -31,9 +31,8 @@ from pydantic import SecretStr
 from bot.access.auth_throttle import FailureThrottle
 from bot.access.sessions import PageSessions
 from bot.config import Settings
-from bot.state.counters import WindowCounters
-from bot.state.database import Database
 from bot.state.grants import EVERYONE, GrantStore, Right
+from bot.state.stores import Stores
 
 
 class Role(IntEnum):
@@ -273,9 +272,9 @@ class Access:
     grants: GrantStore | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, database: Database) -> Access:
-        """The policy ``settings`` describe; failed sign-ins are counted in ``database`` (shared by replicas), and
-        the grants per collection and scoped keys are read from it."""
+    def from_settings(cls, settings: Settings, state: Stores) -> Access:
+        """The policy ``settings`` describe; failed sign-ins are counted in ``state``'s ``auth`` counters (shared
+        by replicas), and the grants per collection and scoped keys are read from its grant store."""
         users, keys = parse_users(settings.users), parse_keys(settings.api_keys)
         clashing = sorted({identity.name for _, identity in keys} & set(users))
         if clashing:
@@ -291,11 +290,9 @@ class Access:
                 "configure a user or key, or choose reader, editor or admin"
             )
         check_exposure(settings)
-        counters = WindowCounters(database, "auth", settings.auth_failure_window_s)
-        throttle = FailureThrottle(counters, settings.auth_failure_limit)
-        grants = GrantStore(database, settings.grants_cache_s)
+        throttle = FailureThrottle(state.counters("auth"), settings.auth_failure_limit)
         sessions = PageSessions(settings.signin_tokens, settings.signin_token_ttl_s)
-        return cls(users, keys, anonymous, throttle, sessions=sessions, proxy=proxy, grants=grants)
+        return cls(users, keys, anonymous, throttle, sessions=sessions, proxy=proxy, grants=state.grants)
 
     @property
     def login_configured(self) -> bool:

@@ -139,15 +139,15 @@ def evidence(
     page: int | None = None,
     *,
     drawable: bool,
+    texts: ViewTexts,
     original: Callable[[StoredChunk], Path | None] | None = None,
-    texts: ViewTexts | None = None,
 ) -> Evidence:
     """The cited document, at ``page`` of a PDF instead of the cited one when given (then no passage is marked).
 
     ``drawable``: a PDF page will be drawn, so its text is needed only when the file is gone or changed.
     ``original``: a copy of an uploaded original as it was indexed (from the state database), for when the file
     is not on this server's disk as it was indexed (:class:`bot.documents.originals.Originals`).
-    ``texts``: the server's file texts read again (kept per version, a few parsed at once); None reads afresh.
+    ``texts``: the server's file texts read again (kept per version, a few parsed at once).
     """
     cited = stored_chunk(store, chunk_id)
     siblings = _siblings(store, cited)
@@ -166,7 +166,7 @@ def evidence(
     text = not (drawable and chunk.source.lower().endswith(".pdf"))
     body: str | None = None
     if path is not None and text:
-        body, notice = _file_text(path, chunk, texts or ViewTexts.from_settings(settings))
+        body, notice = _file_text(path, chunk, texts)
         path = path if body is not None else None
     offset = 0
     if body is None and (text or path is None):

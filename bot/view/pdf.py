@@ -6,9 +6,10 @@ citation's ``quote_start``/``quote_end`` or ``passage_start``/``passage_end``. B
 
 Every PDF operation runs in a worker process (:mod:`bot.view.pdf_worker`) under ``view_timeout_s`` and
 ``parse_memory_mb``, at most :data:`CONCURRENT_VIEWS` at once: a hostile PDF fails with a one-line
-:class:`ViewError`, never a stuck request. Page layouts (and, for a minute, failures) are remembered per file
-version and page in memory; pictures are kept on disk under ``data_dir/views`` up to ``view_cache_bytes``, the
-least recently used going first.
+:class:`ViewError`, never a stuck request. The workers are a :class:`ViewerPool`, one a process (made by the
+composition root, ``app.Pools``, and handed to each call). Page layouts (and, for a minute, failures) are
+remembered per file version and page in memory; pictures are kept on disk under ``data_dir/views`` up to
+``view_cache_bytes``, the least recently used going first.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bot.view.errors import ViewError
 from bot.view.layout import Box, PageLayout
 from index.parse_pool import ParseBudget, WorkerKind, WorkerPool
 
-__all__ = ["Box", "PageRenderer", "ViewError", "page_count", "sentence_boxes", "view_budget", "warm_up"]
+__all__ = ["Box", "PageRenderer", "ViewError", "ViewerPool", "page_count", "sentence_boxes", "view_budget", "warm_up"]
 
 #: Resolutions a page may be drawn at (the page asks for more to zoom in sharply).
 MIN_DPI, MAX_DPI = 36, 600
@@ -38,44 +39,38 @@ FAILURE_KEPT_S = 60.0
 CONCURRENT_VIEWS = 2
 VIEWING = WorkerKind("bot.view.pdf_worker", ViewError, "view_timeout_s", "parse_memory_mb", "show")
 
-_pool: WorkerPool | None = None
-_pool_lock = threading.Lock()
-_turns = threading.BoundedSemaphore(CONCURRENT_VIEWS)
-
 
 def view_budget(settings: Settings) -> ParseBudget:
     """What one view of a PDF may cost."""
     return ParseBudget(timeout_s=settings.view_timeout_s, memory_mb=settings.parse_memory_mb)
 
 
-def _viewer() -> WorkerPool:
-    """The process's viewer workers, started on first use."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            import atexit
+class ViewerPool(WorkerPool):
+    """The PDF viewer's workers (started on first use), at most :data:`CONCURRENT_VIEWS` busy at once, and the page
+    layouts (or failures) they answered, remembered per file version and page."""
 
-            _pool = WorkerPool(VIEWING)
-            atexit.register(_pool.close)
-        return _pool
+    def __init__(self) -> None:
+        super().__init__(VIEWING)
+        self.turns = threading.BoundedSemaphore(CONCURRENT_VIEWS)
+        self.layouts = _Memo(LAYOUTS_KEPT)
 
 
-def warm_up(budget: ParseBudget) -> threading.Thread:
+def warm_up(viewer: ViewerPool, budget: ParseBudget) -> threading.Thread:
     """Start a viewer worker in the background (a server calls this once it is up): the first page view then
     costs what any other does, not the worker's start."""
-    thread = threading.Thread(target=_viewer().warm, args=(budget.memory_mb,), name="docbot-view-warm-up", daemon=True)
+    thread = threading.Thread(target=viewer.warm, args=(budget.memory_mb,), name="docbot-view-warm-up", daemon=True)
     thread.start()
     return thread
 
 
-def _call(header: tuple[object, ...], budget: ParseBudget) -> object:
+def _call(viewer: ViewerPool, header: tuple[object, ...], budget: ParseBudget) -> object:
     """The viewer worker's answer, waiting at most ``timeout_s`` for a turn (so no request waits for long)."""
-    if not _turns.acquire(timeout=budget.timeout_s):
+    if not viewer.turns.acquire(timeout=budget.timeout_s):
         raise ViewError(f"the viewer is busy with other pages for over {budget.timeout_s:g} s; try again shortly")
     try:
-        return _viewer().call(header, b"", budget=budget)
+        return viewer.call(header, b"", budget=budget)
     finally:
-        _turns.release()
+        viewer.turns.release()
 
 
 def _version(path: Path) -> tuple[str, int, int]:
@@ -117,18 +112,21 @@ class _Memo:
                 self._items.popitem(last=False)
 
 
-_layouts = _Memo(LAYOUTS_KEPT)
-
-
 def _ask(
-    memo: _Memo, key: tuple[object, ...], header: tuple[object, ...], budget: ParseBudget, *, keep: bool = True
+    viewer: ViewerPool,
+    memo: _Memo,
+    key: tuple[object, ...],
+    header: tuple[object, ...],
+    budget: ParseBudget,
+    *,
+    keep: bool = True,
 ) -> object:
     """The worker's answer to ``header``, remembered under ``key`` (failures always, answers when ``keep``)."""
     found = memo.get(key)
     if found is not None:
         return found
     try:
-        value = _call(header, budget)
+        value = _call(viewer, header, budget)
     except ViewError as exc:
         memo.put(key, exc)
         raise
@@ -137,23 +135,30 @@ def _ask(
     return value
 
 
-def page_layout(path: Path, page: int, *, budget: ParseBudget) -> PageLayout:
+def page_layout(path: Path, page: int, *, viewer: ViewerPool, budget: ParseBudget) -> PageLayout:
     """docbot's text of page ``page`` of the PDF at ``path``, aligned with pdfium's characters (cached)."""
     version = _version(path)
-    layout = _ask(_layouts, ("layout", *version, page), ("layout", version[0], page), budget)
+    layout = _ask(viewer, viewer.layouts, ("layout", *version, page), ("layout", version[0], page), budget)
     assert isinstance(layout, PageLayout)
     return layout
 
 
 def sentence_boxes(
-    path: Path, page: int, start: int, end: int, *, budget: ParseBudget, expected: str | None = None
+    path: Path,
+    page: int,
+    start: int,
+    end: int,
+    *,
+    viewer: ViewerPool,
+    budget: ParseBudget,
+    expected: str | None = None,
 ) -> list[Box]:
     """The boxes (one per line fragment, across line and column breaks) of ``text[start:end]`` of that page.
 
     ``expected``: the text a citation quotes there; when the page no longer holds it at those characters, the file
     changed since the answer and :class:`ViewError` says so (rather than boxing other words).
     """
-    layout = page_layout(path, page, budget=budget)
+    layout = page_layout(path, page, viewer=viewer, budget=budget)
     if not 0 <= start < end <= len(layout.text):
         raise ViewError(f"characters {start}-{end} are not on page {page} (it has {len(layout.text)})")
     if expected is not None and layout.text[start:end].split() != expected.split():
@@ -161,9 +166,9 @@ def sentence_boxes(
     return layout.boxes(start, end)
 
 
-def page_count(path: Path, *, budget: ParseBudget) -> int:
+def page_count(path: Path, *, viewer: ViewerPool, budget: ParseBudget) -> int:
     version = _version(path)
-    count = _ask(_layouts, ("count", *version), ("count", version[0]), budget)
+    count = _ask(viewer, viewer.layouts, ("count", *version), ("count", version[0]), budget)
     assert isinstance(count, int)
     return count
 
@@ -171,16 +176,17 @@ def page_count(path: Path, *, budget: ParseBudget) -> int:
 class PageRenderer:
     """PDF pages drawn as PNG, kept on disk in ``folder`` up to ``cache_bytes`` (least recently used go first)."""
 
-    def __init__(self, folder: Path, cache_bytes: int, budget: ParseBudget) -> None:
+    def __init__(self, folder: Path, cache_bytes: int, budget: ParseBudget, viewer: ViewerPool) -> None:
         self.folder = folder
         self.cache_bytes = cache_bytes
         self.budget = budget
+        self.viewer = viewer
         self._failures = _Memo(LAYOUTS_KEPT)
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PageRenderer:
-        return cls(settings.data_dir / "views", settings.view_cache_bytes, view_budget(settings))
+    def from_settings(cls, settings: Settings, viewer: ViewerPool) -> PageRenderer:
+        return cls(settings.data_dir / "views", settings.view_cache_bytes, view_budget(settings), viewer)
 
     def png(self, path: Path, page: int, dpi: int = 150) -> bytes:
         """Page ``page`` (from 1) of the PDF at ``path`` drawn at ``dpi``, as PNG bytes."""
@@ -193,7 +199,7 @@ class PageRenderer:
             data = cached.read_bytes()
             os.utime(cached)  # recently used
             return data
-        data = _ask(self._failures, key, ("render", version[0], page, dpi), self.budget, keep=False)
+        data = _ask(self.viewer, self._failures, key, ("render", version[0], page, dpi), self.budget, keep=False)
         assert isinstance(data, bytes)
         self._store(cached, data)
         return data

@@ -27,7 +27,7 @@ from bot.view.errors import ViewBusy
 from index.errors import LoadError
 from index.loaders import read_file
 from index.lru import BoundedLRU
-from index.parse_pool import ParseBudget, parse_in_worker
+from index.parse_pool import ParseBudget, ParsePool
 from index.types import LoadedFile
 
 #: A failure is remembered this long (a file over the budget is not parsed again on every view).
@@ -90,12 +90,13 @@ class ViewTexts:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ViewTexts:
+    def from_settings(cls, settings: Settings, pool: ParsePool) -> ViewTexts:
+        """Files parsed in ``pool`` (the process's parsers) under the parse budget."""
         budget = ParseBudget(settings.parse_timeout_s, settings.parse_memory_mb)
 
         def parse(path: Path, source: str) -> LoadedFile:
             data = read_file(path, settings.max_file_bytes)
-            return parse_in_worker(path, data, source, max_bytes=settings.max_file_bytes, budget=budget)
+            return pool.parse(path, data, source, max_bytes=settings.max_file_bytes, budget=budget)
 
         return cls(
             parse,

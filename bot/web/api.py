@@ -21,9 +21,7 @@ from bot.answer.citations import Answer
 from bot.config import Settings
 from bot.documents.indexed import list_documents
 from bot.ops.health import StoreProbe
-from bot.state.conversations import ConversationStore
-from bot.state.counters import WindowCounters
-from bot.state.database import Database
+from bot.state.stores import Stores
 from bot.state.uploads import UploadStore
 from bot.web.collections import asked_collections
 from bot.web.conversations import ApiConversations
@@ -69,10 +67,12 @@ _STREAM_DOC = {
 
 
 def install_api(
-    app: FastAPI, library: Library, settings: Settings, access: Access, slots: AnswerSlots, database: Database
+    app: FastAPI, library: Library, settings: Settings, access: Access, slots: AnswerSlots, state: Stores
 ) -> None:
+    """The REST/SSE API, the OpenAI-compatible API and the embed; conversations, uploads and the API's rate
+    counters are ``state``'s."""
     origins = settings.embed_origins  # checked and normalised by Settings
-    guard = Guard(access, RateLimiter(WindowCounters(database, "api", 60.0), settings.rate_limit_per_minute))
+    guard = Guard(access, RateLimiter(state.counters("api"), settings.rate_limit_per_minute))
     bot = library.bot([settings.default_collection])
     install_error_handlers(app, bot.retriever.store.location, store_down_fix(settings))
     app.add_api_route(
@@ -83,8 +83,8 @@ def install_api(
         summary="Ready to answer: 200, or 503 while the vector store is unreachable (no key needed)",
         responses=_STORE_DOWN,
     )
-    talks = ApiConversations(ConversationStore(database), settings.default_collection)
-    app.include_router(rest_router(library, settings, guard, slots, talks, UploadStore(database)))
+    talks = ApiConversations(state.conversations, settings.default_collection)
+    app.include_router(rest_router(library, settings, guard, slots, talks, state.uploads))
     app.include_router(openai_router(library, settings, guard, slots))
     install_embed(app, settings, origins)
     install_browser_policy(app, origins)

@@ -30,8 +30,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot.access.policy import Access
 from bot.access.rate_limits import RateLimiter
 from bot.config import Settings
-from bot.state.counters import WindowCounters
-from bot.state.database import Database, DatabaseError
+from bot.state.database import DatabaseError
+from bot.state.stores import Stores
 from bot.web.page_session_owner import PageSessionOwner, page_caller
 from bot.web.same_origin import SameOriginStateChanges
 
@@ -264,7 +264,7 @@ class AnswerSlots:
             yield
 
 
-def install_edge(app: FastAPI, settings: Settings, database: Database, access: Access) -> None:
+def install_edge(app: FastAPI, settings: Settings, state: Stores, access: Access) -> None:
     """The edge around the whole app (call it after mounting the page): forwarded headers, Host, page rate limit,
     cross-site state changes (:mod:`bot.web.same_origin`)."""
     if not settings.allowed_hosts and host_name(settings.host) in ANY_INTERFACE:
@@ -272,7 +272,7 @@ def install_edge(app: FastAPI, settings: Settings, database: Database, access: A
             "serving on every interface, but only loopback host names are allowed: set DOCBOT_ALLOWED_HOSTS to the "
             "names browsers use for this server"
         )
-    limiter = RateLimiter(WindowCounters(database, "page", 60.0), settings.rate_limit_per_minute)
+    limiter = RateLimiter(state.counters("page"), settings.rate_limit_per_minute)
     caller_of = page_caller(access)
     app.add_middleware(PageSessionOwner, caller_of=caller_of)
     app.add_middleware(SameOriginStateChanges)

@@ -40,18 +40,16 @@ from bot.access.rate_limits import RateLimiter
 from bot.config import Settings
 from bot.documents.library import Library
 from bot.documents.originals import Originals
-from bot.state.counters import WindowCounters
-from bot.state.database import Database
-from bot.state.uploads import UploadStore
+from bot.state.stores import Stores
 from bot.view.errors import ViewError
 from bot.view.evidence import REMOVED, Evidence, EvidenceError, evidence, parse_span
 from bot.view.layout import Box
-from bot.view.pdf import MAX_DPI, PageRenderer, page_count, sentence_boxes, view_budget
+from bot.view.pdf import MAX_DPI, PageRenderer, ViewerPool, page_count, sentence_boxes, view_budget
 from bot.view.texts import ViewTexts
 from bot.web.collections import asked_collections
 from bot.web.embed import static_asset
 from bot.web.security import Guard, frame_ancestors
-from index.parse_pool import ParseBudget
+from index.parse_pool import ParseBudget, ParsePool
 
 _POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; script-src 'none'; "
@@ -198,10 +196,10 @@ def error_view(error: EvidenceError) -> str:
     return _page(title, f'<main class="view-error"><h1>{title}</h1><p role="alert">{escape(str(error))}</p></main>')
 
 
-def _page_total(file: Path, budget: ParseBudget) -> int | None:
+def _page_total(file: Path, viewer: ViewerPool, budget: ParseBudget) -> int | None:
     """The PDF's page count (the viewer worker's, cached per file version); None when it cannot be read in time."""
     try:
-        return page_count(file, budget=budget)
+        return page_count(file, viewer=viewer, budget=budget)
     except ViewError:
         return None
 
@@ -210,15 +208,25 @@ def _is_pdf(found: Evidence) -> bool:
     return found.source.lower().endswith(".pdf")
 
 
-def install_viewer(app: FastAPI, library: Library, settings: Settings, access: Access, database: Database) -> None:
-    limiter = RateLimiter(WindowCounters(database, "view", 60.0), settings.rate_limit_per_minute)
+def install_viewer(
+    app: FastAPI,
+    library: Library,
+    settings: Settings,
+    access: Access,
+    state: Stores,
+    viewer: ViewerPool,
+    parse_pool: ParsePool,
+) -> None:
+    """The evidence viewer's routes: uploaded originals and the viewer's rate counters are ``state``'s; PDFs are
+    drawn in ``viewer``'s workers, other files read again in ``parse_pool``'s (the process's pools)."""
+    limiter = RateLimiter(state.counters("view"), settings.rate_limit_per_minute)
     # who may read some collection gets past; each view then checks the collection its link names
     caller = Depends(Guard(access, limiter, action="read"))
     headers = _headers(settings.embed_origins)
-    renderer = PageRenderer.from_settings(settings)
+    renderer = PageRenderer.from_settings(settings, viewer)
     budget = view_budget(settings)
-    originals = Originals(UploadStore(database), settings.data_dir)
-    texts = ViewTexts.from_settings(settings)
+    originals = Originals(state.uploads, settings.data_dir)
+    texts = ViewTexts.from_settings(settings, parse_pool)
     threads = CapacityLimiter(VIEW_THREADS)
 
     def found_in(
@@ -249,12 +257,13 @@ def install_viewer(app: FastAPI, library: Library, settings: Settings, access: A
         if found.file is None or found.page is None or not _is_pdf(found):
             return text_view(found, quote, span)
         try:
-            passage = sentence_boxes(found.file, found.page, *found.passage, budget=budget) if found.passage else []
-            sentence = sentence_boxes(found.file, found.page, *quote, budget=budget) if quote else []
+            boxes = partial(sentence_boxes, found.file, found.page, viewer=viewer, budget=budget)
+            passage = boxes(*found.passage) if found.passage else []
+            sentence = boxes(*quote) if quote else []
         except ViewError as exc:
             found = found_in(identity, collection, reference, page, drawable=False)
             return text_view(replace(found, notice=f"the page cannot be drawn ({exc}): showing its text"), quote, span)
-        return pdf_view(found, span, zoom, passage, sentence, _page_total(found.file, budget))
+        return pdf_view(found, span, zoom, passage, sentence, _page_total(found.file, viewer, budget))
 
     def drawn(identity: Identity, collection: str | None, reference: str, page: int, dpi: int) -> bytes:
         found = found_in(identity, collection, reference, page, drawable=True)

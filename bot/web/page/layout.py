@@ -22,10 +22,7 @@ from bot.answer.chat import Bot
 from bot.config import Settings
 from bot.documents.changes import DocumentChanges
 from bot.documents.upload_inbox import UploadInbox
-from bot.state.conversations import ConversationStore
-from bot.state.database import Database
-from bot.state.feedback import FeedbackStore
-from bot.state.uploads import UploadStore
+from bot.state.stores import Stores
 from bot.view.render import sources_html
 from bot.web.edge import AnswerSlots
 from bot.web.embed import STATIC
@@ -63,15 +60,16 @@ class ChatPage(OverviewEvents, ChatEvents, DocumentEvents):
         indexer: Indexer,
         inbox: UploadInbox,
         access: Access,
-        database: Database,
+        state: Stores,
         slots: AnswerSlots | None = None,
         library: Library | None = None,
     ) -> None:
-        """``library``: every collection, for the collection picker; without it the page serves ``bot`` alone."""
+        """``state``: the process's stores (conversations, votes, uploads); ``library``: every collection, for the
+        collection picker; without it the page serves ``bot`` alone."""
         self.bot = bot
-        self.conversations = ConversationStore(database)
-        self.votes = FeedbackStore(database)
-        self.uploads = UploadStore(database)
+        self.conversations = state.conversations
+        self.votes = state.feedback
+        self.uploads = state.uploads
         self.settings = settings
         self.indexer = indexer
         self.inbox = inbox
@@ -202,12 +200,12 @@ def build_ui(
     inbox: UploadInbox,
     access: Access,
     slots: AnswerSlots,
-    database: Database,
+    state: Stores,
     library: Library | None = None,
 ) -> gr.Blocks:
     """The page: a collection picker, a Chat tab (the conversation beside its sources, past conversations below it)
     and a Documents tab (list, upload, remove), both following the picked collections."""
-    page = ChatPage(bot, settings, indexer, inbox, access, database, slots, library)
+    page = ChatPage(bot, settings, indexer, inbox, access, state, slots, library)
     with gr.Blocks(title="docbot", analytics_enabled=False) as blocks:
         turns = gr.State([])
         saved = browser_state()
