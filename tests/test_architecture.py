@@ -158,6 +158,67 @@ def test_only_the_cli_and_the_benchmarks_reach_the_composition_root(imports: dic
     }, importers
 
 
+#: What one docbot process holds once: the state database and its stores, the rate-limit counters, the worker pools
+#: and the Library of collections. Only the composition root (app.py) constructs them; the rest are handed them.
+PROCESS_PARTS = (
+    "Database",
+    "ConversationStore",
+    "FeedbackStore",
+    "GrantStore",
+    "UploadStore",
+    "WindowCounters",
+    "WorkerPool",
+    "ParsePool",
+    "ViewerPool",
+    "ProcessPoolExecutor",
+    "Library",
+)
+#: Their constructors by another name: class methods that open one.
+NAMED_CONSTRUCTORS = {("Database", "open"), ("Database", "for_settings")}
+
+
+def constructions(source: str, filename: str = "<source>") -> list[str]:
+    """The process parts ``source`` constructs, as ``Name`` or ``Name.method`` with the line: ``UploadStore(db)``,
+    ``state.UploadStore(db)``, ``Database.open(url, folder)``."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename=filename)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        if name in PROCESS_PARTS:
+            found.append(f"{name} (line {node.lineno})")
+        elif (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and (func.value.id, func.attr) in NAMED_CONSTRUCTORS
+        ):
+            found.append(f"{func.value.id}.{func.attr} (line {node.lineno})")
+    return found
+
+
+def test_only_the_composition_root_constructs_the_state_stores_pools_and_library() -> None:
+    """app.py builds each store, counter, pool and the Library once a process and hands them on; a module that
+    constructs one (tests/ and bench/ aside) would make a second, bypassing it (issue 28)."""
+    offending = {
+        module_name(path): made
+        for package in ("bot", "index")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (made := constructions(path.read_text(encoding="utf-8"), str(path)))
+    }
+    assert offending == {}
+
+
+def test_the_construction_finder_sees_every_form_and_the_root_constructs_them() -> None:
+    """Guards the guard: calls by bare name, through a module, and the named constructors are found; app.py makes
+    every part it owns."""
+    snippet = "a = UploadStore(db)\nb = state.GrantStore(db, 0)\nc = Database.for_settings(s)\nd = ViewerPool\n"
+    assert constructions(snippet) == ["UploadStore (line 1)", "GrantStore (line 2)", "Database.for_settings (line 3)"]
+    made = {entry.split(" ")[0] for entry in constructions((ROOT / "app.py").read_text(encoding="utf-8"))}
+    owned = set(PROCESS_PARTS) - {"Database", "WorkerPool", "ProcessPoolExecutor"}
+    assert owned | {"Database.for_settings"} <= made, sorted(made)
+
+
 def import_cycles(imports: dict[str, set[str]]) -> list[list[str]]:
     """The project's import cycles: strongly connected groups of two or more modules (Tarjan, iteratively)."""
     graph = {module: sorted(t for t in targets if t in imports and t != module) for module, targets in imports.items()}
