@@ -40,6 +40,14 @@ def test_relevance_ignores_whitespace_and_case() -> None:
     assert not contains_evidence("anything at all", "")  # no evidence: nothing is relevant
 
 
+def test_relevance_reads_a_word_hyphenated_at_a_pdf_line_end_as_one_word() -> None:
+    """Evidence copied from a PDF's raw text ("unstoppa- ble") is found in docbot's cleaned text, and the reverse."""
+    assert contains_evidence("a secure and unstoppable computer program", "secure and unstoppa- ble computer")
+    assert contains_evidence("some self- organizing nodes", "some self-organizing nodes")
+    assert contains_evidence("the \ufb01nal block", "the final block")
+    assert not contains_evidence("a secure and unstable program", "secure and unstoppa- ble")
+
+
 def test_ranks_hits_and_reciprocal_rank() -> None:
     ranking = [F, T, F, T]
     assert first_relevant_rank(ranking) == 2

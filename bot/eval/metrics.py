@@ -2,7 +2,8 @@
 
 Rules that hold everywhere:
 
-- A passage is relevant when it contains the evidence span after whitespace and case normalisation.
+- A passage is relevant when it contains the evidence span after whitespace, case, ligature and hyphen
+  normalisation (evidence copied from a PDF's raw text, "unstoppa- ble", is found in the cleaned "unstoppable").
 - Answers are compared SQuAD-style: lower case, no punctuation, no articles (a, an, the), single spaces.
 - A metric with nothing to measure (no evidence, no citations, no unanswerable question, ...) is ``None``,
   never 0 or 1: it is ``null`` in JSON, ``—`` in Markdown, and it fails a ``--fail-under`` gate.
@@ -18,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from index.text_clean import fold_chars
 
 #: The ranks at which retrieval hits are reported.
 HIT_KS = (1, 3, 5, 10)
@@ -74,9 +77,20 @@ def normalise_space(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+#: A hyphen inside a word, with any white space after it: "unstoppa- ble", "unstoppa-ble" and "unstoppable" (and
+#: "self- organizing", "self-organizing") are one word to the evidence test, whichever text a question set quotes.
+_WORD_HYPHEN = re.compile(r"(?<=\w)-\s*(?=\w)")
+
+
+def evidence_form(text: str) -> str:
+    """The form in which evidence is looked for: white space and case (:func:`normalise_space`), ligatures and
+    odd spaces (:func:`index.text_clean.fold_chars`) and hyphens inside words (left out) made alike."""
+    return _WORD_HYPHEN.sub("", normalise_space(fold_chars(text)))
+
+
 def contains_evidence(passage: str, evidence: str) -> bool:
-    needle = normalise_space(evidence)
-    return bool(needle) and needle in normalise_space(passage)
+    needle = evidence_form(evidence)
+    return bool(needle) and needle in evidence_form(passage)
 
 
 def first_relevant_rank(relevance: Sequence[bool]) -> int | None:
