@@ -186,11 +186,11 @@ def build(
     process's, when the caller has them already (a :class:`Library` opening another collection, ``docbot serve``
     which checked access first); else they are made here, once for the process.
     """
-    from index.embeddings import Embedder as SentenceEmbedder
+    from index.embeddings import embedder_from_settings
     from index.pipeline import Indexer
     from index.store import VectorStore
 
-    embedder = embedder or SentenceEmbedder.from_settings(settings)
+    embedder = embedder or embedder_from_settings(settings)
     store = VectorStore(settings, embedder.name, embedder.dimension, rebuild=rebuild)
     pools = pools or open_pools()
     indexer = Indexer(settings, embedder, store, pools.parse)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
@@ -22,6 +22,8 @@ from bot.settings_errors import SettingsError, load_settings
 if TYPE_CHECKING:
     from app import State
     from bot.answer.chat import Bot
+    from bot.eval.questions import QuestionItem
+    from bot.eval.run import RunSpec
     from index.collections import Collections
     from index.filters import Filter
 
@@ -51,7 +53,7 @@ def failure_lines(exc: Exception) -> tuple[list[str], int] | None:
     if isinstance(exc, QuestionSetError):
         return [f"{exc.path}: {problem}" for problem in exc.problems], 2
     refused = (QuestionError, GateError, RetrieversError, SquadError, ResultsFileError, FeedbackFileError)
-    if isinstance(exc, (*refused, FilterError, errors.CollectionError, GrantError)):
+    if isinstance(exc, (*refused, FilterError, errors.CollectionError, GrantError, errors.RerankerModelError)):
         return [str(exc)], 2
     failures = (
         errors.StoreUnavailableError,
@@ -440,13 +442,20 @@ def eval_run(
             help="Also rank every question with these retrievers and report them side by side, e.g. hybrid,dense,bm25.",
         ),
     ] = None,
+    reranker: Annotated[
+        str | None,
+        typer.Option(
+            metavar="MODEL|URL",
+            help="Run the set twice over the same index, without a reranker and with this one (a CrossEncoder's "
+            "folder or cached name, or a rerank endpoint's URL, sent DOCBOT_RERANKER as the model name), write "
+            "OUT/without-reranker and OUT/with-reranker and print their comparison (as eval compare).",
+        ),
+    ] = None,
 ) -> None:
     """Ask every question of a set, score the answers, write the reports and print the summary."""
-    from tqdm import tqdm
-
     from bot.eval.questions import load_question_set
     from bot.eval.retrievers import parse_retrievers
-    from bot.eval.run import Gate, RunSpec, evaluate, failed_gates, write_run
+    from bot.eval.run import Gate, RunSpec, reranked_bot, with_reranker
 
     if docs is not None and collection is not None:
         raise _fail("--docs indexes into a temporary index and --collection names an existing one: give one", 2)
@@ -454,15 +463,46 @@ def eval_run(
     gates = tuple(Gate.parse(text) for text in fail_under or [])
     compared = parse_retrievers(retrievers) if retrievers else ()
     settings = load_settings(generator=generator)
+    model = settings.reranker  # the model name a rerank endpoint is sent (DOCBOT_RERANKER)
+    if reranker is not None:
+        settings = with_reranker(settings, None)  # run A: no reranker, whatever the settings configure
+    spec = RunSpec(questions, k, docs, gates, compared)
+    runs: dict[str, dict[str, Any]] = {}
     with ExitStack() as stack:
         bot = _enter_temporary_bot(stack, settings, docs) if docs else _open_bot(settings, collection)
-        with tqdm(total=len(items), desc="evaluating", unit="question", file=sys.stderr, disable=None) as bar:
-            results = evaluate(bot, items, RunSpec(questions, k, docs, gates, compared), lambda _: bar.update())
+        runs["without-reranker" if reranker is not None else ""] = _evaluate_with_bar(bot, items, spec)
+        if reranker is not None:
+            runs["with-reranker"] = _evaluate_with_bar(reranked_bot(bot, reranker, model), items, spec)
     out = out or Path("eval-runs") / f"{questions.stem}-{datetime.now():%Y%m%d-%H%M%S}"
-    written = write_run(results, out, settings.view_base_url)
-    typer.echo(written[1].read_text(encoding="utf-8"), nl=False)
-    typer.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
-    failed = failed_gates(results)
+    _write_runs(runs, out, settings)
+
+
+def _evaluate_with_bar(bot: Bot, items: list[QuestionItem], spec: RunSpec) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from bot.eval.run import evaluate
+
+    with tqdm(total=len(items), desc="evaluating", unit="question", file=sys.stderr, disable=None) as bar:
+        return evaluate(bot, items, spec, lambda _: bar.update())
+
+
+def _write_runs(runs: dict[str, dict[str, Any]], out: Path, settings: Settings) -> None:
+    """Each run's reports (one run in ``out``; several in ``out/NAME``, compared the first with the last), the
+    summary or comparison printed; exit 1 when a run failed a gate."""
+    from bot.eval.compare import compare_runs
+    from bot.eval.report import compare_markdown
+    from bot.eval.run import failed_gates, write_run
+
+    written = {name: write_run(results, out / name, settings.view_base_url) for name, results in runs.items()}
+    if len(runs) == 1:
+        typer.echo(next(iter(written.values()))[1].read_text(encoding="utf-8"), nl=False)
+    else:
+        (a, first), (b, last) = next(iter(runs.items())), list(runs.items())[-1]
+        comparison = compare_markdown(compare_runs(first, last, (str(out / a), str(out / b))))
+        (out / "compare.md").write_text(comparison, encoding="utf-8")
+        typer.echo(comparison, nl=False)
+    typer.echo(f"wrote {', '.join(str(p) for paths in written.values() for p in paths)}", err=True)
+    failed = [gate for results in runs.values() for gate in failed_gates(results)]
     if failed:
         raise _fail("gate(s) failed: " + "; ".join(f"{g['metric']}: {g['reason']}" for g in failed))
 

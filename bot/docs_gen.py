@@ -53,6 +53,8 @@ def _default(info: object) -> str:
     default = getattr(info, "default", None)
     if getattr(info, "default_factory", None) is not None or default in (None, PydanticUndefined):
         return "(none)"
+    if default == "":
+        return "(empty)"
     return f"`{default}`"
 
 

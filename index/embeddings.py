@@ -1,4 +1,5 @@
-"""The embedding model: the bundled all-MiniLM-L6-v2 found inside site-packages, loaded with the hub off."""
+"""The embedding model: the bundled all-MiniLM-L6-v2 found inside site-packages, or any sentence-transformers model
+on this machine with its query and passage prompts (index.prompts), loaded with the hub off."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from langchain_core.embeddings import Embeddings
 from index.coalesce import Coalescer
 from index.errors import EmbeddingModelError
 from index.onnx_model import onnx_encoder
+from index.prompts import Prompts
 from index.settings import (
     BUNDLED_EMBEDDING_MODEL,
     EmbedPrecision,
@@ -23,6 +25,8 @@ from index.settings import (
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+    from index.protocols import Embedder as EmbedderProtocol
 
 #: Up to this many texts (a question's parts, a few sentences) go through the question engine in one forward pass:
 #: ONNX Runtime is 2.6x PyTorch there, and at par on the large batches of indexing (bench/analysis.md).
@@ -79,14 +83,18 @@ class Embedder(Embeddings):
         query_engine: QueryEngine = "torch",
         model_cache: Path | None = None,
         query_precision: QueryPrecision = "float32",
+        prompts: Prompts | None = None,
     ) -> None:
+        """``prompts``: put before questions and documents' texts (e5, bge); recorded in ``name`` when any."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # "Loading weights" on every CLI start is noise
-        location, self.name = resolve_model(model)
+        location, recorded = resolve_model(model)
+        self.prompts = prompts or Prompts()
+        self.name = self.prompts.identity(recorded)
         self.batch_size = batch_size
         self.precision = resolve_precision(precision)
         try:
@@ -101,11 +109,11 @@ class Embedder(Embeddings):
         self.dimension: int = dimension
         self._model.eval()  # once: SentenceTransformer.encode repeats it (and a device check) on every call
         # Questions (and up to FEW_TEXTS documents' texts) are run through the model directly when nothing in
-        # encode() would change them: no prompt prepended. The same tokenisation, forward pass and normalisation,
-        # without encode()'s per-call bookkeeping (walking every module and parameter), which costs several ms of
-        # CPU a question; with query_engine onnx, by ONNX Runtime (index.onnx_model). Single questions from
-        # concurrent requests share one forward pass (index.coalesce).
-        self._direct = self._model.default_prompt_name is None
+        # encode() would change them: no prompt prepended (none configured, none the model's default). The same
+        # tokenisation, forward pass and normalisation, without encode()'s per-call bookkeeping (walking every module
+        # and parameter), which costs several ms of CPU a question; with query_engine onnx, by ONNX Runtime
+        # (index.onnx_model). Single questions from concurrent requests share one forward pass (index.coalesce).
+        self._direct = self._model.default_prompt_name is None and self.prompts.empty
         found = None
         if query_engine == "onnx" and self._direct:
             found = onnx_encoder(self._model, self.name, model_cache or default_model_cache(), query_precision)
@@ -130,19 +138,26 @@ class Embedder(Embeddings):
             settings.query_engine,
             settings.model_cache,
             settings.query_precision,
+            Prompts(settings.embedding_query_prompt, settings.embedding_passage_prompt),
         )
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Documents' texts → unit-length float32 vectors, one row per text (what the index stores)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        import torch
-
         if self._direct and len(texts) <= FEW_TEXTS:
             return self._few(texts)
+        return self._encode(texts, self.prompts.passage or None)
+
+    def _encode(self, texts: list[str], prompt: str | None) -> np.ndarray:
+        """``texts`` through SentenceTransformer.encode with ``prompt`` put before each (None: the model's default
+        prompt, if it names one)."""
+        import torch
+
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
             vectors = self._model.encode(
                 texts,
+                prompt=prompt,
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
@@ -154,8 +169,10 @@ class Embedder(Embeddings):
         """Questions (a question's parts, claims, probes) → unit-length float32 vectors, one row per text, by the
         question engine: in float32 one alone shares a forward pass with questions asked at the same moment and more
         go FEW_TEXTS at a time; in int8 (query_precision) each text runs alone."""
-        if not self._direct or not texts:
+        if not texts:
             return self.encode(texts)
+        if not self._direct:
+            return self._encode(texts, self.prompts.query or None)
         if len(texts) == 1:
             return self._questions(texts[0])
         return np.vstack([self._ask(texts[i : i + self._step]) for i in range(0, len(texts), self._step)])
@@ -180,3 +197,13 @@ class Embedder(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.encode_queries([text])[0].tolist()
+
+
+def embedder_from_settings(settings: IndexSettings) -> EmbedderProtocol:
+    """The embedder ``settings`` configure: the OpenAI-compatible endpoint (embeddings_url), else the local
+    sentence-transformers model (embedding_model, the bundled one by default)."""
+    if settings.embeddings_url:
+        from index.embedding_endpoint import EndpointEmbedder
+
+        return EndpointEmbedder.from_settings(settings)
+    return Embedder.from_settings(settings)

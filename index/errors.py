@@ -14,6 +14,16 @@ class EmbeddingModelError(Exception):
     """The embedding model cannot be loaded (missing package, a name that is not on this machine)."""
 
 
+class RerankerModelError(Exception):
+    """The configured reranker cannot be loaded (a cross-encoder that is not on this machine); the message names
+    the setting (DOCBOT_RERANKER)."""
+
+
+class RerankError(RuntimeError):
+    """A reranking call failed (the endpoint timed out, answered an error or something unreadable): the search keeps
+    the fused order (index.rerank)."""
+
+
 class StoreUnavailableError(RuntimeError):
     """The vector store cannot be reached (a stopped Chroma server, a broken directory)."""
 

@@ -1,7 +1,8 @@
 """What the answering side types against: small ``typing.Protocol`` s that the real parts and any fake implement.
 
-``index.embeddings.Embedder``, ``index.store.VectorStore`` and ``index.retriever.HybridRetriever`` are the real
-implementations; a test may hand ``bot/`` anything with the same shape.
+``index.embeddings.Embedder`` (or ``index.embedding_endpoint.EndpointEmbedder``), ``index.store.VectorStore``,
+``index.retriever.HybridRetriever`` and the rerankers of ``index.rerank`` are the real implementations; a test may
+hand ``bot/`` anything with the same shape.
 """
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ class Embedder(Protocol):
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Questions (and texts compared like them: a question's parts, claims, probes), matched against stored
         vectors; may run a faster, slightly different model (index.settings.IndexSettings.query_precision)."""
+        ...
+
+
+class Reranker(Protocol):
+    """(question, passages' texts) → one relevance score a text, higher is better (index.rerank)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def scores(self, query: str, texts: list[str]) -> list[float]:
+        """Raises ``index.errors.RerankError`` when it cannot score (the search then keeps its fused order)."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense search in Chroma and BM25 over the same chunks, fused by reciprocal rank.
+"""Hybrid retrieval: dense search in Chroma and BM25 over the same chunks, fused by reciprocal rank (and, when one is
+configured, reranked by a cross-encoder: index.rerank).
 
 Also a LangChain ``BaseRetriever``, so it plugs into any LangChain chain.
 """
@@ -22,7 +23,8 @@ from index.filter_vectors import FilterVectors
 from index.filters import Filter, FilterTable
 from index.follow import StoreFollower
 from index.lexical import LexicalIndex, sync_lexical
-from index.protocols import Embedder, Store
+from index.protocols import Embedder, Reranker, Store
+from index.rerank import rerank, reranker_from_settings
 from index.rrf import fuse
 from index.settings import IndexSettings
 from index.store import StoredChunk
@@ -86,6 +88,8 @@ class HybridRetriever(BaseRetriever):
     # Typed against the protocols (not checked by pydantic): the real parts and any fake with the same shape.
     embedder: SkipValidation[Embedder]
     store: SkipValidation[Store]
+    #: Orders the first ``rerank_candidates`` fused passages (default: the one the settings configure, if any).
+    reranker: SkipValidation[Reranker | None] = None
     _lexical: LexicalIndex = PrivateAttr()
     _table: FilterTable | None = PrivateAttr(default=None)
     _vectors: FilterVectors = PrivateAttr()
@@ -97,6 +101,8 @@ class HybridRetriever(BaseRetriever):
     )
 
     def model_post_init(self, context: Any, /) -> None:
+        if self.reranker is None and self.settings.reranking:
+            self.reranker = reranker_from_settings(self.settings)
         self._follower = StoreFollower(self.store.revision, self._sync, self.settings.store_check_interval_s)
         self.refresh()
 
@@ -213,9 +219,13 @@ class HybridRetriever(BaseRetriever):
         )
         scores = fuse(sides, settings.rrf_k)
         ranked = sorted(scores, key=scores.__getitem__, reverse=True)
-        passages = self._distinct_passages(ranked, scores, similarity, k)
+        reranker = self.reranker
+        depth = max(k, settings.rerank_candidates) if reranker is not None else k
+        candidates = self._distinct_passages(ranked, scores, similarity, depth)
         best = max(similarity.values(), default=-1.0)
-        support = term_support(query, [p.text for p in passages[:SUPPORT_PASSAGES]])
+        # Coverage is judged on the fused order whether or not a reranker orders the passages handed on.
+        support = term_support(query, [p.text for p in candidates[: min(k, SUPPORT_PASSAGES)]])
+        passages = rerank(reranker, query, candidates, k) if reranker is not None else candidates
         coverage = Coverage(support, self.floor, settings.relevance_floor)
         covered = bool(passages) and coverage.covers(best)
         return Retrieval(passages, best, evidence(best, support), coverage.floor, covered, coverage, vector)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -64,7 +64,12 @@ class IndexSettings(BaseSettings):
     )
 
     # --- indexing ------------------------------------------------------------------------------
-    embedding_model: str = Field(BUNDLED_EMBEDDING_MODEL, description="Bundled model, a path or a model name.")
+    embedding_model: str = Field(
+        BUNDLED_EMBEDDING_MODEL,
+        description="Bundled model, a sentence-transformers model's local folder or a name in the Hugging Face cache "
+        "(never downloaded); with embeddings_url, the model name the endpoint serves. Recorded with the index, with "
+        "the prompts: another one needs docbot index --rebuild (docs/models.md).",
+    )
     embed_batch_size: int = Field(32, ge=1, le=4096, description="Texts per model call (32 measured best on CPU).")
     embed_precision: EmbedPrecision = Field(
         "auto",
@@ -89,6 +94,30 @@ class IndexSettings(BaseSettings):
         default_factory=default_model_cache,
         description="Where model exports (the ONNX graph of the embedding model) are kept, shared by every data "
         "directory of this user (default: $XDG_CACHE_HOME/docbot or ~/.cache/docbot).",
+    )
+    embedding_query_prompt: str = Field(
+        "",
+        description="Text put before every question (and text compared like one) before it is embedded: e5 and bge "
+        "models expect one ('query: ' for e5, the model card says which). Recorded with the index: changing it needs "
+        "docbot index --rebuild. Empty: none (the bundled model wants none).",
+    )
+    embedding_passage_prompt: str = Field(
+        "",
+        description="Text put before every document's text (chunks, sentences) before it is embedded ('passage: ' "
+        "for e5). Recorded with the index like embedding_query_prompt. Empty: none.",
+    )
+    embeddings_url: str | None = Field(
+        None,
+        description="Embed through an OpenAI-compatible embeddings endpoint instead of a local model: its base URL "
+        "(http://127.0.0.1:11434/v1 for Ollama; vLLM, Text Embeddings Inference and OpenAI serve the same "
+        "/v1/embeddings), with embedding_model the model name it serves. The prompts are put before the texts "
+        "here, before they are sent.",
+    )
+    embeddings_api_key: SecretStr | None = Field(
+        None, description="Key sent as Authorization: Bearer <key> to embeddings_url (none: no header)."
+    )
+    embeddings_timeout_s: float = Field(
+        60.0, gt=0, description="Seconds to wait for one reply of embeddings_url before the call fails."
     )
     chunk_size: int = Field(800, ge=100, le=20_000, description="Target chunk length in characters.")
     chunk_overlap: int = Field(150, ge=0, le=5_000, description="Characters shared by neighbouring chunks.")
@@ -164,6 +193,32 @@ class IndexSettings(BaseSettings):
     duplicate_threshold: float = Field(
         0.9, gt=0, le=1, description="Token overlap above which passages are duplicates."
     )
+    reranker: str = Field(
+        "",
+        description="Rerank each search's first rerank_candidates passages (after fusion, before the best k are "
+        "kept) with a cross-encoder: a sentence-transformers CrossEncoder's local folder or a name in the Hugging "
+        "Face cache (never downloaded). With reranker_url, the model name sent to the endpoint. Empty (and no "
+        "reranker_url): no reranking. Whether the documents cover a question is decided as without it (coverage).",
+    )
+    reranker_url: str | None = Field(
+        None,
+        description="Rerank through an HTTP endpoint instead of a local model: its /rerank URL "
+        "(http://127.0.0.1:8080/rerank for Text Embeddings Inference, Infinity, or a Cohere-compatible server's "
+        "/v1/rerank). A timeout or an error keeps the fused order, with a warning in the log.",
+    )
+    reranker_api_key: SecretStr | None = Field(
+        None, description="Key sent as Authorization: Bearer <key> to reranker_url (none: no header)."
+    )
+    reranker_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds to wait for reranker_url before keeping the fused order."
+    )
+    rerank_candidates: int = Field(
+        20,
+        ge=1,
+        le=200,
+        description="Passages of the fused ranking (near-duplicates left out) the reranker orders; the best k of "
+        "them are kept. Each costs a cross-encoder forward pass of the question and the passage.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -190,6 +245,27 @@ class IndexSettings(BaseSettings):
             raise ValueError("a Chroma server URL like http://127.0.0.1:8000 (http or https, a host, a port)")
         return url
 
+    @field_validator("embeddings_url", "reranker_url")
+    @classmethod
+    def _endpoint_url(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("an http or https URL like http://127.0.0.1:8080/v1")
+        return url
+
+    @field_validator("embeddings_url")
+    @classmethod
+    def _endpoint_model_named(cls, url: str | None, info: object) -> str | None:
+        model = getattr(info, "data", {}).get("embedding_model")
+        if url and model == BUNDLED_EMBEDDING_MODEL:
+            raise ValueError(
+                "an endpoint together with DOCBOT_EMBEDDING_MODEL set to the model name it serves (e.g. "
+                "nomic-embed-text); the bundled model runs locally only"
+            )
+        return url
+
     @field_validator("chunk_overlap")
     @classmethod
     def _overlap_below_size(cls, overlap: int, info: object) -> int:
@@ -197,6 +273,11 @@ class IndexSettings(BaseSettings):
         if size is not None and overlap >= size:
             raise ValueError(f"a number of characters smaller than chunk_size ({size})")
         return overlap
+
+    @property
+    def reranking(self) -> bool:
+        """Whether searches rerank their candidates (reranker or reranker_url set)."""
+        return bool(self.reranker or self.reranker_url)
 
     @property
     def chroma_dir(self) -> Path:

@@ -162,7 +162,9 @@ class VectorStore:
             raise IndexMismatchError(
                 f"the index in {self.location} was built with {meta.get('embedding_model')!r} "
                 f"({meta.get('dimension')} dimensions), but the configured model is {self.model_name!r} "
-                f"({self.dimension}). Run: docbot index --rebuild"
+                f"({self.dimension}; DOCBOT_EMBEDDING_MODEL with its prompts DOCBOT_EMBEDDING_QUERY_PROMPT and "
+                "DOCBOT_EMBEDDING_PASSAGE_PROMPT): their vectors do not mix. Set those back, or embed every document "
+                "again with the new ones. Run: docbot index --rebuild"
             )
         return collection
 

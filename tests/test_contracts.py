@@ -11,13 +11,18 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from fake_model_server import FakeModelServer, fake_model_server
 from langchain_core.embeddings import Embeddings
 from live import chroma_server
 
 from bot.config import Settings
+from index.embedding_endpoint import EndpointEmbedder
+from index.embeddings import Embedder as SentenceEmbedder
 from index.errors import IndexMismatchError
 from index.hashing import HashingEmbedder
+from index.prompts import Prompts
 from index.protocols import Embedder, Store
+from index.settings import BUNDLED_EMBEDDING_MODEL
 from index.store import VectorStore
 from index.types import Chunk
 
@@ -33,14 +38,36 @@ TEXTS = [
 # --- Embedder ------------------------------------------------------------------------------------------------
 
 
+#: e5's prompts, as an e5 or bge deployment sets them.
+E5_PROMPTS = Prompts("query: ", "passage: ")
+
+
+@pytest.fixture(scope="module")
+def embeddings_endpoint() -> Iterator[FakeModelServer]:
+    """A local OpenAI-compatible /v1/embeddings server (tests/fake_model_server.py)."""
+    with fake_model_server() as server:
+        yield server
+
+
 @pytest.fixture(
     scope="module",
-    params=["hashing", pytest.param("bundled", marks=pytest.mark.model)],
+    params=[
+        "hashing",
+        "endpoint",
+        pytest.param("bundled", marks=pytest.mark.model),
+        pytest.param("bundled-prompts", marks=pytest.mark.model),
+    ],
 )
 def implementation(request: pytest.FixtureRequest) -> Embedder:
-    """Every Embedder: the hashing one of the fast tier and the real bundled all-MiniLM-L6-v2."""
+    """Every Embedder: the hashing one of the fast tier, an OpenAI-compatible endpoint with e5's prompts (a local
+    fake server), the real bundled all-MiniLM-L6-v2, and that model through the prompts' path."""
     if request.param == "hashing":
         return HashingEmbedder()
+    if request.param == "endpoint":
+        server = request.getfixturevalue("embeddings_endpoint")
+        return EndpointEmbedder(f"{server.url}/v1", "fake-e5", prompts=E5_PROMPTS)
+    if request.param == "bundled-prompts":
+        return SentenceEmbedder(BUNDLED_EMBEDDING_MODEL, query_engine="torch", prompts=E5_PROMPTS)
     return request.getfixturevalue("embedder")
 
 
@@ -77,8 +104,18 @@ def test_embedder_is_a_langchain_embeddings(implementation: Embedder) -> None:
     documents = implementation.embed_documents(TEXTS[:2])
     query = implementation.embed_query(TEXTS[0])
     assert len(documents) == 2 and all(isinstance(x, float) for x in documents[0] + query)
-    np.testing.assert_allclose(query, documents[0], atol=2e-3)
+    # A query is embedded as a question (its prompt, if any), a document as a document's text.
+    np.testing.assert_allclose(query, implementation.encode_queries([TEXTS[0]])[0], atol=2e-3)
     np.testing.assert_allclose(documents, implementation.encode(TEXTS[:2]), atol=2e-3)
+
+
+def test_embedder_gives_questions_unit_float32_rows(implementation: Embedder) -> None:
+    vectors = implementation.encode_queries(TEXTS)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), implementation.dimension)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    question = implementation.encode_queries(["When does the ferry leave the pier?"])[0]
+    similarities = [float(question @ passage) for passage in implementation.encode(TEXTS[:3])]
+    assert max(range(3), key=similarities.__getitem__) == 0, similarities
 
 
 # --- Store ---------------------------------------------------------------------------------------------------

@@ -44,7 +44,16 @@ class Comparison:
         return [d for d in self.deltas if d.regression]
 
 
-_SETUP_KEYS = ("questions_sha256", "k", "generator", "embedding_model", "chunk_size", "chunk_overlap", "chunks")
+_SETUP_KEYS = (
+    "questions_sha256",
+    "k",
+    "generator",
+    "embedding_model",
+    "reranker",
+    "chunk_size",
+    "chunk_overlap",
+    "chunks",
+)
 
 
 def compare_runs(a: dict[str, Any], b: dict[str, Any], names: tuple[str, str] = ("A", "B")) -> Comparison:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from bot.answer.chat import Bot
 from bot.answer.citations import Answer
@@ -44,10 +44,12 @@ from bot.eval.questions import QuestionItem
 from bot.eval.report import render_html, summary_markdown
 from bot.eval.retrievers import compare_retrievers
 from index.pipeline import Indexer, IndexReport, Progress
-from index.protocols import Store
+from index.protocols import Retriever, Store
+from index.settings import IndexSettings
 from index.types import Passage
 
 RESULTS_FORMAT = "docbot-eval/1"
+S = TypeVar("S", bound=IndexSettings)
 
 
 class EvalError(Exception):
@@ -332,6 +334,7 @@ def evaluate(
         "chunks": bot.retriever.store.count(),
         "generator": bot.generator_name,
         "embedding_model": settings.embedding_model,
+        "reranker": reranker_label(settings),
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "seconds": round(time.perf_counter() - started, 1),
@@ -368,6 +371,42 @@ def results_document(results: list[QuestionResult], spec: RunSpec, setup: dict[s
 
 def failed_gates(results: dict[str, Any]) -> list[dict[str, Any]]:
     return [gate for gate in results["gates"] if not gate["passed"]]
+
+
+def reranker_label(settings: Settings) -> str | None:
+    """The reranker a run used, as its results record it (None: none)."""
+    if settings.reranker_url:
+        return f"{settings.reranker or 'rerank'} at {settings.reranker_url}"
+    return settings.reranker or None
+
+
+def with_reranker(settings: S, reranker: str | None, model: str = "") -> S:
+    """``settings`` reranking with ``reranker`` (a rerank endpoint's http(s) URL, sending ``model`` as the model
+    name; else a cross-encoder's folder or cached name), or without any reranker when it is None."""
+    if reranker is None:
+        return settings.model_copy(update={"reranker": "", "reranker_url": None})
+    if reranker.startswith(("http://", "https://")):
+        return settings.model_copy(update={"reranker_url": reranker, "reranker": model})
+    return settings.model_copy(update={"reranker": reranker, "reranker_url": None})
+
+
+def reranked_bot(bot: Bot, reranker: str, model: str = "") -> Bot:
+    """``bot`` over the same index and model backend, each collection's searches reranked by ``reranker`` (and
+    ``model``, as :func:`with_reranker` reads them): the second run of ``docbot eval --reranker``."""
+    return Bot(with_reranker(bot.settings, reranker, model), _reranked(bot.retriever, reranker, model), bot.backend)
+
+
+def _reranked(retriever: Retriever, reranker: str, model: str) -> Retriever:
+    from index.fusion import FusedRetriever
+    from index.retriever import HybridRetriever
+
+    if isinstance(retriever, FusedRetriever):
+        reranked = {name: _reranked(one, reranker, model) for name, one in retriever.retrievers.items()}
+        return FusedRetriever(cast("dict[str, HybridRetriever]", reranked), retriever.rrf_k)
+    if not isinstance(retriever, HybridRetriever):
+        raise EvalError(f"--reranker: cannot rerank a {type(retriever).__name__}")
+    settings = with_reranker(retriever.settings, reranker, model)
+    return HybridRetriever(settings=settings, embedder=retriever.embedder, store=retriever.store)
 
 
 @contextmanager
