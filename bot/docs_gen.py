@@ -36,7 +36,9 @@ def configuration_md() -> str:
         "Every setting is an environment variable `DOCBOT_<NAME>` or a key `<name>` in `docbot.toml` in the working "
         "folder (the environment wins; command-line options win over both). Lists take comma-separated values in the "
         "environment and TOML arrays in the file. A value that is not accepted stops docbot with one line naming the "
-        "setting and what it takes (exit code 2).\n",
+        "setting and what it takes (exit code 2).\n\n",
+        "A stronger embedding model (with its query and passage prompts, or an embeddings endpoint) and a reranker: "
+        "[models.md](models.md).\n",
     ]
     for title, names in sections.items():
         out += [f"\n## {title}\n\n", "| setting | default | takes | what it does |\n", "|---|---|---|---|\n"]
