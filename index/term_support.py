@@ -24,7 +24,8 @@ _QUESTION_WORDS = frozenset(
     "would will the a an of in on at to for from by with about and or tell me please there "
     "describe described describes discuss discussed discusses explain explained explains identify provide give "
     "examples example mention mentioned mentions according context significance role impact discuss "
-    "author authors essay article document documents text passage passages paper report writer writes wrote".split()
+    "author authors essay article document documents text passage passages paper report writer writes wrote "
+    "quote quoted quotes cite cited cites say says said".split()
 )
 
 

@@ -103,3 +103,19 @@ def test_the_api_gives_related_passages_not_citations(tmp_path: Path, embedder: 
         assert declined["refused"] and declined["answer"] == NOT_GIVEN and declined["citations"] == []
         assert declined["related"] and declined["related"][0]["view_url"].startswith("/view/")
         assert client.get(declined["related"][0]["view_url"]).status_code == 200
+
+
+CONVERSATIONS = Path(__file__).parent / "data" / "conversations"
+
+
+@pytest.mark.parametrize("corpus", ["seed", "broad"])
+def test_follow_ups_are_answered_from_the_conversation(corpus: str, request: pytest.FixtureRequest) -> None:
+    """Issue 29: the conversational sets (a follow-up after one earlier turn) are answered, none refused; "Which
+    newspaper does he work for?" after the answer naming Con Coflin is answered with the Telegraph, cited."""
+    retriever: HybridRetriever = request.getfixturevalue(corpus)
+    bot = Bot(retriever.settings, retriever, None)
+    for item in items(CONVERSATIONS / f"{corpus}.jsonl"):
+        answer = bot.ask(item["question"], [tuple(turn) for turn in item["history"]])
+        assert not answer.refused and answer.citations, (item["id"], answer.text)
+        if item["id"] == "conv-seed-01":
+            assert "British Telegraph newspaper" in answer.text and "Con Coflin" in answer.query

@@ -19,7 +19,7 @@ from bot.answer.markers import MARKER, parse_markers
 from bot.answer.question_parts import question_parts
 from bot.answer.supplies import supplies_at, unsupplied_reason
 from bot.answer.support import Support, SupportChecker
-from bot.answer.text import content_words, sentences_of_stream
+from bot.answer.text import content_words, sentence_spans, sentences_of_stream
 from bot.config import Settings
 from index.coverage import DENSE_WEIGHT
 from index.filters import Filter
@@ -35,10 +35,20 @@ NOT_GIVEN = "The documents do not give this. The closest passages are listed as 
 RELATED = 3
 History = Sequence[tuple[str, str]]
 
-_REFERRING = frozenset(
-    "he him his she her hers it its they them their theirs that this those these there then such "
-    "former latter same".split()
-)
+#: Pronouns that point back; one the question has named nothing for before it leans on the conversation.
+_PRONOUNS = frozenset("he him his she her hers it its they them their theirs".split())
+#: Words that point back to something said ("that", "the latter"); only a short question leans on them ("Why did
+#: that happen?"), a longer one uses them inside itself ("the mason that built the oven").
+_POINTING = frozenset("that this those these there then such former latter same".split())
+#: A question with at most this many content words may lean on the conversation through "that" or "the X".
+_SHORT_QUESTION = 3
+#: A "their" after a plural noun belongs to it ("members ... their dividend"); a "them" does not ("Which warplanes
+#: attacked *them*?": the thing attacked was said before).
+_PLURAL = frozenset("their theirs".split())
+#: Words ending in "s" that name no plural thing a "their" could stand for.
+_NOT_PLURAL = frozenset("does is was has this its his hers ours yours always perhaps across".split())
+#: "it" that stands for nothing: "How much does it cost to park...", "Why is it important for ... to ...".
+_EXPLETIVE_IT = re.compile(r"\bit\s+(?:[\w'’-]+\s+){0,3}(?:to|that)\b", re.I)
 _CONTEXT_WORDS = 12
 #: An earlier answer this short names the topic ("The Islamic State (ISIS)."); a longer one is a passage.
 _SHORT_ANSWER_WORDS = 12
@@ -54,14 +64,45 @@ _PREAMBLE = re.compile(
 )
 
 
+#: A question opening with these carries on from the one before ("And in May?", "What about the second one?").
+_CARRIES_ON = re.compile(r"\s*(?:and|but|also|what about|how about|then)\b", re.I)
+#: Names an earlier answer gives that a follow-up asking after a person ("Which newspaper does *he* work for?"
+#: after an answer naming Con Coflin) takes into its query.
+_PERSONAL = re.compile(r"\b(?:he|him|his|she|her|hers|they|them|their)\b", re.I)
+_ANSWER_NAMES = 2
+_NAME_RUN = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]*[a-z][\w'’-]*(?:\s+(?:al-|el-|de |van |von )?[A-Z][\w'’-]+)*")
+
+
 def needs_context(question: str, history: History) -> bool:
-    """A follow-up leans on the conversation: it refers back (he, that, the group...) or is very short."""
-    words = re.findall(r"[a-z']+", question.lower())
-    if any(word in _REFERRING for word in words):
+    """A follow-up leans on the conversation: it refers back (he, that, the group...), carries on ("And in
+    May?") or is very short."""
+    if _CARRIES_ON.match(question) or _unresolved_pronoun(question):
         return True
+    size = len(content_words(question))
+    if size <= 1:
+        return True
+    if size > _SHORT_QUESTION:
+        return False
+    words = re.findall(r"[a-z']+", question.lower())
     earlier = {w for turn in history for w in content_words(_said(turn))}
     definite = content_words(" ".join(words[i + 1] for i, w in enumerate(words[:-1]) if w == "the"))
-    return bool(earlier.intersection(definite)) or len(content_words(question)) <= 2
+    return any(word in _POINTING for word in words) or bool(earlier.intersection(definite))
+
+
+def _unresolved_pronoun(question: str) -> bool:
+    """Whether a pronoun of the question has nothing before it in the question to stand for: no name and no
+    "the/a/an ..." ("Which newspaper does *he* work for?", not "When does Port Elsen hold *its* festival?" or "The
+    author left *his* job: why?")."""
+    named = plural = False
+    expletive = _EXPLETIVE_IT.search(question) is not None
+    for n, word in enumerate(re.findall(r"[\w'’-]+", question)):
+        lower = word.lower()
+        stands_for = named or (lower in _PLURAL and plural) or (lower == "it" and expletive)
+        if lower in _PRONOUNS and not stands_for:
+            return True
+        named = named or lower in ("the", "a", "an") or (n > 0 and word[:1].isupper())
+        plural = plural or (len(lower) > 3 and lower.endswith("s") and lower not in _NOT_PLURAL)
+    return False
 
 
 def condense_deterministic(question: str, history: History) -> str:
@@ -75,11 +116,29 @@ def condense_deterministic(question: str, history: History) -> str:
     own = set(content_words(question))
     said = [_said(turn, with_answer=len(turn[1].split()) <= _SHORT_ANSWER_WORDS) for turn in reversed(history[-2:])]
     extra: list[str] = []
-    for word in re.findall(r"[A-Za-z][\w'-]*", " ".join(said)):
+    names = answer_names(history[-1]) if _PERSONAL.search(question) else []
+    for word in re.findall(r"[A-Za-z][\w'-]*", " ".join([*names, *said])):
         stem = content_words(word)
         if stem and stem[0] not in own and word not in extra:
             extra.append(word)
     return f"{question} ({' '.join(extra[:_CONTEXT_WORDS])})" if extra else question
+
+
+def answer_names(turn: tuple[str, str]) -> list[str]:
+    """The names the first sentence of a turn's answer gives that its question did not ("Con Coflin" for "Who is
+    the British writer quoted?"): what "he", "she" or "it" in the next question most likely means."""
+    user, assistant = turn
+    if assistant in (REFUSAL, NOT_GIVEN):
+        return []
+    text = MARKER.sub("", assistant)
+    first = text[: next((hi for lo, hi in sentence_spans(text)), len(text))]
+    asked = {word.lower() for word in re.findall(r"[\w'’-]+", user)}
+    names = [
+        name
+        for name in dict.fromkeys(match.group(0) for match in _NAME_RUN.finditer(first))
+        if not {word.lower() for word in name.split()} <= asked
+    ]
+    return names[:_ANSWER_NAMES]
 
 
 def _said(turn: tuple[str, str], with_answer: bool = True) -> str:

@@ -237,6 +237,8 @@ _RESTRICTION = re.compile(rf"{YEAR}|\b(?:{'|'.join(MONTHS)})\b|\b\d[\d,.]*\b", r
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
 #: A word written with a capital inside a question: part of a name ("Norrbeck", "Benedikt Horvath").
 _CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w-]*[a-z0-9][\w-]*|\b[A-Z]{2,}\b")
+#: The conversation's words a follow-up's query carries at its end (bot.answer.chat.condense_deterministic).
+_CONTEXT = re.compile(r"\s*\([^()]*\)\s*$")
 _NOT_NAMES = frozenset(
     "i the a an of in on at to for and or is was are were did does do what which who when where why how".split()
 )
@@ -320,9 +322,12 @@ def _held(stem: str, held: frozenset[str]) -> bool:
 @functools.lru_cache(maxsize=4096)
 def question_names(question: str) -> tuple[frozenset[str], ...]:
     """The names the question gives (runs of words it writes with a capital inside it: "Norrbeck", "Benedikt
-    Horvath"), each as the stems of its words."""
+    Horvath"), each as the stems of its words. Not the conversation's words a follow-up's query carries in
+    brackets at its end ("How many loaves does it hold? (Cyril Pender built oven)"): they say what it is about,
+    not whose value is asked."""
     names = []
-    for run in re.finditer(rf"(?:{_CAPITALISED.pattern})(?:[ -](?:{_CAPITALISED.pattern}))*", question):
+    asked = _CONTEXT.sub("", question)
+    for run in re.finditer(rf"(?:{_CAPITALISED.pattern})(?:[ -](?:{_CAPITALISED.pattern}))*", asked):
         words = [w.lower() for w in re.findall(r"[\w]+", run.group(0))]
         kept = [w for w in words if w not in _NOT_NAMES]
         if kept:
