@@ -111,7 +111,7 @@ def test_a_companion_from_another_passage_must_score_nearer_the_best(
 
 
 def test_a_quote_that_points_back_brings_the_sentence_it_refers_to(settings: Settings) -> None:
-    """"She was born on 14 March 1872." alone does not say who: the sentence before it does."""
+    """ "She was born on 14 March 1872." alone does not say who: the sentence before it does."""
     text = (
         "Ilse Varnholt was a composer from the shore of Lake Arun. She was born on 14 March 1872 in Kessendorf. "
         "Rain fell over the northern provinces for most of the week."
