@@ -313,6 +313,9 @@ def test_refusal_streams_as_one_piece(seeds: HybridRetriever) -> None:
 def test_empty_question_is_an_error(seeds: HybridRetriever) -> None:
     with pytest.raises(QuestionError, match="empty"):
         bot_with(seeds).ask("   ")
+    for wordless in ("?", "...", "?!", "—"):  # "?" came back covered from the real model (it embeds near a chunk)
+        with pytest.raises(QuestionError, match="no words"):
+            bot_with(seeds).ask(wordless)
 
 
 # --- document text is data ------------------------------------------------------------------------

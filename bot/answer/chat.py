@@ -253,6 +253,8 @@ class Bot:
         question = question.strip()
         if not question:
             raise QuestionError("the question is empty")
+        if not re.search(r"[^\W_]", question):  # "?", "...": nothing to search for, however close it embeds
+            raise QuestionError("the question has no words: ask it in words")
         started = time.perf_counter()
         query = self.condense(question, history)
         retrieval = self.retriever.search(query, k, where=where)
