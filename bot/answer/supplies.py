@@ -187,9 +187,7 @@ _CLOCK = (
 ANSWER_TYPES = (
     AnswerType(_asks_money, lambda s: _MONEY.search(s) is not None, True, "a sum of money"),
     AnswerType(_asks_count, _holds_count, True, "a number that counts"),
-    AnswerType(
-        _search(r"\b(?:what|which) year\b"), _search(r"\b\d{3,4}s?\b|\b\d+ ?(?:BC|BCE|AD|CE)\b"), True, "a year"
-    ),
+    AnswerType(_search(r"\b(?:what|which) year\b"), _search(_A_YEAR), True, "a year"),
     AnswerType(_search(r"\b(?:what|which) time\b"), _search(_CLOCK), True, "a time of day"),
     *(AnswerType(_asks_measure(asks), _number_with(unit), True, label) for asks, unit, label in _MEASURED),
     AnswerType(
@@ -247,10 +245,6 @@ _NOT_NAMES = frozenset(
 def asked_kind(question: str) -> AnswerType | None:
     """What a sentence answering ``question`` must hold (a number, a date, a name), or None for an open question."""
     return next((kind for kind in ANSWER_TYPES if kind.required and kind.asks(question)), None)
-
-
-def _stemmed(words: list[str]) -> set[str]:
-    return set(stems(words))
 
 
 @functools.lru_cache(maxsize=4096)
