@@ -18,6 +18,19 @@ if TYPE_CHECKING:
 #: Where ``docbot serve`` answers by default: the address the in-process app is asked at.
 BASE_URL = "http://127.0.0.1:7860"
 
+#: Three one-sentence documents on unrelated subjects, for tests of the models that rank them.
+FERRY = "The morning ferry leaves the north pier at seven and returns from the island at noon.\n"
+BEES = "A honeybee queen can lay up to two thousand eggs a day in early summer.\n"
+LEAVE = "Employees get twenty-five days of annual leave a year, booked with their manager.\n"
+
+
+def three_subjects(folder: Path) -> Path:
+    """``folder`` holding the ferry, bees and leave documents, one file each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in {"ferry.txt": FERRY, "bees.txt": BEES, "leave.txt": LEAVE}.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
 
 class Clock:
     """A clock a test sets by hand (``clock.now = ...``), for the parts that take a ``clock`` callable."""

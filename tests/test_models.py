@@ -15,7 +15,7 @@ import pytest
 from answer_fixtures import clean_settings
 from conftest import EVAL_SET, HASHING_COVERAGE, SEEDS
 from fake_model_server import FakeModelServer, fake_model_server
-from helpers import indexed
+from helpers import BEES, FERRY, LEAVE, indexed, three_subjects
 from typer.testing import CliRunner
 
 from app import build
@@ -29,10 +29,6 @@ from index.prompts import Prompts
 from index.rerank import EndpointReranker, rerank, scores_of
 from index.retriever import HybridRetriever
 from index.types import Passage
-
-FERRY = "The morning ferry leaves the north pier at seven and returns from the island at noon.\n"
-BEES = "A honeybee queen can lay up to two thousand eggs a day in early summer.\n"
-LEAVE = "Employees get twenty-five days of annual leave a year, booked with their manager.\n"
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +44,7 @@ def _healthy(server: FakeModelServer) -> None:
 
 @pytest.fixture
 def docs(tmp_path: Path) -> Path:
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in {"ferry.txt": FERRY, "bees.txt": BEES, "leave.txt": LEAVE}.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return three_subjects(tmp_path / "docs")
 
 
 def endpoint_settings(tmp_path: Path, server: FakeModelServer, **overrides: Any) -> Settings:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from answer_fixtures import clean_settings
 from conftest import HASHING_COVERAGE
-from helpers import indexed
+from helpers import BEES, FERRY, LEAVE, indexed, three_subjects
 
 from app import build
 from bot.config import Settings
@@ -24,9 +24,6 @@ from index.types import Passage
 
 pytestmark = pytest.mark.slow
 
-FERRY = "The morning ferry leaves the north pier at seven and returns from the island at noon.\n"
-BEES = "A honeybee queen can lay up to two thousand eggs a day in early summer.\n"
-LEAVE = "Employees get twenty-five days of annual leave a year, booked with their manager.\n"
 WORDS = (
     "the a of and to in at from up with their get can is it when does how many what morning ferry leaves leave north "
     "pier seven returns island noon honeybee queen lay two thousand eggs day early summer employees twenty five days "
@@ -70,11 +67,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def docs(tmp_path: Path) -> Path:
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in {"ferry.txt": FERRY, "bees.txt": BEES, "leave.txt": LEAVE}.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return three_subjects(tmp_path / "docs")
 
 
 # --- a local embedder with prompts ------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 from live import LiveServer, child_env, live_server, screenshot
+from test_collections_live import HR_POLICY
+from test_collections_live import LEAVE as EARLIER
+from test_ui_browser import ask
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -29,18 +32,6 @@ DOCBOT = str(Path(sys.executable).with_name("docbot"))
 WAIT_MS = 60_000
 VIEWPORT = {"width": 1280, "height": 900}
 
-LEAVE = """---
-tags: [policy]
----
-# Annual leave policy
-
-Every employee is entitled to twenty-eight days of paid annual leave per calendar year, including public holidays.
-
-Leave must be requested through the HR portal at least two weeks in advance and approved by the line manager.
-
-Up to five unused leave days may be carried over into the first quarter of the following year.
-"""
-EARLIER = "How many days of paid annual leave does an employee get?"
 QUESTION = "What did coalition forces resume because of the growing ISIS force?"
 
 
@@ -50,24 +41,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     work = tmp_path_factory.mktemp("screenshots")
     folder = work / "hr"
     folder.mkdir()
-    (folder / "leave.md").write_text(LEAVE, encoding="utf-8")
+    (folder / "leave.md").write_text(HR_POLICY, encoding="utf-8")
     env = {**child_env(), "DOCBOT_DATA_DIR": str(work / "data")}
     subprocess.run([DOCBOT, "index", "--collection", "hr", str(folder)], cwd=work, env=env, check=True)
     with live_server(work, env={"DOCBOT_ANONYMOUS_ROLE": "admin"}, timeout_s=600) as live:
         yield live
-
-
-def ask(page: Any, question: str) -> Any:
-    """Send a question once the question box takes input; the locator of its answer's sources."""
-    page.wait_for_function(
-        "() => { const box = document.querySelector('#docbot-question textarea'); return box && !box.disabled; }"
-    )
-    turn = page.locator("#docbot-sources .src-turn").count()
-    page.locator("#docbot-question textarea").fill(question)
-    page.locator("#docbot-question textarea").press("Enter")
-    sources = page.locator(f"#src-turn-{turn}")
-    sources.wait_for(state="attached")
-    return sources
 
 
 def png_size(path: Path) -> tuple[int, int]:
